@@ -1,0 +1,17 @@
+# The two commands a new user needs: `make demo` and `make test`. Both set everything up first.
+.PHONY: setup demo test bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@bash scripts/demo.sh
+
+test: setup
+	@bash scripts/test.sh
+
+bench: setup
+	.venv/bin/python benchmarks/tokens.py
+
+clean:
+	rm -rf .venv build *.egg-info demo_out

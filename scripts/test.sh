@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Runs every test: the pytest suite (which also drives the host-JVM and Swift tests of the apps).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec .venv/bin/python -m pytest -n "${VITSDK_TEST_WORKERS:-2}" "$@"

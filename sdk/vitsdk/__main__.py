@@ -1,0 +1,3 @@
+from vitsdk.cli import main
+
+main()

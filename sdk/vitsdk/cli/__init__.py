@@ -1,0 +1,41 @@
+"""The `vitsdk` command line. Each verb lives in its own module and registers itself on `app`.
+
+User mistakes print one line (`error: ...`) and exit 2, without a traceback.
+"""
+from __future__ import annotations
+
+import sys
+
+# typer 0.29 vendors click; its exceptions live here (typer is pinned in pyproject.toml for this).
+from typer._click import exceptions as click_exceptions
+
+from vitsdk.cli.app import app
+from vitsdk.cli import info, train, prune, export, bench, report  # noqa: F401,E402  (registers the verbs)
+from vitsdk.errors import UserError
+
+__all__ = ["app", "main"]
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One line on stderr, never wrapped, then exit."""
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, prog_name="vitsdk", standalone_mode=False)
+    except click_exceptions.NoArgsIsHelpError as exc:
+        sys.stdout.write(exc.format_message() + "\n")
+    except click_exceptions.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        fail(f"{exc.format_message()}{hint}")
+    except click_exceptions.ClickException as exc:
+        fail(exc.format_message())
+    except UserError as exc:
+        fail(str(exc))
+    except click_exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (click_exceptions.Abort, KeyboardInterrupt):
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
