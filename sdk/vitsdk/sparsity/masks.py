@@ -1,0 +1,181 @@
+"""Balanced block masks and `prune_`: score column (row) pieces inside each block, keep the best.
+
+A weight W (out x in) is split into blocks of br x bc (S row strips x C column chunks). In 'columns'
+direction each block keeps the same number k of its bc column pieces (a piece is one column of W
+restricted to the block's br rows); in 'rows' direction the same number of its br row pieces. Every
+block keeps the same count, which is what an FPGA PE array needs and what makes the compacted
+matrices rectangular. The mask lives on the module as `module.block_mask` (a plain attribute, not a
+buffer, so state dicts keep timm's key names) and the pruned weights are zeroed in place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vitsdk.errors import UserError
+from vitsdk.sparsity.config import FULL, BlockPruneConfig, format_block_shape
+
+
+@dataclass
+class BlockMask:
+    """The kept pieces of one pruned linear layer.
+
+    `kept` is int64 (S, C, k): for block (strip s, chunk c) the sorted offsets of the kept columns
+    (0..bc-1, 'columns') or rows (0..br-1, 'rows') inside the block.
+    """
+
+    shape: tuple[int, int]  # (out, in) of the layer
+    block: tuple[int, int]  # (br, bc), resolved (no 'full')
+    direction: str
+    ratio: float  # the ratio asked for this layer
+    kept: torch.Tensor
+
+    @property
+    def strips(self) -> int:
+        return self.shape[0] // self.block[0]
+
+    @property
+    def chunks(self) -> int:
+        return self.shape[1] // self.block[1]
+
+    @property
+    def pieces(self) -> int:
+        """Pieces per block: columns of a block in 'columns' direction, rows in 'rows'."""
+        return self.block[1] if self.direction == "columns" else self.block[0]
+
+    @property
+    def kept_per_block(self) -> int:
+        return int(self.kept.shape[2])
+
+    @property
+    def kept_fraction(self) -> float:
+        return self.kept_per_block / self.pieces
+
+    def piece_mask(self) -> torch.Tensor:
+        """(S, C, pieces) bool: which pieces of each block are kept."""
+        keep = torch.zeros(self.strips, self.chunks, self.pieces, dtype=torch.bool)
+        return keep.scatter_(2, self.kept, True)
+
+    def dense(self) -> torch.Tensor:
+        """The (out, in) bool mask."""
+        out, inp = self.shape
+        br, bc = self.block
+        keep = self.piece_mask()
+        if self.direction == "columns":  # (S, C, bc) -> every row of strip s shares its columns
+            return keep.reshape(self.strips, 1, inp).expand(self.strips, br, inp).reshape(out, inp)
+        rows = keep.permute(0, 2, 1)  # (S, br, C)
+        return rows[..., None].expand(self.strips, br, self.chunks, bc).reshape(out, inp)
+
+    def to_dict(self) -> dict:
+        return {"shape": list(self.shape), "block": list(self.block), "direction": self.direction,
+                "ratio": self.ratio, "kept_per_block": self.kept_per_block, "kept": self.kept.tolist()}
+
+
+def resolve_block(name: str, shape: tuple[int, int], block_shape: tuple[int, int]) -> tuple[int, int]:
+    """(br, bc) for a layer; a block that does not tile the layer is refused with the sizes that do."""
+    out, inp = shape
+    br = out if block_shape[0] == FULL else block_shape[0]
+    bc = inp if block_shape[1] == FULL else block_shape[1]
+    if out % br or inp % bc:
+        raise UserError(
+            f"block {format_block_shape(block_shape)} does not tile layer {name} ({out} x {inp}): rows must divide "
+            f"{out} and columns {inp} (common divisors: {', '.join(map(str, _divisors(out, inp)))}; "
+            f"'full' spans a whole dimension); refusing rather than padding")
+    return br, bc
+
+
+def _divisors(a: int, b: int) -> list[int]:
+    return [d for d in (4, 8, 16, 32, 64, 128) if a % d == 0 and b % d == 0]
+
+
+def keep_per_block(pieces: int, ratio: float) -> int:
+    """Pieces kept of `pieces` at prune `ratio` (rounded to nearest, at least one)."""
+    return max(1, pieces - int(pieces * ratio + 0.5 + 1e-9))
+
+
+def piece_scores(weight: torch.Tensor, block: tuple[int, int], direction: str) -> torch.Tensor:
+    """(S, C, pieces) L2 norm of every column (row) piece of every block."""
+    out, inp = weight.shape
+    br, bc = block
+    w = weight.detach().float().reshape(out // br, br, inp // bc, bc)
+    if direction == "columns":
+        return w.norm(dim=1)  # (S, C, bc)
+    return w.norm(dim=3).permute(0, 2, 1)  # (S, C, br)
+
+
+def prunable_layers(model: nn.Module, config: BlockPruneConfig) -> list[tuple[str, nn.Linear]]:
+    """The (name, module) pairs `config` selects; a compacted model is refused."""
+    from vitsdk.sparsity.compact import is_compacted
+
+    if is_compacted(model):
+        raise UserError("this model is already compacted; prune the masked model instead "
+                        "(load_pruned(path, compaction='mask') or `vitsdk prune ARTIFACT_FOLDER`)")
+    chosen = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear) and config.selects(name)]
+    if not chosen:
+        raise UserError(f"layers {list(config.layers)} select no linear layer of this model "
+                        f"(prunable: blocks.N.attn.qkv/proj, blocks.N.mlp.fc1/fc2)")
+    return chosen
+
+
+def layer_mask(name: str, module: nn.Linear, config: BlockPruneConfig, ratio: float) -> BlockMask:
+    """The balanced mask for one layer at `ratio`, composed with any mask it already carries."""
+    shape = (module.out_features, module.in_features)
+    block = resolve_block(name, shape, config.block_shape)
+    scores = piece_scores(module.weight, block, config.direction)
+    pieces = scores.shape[2]
+    keep = keep_per_block(pieces, ratio)
+    old: BlockMask | None = getattr(module, "block_mask", None)
+    if old is not None:
+        if old.block != block or old.direction != config.direction:
+            raise UserError(
+                f"layer {name} is already pruned with block {old.block[0]}x{old.block[1]} {old.direction}; pruning it "
+                f"again with {block[0]}x{block[1]} {config.direction} cannot compose: use the same block shape and "
+                f"direction, or start from the unpruned checkpoint")
+        if keep > old.kept_per_block:
+            raise UserError(
+                f"layer {name} is already pruned to {old.kept_per_block}/{pieces} pieces per block (ratio "
+                f"{1 - old.kept_fraction:.3g}); ratio {ratio:.3g} would un-prune it: pruning twice composes, so give "
+                f"a ratio >= {1 - old.kept_fraction:.3g}")
+        scores = scores.masked_fill(~old.piece_mask(), -1.0)  # already-pruned pieces stay pruned
+    kept = scores.topk(keep, dim=2).indices.sort(dim=2).values
+    return BlockMask(shape=shape, block=block, direction=config.direction, ratio=ratio, kept=kept)
+
+
+@torch.no_grad()
+def prune_(model: nn.Module, config: BlockPruneConfig, fraction: float = 1.0) -> dict[str, BlockMask]:
+    """Prunes `model` in place: balanced L2 block masks on the selected layers, weights zeroed.
+
+    `fraction` scales every layer's ratio (the gradual schedule ramps it from 0 to 1). A layer that
+    already carries a mask is pruned further within it (composition); a different block shape or
+    direction, or a smaller ratio, is refused.
+    """
+    masks = {}
+    for name, module in prunable_layers(model, config):
+        mask = layer_mask(name, module, config, config.ratio_for(name) * fraction)
+        module.block_mask = mask
+        module.weight.mul_(mask.dense().to(module.weight.dtype))
+        masks[name] = mask
+    if fraction >= 1.0:
+        history = list(getattr(model, "prune_history", []))
+        history.append(config.to_dict())
+        model.prune_history = history
+    return masks
+
+
+@torch.no_grad()
+def apply_masks_(model: nn.Module) -> None:
+    """Re-zeroes pruned weights (call after every optimizer step while fine-tuning)."""
+    for module in model.modules():
+        mask = getattr(module, "block_mask", None)
+        if isinstance(mask, BlockMask):
+            dense = getattr(module, "_dense_mask", None)
+            if dense is None or dense.shape != module.weight.shape or module._dense_mask_of is not mask:
+                dense = mask.dense().to(module.weight.device, module.weight.dtype)
+                module._dense_mask, module._dense_mask_of = dense, mask
+            module.weight.mul_(dense)
+
+
+def masked_layers(model: nn.Module) -> dict[str, nn.Module]:
+    return {name: m for name, m in model.named_modules() if isinstance(getattr(m, "block_mask", None), BlockMask)}
