@@ -1,0 +1,1 @@
+"""FPGA path: fixed-point quantisation, the integer reference, the HLS C++ generator, the estimator."""
