@@ -3,10 +3,11 @@ import Foundation
 /// Statistics of the timed runs, with the definitions of schemas/README.md (shared with the host
 /// runner and the Android app through schemas/vectors/stats.json):
 /// - percentiles: linear interpolation between closest ranks (numpy's default), p in [0, 100];
-/// - std: sample standard deviation (n - 1); cv = std / mean;
+/// - std: sample standard deviation (n - 1; 0 for n < 2); cv = std / mean (0 when mean is 0);
 /// - trimmed mean: mean of the middle 80%, floor(n / 10) dropped at each end;
 /// - drift: (median of the last third - median of the first third) / median, thirds of floor(n / 3)
-///   samples in run order; stable when cv <= cvMax and |drift| <= driftMax.
+///   samples in run order (nil for n < 3, 0 when the median is 0);
+/// - stable: n >= 3 and cv <= cvMax and |drift| <= driftMax.
 public struct LatencyStats: Equatable, Sendable {
     public var runs: Int
     public var minMs: Double?
@@ -40,16 +41,18 @@ public struct LatencyStats: Equatable, Sendable {
         p99Ms = Self.percentile(sorted: sorted, 99)
         let mean = Self.mean(samplesMs)
         meanMs = mean
+        var std = 0.0
         if samplesMs.count >= 2 {
             let ss = samplesMs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
-            let std = (ss / Double(samplesMs.count - 1)).squareRoot()
-            stdMs = std
-            cv = mean > 0 ? std / mean : nil
+            std = (ss / Double(samplesMs.count - 1)).squareRoot()
         }
+        stdMs = std
+        let cv = mean > 0 ? std / mean : 0
+        self.cv = cv
         let cut = sorted.count / 10
         trimmedMeanMs = Self.mean(Array(sorted[cut..<(sorted.count - cut)]))
         drift = Self.drift(samplesMs)
-        if let cv, let drift, cv <= cvMax, abs(drift) <= driftMax {
+        if samplesMs.count >= 3, let drift, cv <= cvMax, abs(drift) <= driftMax {
             stable = true
         } else {
             stable = false
@@ -76,12 +79,12 @@ public struct LatencyStats: Equatable, Sendable {
         values.reduce(0, +) / Double(values.count)
     }
 
-    /// nil with fewer than 3 samples (no thirds) or a zero median.
+    /// nil with fewer than 3 samples (no thirds); 0 for a zero median.
     public static func drift(_ samplesInOrder: [Double]) -> Double? {
         let third = samplesInOrder.count / 3
         guard third >= 1 else { return nil }
         let overall = median(samplesInOrder)
-        guard overall > 0 else { return nil }
+        guard overall != 0 else { return 0 }
         let head = median(Array(samplesInOrder.prefix(third)))
         let tail = median(Array(samplesInOrder.suffix(third)))
         return (tail - head) / overall

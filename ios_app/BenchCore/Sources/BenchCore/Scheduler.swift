@@ -86,9 +86,9 @@ public struct ProtocolRunner {
         var failure: String?
         while true {
             let elapsed = clock.now() - start
-            if samples.count >= p.minRuns && elapsed >= p.minSeconds { stop = .minReached; break }
             if let maxRuns = p.maxRuns, samples.count >= maxRuns { stop = .maxRuns; break }
             if let maxSeconds = p.maxSeconds, elapsed >= maxSeconds { stop = .maxSeconds; break }
+            if samples.count >= p.minRuns && elapsed >= p.minSeconds { stop = .minReached; break }
             if shouldStop() { stop = .cancelled; break }
             let t0 = clock.now()
             do {

@@ -1,0 +1,141 @@
+import Foundation
+
+/// A bundle's `manifest.json` (`vitsdk.manifest/1`, written by `vitsdk export`): what each model
+/// file is, its input and its checksum. The app takes format, runtime, precision and delegate from
+/// here, never from file names. Unknown fields are ignored (minor additions within version 1);
+/// a newer major version is refused.
+public struct Manifest: Equatable, Sendable {
+    public static let schemaID = "vitsdk.manifest/1"
+
+    public struct Input: Equatable, Sendable {
+        public var shape: [Int]
+        public var dtype: String
+        public var layout: String?
+        public var mean: [Double]
+        public var std: [Double]
+
+        public var elementCount: Int { shape.reduce(1, *) }
+    }
+
+    public struct File: Equatable, Sendable {
+        public var path: String
+        public var format: String
+        public var runtime: Runtime
+        public var precision: String?
+        public var delegate: String?
+        public var sizeBytes: Int?
+        public var sha256: String
+        public var macs: Int?
+        /// The exporter's own check (free-form; e.g. max |diff| vs PyTorch, or "not executed").
+        public var verification: JSON?
+    }
+
+    /// Reference input/output files (paths relative to the bundle) for the on-device numerics check.
+    public struct Reference: Equatable, Sendable {
+        public var input: String
+        public var output: String
+        public var tolerance: Double?
+    }
+
+    public var modelName: String?
+    public var model: JSON
+    public var input: Input
+    public var files: [File]
+    public var reference: Reference?
+
+    public init(json: JSON) throws {
+        guard let o = json.objectValue else { throw BenchError.badInput("manifest.json must be a JSON object") }
+        guard let schema = o["schema"]?.stringValue else {
+            throw BenchError.badInput("manifest.json has no 'schema' field: not a vitsdk bundle?")
+        }
+        try checkSchema(schema, expected: Manifest.schemaID, what: "manifest.json")
+        model = o["model"] ?? .null
+        modelName = model["name"]?.stringValue ?? model.stringValue
+        guard let inp = o["input"]?.objectValue else { throw BenchError.badInput("manifest.json input is missing") }
+        guard let shape = inp["shape"]?.arrayValue?.compactMap(\.intValue), !shape.isEmpty, shape.allSatisfy({ $0 > 0 })
+        else { throw BenchError.badInput("manifest.json input.shape must be a list of positive integers") }
+        input = Input(shape: shape,
+                      dtype: inp["dtype"]?.stringValue ?? "float32",
+                      layout: inp["layout"]?.stringValue,
+                      mean: inp["mean"]?.arrayValue?.compactMap(\.doubleValue) ?? [],
+                      std: inp["std"]?.arrayValue?.compactMap(\.doubleValue) ?? [])
+        guard let items = o["files"]?.arrayValue, !items.isEmpty else {
+            throw BenchError.badInput("manifest.json lists no model files")
+        }
+        files = try items.enumerated().map { i, item in
+            func field(_ key: String) throws -> String {
+                guard let v = item[key]?.stringValue, !v.isEmpty else {
+                    throw BenchError.badInput("manifest.json files[\(i)].\(key) is missing")
+                }
+                return v
+            }
+            let path = try field("path")
+            guard !path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
+                throw BenchError.badInput("manifest.json files[\(i)].path '\(path)' leaves the bundle folder")
+            }
+            let sha = try field("sha256").lowercased()
+            guard sha.count == 64, sha.allSatisfy({ $0.isHexDigit }) else {
+                throw BenchError.badInput("manifest.json files[\(i)].sha256 is not a sha256 hex digest")
+            }
+            return File(path: path, format: try field("format"),
+                        runtime: try Runtime.parse(try field("runtime"), field: "manifest.json files[\(i)].runtime"),
+                        precision: item["precision"]?.stringValue, delegate: item["delegate"]?.stringValue,
+                        sizeBytes: item["size_bytes"]?.intValue, sha256: sha, macs: item["macs"]?.intValue,
+                        verification: item["verification"])
+        }
+        reference = try Manifest.reference(o["reference"])
+    }
+
+    /// Accepts `{input, output}` or `{inputs, outputs}` paths (plus an optional tolerance).
+    static func reference(_ json: JSON?) throws -> Reference? {
+        guard let json, !json.isNull else { return nil }
+        let input = json["input"]?.stringValue ?? json["inputs"]?.stringValue
+        let output = json["output"]?.stringValue ?? json["outputs"]?.stringValue
+        guard let input, let output else { return nil }
+        return Reference(input: input, output: output,
+                         tolerance: json["tolerance"]?.doubleValue ?? json["atol"]?.doubleValue)
+    }
+
+    public static func load(bundle: URL) throws -> (Manifest, sha256: String) {
+        let url = bundle.appendingPathComponent("manifest.json")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw BenchError.badInput("\(bundle.lastPathComponent) has no manifest.json: pick the folder `vitsdk export` wrote")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw BenchError.badInput("cannot read \(url.path)")
+        }
+        return (try Manifest(json: JSON.parse(data, what: "manifest.json")), SHA256.hex(data))
+    }
+
+    /// The files this app can run (Core ML packages and ExecuTorch programs), in manifest order.
+    public var iosFiles: [File] { files.filter { Runtime.onIOS.contains($0.runtime) } }
+
+    public func file(_ path: String) throws -> File {
+        guard let f = files.first(where: { $0.path == path }) else {
+            let options = files.map(\.path)
+            throw BenchError.badInput("the bundle has no model file '\(path)'\(suggestion(path, options)) (files: \(options.joined(separator: ", ")))")
+        }
+        return f
+    }
+}
+
+/// "; did you mean 'x'?" for the closest option by edit distance, or "".
+func suggestion(_ name: String, _ options: [String]) -> String {
+    func distance(_ a: [Character], _ b: [Character]) -> Int {
+        var row = Array(0...b.count)
+        for (i, ca) in a.enumerated() {
+            var prev = row[0]
+            row[0] = i + 1
+            for (j, cb) in b.enumerated() {
+                let cur = row[j + 1]
+                row[j + 1] = min(row[j + 1] + 1, row[j] + 1, prev + (ca == cb ? 0 : 1))
+                prev = cur
+            }
+        }
+        return row[b.count]
+    }
+    let scored = options.map { ($0, distance(Array(name), Array($0))) }.min { $0.1 < $1.1 }
+    guard let (best, d) = scored, d <= max(2, name.count / 3) else { return "" }
+    return "; did you mean '\(best)'?"
+}
