@@ -1,0 +1,74 @@
+"""Helpers every converter shares: precision/calibration checks, export-friendly model copies, versions."""
+from __future__ import annotations
+
+import copy
+import importlib.metadata
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vitsdk.errors import UserError, suggest
+
+
+def require_precision(target: str, precision: str, allowed: tuple[str, ...]) -> None:
+    if precision not in allowed:
+        raise UserError(f"precision '{precision}' is not supported by target '{target}'"
+                        f"{suggest(precision, allowed)}; choose from: {', '.join(allowed)}")
+
+
+def require_calibration(target: str, precision: str, calibration: torch.Tensor | None) -> None:
+    """Static int8 needs real inputs to measure activation ranges; refusing beats guessing them."""
+    if calibration is None or len(calibration) == 0:
+        raise UserError(f"{target} {precision} needs calibration data to set activation ranges: pass "
+                        f"--calib-data (e.g. 'fashion-mnist', an image folder or an .npz)")
+
+
+def calibration_batches(calibration: torch.Tensor, batch: int) -> Iterator[torch.Tensor]:
+    """Calibration inputs in the batch size the graph was exported with (static shapes)."""
+    usable = len(calibration) - len(calibration) % batch
+    if usable == 0:
+        raise UserError(f"calibration data has {len(calibration)} inputs, fewer than the batch size {batch}")
+    for start in range(0, usable, batch):
+        yield calibration[start:start + batch].float().contiguous()
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+class LinearLayerNorm(nn.Module):
+    """LayerNorm over the last dim written as linear/sub/mul/rsqrt, which XNNPACK delegates.
+
+    XNNPACK has no LayerNorm kernel: left alone, every LayerNorm falls back to ExecuTorch's portable
+    kernel and splits the delegated graph twice per block. The means are 1-output linear layers.
+    """
+
+    def __init__(self, norm: nn.LayerNorm) -> None:
+        super().__init__()
+        (dim,) = norm.normalized_shape
+        self.eps = norm.eps
+        self.weight = nn.Parameter(norm.weight.detach().clone())
+        self.bias = nn.Parameter(norm.bias.detach().clone())
+        self.register_buffer("average", torch.full((1, dim), 1.0 / dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centred = x - F.linear(x, self.average)
+        variance = F.linear(centred * centred, self.average)
+        return centred * torch.rsqrt(variance + self.eps) * self.weight + self.bias
+
+
+def export_friendly(model: nn.Module, layer_norm: bool = True) -> nn.Module:
+    """An eval-mode copy of `model` with LayerNorms rewritten for XNNPACK (the original is untouched)."""
+    model = copy.deepcopy(model).eval()
+    if layer_norm:
+        for name, module in list(model.named_modules()):
+            for child_name, child in list(module.named_children()):
+                if isinstance(child, nn.LayerNorm) and len(child.normalized_shape) == 1 \
+                        and child.elementwise_affine and child.bias is not None:
+                    setattr(module, child_name, LinearLayerNorm(child))
+    return model

@@ -1,0 +1,104 @@
+"""ExecuTorch (.pte) export through the XNNPACK delegate, fp32 or int8 (XNNPACK quantizer, PT2E).
+
+Pipeline: `torch.export` -> (int8: `prepare_pt2e` / calibrate / `convert_pt2e` / re-export) ->
+`to_edge_transform_and_lower(partitioner=[XnnpackPartitioner()])` -> `to_executorch`. LayerNorm has no
+XNNPACK kernel and would split the graph at every block, so it is rewritten into ops XNNPACK runs
+(see `export_friendly`); the delegation coverage that results is measured and returned.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vitsdk.atomic import atomic_path
+from vitsdk.converters.common import (calibration_batches, export_friendly, package_version,
+                                      require_calibration, require_precision)
+
+PRECISIONS = ("fp32", "int8")
+# Nodes that are bookkeeping, not work: they do not count against delegation coverage.
+_FREE_OPS = {"getitem"}
+
+
+def _import_executorch():
+    try:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+    except ImportError as exc:  # the exporters are an optional extra
+        from vitsdk.errors import UserError
+
+        raise UserError(f"ExecuTorch is not installed ({exc}); install the extra: pip install 'vitsdk[export]'") from None
+    return XnnpackPartitioner, to_edge_transform_and_lower
+
+
+def quantize_int8(model: torch.nn.Module, example_inputs: tuple, calibration: torch.Tensor) -> torch.nn.Module:
+    """Static int8 (symmetric per-channel weights, asymmetric per-tensor activations) for XNNPACK."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                         get_symmetric_quantization_config)
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    graph = torch.export.export(model, example_inputs).module()
+    prepared = prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        for batch in calibration_batches(calibration, example_inputs[0].shape[0]):
+            prepared(batch)
+    return convert_pt2e(prepared)
+
+
+def delegation(graph_module: torch.fx.GraphModule) -> dict[str, Any]:
+    """How much of the lowered graph XNNPACK runs: node counts and the ops left to the portable kernels."""
+    from executorch.devtools.backend_debug import get_delegation_info
+
+    info = get_delegation_info(graph_module)
+    delegated = non_delegated = 0
+    fallback: dict[str, int] = {}
+    for op, breakdown in info.delegation_by_operator.items():
+        if op in _FREE_OPS:
+            continue
+        delegated += breakdown.delegated
+        non_delegated += breakdown.non_delegated
+        if breakdown.non_delegated:
+            fallback[op] = breakdown.non_delegated
+    total = delegated + non_delegated
+    return {"delegate": "xnnpack", "subgraphs": info.num_delegated_subgraphs, "delegated_nodes": delegated,
+            "non_delegated_nodes": non_delegated, "coverage": round(delegated / total, 4) if total else 0.0,
+            "non_delegated_ops": dict(sorted(fallback.items()))}
+
+
+def to_pte(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLike, precision: str = "fp32",
+           *, calibration: torch.Tensor | None = None) -> dict[str, Any]:
+    """Exports `model` to an ExecuTorch program at `path` (written atomically).
+
+    Args:
+        model: the PyTorch model (not modified).
+        example_inputs: a tuple of input tensors; their shapes become the program's static shapes.
+        path: the .pte file to write.
+        precision: 'fp32' or 'int8' (static int8 via the XNNPACK quantizer; needs `calibration`).
+        calibration: float inputs (N, C, H, W), preprocessed like the model expects, for int8 ranges.
+
+    Returns:
+        {format, runtime, precision, delegate, delegation: {coverage, ...}, size_bytes, export_s, exporter}.
+    """
+    require_precision("executorch", precision, PRECISIONS)
+    if precision == "int8":
+        require_calibration("executorch", precision, calibration)
+    XnnpackPartitioner, to_edge_transform_and_lower = _import_executorch()
+    start = time.perf_counter()
+    model = export_friendly(model)
+    if precision == "int8":
+        model = quantize_int8(model, example_inputs, calibration)
+    program = torch.export.export(model, example_inputs)
+    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    coverage = delegation(edge.exported_program().graph_module)
+    buffer = edge.to_executorch().buffer
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer)
+    return {"format": "pte", "runtime": "executorch", "precision": precision, "delegate": "xnnpack",
+            "delegation": coverage, "size_bytes": path.stat().st_size,
+            "export_s": round(time.perf_counter() - start, 3),
+            "exporter": {"executorch": package_version("executorch"), "torch": package_version("torch")}}

@@ -1,0 +1,123 @@
+"""LiteRT (.tflite) export through litert-torch, with post-training quantization by ai-edge-quantizer.
+
+Precisions:
+  fp32         the float model as litert-torch converts it.
+  fp16         weights stored as float16, compute in float32 (half the weight bytes, ~fp32 accuracy).
+  int8-dynamic dynamic range: int8 weights, activations quantized on the fly (no calibration).
+  int8         full integer: int8 weights and activations (static ranges from calibration data);
+               the model's input and output tensors become int8 too (the runner converts).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vitsdk.atomic import atomic_path
+from vitsdk.converters.common import (calibration_batches, export_friendly, package_version, require_calibration,
+                                      require_precision)
+from vitsdk.errors import UserError
+
+PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+SIGNATURE = "serving_default"
+
+
+def _import_litert_torch():
+    try:
+        import litert_torch
+    except ImportError as exc:
+        raise UserError(f"litert-torch is not installed ({exc}); install the extra: pip install 'vitsdk[export]'") from None
+    litert_torch.config.show_progress = False  # its own progress log would interleave with ours
+    return litert_torch
+
+
+def _recipe(precision: str):
+    from ai_edge_quantizer import qtyping, recipe, recipe_manager
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+    if precision == "fp16":
+        manager = recipe_manager.RecipeManager()
+        manager.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                                       num_bits=16, algorithm_key=AlgorithmName.FLOAT_CASTING)
+        return manager.get_quantization_recipe()
+    if precision == "int8-dynamic":
+        return recipe.dynamic_wi8_afp32()
+    return recipe.static_wi8_ai8()
+
+
+def quantize(float_model: bytes, precision: str, calibration: torch.Tensor | None, batch: int) -> bytes:
+    """Post-training quantization of a float .tflite buffer with ai-edge-quantizer."""
+    from ai_edge_quantizer import quantizer
+
+    q = quantizer.Quantizer(bytearray(float_model), _recipe(precision))
+    ranges = None
+    if q.need_calibration:
+        input_name = _input_name(float_model)
+        samples = [{input_name: b.numpy()} for b in calibration_batches(calibration, batch)]
+        with contextlib.redirect_stderr(io.StringIO()):  # tqdm bars
+            ranges = q.calibrate({SIGNATURE: samples})
+    with contextlib.redirect_stderr(io.StringIO()):
+        result = q.quantize(ranges, enable_progress_report=False)
+    return bytes(result.quantized_model)
+
+
+def _input_name(model: bytes) -> str:
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_content=model).get_signature_runner(SIGNATURE)
+    (name,) = runner.get_input_details()
+    return name
+
+
+def to_tflite(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLike, precision: str = "fp32",
+              *, calibration: torch.Tensor | None = None) -> dict[str, Any]:
+    """Exports `model` to a LiteRT flatbuffer at `path` (written atomically).
+
+    Args:
+        model: the PyTorch model (not modified).
+        example_inputs: a tuple of input tensors; their shapes become the model's static shapes.
+        path: the .tflite file to write.
+        precision: one of `PRECISIONS` ('fp32', 'fp16', 'int8-dynamic', 'int8').
+        calibration: float inputs (N, C, H, W) for full int8 activation ranges (required for 'int8').
+
+    Returns:
+        {format, runtime, precision, delegate, size_bytes, export_s, exporter}.
+    """
+    require_precision("tflite", precision, PRECISIONS)
+    if precision == "int8":
+        require_calibration("tflite", precision, calibration)
+    litert_torch = _import_litert_torch()
+    start = time.perf_counter()
+    model = export_friendly(model, layer_norm=False)  # LiteRT has its own LayerNorm lowering
+    edge_model = litert_torch.convert(model, example_inputs)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        edge_model.export(str(tmp))
+        if precision != "fp32":
+            tmp.write_bytes(quantize(tmp.read_bytes(), precision, calibration, example_inputs[0].shape[0]))
+    return {"format": "tflite", "runtime": "litert", "precision": precision, "delegate": "xnnpack",
+            "size_bytes": path.stat().st_size, "export_s": round(time.perf_counter() - start, 3),
+            "exporter": {"litert-torch": package_version("litert-torch"),
+                         "ai-edge-quantizer": package_version("ai-edge-quantizer"),
+                         "torch": package_version("torch")}}
+
+
+def tflite_ops(path: str | os.PathLike) -> dict[str, int]:
+    """Operator counts of a .tflite file (what the runtime will execute)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), experimental_preserve_all_tensors=False)
+    counts: dict[str, int] = {}
+    for op in interpreter._get_ops_details():
+        counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def as_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
