@@ -1,0 +1,88 @@
+"""The iOS app's pure Swift package (`ios_app/BenchCore`) under `swift test`, for real.
+
+There is no Xcode here: `scripts/swift_chroot.sh` makes (once, ~3 min, ~2.6 GB in
+~/.cache/vitsdk/swift-chroot) a Debian trixie chroot with Swift 6.0.3 and runs `swift test` in it,
+keeping SwiftPM's build folder there so reruns take seconds. The Swift tests check the port
+against the shared vectors in `schemas/vectors` and write results documents (from a scripted
+stand-in backend and phone, the only parts that cannot exist here); this test validates every one
+against `schemas/results.schema.json`. If the chroot cannot be made the test fails, never skips.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from vitsdk.bench.schema import errors
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "swift_chroot.sh"
+
+# Written by ios_app/BenchCore/Tests/BenchCoreTests/SessionTests.swift.
+EXPECTED = {
+    "ios_executorch_complete.json": ("complete", "unavailable"),
+    "ios_coreml_battery_measured.json": ("complete", "measured"),
+    "ios_coreml_load_failed.json": ("failed", "unavailable"),
+    "ios_executorch_partial.json": ("partial", "unavailable"),
+    "ios_executorch_sha_mismatch.json": ("failed", "unavailable"),
+    "ios_coreml_numerics_fail.json": ("complete", "unavailable"),
+    "ios_coreml_cancelled.json": ("partial", "unavailable"),
+}
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture(scope="module")
+def swift_run() -> tuple[subprocess.CompletedProcess, Path]:
+    if os.geteuid() != 0:
+        pytest.fail("the Swift tests need root to make and enter the trixie chroot (debootstrap, chroot); "
+                    "run pytest as root, or run `sudo scripts/swift_chroot.sh test` by hand")
+    setup = subprocess.run(["bash", str(SCRIPT), "setup"], capture_output=True, text=True, timeout=1800)
+    assert setup.returncode == 0, f"could not make the Swift chroot:\n{_tail(setup.stderr)}"
+    chroot = Path(subprocess.run(["bash", str(SCRIPT), "path"], capture_output=True, text=True,
+                                 check=True).stdout.strip())
+    run = subprocess.run(["bash", str(SCRIPT), "test"], capture_output=True, text=True, timeout=1200)
+    return run, chroot / "vitsdk" / "out"
+
+
+def test_swift_test_passes(swift_run):
+    run, _ = swift_run
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, f"swift test failed (exit {run.returncode}):\n{_tail(output, 60)}"
+    counts = [int(n) for n in re.findall(r"Executed (\d+) tests?, with 0 failures", output)]
+    assert counts and max(counts) >= 20, f"expected the whole suite to run:\n{_tail(output)}"
+    for suite in ("VectorTests", "RunSpecTests", "ManifestTests", "SHA256Tests", "NpyTests", "SessionTests"):
+        assert f"Test Suite '{suite}' passed" in output, f"{suite} did not pass:\n{_tail(output)}"
+
+
+def test_swift_results_validate_against_the_shared_schema(swift_run):
+    run, out = swift_run
+    assert run.returncode == 0, "swift test failed; see test_swift_test_passes"
+    written = sorted(p.name for p in out.glob("*.json"))
+    assert written == sorted(EXPECTED), f"Swift tests wrote {written}"
+    for name, (status, energy) in EXPECTED.items():
+        doc = json.loads((out / name).read_text())
+        problems = errors(doc, "results")
+        assert problems == [], f"{name} breaks results.schema.json: {problems}"
+        assert doc["device"]["platform"] == "ios"
+        assert doc["status"] == status, name
+        assert doc["energy"]["status"] == energy, name
+        if status == "failed":
+            assert doc["latency"] is None and doc["error"]
+        else:
+            assert doc["latency"]["runs"] == len(doc["latency"]["samples_ms"]) > 0
+    measured = json.loads((out / "ios_coreml_battery_measured.json").read_text())["energy"]
+    assert measured["method"] == "battery_level_delta" and measured["uncertainty_mj"] > 0
+    assert measured["reason"].startswith("coarse"), "a battery-level figure must say it is coarse"
+
+
+def test_chroot_script_refuses_unknown_commands():
+    bad = subprocess.run(["bash", str(SCRIPT), "tset"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert "unknown command 'tset'" in bad.stderr and bad.stderr.count("\n") == 1
