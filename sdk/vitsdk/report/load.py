@@ -1,0 +1,206 @@
+"""Finding and validating results files, and the bundle manifests they point at.
+
+A bad results file is not fatal: it becomes a `Problem` naming the file and the JSON path of what is
+wrong, and the report goes on without it. Validation is `vitsdk.bench.schema` (one source of truth:
+`schemas/results.schema.json`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vitsdk.bench.schema import RESULTS, errors, schema_dir
+from vitsdk.errors import UserError
+
+MANIFEST = "vitsdk.manifest/1"
+# Files of these formats may sit beside results (a bundle, a run spec, an earlier report): skipped quietly
+# when found by walking a folder, an error when named on the command line.
+_OTHER_FORMATS = ("vitsdk.manifest", "vitsdk.run_spec", "vitsdk.report")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a file was skipped: `where` is the JSON path inside it ('/' for the whole file)."""
+
+    path: Path
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.where}: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {"file": str(self.path), "json_path": self.where, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A bundle manifest, found beside the results or given with --bundle, matched by sha256."""
+
+    path: Path
+    sha256: str
+    document: dict
+
+    def file_entry(self, model_file: str, model_sha256: str) -> dict | None:
+        """The manifest's `files[]` entry for a model file: by sha256, else by relative path."""
+        entries = [e for e in self.document.get("files") or [] if isinstance(e, dict)]
+        for entry in entries:
+            if entry.get("sha256") == model_sha256:
+                return entry
+        for entry in entries:
+            if entry.get("path") == model_file:
+                return entry
+        return None
+
+
+@dataclass
+class Loaded:
+    """Everything read: valid results (path, document), problems, and the manifests index."""
+
+    results: list[tuple[Path, dict]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    manifests: dict[str, Manifest] = field(default_factory=dict)          # manifest sha256 -> manifest
+    by_model_sha: dict[str, Manifest] = field(default_factory=dict)       # model file sha256 -> manifest
+
+    def manifest_for(self, document: dict) -> Manifest | None:
+        """The bundle a result came from: by `model.manifest_sha256`, else by the model file's sha256."""
+        model = document["model"]
+        found = self.manifests.get(model.get("manifest_sha256") or "")
+        return found or self.by_model_sha.get(model["sha256"])
+
+
+def _read_json(path: Path) -> tuple[object | None, Problem | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return None, Problem(path, "/", f"cannot read ({exc.strerror})")
+    except UnicodeDecodeError:
+        return None, Problem(path, "/", "not UTF-8 text")
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, Problem(path, "/", f"not valid JSON (truncated?) at line {exc.lineno} column {exc.colno}")
+
+
+def results_problem(document: object, path: Path) -> Problem | None:
+    """None when `document` is a valid results file, else the first problem with its JSON path."""
+    if not isinstance(document, dict) or not isinstance(document.get("schema"), str):
+        return Problem(path, "/schema", f"missing: not a results file (expected \"schema\": \"{RESULTS}\")")
+    if document["schema"] != RESULTS:
+        name, _, version = document["schema"].partition("/")
+        if name == RESULTS.split("/")[0]:
+            return Problem(path, "/schema", f"version '{document['schema']}' is not supported; this vitsdk "
+                                            f"reads {RESULTS}")
+        return Problem(path, "/schema", f"'{document['schema']}' is not a results file ({RESULTS})")
+    found = errors(document, "results")
+    if not found:
+        return None
+    where, _, message = found[0].partition(": ")
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return Problem(path, where, message + more)
+
+
+def _walk(folder: Path) -> Iterable[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.endswith(".json") and not name.startswith("."):
+                yield Path(root) / name
+
+
+def _add_manifest(loaded: Loaded, path: Path, raw: bytes, document: dict) -> None:
+    sha = hashlib.sha256(raw).hexdigest()
+    if sha in loaded.manifests:
+        return
+    problem = _manifest_problem(document, path)
+    if problem:
+        loaded.problems.append(problem)
+        return
+    manifest = Manifest(path, sha, document)
+    loaded.manifests[sha] = manifest
+    for entry in document.get("files") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("sha256"), str):
+            loaded.by_model_sha.setdefault(entry["sha256"], manifest)
+
+
+def _manifest_problem(document: dict, path: Path) -> Problem | None:
+    """Checks a manifest against schemas/manifest.schema.json when the converters ship one."""
+    schema_path = schema_dir() / "manifest.schema.json"
+    if not schema_path.is_file():
+        return None
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(json.loads(schema_path.read_text())).iter_errors(document))
+    if error is None:
+        return None
+    where = "/" + "/".join(map(str, error.absolute_path))
+    return Problem(path, where, f"manifest ignored (variant and accuracy unknown for its results): {error.message}")
+
+
+def _try_manifest(loaded: Loaded, path: Path) -> None:
+    try:
+        raw = path.read_bytes()
+        document = json.loads(raw)
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return
+    if isinstance(document, dict) and str(document.get("schema", "")).startswith("vitsdk.manifest/"):
+        _add_manifest(loaded, path, raw, document)
+
+
+def load(paths: Sequence[str | os.PathLike], bundles: Sequence[str | os.PathLike] = ()) -> Loaded:
+    """Reads every results file under `paths` (files or folders, walked recursively).
+
+    Manifests are looked for in the folders given, in each results file's folder and its parent, and in
+    `bundles` (bundle folders or manifest files), so the report can tell the model variant and accuracy.
+    """
+    loaded = Loaded()
+    seen: set[Path] = set()
+    named: list[tuple[Path, bool]] = []          # (file, named on the command line)
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            named.extend((p, False) for p in _walk(path))
+        elif path.is_file():
+            named.append((path, True))
+        else:
+            raise UserError(f"results path '{path}' does not exist")
+    for given in bundles:
+        path = Path(given)
+        manifest = path / "manifest.json" if path.is_dir() else path
+        if not manifest.is_file():
+            raise UserError(f"--bundle '{path}': no manifest.json there (a bundle is a folder made by `vitsdk export`)")
+        _try_manifest(loaded, manifest)
+
+    folders: set[Path] = set()
+    for path, explicit in named:
+        resolved = path.resolve()
+        if resolved in seen:
+            continue
+        seen.add(resolved)
+        document, problem = _read_json(path)
+        if problem:
+            loaded.problems.append(problem)
+            continue
+        schema = document.get("schema") if isinstance(document, dict) else None
+        if isinstance(schema, str) and schema.startswith(_OTHER_FORMATS):
+            if schema.startswith("vitsdk.manifest/"):
+                _add_manifest(loaded, path, path.read_bytes(), document)
+            if explicit:
+                loaded.problems.append(Problem(path, "/schema", f"'{schema}' is not a results file ({RESULTS})"))
+            continue
+        problem = results_problem(document, path)
+        if problem:
+            loaded.problems.append(problem)
+            continue
+        loaded.results.append((path, document))
+        folders.update((resolved.parent, resolved.parent.parent))
+    for folder in sorted(folders):
+        candidate = folder / "manifest.json"
+        if candidate.is_file() and candidate.resolve() not in seen:
+            _try_manifest(loaded, candidate)
+    return loaded
