@@ -1,0 +1,234 @@
+"""The FPGA path as three verbs: `export_fpga` (model -> HLS project), `bench_fpga` (project -> results),
+`estimate` (model -> latency/power/energy on a board profile)."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vitsdk.errors import UserError
+from vitsdk.fpga import quant as Q
+from vitsdk.fpga.blocksparse import BlockShape
+from vitsdk.fpga.boards import BoardProfile, get_board
+from vitsdk.fpga.estimate import Estimate, EstimateConfig, LayerWork, Workload, estimate, workload
+from vitsdk.fpga.extract import calibrate, extract
+from vitsdk.fpga.hls import CsimResult, read_io, run_csim, write_project
+from vitsdk.models import VisionTransformer, count
+
+RESULTS_SCHEMA = "vitsdk.results/1"
+DEFAULT_BLOCK = BlockShape(16, 16)
+
+
+@dataclass
+class FpgaExport:
+    """What `export_fpga` wrote and checked."""
+
+    path: Path
+    project: dict
+    model: Q.QuantViT
+    csim: CsimResult | None
+
+
+def load_for_fpga(spec: str | os.PathLike) -> tuple[VisionTransformer, BlockShape | None]:
+    """A model from a registry name, checkpoint or pruned artifact; a pruned artifact is loaded with its
+    masks as zeros (the engine reads block sparsity from the zeros) and brings its block shape."""
+    path = Path(spec)
+    if path.is_dir() and (path / "sparsity.json").is_file():
+        from vitsdk.sparsity import load_pruned, read_sparsity
+        document = read_sparsity(path)
+        model = load_pruned(path, compaction="mask")
+        shape = _block_of(document)
+        return model, shape
+    from vitsdk.models import resolve_model
+    return resolve_model(str(spec)), None
+
+
+def _block_of(document: dict) -> BlockShape:
+    """The engine block for a pruned artifact: its pruning block (the resolved one when the config used 0 for
+    a whole dimension). A pruning block the engine cannot map one-to-one onto PEs is an error that says how
+    to choose another engine block."""
+    prune = document.get("prune") or {}
+    shape = list(prune.get("block_shape") or [0, 0])
+    if 0 in shape and document.get("layers"):
+        shape = list(document["layers"][0]["block"])
+    try:
+        return BlockShape(int(shape[0]), int(shape[1]))
+    except UserError as exc:
+        raise UserError(f"pruning block {shape[0]}x{shape[1]} of this artifact: {exc}; pass an engine block "
+                        f"shape explicitly (e.g. --block 32x32) to export it anyway") from None
+
+
+def default_calibration(model: VisionTransformer, count_: int = 256) -> tuple[torch.Tensor, str]:
+    """Fashion-MNIST training images for 28x28 greyscale models, else Gaussian noise (said so)."""
+    c = model.config
+    try:
+        from vitsdk.data import load_dataset
+        data = load_dataset("fashion-mnist", "train").subset(count_, seed=0)
+        return data.to_tensor(c.img_size, c.in_chans, c.mean, c.std), f"fashion-mnist train ({count_} images)"
+    except UserError:
+        generator = torch.Generator().manual_seed(0)
+        return (torch.randn(count_, c.in_chans, c.img_size, c.img_size, generator=generator),
+                f"synthetic gaussian ({count_} images): pass real calibration images for accuracy")
+
+
+def export_fpga(model: VisionTransformer | str | os.PathLike, out_dir: str | os.PathLike, *,
+                block_shape: BlockShape | str | None = None, quant: Q.QuantConfig | None = None,
+                calibration: torch.Tensor | None = None, reference: torch.Tensor | None = None,
+                board: str = "zcu102", check: bool = True) -> FpgaExport:
+    """Quantises `model`, writes its HLS C++ project to `out_dir` and (with `check`) proves the C simulation
+    matches the numpy integer reference bit for bit on the reference inputs.
+
+    Args:
+        model: a VisionTransformer (dense, masked or compacted) or a spec `vitsdk.models.resolve_model`
+            understands (registry name, checkpoint, pruned artifact folder).
+        out_dir: the project folder (written atomically).
+        block_shape: ROWSxCOLS of the engine's blocks; default: the pruned artifact's, else 16x16.
+        quant: quantisation settings.
+        calibration: float NCHW images, normalised like the model's input, to set activation ranges.
+        reference: float NCHW images whose integer outputs go into the project as test vectors
+            (default: the first 8 calibration images).
+        board: board profile whose part and clock go into build_prj.tcl.
+        check: compile with g++ and run the C simulation against the reference.
+    """
+    artifact_block = None
+    if not isinstance(model, VisionTransformer):
+        model, artifact_block = load_for_fpga(model)
+    block = BlockShape.parse(block_shape) if block_shape is not None else (artifact_block or DEFAULT_BLOCK)
+    profile = get_board(board)
+    quant = quant or Q.QuantConfig()
+    model = model.eval()
+    source = "given"
+    if calibration is None:
+        calibration, source = default_calibration(model)
+    calibration = torch.as_tensor(calibration).float()
+    model.check_input(calibration)
+    reference = calibration[:8] if reference is None else torch.as_tensor(reference).float()
+    model.check_input(reference)
+    fv = extract(model)
+    ranges = calibrate(model, calibration, percentile=quant.percentile)
+    qv = Q.quantize(fv, ranges, quant)
+    cal_patches = Q.quantize_input(qv, calibration.numpy())
+    report = Q.overflow_report(qv, cal_patches)
+    Q.check_overflow(report, quant.max_saturation)
+    patches = Q.quantize_input(qv, reference.numpy())
+    expected = Q.forward_int(qv, patches)
+    with torch.no_grad():
+        fp32 = model(reference).double().numpy()
+    work = workload(fv, block, bits=8)
+    metadata = {"calibration": source, "overflow": report, "board": profile.name, "macs": count(model).macs,
+                "workload": asdict(work),
+                "reference_fp32_logits": fp32.tolist(),
+                "reference_int_vs_fp32_max_abs": float(np.abs(Q.logits_float(qv, expected) - fp32).max())}
+    project = write_project(qv, out_dir, block, patches.reshape(len(patches), -1), expected, metadata,
+                            part=profile.part, clock_ns=round(1000.0 / profile.clock_mhz, 3))
+    csim = None
+    if check:
+        csim = run_csim(out_dir)
+        if not np.array_equal(csim.logits, expected):
+            bad = int(np.count_nonzero(csim.logits != expected))
+            raise RuntimeError(f"C simulation differs from the integer reference in {bad} logits ({out_dir})")
+    return FpgaExport(Path(out_dir), project, qv, csim)
+
+
+def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
+    """The FPGA project in `path`: a project folder, or a bundle whose fpga/ folder holds one."""
+    path = Path(path)
+    for folder in (path, path / "fpga"):
+        if (folder / "project.json").is_file():
+            project = json.loads((folder / "project.json").read_text())
+            if project.get("format") != "vitsdk.fpga_project/1":
+                raise UserError(f"{folder / 'project.json'} is not a vitsdk FPGA project "
+                                f"(format {project.get('format')!r})")
+            return folder, project
+    raise UserError(f"{path} has no FPGA project (project.json): export it first with "
+                    f"`vitsdk export MODEL --target fpga` (it needs the pruned artifact or a checkpoint)")
+
+
+def workload_of_project(project: dict) -> Workload:
+    data = dict(project["workload"])
+    data["linears"] = [LayerWork(**layer) for layer in data["linears"]]
+    return Workload(**data)
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def estimate_result(est: Estimate, profile: BoardProfile, project: dict | None = None,
+                    numerics: dict | None = None, model_file: str = "fpga/project.json",
+                    sha256: str | None = None) -> dict:
+    """An estimate as a `vitsdk.results/1` document: latency and energy labelled estimated, with parameters.
+
+    The schema's latency block describes timed runs; an estimate has none (runs 0) and repeats the one
+    estimated figure in every statistic, with `runtime.extra.latency_method = "estimated"`.
+    """
+    ms = est.latency_ms
+    model = (project or {}).get("model", {})
+    latency = {"load_ms": None, "first_ms": None, "warmup_runs": 0, "warmup_s": 0.0, "runs": 0, "duration_s": 0.0,
+               "min_ms": ms, "median_ms": ms, "mean_ms": ms, "p90_ms": ms, "p99_ms": ms, "max_ms": ms,
+               "std_ms": 0.0, "trimmed_mean_ms": ms, "cv": 0.0,
+               "stability": {"stable": True, "drift": None}}
+    params = {k: v for k, v in est.parameters.items() if isinstance(v, (str, int, float, bool)) or v is None}
+    return {
+        "schema": RESULTS_SCHEMA, "run_id": f"fpga-estimate-{profile.name}-{est.model}",
+        "created_utc": _utc_now(), "status": "complete", "error": None,
+        "tool": {"name": "vitsdk", "version": _version()},
+        "device": {"platform": "fpga", "name": profile.title, "manufacturer": "AMD Xilinx", "model": profile.title,
+                   "soc": profile.part, "os": profile.os, "os_version": "n/a (estimated, no board attached)",
+                   "clock_mhz": est.parameters["clock_mhz"]},
+        "runtime": {"name": "fpga", "version": None, "delegate": "hls", "threads": None,
+                    "extra": {"latency_method": "estimated", "compute_ms": est.compute_ms,
+                              "memory_ms": est.memory_ms, "nonlinear_ms": est.nonlinear_ms,
+                              "weights_on_chip": est.weights_on_chip, "block_shape": params.get("block_shape")}},
+        "model": {"name": model.get("name", est.model), "file": model_file, "format": "hls",
+                  "sha256": sha256 or (project or {}).get("weights_sha256", "0" * 64),
+                  "size_bytes": (project or {}).get("weights_bytes"), "precision": "int8",
+                  "macs": est.macs, "input_shape": [1, model["in_chans"], model["img_size"], model["img_size"]]
+                  if model else None, "manifest_sha256": None},
+        "protocol": {"warmup_runs": 0, "warmup_seconds": 0.0, "min_runs": 1, "min_seconds": 0.0, "max_runs": None,
+                     "max_seconds": None, "cooldown_seconds": 0.0, "power_sample_period_ms": 1.0},
+        "latency": latency,
+        "energy": {"status": "estimated", "method": "analytical_model",
+                   "reason": "no board attached: analytical model of the block-sparse engine on the board profile",
+                   "source": f"vitsdk.fpga.estimate v{params.get('estimator_version')}", "energy_mj": est.energy_mj,
+                   "uncertainty_mj": None, "power_w": est.power_w, "idle_power_w": est.idle_power_w,
+                   "net_power_w": est.net_power_w, "model_parameters": params},
+        "thermal": {"before": {"state": None, "temperature_c": None}, "after": {"state": None, "temperature_c": None}},
+        "numerics": numerics or {"status": "skipped", "reason": "estimate only", "max_abs_diff": None,
+                                 "tolerance": None, "top1_agree": None},
+    }
+
+
+def _version() -> str:
+    import vitsdk
+    return vitsdk.__version__
+
+
+def bench_fpga(bundle: str | os.PathLike, board: str = "zcu102", config: EstimateConfig | None = None,
+               csim: bool = True) -> dict:
+    """`vitsdk bench BUNDLE --device fpga --estimate`: the estimated results document of a bundle's FPGA
+    project on `board`; with `csim`, its numerics come from running the C simulation on the bundle's
+    reference inputs against the integer reference (bit-exact: tolerance 0)."""
+    folder, project = read_project(bundle)
+    profile = get_board(board)
+    est = estimate(workload_of_project(project), profile, config=config)
+    numerics = None
+    if csim:
+        if shutil.which(os.environ.get("CXX", "g++")) is None:
+            numerics = {"status": "skipped", "reason": "no C++ compiler for the C simulation", "max_abs_diff": None,
+                        "tolerance": 0.0, "top1_agree": None}
+        else:
+            result = run_csim(folder)
+            expected = read_io(folder / "tb" / "expected.bin", "int32")
+            diff = np.abs(result.logits.astype(np.int64) - expected)
+            numerics = {"status": "pass" if diff.max() == 0 else "fail",
+                        "reason": "C simulation (g++) of the generated accelerator vs the numpy integer reference",
+                        "max_abs_diff": float(diff.max()), "tolerance": 0.0,
+                        "top1_agree": float(np.mean(result.logits.argmax(1) == expected.argmax(1)))}
+    return estimate_result(est, profile, project, numerics, sha256=project.get("weights_sha256"))
