@@ -1,11 +1,138 @@
-"""`vitsdk bench`: not built yet (issue #6, benchmarking)."""
+"""`vitsdk bench`: latency and energy per inference of every model in a bundle, on host, Android, iOS or FPGA."""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Optional
+
 import typer
+from rich.table import Table
 
 from vitsdk.cli.app import app
-from vitsdk.errors import UserError
+from vitsdk.cli.console import console, err_console, print_json
+from vitsdk.errors import UserError, unknown
+
+DEVICES = ("host", "android", "ios", "fpga")
+# Devices whose runner another issue brings: module to import, and the issue that brings it.
+EXTERNAL_RUNNERS = {"ios": ("vitsdk.ios.bench", 7), "fpga": ("vitsdk.fpga.bench", 8)}
 
 
-@app.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-             help="Benchmarking (not built yet: arrives with issue #6).")
-def bench(ctx: typer.Context) -> None:
-    raise UserError("`vitsdk bench` is not in this release yet (issue #6, benchmarking)")
+def _protocol(quick: bool, warmup_runs, warmup_seconds, min_runs, min_seconds, max_seconds, cooldown, idle_seconds,
+              sample_ms):
+    from vitsdk.bench.protocol import Protocol
+
+    base = Protocol.quick() if quick else Protocol()
+    overrides = {"warmup_runs": warmup_runs, "warmup_seconds": warmup_seconds, "min_runs": min_runs,
+                 "min_seconds": min_seconds, "max_seconds": max_seconds, "cooldown_seconds": cooldown,
+                 "idle_baseline_seconds": idle_seconds, "power_sample_period_ms": sample_ms}
+    data = base.to_dict()
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Protocol.from_dict(data)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.{digits}g}"
+
+
+def print_table(results: list[tuple[Path, dict]]) -> None:
+    table = Table(title="vitsdk bench")
+    for col in ("model", "runtime", "status", "runs", "load ms", "median ms", "p90 ms", "CV", "mJ/inf", "check"):
+        table.add_column(col, overflow="fold",
+                         justify="left" if col in ("model", "runtime", "status", "check") else "right")
+    for _, doc in results:
+        lat = doc["latency"] or {}
+        energy = doc["energy"]
+        if energy["status"] == "unavailable":
+            energy_text = "n/a"
+        else:
+            unc = energy.get("uncertainty_mj")
+            energy_text = f"{energy['energy_mj']:.3g}" + (f"±{unc:.2g}" if unc is not None else "")
+            energy_text += "" if energy["status"] == "measured" else " (est.)"
+        stable = (lat.get("stability") or {}).get("stable")
+        cv = _fmt(lat.get("cv"), 2) + ("" if stable or not lat else "*")
+        table.add_row(doc["model"]["file"], doc["runtime"]["name"], doc["status"], str(lat.get("runs", "-")),
+                      _fmt(lat.get("load_ms")), _fmt(lat.get("median_ms")), _fmt(lat.get("p90_ms")), cv,
+                      energy_text, doc["numerics"]["status"])
+    console.print(table)
+    if any(d["latency"] and not d["latency"]["stability"]["stable"] for _, d in results):
+        console.print("* unstable: CV or drift above the protocol's limits (run longer, or let the device cool)")
+    methods = {(d["energy"]["status"], d["energy"]["method"], d["energy"]["source"]) for _, d in results
+               if d["energy"]["status"] != "unavailable"}
+    for status, method, source in sorted(methods, key=str):
+        console.print(f"energy {status} by {method}" + (f" ({source})" if source else ""))
+    reasons = {d["energy"]["reason"] for _, d in results if d["energy"]["status"] == "unavailable"}
+    for reason in sorted(r for r in reasons if r):
+        console.print(f"energy n/a: {reason}")
+    for _, doc in results:
+        if doc["error"]:
+            console.print(f"[red]{doc['model']['file']}: {doc['status']}: {doc['error']}[/red]")
+
+
+@app.command()
+def bench(
+    bundle: Path = typer.Argument(..., help="Bundle folder made by `vitsdk export` (holds manifest.json)."),
+    device: str = typer.Option("host", "--device", "-d", help="host | android | ios | fpga."),
+    output: Path = typer.Option(Path("results"), "--output", "-o", help="Folder for the results JSON files."),
+    serial: Optional[str] = typer.Option(None, "--serial", "-s", help="adb serial of the phone (android)."),
+    install: Optional[Path] = typer.Option(None, "--install", help="Install this app APK first (android)."),
+    runtime: Optional[list[str]] = typer.Option(None, "--runtime", help="Only these runtimes (repeatable)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads; default: the runtime's."),
+    quick: bool = typer.Option(False, "--quick", help="A short protocol (smoke runs; numbers are rough)."),
+    warmup_runs: Optional[int] = typer.Option(None, help="Warm-up runs (at least)."),
+    warmup_seconds: Optional[float] = typer.Option(None, help="Warm-up seconds (at least)."),
+    min_runs: Optional[int] = typer.Option(None, help="Timed runs (at least)."),
+    min_seconds: Optional[float] = typer.Option(None, help="Timed seconds (at least)."),
+    max_seconds: Optional[float] = typer.Option(None, help="Stop timing after this many seconds."),
+    cooldown: Optional[float] = typer.Option(None, help="Seconds of idle before each model after the first."),
+    idle_seconds: Optional[float] = typer.Option(None, help="Idle-baseline seconds for energy (0: no energy)."),
+    sample_ms: Optional[float] = typer.Option(None, help="Power sampling period in ms."),
+    timeout: float = typer.Option(3600.0, help="Give up waiting for a device run after this many seconds."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
+) -> None:
+    """Measure latency (load, first, min/median/p90/p99, CV, stability) and energy per inference of every
+    model file in BUNDLE, and write one results JSON per model file (schemas/results.schema.json)."""
+    if device not in DEVICES:
+        raise unknown("device", device, DEVICES)
+    if threads is not None and threads < 1:
+        raise UserError("--threads must be >= 1")
+    protocol = _protocol(quick, warmup_runs, warmup_seconds, min_runs, min_seconds, max_seconds, cooldown,
+                         idle_seconds, sample_ms)
+    if runtime:
+        for name in runtime:
+            if name not in ("executorch", "litert", "coreml", "fpga"):
+                raise unknown("runtime", name, ("executorch", "litert", "coreml", "fpga"))
+    progress = (lambda msg: err_console.print(msg)) if as_json else (lambda msg: console.print(msg))
+    if device == "host":
+        from vitsdk.bench.host import HostOptions, run_host
+
+        results = run_host(bundle, output, HostOptions(protocol=protocol, threads=threads,
+                                                       runtimes=tuple(runtime) if runtime else None),
+                           progress=progress)
+    elif device == "android":
+        from vitsdk.bench.android import AndroidOptions, run_android
+
+        results = run_android(bundle, output, AndroidOptions(protocol=protocol, serial=serial, install=install,
+                                                             threads=threads, timeout_s=timeout,
+                                                             runtimes=tuple(runtime) if runtime else None),
+                              progress=progress)
+    else:
+        module_name, issue = EXTERNAL_RUNNERS[device]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            raise UserError(f"--device {device} is not in this release yet (issue #{issue} brings the {device} "
+                            f"runner); available now: host, android") from None
+        results = module.run_bench(bundle, output, protocol=protocol, progress=progress)
+    if as_json:
+        print_json([doc for _, doc in results])
+    else:
+        print_table(results)
+        console.print(f"wrote {len(results)} results file(s) to {output}/; next: vitsdk report {output}/*.json "
+                      f"-o report.html")

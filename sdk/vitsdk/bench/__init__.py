@@ -1,0 +1,17 @@
+"""Benchmarking: one measurement protocol for every device, the host runner and the Android driver.
+
+`run_host(bundle, out_dir)` measures a bundle here; `run_android(...)` drives the Android app over adb;
+`load_results(path)` reads and validates a results file (schemas/results.schema.json). Runtimes are
+imported only when a model runs.
+"""
+from vitsdk.bench.protocol import Protocol
+from vitsdk.bench.schema import load_results
+
+__all__ = ["Protocol", "load_results", "run_host"]
+
+
+def run_host(*args, **kwargs):
+    """See `vitsdk.bench.host.run_host`."""
+    from vitsdk.bench.host import run_host as _run_host
+
+    return _run_host(*args, **kwargs)

@@ -1,0 +1,125 @@
+"""Reading an exported bundle (`BUNDLE/manifest.json`, format `vitsdk.manifest/1`) for benchmarking.
+
+Only what the bench needs: the model files with their runtime, delegate, precision, sha256 and MACs,
+the input spec and the reference input/output arrays. Everything else in the manifest is the
+converters' business (schemas/manifest.schema.json validates it when present).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vitsdk.bench.schema import schema_dir
+from vitsdk.errors import UserError
+
+MANIFEST = "vitsdk.manifest/1"
+HOST_RUNTIMES = ("executorch", "litert")
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    path: str               # relative to the bundle
+    format: str
+    runtime: str
+    precision: str | None
+    delegate: str | None
+    size_bytes: int | None
+    sha256: str
+    macs: int | None
+
+
+@dataclass(frozen=True)
+class Bundle:
+    root: Path
+    manifest: dict
+    manifest_sha256: str
+    files: tuple[ModelFile, ...]
+
+    @property
+    def model_name(self) -> str | None:
+        model = self.manifest.get("model")
+        return model.get("name") if isinstance(model, dict) else None
+
+    @property
+    def input_shape(self) -> list[int] | None:
+        spec = self.manifest.get("input")
+        return list(spec["shape"]) if isinstance(spec, dict) and "shape" in spec else None
+
+    def reference(self) -> tuple["np.ndarray", "np.ndarray"] | None:  # noqa: F821
+        """(inputs, outputs) from the manifest's `reference` .npy files, or None when the bundle has none."""
+        import numpy as np
+
+        ref = self.manifest.get("reference")
+        if not isinstance(ref, dict):
+            return None
+        paths = [ref.get(k, ref.get(k[:-1])) for k in ("inputs", "outputs")]  # "inputs" or "input"
+        if not all(isinstance(p, str) for p in paths):
+            return None
+        try:
+            return tuple(np.load(self.root / p, allow_pickle=False) for p in paths)  # type: ignore[return-value]
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{self.root}: cannot read reference arrays ({exc})") from exc
+
+    def path_of(self, model: ModelFile) -> Path:
+        return self.root / model.path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_bundle(path: str | os.PathLike) -> Bundle:
+    """Reads and checks a bundle folder; every problem is a one-line UserError naming the file."""
+    root = Path(path)
+    manifest_path = root / "manifest.json"
+    if not root.is_dir():
+        raise UserError(f"bundle '{root}' is not a folder (make one with `vitsdk export`)")
+    try:
+        raw = manifest_path.read_bytes()
+    except OSError:
+        raise UserError(f"{manifest_path}: missing; a bundle is a folder made by `vitsdk export`") from None
+    try:
+        manifest = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{manifest_path}: not valid JSON (truncated?) at line {exc.lineno}") from None
+    _check_manifest_version(manifest, manifest_path)
+    _validate_manifest(manifest, manifest_path)
+    files = []
+    for i, entry in enumerate(manifest.get("files") or []):
+        try:
+            files.append(ModelFile(path=entry["path"], format=entry["format"], runtime=entry["runtime"],
+                                   precision=entry.get("precision"), delegate=entry.get("delegate"),
+                                   size_bytes=entry.get("size_bytes"), sha256=entry["sha256"],
+                                   macs=entry.get("macs")))
+        except (KeyError, TypeError) as exc:
+            raise UserError(f"{manifest_path}: /files/{i} lacks {exc}") from None
+    if not files:
+        raise UserError(f"{manifest_path}: lists no model files")
+    return Bundle(root, manifest, hashlib.sha256(raw).hexdigest(), tuple(files))
+
+
+def _check_manifest_version(manifest: object, where: Path) -> None:
+    from vitsdk.bench.schema import check_version
+
+    check_version(manifest, MANIFEST, str(where))
+
+
+def _validate_manifest(manifest: dict, where: Path) -> None:
+    """Validates against schemas/manifest.schema.json when the converters ship it."""
+    schema_path = schema_dir() / "manifest.schema.json"
+    if not schema_path.is_file():
+        return
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(json.loads(schema_path.read_text())).iter_errors(manifest))
+    if error is not None:
+        loc = "/" + "/".join(map(str, error.absolute_path))
+        raise UserError(f"{where}: does not match the manifest schema: {loc}: {error.message}")

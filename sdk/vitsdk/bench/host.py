@@ -1,0 +1,261 @@
+"""The host runner: every model file of a bundle in the real runtimes here, with the shared protocol.
+
+Energy comes from the RAPL counters when readable (idle baseline measured the same way first and
+subtracted), otherwise it is `unavailable` with the reason. One results file per model file.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import platform
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vitsdk.atomic import write_json
+from vitsdk.bench import rapl
+from vitsdk.bench.bundle import HOST_RUNTIMES, Bundle, ModelFile, load_bundle, sha256_file
+from vitsdk.bench.energy import PowerTrace, per_inference
+from vitsdk.bench.protocol import Protocol, Timings, measure
+from vitsdk.bench.schema import RESULTS, errors
+from vitsdk.bench.stats import LatencyStats
+
+NUMERIC_TOLERANCE = {"fp32": 1e-3, "fp16": 5e-2}   # max |diff| relative to max |reference|
+INT8_TOP1_MIN = 0.9
+
+
+@dataclass(frozen=True)
+class HostOptions:
+    """Args:
+        protocol: the measurement protocol.
+        threads: CPU threads for every runtime; None: the runtime's default.
+        runtimes: only these runtimes (None: every host runtime in the bundle).
+        run_id: names the run (default: bundle name + UTC time).
+        powercap: where RAPL lives (tests point it at a recorded fake tree).
+    """
+
+    protocol: Protocol = Protocol()
+    threads: int | None = None
+    runtimes: tuple[str, ...] | None = None
+    run_id: str | None = None
+    powercap: Path = rapl.POWERCAP
+    thermal: Path = rapl.THERMAL
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise ValueError("threads must be >= 1")
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def host_device() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return {"platform": "host", "name": socket.gethostname(), "manufacturer": None, "model": platform.machine(),
+            "soc": cpu, "os": platform.system().lower(), "os_version": platform.release(), "api_level": None,
+            "cpu_cores": os.cpu_count(), "memory_bytes": memory, "serial": None}
+
+
+def results_name(model: ModelFile, platform_name: str) -> str:
+    stem = model.path.replace("/", "_").rsplit(".", 1)[0]
+    return f"{stem}-{model.runtime}-{platform_name}.json"
+
+
+def timing_input(bundle: Bundle, shape: tuple[int, ...] | None, dtype: np.dtype) -> np.ndarray:
+    """The first reference input (what the model was verified on), else zeros of the model's input shape."""
+    shape = shape or tuple(bundle.input_shape or ())
+    if not shape:
+        raise ValueError("the model's input shape is unknown (not in the runtime metadata nor the manifest)")
+    ref = bundle.reference()
+    if ref is not None and ref[0].shape[1:] == shape[1:] and len(ref[0]) >= shape[0]:
+        return np.ascontiguousarray(ref[0][:shape[0]].astype(dtype))
+    return np.zeros(shape, dtype=dtype)
+
+
+def numerics(bundle: Bundle, model: ModelFile, run: Callable[[np.ndarray], np.ndarray],
+             shape: tuple[int, ...] | None, dtype: np.dtype) -> dict:
+    """The model's outputs on the bundle's reference inputs against the reference outputs."""
+    ref = bundle.reference()
+    if ref is None:
+        return {"status": "skipped", "reason": "the bundle has no reference arrays"}
+    inputs, expected = ref
+    batch = (shape or inputs.shape)[0]
+    usable = len(inputs) - len(inputs) % batch
+    if usable == 0 or (shape and inputs.shape[1:] != tuple(shape[1:])):
+        return {"status": "skipped", "reason": f"reference inputs {list(inputs.shape)} do not fit the model input"}
+    got = np.concatenate([np.asarray(run(np.ascontiguousarray(inputs[i:i + batch].astype(dtype))))
+                          for i in range(0, usable, batch)]).astype(np.float64)
+    want = expected[:usable].astype(np.float64)
+    if got.shape != want.shape:
+        return {"status": "fail", "reason": f"output shape {list(got.shape)} != reference {list(want.shape)}"}
+    diff = float(np.max(np.abs(got - want)))
+    top1 = float(np.mean(got.reshape(len(got), -1).argmax(1) == want.reshape(len(want), -1).argmax(1)))
+    precision = model.precision or "fp32"
+    if precision in NUMERIC_TOLERANCE:
+        tol = NUMERIC_TOLERANCE[precision] * max(1.0, float(np.max(np.abs(want))))
+        ok = diff <= tol
+    else:
+        tol, ok = None, top1 >= INT8_TOP1_MIN
+    return {"status": "pass" if ok else "fail",
+            "reason": None if ok else (f"max |diff| {diff:.3g} > {tol:.3g}" if tol else f"top-1 agreement {top1:.2f}"),
+            "max_abs_diff": diff, "tolerance": tol, "top1_agree": top1}
+
+
+def _energy(sampler: rapl.RaplSampler | None, unavailable: str | None, idle: tuple[float, float] | None,
+            timings: Timings | None, protocol: Protocol) -> dict:
+    """The results' energy block; numbers only when both windows were really measured."""
+    def none(reason: str) -> dict:
+        return {"status": "unavailable", "method": "none", "reason": reason}
+
+    if sampler is None:
+        return none(unavailable or "no energy source")
+    if timings is None or not timings.samples_ms:
+        return none("nothing was timed")
+    if idle is None:
+        return none("no idle baseline was measured (protocol idle_baseline_seconds is 0)")
+    at, ae = sampler.window(timings.t_start, timings.t_end)
+    it, ie = sampler.window(*idle)
+    if len(at) < 2 or len(it) < 2:
+        return none("the timed phase or idle baseline was shorter than one RAPL sample period")
+    active = PowerTrace.from_counter(at, ae)
+    base = PowerTrace.from_counter(it, ie)
+    result = per_inference(active, base, len(timings.samples_ms))
+    samples = active.summary()
+    samples.update(period_ms=protocol.power_sample_period_ms, idle_count=len(base.samples_w),
+                   idle_duration_s=base.duration_s)
+    return {"status": "measured", "method": "rapl",
+            "reason": "RAPL covers the whole CPU package (other processes included), not this model alone",
+            "source": sampler.source, "energy_mj": result.energy_mj, "uncertainty_mj": result.uncertainty_mj,
+            "power_w": result.power_w, "idle_power_w": result.idle_power_w, "net_power_w": result.net_power_w,
+            "samples": samples}
+
+
+def bench_model(bundle: Bundle, model: ModelFile, options: HostOptions, run_id: str,
+                sampler: rapl.RaplSampler | None, unavailable: str | None) -> dict:
+    """Measures one model file; a failure is captured in the result, never raised."""
+    from vitsdk import __version__
+    from vitsdk.bench import runtimes
+
+    p = options.protocol
+    doc = {"schema": RESULTS, "run_id": run_id, "created_utc": utc_now(), "status": "complete", "error": None,
+           "tool": {"name": "vitsdk", "version": __version__}, "device": host_device(),
+           "runtime": {"name": model.runtime, "version": None, "delegate": model.delegate, "threads": options.threads},
+           "model": {"name": bundle.model_name, "file": model.path, "format": model.format, "sha256": model.sha256,
+                     "size_bytes": model.size_bytes, "precision": model.precision, "macs": model.macs,
+                     "input_shape": bundle.input_shape, "manifest_sha256": bundle.manifest_sha256},
+           "protocol": p.to_dict(), "latency": None,
+           "energy": {"status": "unavailable", "method": "none", "reason": "model was not run"},
+           "thermal": {"before": rapl.thermal_state(options.thermal), "after": None},
+           "numerics": {"status": "skipped", "reason": "model was not run"}}
+    path = bundle.path_of(model)
+    timings = None
+    try:
+        actual = sha256_file(path)
+        if actual != model.sha256:
+            raise ValueError(f"{model.path}: sha256 {actual[:12]}... does not match the manifest ({model.sha256[:12]}...)")
+        idle = None
+        if sampler is not None and p.idle_baseline_seconds > 0:
+            sampler.mark()
+            t0 = sampler.clock()
+            time.sleep(p.idle_baseline_seconds)
+            sampler.mark()
+            idle = (t0, sampler.clock())
+        runtimes.import_runtime(model.runtime)
+        t0 = time.perf_counter()
+        loaded = runtimes.load(model.runtime, path, options.threads, model.delegate)
+        load_ms = (time.perf_counter() - t0) * 1e3
+        doc["runtime"].update(version=loaded.version, delegate=loaded.delegate, threads=loaded.threads)
+        x = timing_input(bundle, loaded.input_shape, loaded.input_dtype)
+        run = loaded.run
+
+        def run_once() -> None:
+            run(x)
+
+        if sampler is not None:
+            sampler.mark()
+        timings = measure(run_once, p)
+        if sampler is not None:
+            sampler.mark()
+        doc["latency"] = _latency_block(load_ms, timings, p)
+        doc["numerics"] = numerics(bundle, model, run, loaded.input_shape, loaded.input_dtype)
+        doc["energy"] = _energy(sampler, unavailable, idle, timings, p)
+        if timings.stopped:
+            doc.update(status="partial" if timings.samples_ms else "failed", error=timings.stopped)
+    except Exception as exc:  # noqa: BLE001 - the failure goes into the results; the other models still run
+        doc.update(status="failed", error=f"{type(exc).__name__}: {exc}".strip())
+        doc["energy"] = {"status": "unavailable", "method": "none", "reason": "the model failed to run"}
+        doc["numerics"] = {"status": "skipped", "reason": "the model failed to run"}
+    doc["thermal"]["after"] = rapl.thermal_state(options.thermal)
+    return doc
+
+
+def _latency_block(load_ms: float, t: Timings, p: Protocol) -> dict:
+    block = {"load_ms": load_ms, "first_ms": t.first_ms, "warmup_runs": t.warmup_runs, "warmup_s": t.warmup_s,
+             "runs": len(t.samples_ms), "duration_s": t.duration_s}
+    if t.samples_ms:
+        block.update(LatencyStats.of(t.samples_ms, p.stability_cv_max, p.stability_drift_max).to_dict())
+    else:
+        block.update({k: None for k in ("min_ms", "median_ms", "mean_ms", "p90_ms", "p99_ms", "max_ms", "std_ms",
+                                        "trimmed_mean_ms", "cv")},
+                     stability={"stable": False, "drift": None})
+    block["samples_ms"] = list(t.samples_ms)
+    return block
+
+
+def run_host(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, options: HostOptions = HostOptions(),
+             progress: Callable[[str], None] | None = None) -> list[tuple[Path, dict]]:
+    """Benchmarks every host-runnable model file of the bundle; returns (results path, document) pairs."""
+    bundle = load_bundle(bundle_path)
+    wanted = options.runtimes or HOST_RUNTIMES
+    models = [m for m in bundle.files if m.runtime in HOST_RUNTIMES and m.runtime in wanted]
+    skipped = [m for m in bundle.files if m not in models]
+    if progress:
+        for m in skipped:
+            progress(f"skip {m.path}: runtime '{m.runtime}' does not run on this host")
+    if not models:
+        from vitsdk.errors import UserError
+        have = sorted({m.runtime for m in bundle.files})
+        raise UserError(f"bundle '{bundle.root}' has no model for the host runtimes {', '.join(wanted)} "
+                        f"(it has: {', '.join(have)})")
+    run_id = options.run_id or f"{bundle.root.resolve().name}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
+    sampler, unavailable = None, None
+    try:
+        zones = rapl.find_zones(options.powercap)
+        sampler = rapl.RaplSampler(zones, options.protocol.power_sample_period_ms / 1e3)
+    except rapl.RaplUnavailable as exc:
+        unavailable = str(exc)
+    out = []
+    with sampler if sampler is not None else contextlib.nullcontext():
+        for i, model in enumerate(models):
+            if i and options.protocol.cooldown_seconds:
+                time.sleep(options.protocol.cooldown_seconds)
+            if progress:
+                progress(f"run {model.path} ({model.runtime})")
+            doc = bench_model(bundle, model, options, run_id, sampler, unavailable)
+            problems = errors(doc, "results")
+            if problems:  # a bug here, not a user mistake: never write a file that fails the schema
+                raise AssertionError(f"host results for {model.path} fail the schema: {problems[0]}")
+            path = Path(out_dir) / results_name(model, "host")
+            write_json(path, doc)
+            out.append((path, doc))
+    return out

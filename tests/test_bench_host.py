@@ -1,0 +1,198 @@
+"""The host runner and `vitsdk bench --device host` on a real bundle (vit_nano as .pte and .tflite, run in
+the real ExecuTorch and LiteRT runtimes), RAPL read from fake sysfs trees (no RAPL on this machine)."""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from vitsdk.atomic import atomic_path
+from vitsdk.bench import rapl, schema
+from vitsdk.bench.host import HostOptions, run_host
+from vitsdk.bench.protocol import Protocol
+from vitsdk.errors import UserError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bench"
+sys.path.insert(0, str(FIXTURES))
+VITSDK = [sys.executable, "-m", "vitsdk"]
+
+
+@pytest.fixture(scope="session")
+def bundle() -> Path:
+    """Built once per fixture version and cached (exporting takes ~30 s of CPU)."""
+    from tiny_bundle import make_bundle
+
+    key = hashlib.sha256((FIXTURES / "tiny_bundle.py").read_bytes()
+                         + importlib.metadata.version("executorch").encode()
+                         + importlib.metadata.version("litert-torch").encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("VITSDK_CACHE", Path.home() / ".cache" / "vitsdk")) / "test-bundles" / key
+    if not (cache / "manifest.json").is_file():
+        with atomic_path(cache, is_dir=True) as tmp:
+            make_bundle(tmp)
+    return cache
+
+
+QUICK = Protocol.quick()
+
+
+def test_host_run_writes_valid_results_for_every_model(bundle, tmp_path):
+    results = run_host(bundle, tmp_path / "results", HostOptions(protocol=QUICK, powercap=tmp_path / "none"))
+    assert sorted(p.name for p, _ in results) == ["model_fp32-executorch-host.json", "model_fp32-litert-host.json"]
+    for path, doc in results:
+        assert schema.load_results(path) == doc
+        assert doc["status"] == "complete" and doc["error"] is None
+        lat = doc["latency"]
+        assert lat["runs"] >= QUICK.min_runs and lat["warmup_runs"] >= QUICK.warmup_runs
+        assert 0 < lat["min_ms"] <= lat["median_ms"] <= lat["p90_ms"] <= lat["p99_ms"] <= lat["max_ms"]
+        assert doc["numerics"]["status"] == "pass" and doc["numerics"]["max_abs_diff"] < 1e-4
+        assert doc["energy"] == {"status": "unavailable", "method": "none",
+                                 "reason": f"no {tmp_path / 'none'} (no powercap/RAPL support on this machine or "
+                                           "in this container)"}
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        entry = next(f for f in manifest["files"] if f["path"] == doc["model"]["file"])
+        assert doc["model"]["sha256"] == entry["sha256"] and doc["runtime"]["name"] == entry["runtime"]
+
+
+def _fake_rapl(tmp_path: Path) -> tuple[Path, threading.Event]:
+    """A copy of the recorded tree whose counters advance like RAPL's: 5 W idle plus 20 W per busy CPU
+    of this process (its CPU time, so inference costs energy and idle sleeps do not); package-1 wraps."""
+    root = tmp_path / "powercap"
+    shutil.copytree(FIXTURES / "powercap", root)
+    stop = threading.Event()
+    zones = [root / "intel-rapl:0", root / "intel-rapl:1"]
+
+    def advance():
+        last_wall, last_cpu = time.perf_counter(), time.process_time()
+        while not stop.wait(0.005):
+            wall, cpu = time.perf_counter(), time.process_time()
+            joules = 5.0 * (wall - last_wall) + 20.0 * (cpu - last_cpu)
+            last_wall, last_cpu = wall, cpu
+            for zone in zones:
+                top = float((zone / "max_energy_range_uj").read_text())
+                value = (float((zone / "energy_uj").read_text()) + joules / 2 * 1e6) % top
+                tmp = zone / "energy_uj.tmp"
+                tmp.write_text(f"{int(value)}\n")
+                os.replace(tmp, zone / "energy_uj")
+
+    threading.Thread(target=advance, daemon=True).start()
+    return root, stop
+
+
+def test_host_energy_from_rapl_counters(bundle, tmp_path):
+    root, stop = _fake_rapl(tmp_path)
+    protocol = Protocol(warmup_runs=2, warmup_seconds=0, min_runs=20, min_seconds=0.6, max_seconds=5,
+                        cooldown_seconds=0, idle_baseline_seconds=0.6, power_sample_period_ms=20)
+    try:
+        results = run_host(bundle, tmp_path / "r", HostOptions(protocol=protocol, powercap=root,
+                                                               thermal=FIXTURES / "thermal",
+                                                               runtimes=("executorch",)))
+    finally:
+        stop.set()
+    (_, doc), = results
+    energy = doc["energy"]
+    assert energy["status"] == "measured" and energy["method"] == "rapl"
+    assert energy["source"] == "intel-rapl:0 (package-0), intel-rapl:1 (package-1)"
+    assert 4.0 < energy["idle_power_w"] < 8.0            # 5 W plus the sampler's own little CPU
+    assert energy["net_power_w"] > 5.0                   # inference keeps at least a quarter CPU busy
+    runs = doc["latency"]["runs"]
+    assert energy["energy_mj"] == pytest.approx(energy["net_power_w"] * energy["samples"]["duration_s"] / runs * 1e3)
+    assert energy["uncertainty_mj"] >= 0 and energy["samples"]["idle_count"] >= 2
+    assert doc["thermal"]["before"] == {"state": None, "temperature_c": 47.0}
+    assert schema.errors(doc, "results") == []
+
+
+def test_rapl_reader_zones_and_permissions(tmp_path, monkeypatch):
+    zones = rapl.find_zones(FIXTURES / "powercap")
+    assert [(z.path.name, z.name) for z in zones] == [("intel-rapl:0", "package-0"), ("intel-rapl:1", "package-1")]
+    assert zones[0].read_uj() == 48213947211.0
+    with pytest.raises(rapl.RaplUnavailable, match="no RAPL zones"):
+        rapl.find_zones(tmp_path)
+    real_read = Path.read_text
+
+    def denied(self, *a, **k):  # root reads anything here, so deny the way the kernel does for non-root
+        if self.name == "energy_uj":
+            raise PermissionError(13, "Permission denied")
+        return real_read(self, *a, **k)
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    with pytest.raises(rapl.RaplUnavailable, match="readable by root only"):
+        rapl.find_zones(FIXTURES / "powercap")
+
+
+def test_a_model_that_fails_to_load_is_captured_and_the_others_run(bundle, tmp_path):
+    broken = tmp_path / "bundle"
+    shutil.copytree(bundle, broken)
+    pte = broken / "model_fp32.pte"
+    pte.write_bytes(b"not a program" * 10)
+    manifest = json.loads((broken / "manifest.json").read_text())
+    for f in manifest["files"]:
+        if f["path"] == "model_fp32.pte":
+            f["sha256"] = hashlib.sha256(pte.read_bytes()).hexdigest()
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    results = dict((d["runtime"]["name"], d) for _, d in run_host(broken, tmp_path / "r", HostOptions(protocol=QUICK)))
+    assert results["executorch"]["status"] == "failed" and results["executorch"]["latency"] is None
+    assert results["executorch"]["error"]
+    assert results["litert"]["status"] == "complete"
+
+
+def test_bundle_faults_are_one_line_errors(bundle, tmp_path):
+    newer = tmp_path / "newer"
+    shutil.copytree(bundle, newer)
+    manifest = json.loads((newer / "manifest.json").read_text())
+    manifest["schema"] = "vitsdk.manifest/2"
+    (newer / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="newer vitsdk"):
+        run_host(newer, tmp_path / "r")
+    (newer / "manifest.json").write_text(json.dumps(manifest)[:40])
+    with pytest.raises(UserError, match="truncated"):
+        run_host(newer, tmp_path / "r")
+    tampered = tmp_path / "tampered"
+    shutil.copytree(bundle, tampered)
+    with open(tampered / "model_fp32.tflite", "ab") as f:
+        f.write(b"x")
+    docs = {d["runtime"]["name"]: d for _, d in run_host(tampered, tmp_path / "r2", HostOptions(protocol=QUICK))}
+    assert docs["litert"]["status"] == "failed" and "does not match the manifest" in docs["litert"]["error"]
+
+
+def test_truncated_results_file_is_rejected(tmp_path):
+    example = json.loads((Path(__file__).parents[1] / "schemas/vectors/results_examples.json").read_text())
+    text = json.dumps(example["cases"][0]["document"])
+    (tmp_path / "r.json").write_text(text[: len(text) // 2])
+    with pytest.raises(UserError, match="truncated"):
+        schema.load_results(tmp_path / "r.json")
+
+
+def test_cli_host_quick(bundle, tmp_path):
+    out = tmp_path / "results"
+    proc = subprocess.run(VITSDK + ["bench", str(bundle), "--device", "host", "-o", str(out), "--quick",
+                                    "--runtime", "litert", "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    docs = json.loads(proc.stdout)
+    assert [d["runtime"]["name"] for d in docs] == ["litert"]
+    assert [p.name for p in out.iterdir()] == ["model_fp32-litert-host.json"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device", "andriod"], "did you mean 'android'"),
+    (["--device", "ios"], "issue #7"),
+    (["--device", "fpga"], "issue #8"),
+    (["--runtime", "tflite"], "unknown runtime 'tflite'"),
+    (["--min-runs", "0"], "min_runs"),
+])
+def test_cli_bad_input(bundle, tmp_path, capsys, args, message):
+    from vitsdk.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", str(bundle), "-o", str(tmp_path / "r")] + args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("error:") and message in err, err
+    assert err.count("\n") == 1 and not (tmp_path / "r").exists()
