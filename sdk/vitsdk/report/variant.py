@@ -162,7 +162,7 @@ def variant_of(document: dict, manifest: Manifest | None) -> Variant:
             else _first(doc, ACCURACY_AT)
         accuracy, dataset = accuracy_of(raw)
         if accuracy is not None:
-            source = f"bundle manifest {manifest.path.name}" + (f" ({dataset})" if dataset else "")
+            source = "bundle manifest" + (f" ({dataset})" if dataset else "")
         name = name or _at(doc, ("model", "name"))
     return Variant(model_name=name, precision=precision, quantised=is_quantised(precision), keep_rate=keep_rate,
                    attn_keep=attn_keep, prune_ratio=ratio, accuracy=accuracy, accuracy_source=source)
