@@ -84,8 +84,9 @@ class RowBlockLinear(nn.Module):
     """y = x W^T + b where each chunk of input columns computes only its kept output rows.
 
     Per column chunk c (C of them, padded to B inputs and Q outputs with zero weights) a small matmul
-    gives Q partial outputs; a gather from [partials, 0] lays them onto the outputs and a sum over
-    chunks adds them up (outputs a chunk does not produce read the zero).
+    gives Q partial outputs; a gather lays them onto the outputs and a sum over chunks adds them up.
+    The last of each chunk's Q outputs is always a zero column: outputs a chunk does not produce read
+    it (cheaper to export than concatenating zeros at run time).
     """
 
     def __init__(self, in_features: int, out_features: int, weight: torch.Tensor, in_index: torch.Tensor | None,
@@ -111,7 +112,7 @@ class RowBlockLinear(nn.Module):
             y = x @ self.weight[0]
         else:
             y = torch.bmm(x.reshape(-1, C, B).transpose(0, 1), self.weight).transpose(0, 1).reshape(-1, C * Q)
-        y = torch.cat([y, y.new_zeros(y.shape[0], 1)], dim=1).index_select(1, self.scatter_index)
+        y = y.index_select(1, self.scatter_index)
         if C > 1:
             y = y.reshape(-1, C, self.out_features).sum(dim=1)
         if self.bias is not None:
@@ -274,13 +275,15 @@ def _row_block(layer: _Layer) -> RowBlockLinear:
     out_f, in_f = layer.weight.shape
     chunks = _groups(layer.in_keep // bm.block[1])
     rows = [torch.nonzero(layer.mask[:, cc].any(dim=1)).flatten() for cc in chunks]
-    C, B, Q = len(chunks), max(len(c) for c in chunks), max(len(r) for r in rows)
+    C, B = len(chunks), max(len(c) for c in chunks)
+    Q = max(len(r) for r in rows) + 1  # + a zero output column per chunk
     weight = torch.zeros(C, B, Q)
     in_index = torch.zeros(C, B, dtype=torch.long)
-    scatter = torch.full((C, out_f), C * Q, dtype=torch.long)  # C*Q points at the appended zero
+    scatter = torch.empty(C, out_f, dtype=torch.long)
     for c, (cc, rr) in enumerate(zip(chunks, rows)):
         weight[c, :len(cc), :len(rr)] = layer.weight[rr][:, cc].T
         in_index[c, :len(cc)] = cc
+        scatter[c] = c * Q + Q - 1
         scatter[c, rr] = c * Q + torch.arange(len(rr))
     in_index = in_index.flatten()
     if len(in_index) == in_f and bool((in_index == torch.arange(in_f)).all()):

@@ -151,12 +151,12 @@ def prune_(model: nn.Module, config: BlockPruneConfig, fraction: float = 1.0) ->
     already carries a mask is pruned further within it (composition); a different block shape or
     direction, or a smaller ratio, is refused.
     """
-    masks = {}
-    for name, module in prunable_layers(model, config):
-        mask = layer_mask(name, module, config, config.ratio_for(name) * fraction)
-        module.block_mask = mask
-        module.weight.mul_(mask.dense().to(module.weight.dtype))
-        masks[name] = mask
+    layers = prunable_layers(model, config)
+    # Every mask first, so a layer the config cannot prune leaves the whole model untouched.
+    masks = {name: layer_mask(name, module, config, config.ratio_for(name) * fraction) for name, module in layers}
+    for name, module in layers:
+        module.block_mask = masks[name]
+        module.weight.mul_(masks[name].dense().to(module.weight.dtype))
     if fraction >= 1.0:
         history = list(getattr(model, "prune_history", []))
         history.append(config.to_dict())
