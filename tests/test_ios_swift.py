@@ -31,6 +31,10 @@ EXPECTED = {
     "ios_executorch_sha_mismatch.json": ("failed", "unavailable"),
     "ios_coreml_numerics_fail.json": ("complete", "unavailable"),
     "ios_coreml_cancelled.json": ("partial", "unavailable"),
+    # Written by RunControllerTests.swift: a headless run of a whole run spec.
+    "ios_run_r7__model.mlpackage__coreml-cpu.json": ("complete", "unavailable"),
+    "ios_run_r7__model.mlpackage__coreml-all.json": ("complete", "unavailable"),
+    "ios_run_r7__model_fp32.pte__executorch.json": ("complete", "unavailable"),
 }
 
 
@@ -57,7 +61,8 @@ def test_swift_test_passes(swift_run):
     assert run.returncode == 0, f"swift test failed (exit {run.returncode}):\n{_tail(output, 60)}"
     counts = [int(n) for n in re.findall(r"Executed (\d+) tests?, with 0 failures", output)]
     assert counts and max(counts) >= 20, f"expected the whole suite to run:\n{_tail(output)}"
-    for suite in ("VectorTests", "RunSpecTests", "ManifestTests", "SHA256Tests", "NpyTests", "SessionTests"):
+    for suite in ("VectorTests", "RunSpecTests", "ManifestTests", "SHA256Tests", "NpyTests", "SessionTests",
+                  "RunControllerTests"):
         assert f"Test Suite '{suite}' passed" in output, f"{suite} did not pass:\n{_tail(output)}"
 
 

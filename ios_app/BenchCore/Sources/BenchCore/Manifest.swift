@@ -136,6 +136,6 @@ func suggestion(_ name: String, _ options: [String]) -> String {
         return row[b.count]
     }
     let scored = options.map { ($0, distance(Array(name), Array($0))) }.min { $0.1 < $1.1 }
-    guard let (best, d) = scored, d <= max(2, name.count / 3) else { return "" }
+    guard let (best, d) = scored, d <= max(2, max(name.count, best.count) / 2) else { return "" }
     return "; did you mean '\(best)'?"
 }

@@ -71,34 +71,41 @@ final class FakePhone: DeviceProbe {
     }
 }
 
+/// A small bundle as `vitsdk export --target ios` writes it: a Core ML package, a .pte (its real
+/// sha256 in the manifest), a damaged .pte, and reference input/output .npy files.
+func makeBundle(at bundle: URL, pteBytes: Data) throws {
+    let fm = FileManager.default
+    try fm.createDirectory(at: bundle.appendingPathComponent("model.mlpackage/Data"), withIntermediateDirectories: true)
+    try fm.createDirectory(at: bundle.appendingPathComponent("reference"), withIntermediateDirectories: true)
+    try pteBytes.write(to: bundle.appendingPathComponent("model_fp32.pte"))
+    try NpyTests.npy(descr: "<f4", shape: [1, 1, 2, 2], body: NpyTests.f32([0, 1, 2, 3]))
+        .write(to: bundle.appendingPathComponent("reference/input.npy"))
+    try NpyTests.npy(descr: "<f4", shape: [1, 3], body: NpyTests.f32([0.1, 2.0, -1.0]))
+        .write(to: bundle.appendingPathComponent("reference/output.npy"))
+    let manifest = """
+    {"schema": "vitsdk.manifest/1", "model": {"name": "vit_nano_patch4_28"},
+     "input": {"shape": [1, 1, 2, 2], "dtype": "float32", "layout": "NCHW", "mean": [0.5], "std": [0.5]},
+     "files": [
+      {"path": "model.mlpackage", "format": "mlpackage", "runtime": "coreml", "precision": "fp16",
+       "size_bytes": 10, "sha256": "\(String(repeating: "a", count: 64))", "macs": 5000},
+      {"path": "model_fp32.pte", "format": "pte", "runtime": "executorch", "precision": "fp32", "delegate": "xnnpack",
+       "size_bytes": \(pteBytes.count), "sha256": "\(SHA256.hex(pteBytes))", "macs": 5000},
+      {"path": "broken.pte", "format": "pte", "runtime": "executorch", "precision": "fp32", "delegate": "xnnpack",
+       "size_bytes": 3, "sha256": "\(String(repeating: "0", count: 64))", "macs": 5000}],
+     "reference": {"input": "reference/input.npy", "output": "reference/output.npy", "tolerance": 0.001}}
+    """
+    try Data(manifest.utf8).write(to: bundle.appendingPathComponent("manifest.json"))
+    try Data("abc".utf8).write(to: bundle.appendingPathComponent("broken.pte"))
+}
+
+
 final class SessionTests: XCTestCase {
     var bundle: URL!
     let pteBytes = Data("not really a pte, but its sha256 is checked".utf8)
 
     override func setUpWithError() throws {
         bundle = FileManager.default.temporaryDirectory.appendingPathComponent("benchcore-bundle-\(UUID().uuidString)")
-        let fm = FileManager.default
-        try fm.createDirectory(at: bundle.appendingPathComponent("model.mlpackage/Data"), withIntermediateDirectories: true)
-        try fm.createDirectory(at: bundle.appendingPathComponent("reference"), withIntermediateDirectories: true)
-        try pteBytes.write(to: bundle.appendingPathComponent("model_fp32.pte"))
-        try NpyTests.npy(descr: "<f4", shape: [1, 1, 2, 2], body: NpyTests.f32([0, 1, 2, 3]))
-            .write(to: bundle.appendingPathComponent("reference/input.npy"))
-        try NpyTests.npy(descr: "<f4", shape: [1, 3], body: NpyTests.f32([0.1, 2.0, -1.0]))
-            .write(to: bundle.appendingPathComponent("reference/output.npy"))
-        let manifest = """
-        {"schema": "vitsdk.manifest/1", "model": {"name": "vit_nano_patch4_28"},
-         "input": {"shape": [1, 1, 2, 2], "dtype": "float32", "layout": "NCHW", "mean": [0.5], "std": [0.5]},
-         "files": [
-          {"path": "model.mlpackage", "format": "mlpackage", "runtime": "coreml", "precision": "fp16",
-           "size_bytes": 10, "sha256": "\(String(repeating: "a", count: 64))", "macs": 5000},
-          {"path": "model_fp32.pte", "format": "pte", "runtime": "executorch", "precision": "fp32", "delegate": "xnnpack",
-           "size_bytes": \(pteBytes.count), "sha256": "\(SHA256.hex(pteBytes))", "macs": 5000},
-          {"path": "broken.pte", "format": "pte", "runtime": "executorch", "precision": "fp32", "delegate": "xnnpack",
-           "size_bytes": 3, "sha256": "\(String(repeating: "0", count: 64))", "macs": 5000}],
-         "reference": {"input": "reference/input.npy", "output": "reference/output.npy", "tolerance": 0.001}}
-        """
-        try Data(manifest.utf8).write(to: bundle.appendingPathComponent("manifest.json"))
-        try Data("abc".utf8).write(to: bundle.appendingPathComponent("broken.pte"))
+        try makeBundle(at: bundle, pteBytes: pteBytes)
     }
 
     override func tearDownWithError() throws {
