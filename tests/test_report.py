@@ -124,9 +124,9 @@ def test_energy_not_above_idle_gives_no_efficiency(tmp_path):
 
 
 def test_manifest_readers():
-    assert prune_ratio({"pruning": {"ratio": 0.25, "block_shape": [16, 16]}}) == 0.25
-    assert prune_ratio({"density": 0.4}) == pytest.approx(0.6)
-    assert prune_ratio(None) is None
+    assert prune_ratio({"ratio": 0.25, "block_shape": [16, 16]}) == 0.25
+    assert prune_ratio({"ratio": None, "params_dense": 100, "params_stored": 40}) == pytest.approx(0.6)
+    assert prune_ratio(None) == 0.0 and prune_ratio({"block_shape": [4, 4]}) is None
     assert accuracy_of(88.5) == (0.885, None)
     assert accuracy_of({"top1": 0.9, "dataset": "fashion-mnist"}) == (0.9, "fashion-mnist")
     assert accuracy_of("high") == (None, None)

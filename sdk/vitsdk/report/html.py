@@ -22,7 +22,7 @@ td.num{text-align:right;white-space:nowrap} td.num a{color:#0645ad;text-decorati
 .how{display:block;font-size:11px;color:#333;font-weight:normal;white-space:normal;max-width:150px;margin-left:auto} td:first-child .how{margin-left:0}
 .b-estimated{font-style:italic} .b-estimated::before{content:"≈ "}
 .b-unavailable{color:#555} td.pareto::after{content:" ◆ Pareto";font-size:11px}
-code{font-size:12px;word-break:break-all} figure{margin:10px 0 22px} figcaption{font-size:13px;margin:4px 0}
+code{font-size:12px;word-break:break-all} #provenance .how{max-width:none;margin-left:0;overflow-wrap:anywhere} figure{margin:10px 0 22px} figcaption{font-size:13px;margin:4px 0}
 .problems li{margin:3px 0} .status-failed{background:repeating-linear-gradient(45deg,#fff,#fff 6px,#eee 6px,#eee 12px)}
 """
 

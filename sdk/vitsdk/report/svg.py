@@ -257,8 +257,8 @@ def pareto_chart(chart_id: str, title: str, x_axis: str, y_axis: str, points: li
             if p.pareto else ""
         est = " est." if p.basis == "estimated" else ""
         text = f"{p.label}{est}" + (" (front)" if p.pareto else "")
-        label_y = _free_y(placed, x + 13, x + 13 + 6.3 * len(text), y + 4)
-        leader = "" if label_y == y + 4 else \
+        label_y = _free_y(placed, x + 13, x + 13 + 6.3 * len(text), y - 5)
+        leader = "" if label_y == y - 5 else \
             f'<line x1="{x + 6:.1f}" y1="{y:.1f}" x2="{x + 13:.1f}" y2="{label_y - 4:.1f}" stroke="#666"/>'
         out.append(f'<a href="{esc(p.href)}"><title>{esc(p.label)}: {p.x:.3g} mJ{est}, {p.y:.3g}%</title>'
                    f'{ring}{marker(shape, x, y, 6, p.basis != "estimated", colour)}{leader}'

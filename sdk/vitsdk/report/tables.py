@@ -136,4 +136,4 @@ def print_summary(report: Report, console) -> None:
         table.add_row(escape(e.variant.kind), e.platform, escape(e.runtime), *map(escape, cells), escape(basis))
     console.print(table)
     for p in report.problems:
-        console.print(f"[yellow]skipped[/yellow] {escape(str(p))}")
+        console.print(f"[yellow]skipped[/yellow] {escape(str(p))}", soft_wrap=True)

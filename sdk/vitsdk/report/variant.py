@@ -11,12 +11,10 @@ from typing import Any
 
 from vitsdk.report.load import Manifest
 
-# Where a vitsdk.manifest/1 keeps what the report needs (first match wins).
-KEEP_RATE_AT = (("model", "config", "keep_rate"), ("model", "keep_rate"), ("sparsity", "keep_rate"), ("keep_rate",))
-ATTN_KEEP_AT = (("model", "config", "attn_keep"), ("model", "attn_keep"), ("sparsity", "attn_keep"), ("attn_keep",))
-PRUNING_AT = (("sparsity", "pruning"), ("sparsity", "block_pruning"), ("model", "sparsity", "pruning"),
-              ("pruning",), ("sparsity",), ("model", "sparsity"))
-ACCURACY_AT = (("accuracy",), ("model", "accuracy"))
+# Where a vitsdk.manifest/1 (schemas/manifest.schema.json) keeps what the report needs; first match wins.
+KEEP_RATE_AT = (("sparsity", "keep_rate"), ("model", "keep_rate"))
+ATTN_KEEP_AT = (("sparsity", "attn_keep"), ("model", "attn_keep"))
+PRUNING_AT = ("sparsity", "pruning")        # null: dense weights; else {"ratio": ..., "block_shape": ...}
 QUANTISED_PREFIXES = ("int", "uint", "fixed", "q", "dynamic")
 
 
@@ -40,22 +38,17 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def prune_ratio(sparsity: Any) -> float | None:
-    """The pruned fraction of block-pruned weights from a manifest's sparsity settings; 0 when unpruned."""
-    if sparsity is None:
-        return None
-    if isinstance(sparsity, (int, float)) and not isinstance(sparsity, bool):
-        return float(sparsity)
-    if isinstance(sparsity, dict):
-        for key in ("ratio", "prune_ratio", "weight_sparsity"):
-            if _number(sparsity.get(key)) is not None:
-                return float(sparsity[key])
-        if _number(sparsity.get("density")) is not None:
-            return 1.0 - float(sparsity["density"])
-        for key in ("pruning", "block_pruning", "prune"):
-            if key in sparsity:
-                return prune_ratio(sparsity[key])
-        return 0.0 if not any(k in sparsity for k in ("block_shape", "blocks")) else None
+def prune_ratio(pruning: Any) -> float | None:
+    """The block-pruned fraction from a manifest's `sparsity.pruning`: 0 for null (dense), None if unknown."""
+    if pruning is None:
+        return 0.0
+    if isinstance(pruning, dict):
+        ratio = _number(pruning.get("ratio"))
+        if ratio is not None:
+            return ratio
+        stored, dense = _number(pruning.get("params_stored")), _number(pruning.get("params_dense"))
+        if stored is not None and dense:
+            return 1.0 - stored / dense
     return None
 
 
@@ -63,6 +56,8 @@ def accuracy_of(value: Any) -> tuple[float | None, str | None]:
     """(top-1 as a fraction, dataset/split text) from a number (fraction or percent) or a dict."""
     if isinstance(value, dict):
         label = " ".join(str(value[k]) for k in ("dataset", "split") if isinstance(value.get(k), str)) or None
+        if label and isinstance(value.get("n"), int):
+            label += f", n={value['n']}"
         for key in ("top1", "top1_accuracy", "accuracy", "value"):
             number = _number(value.get(key))
             if number is not None:
@@ -154,12 +149,13 @@ def variant_of(document: dict, manifest: Manifest | None) -> Variant:
     if manifest is not None:
         doc = manifest.document
         keep_rate = _number(_first(doc, KEEP_RATE_AT))
-        keep_rate = 1.0 if keep_rate is None else keep_rate     # a manifest without a keep rate keeps every token
         attn_keep = _number(_first(doc, ATTN_KEEP_AT))
-        ratio = prune_ratio(_first(doc, PRUNING_AT))
-        ratio = 0.0 if ratio is None and _first(doc, PRUNING_AT) is None else ratio
-        raw = entry.get("accuracy") if entry is not None and entry.get("accuracy") is not None \
-            else _first(doc, ACCURACY_AT)
+        sparsity = doc.get("sparsity")
+        ratio = prune_ratio(sparsity.get("pruning")) if isinstance(sparsity, dict) and "pruning" in sparsity else None
+        # The file's own accuracy; the manifest's top-level one is PyTorch fp32, so it stands only for fp32 files.
+        raw = entry.get("accuracy") if entry is not None else None
+        if raw is None and precision == "fp32":
+            raw = doc.get("accuracy")
         accuracy, dataset = accuracy_of(raw)
         if accuracy is not None:
             source = "bundle manifest" + (f" ({dataset})" if dataset else "")

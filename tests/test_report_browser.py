@@ -1,0 +1,113 @@
+"""The HTML report opened in a real headless Chromium (Debian `chromium`, installed by
+scripts/setup_chromium.sh): the page renders its table and four charts, its one script runs under the
+page's Content-Security-Policy with no console errors, and text from results files never runs.
+
+Flags follow DESIGN.md's platform notes: headless, no sandbox (tests run as root), no GPU, no first-run,
+no background networking, component updates or sync, and a fresh profile per launch.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from vitsdk.report import build_report
+
+from test_report import FIXTURES, hostile_results
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed: run "
+                                                         "scripts/setup_chromium.sh as root (apt-get install chromium)")
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--enable-logging=stderr", "--v=0")
+WIDTH, HEIGHT = 1400, 3600
+# platform -> RGB of its chart colour (sdk/vitsdk/report/svg.py STYLE)
+COLOURS = {"host": (0x1f, 0x5f, 0x99), "android": (0x2a, 0x7a, 0x3b), "ios": (0x6d, 0x3f, 0x9e),
+           "fpga": (0xb3, 0x59, 0x00)}
+
+
+def chromium(tmp_path: Path, page: Path, *args: str) -> subprocess.CompletedProcess:
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    profile.mkdir()
+    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args, page.resolve().as_uri()],
+                          capture_output=True, text=True, timeout=120)
+
+
+def console_errors(stderr: str) -> list[str]:
+    """Console messages that are errors: uncaught exceptions and CSP refusals (the page logs nothing else)."""
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line
+            and re.search(r"Uncaught|Refused|Error", line)]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """The fixtures' report: its DOM after scripts ran, and a screenshot."""
+    tmp = tmp_path_factory.mktemp("browser")
+    page = tmp / "report.html"
+    build_report([FIXTURES], page)
+    dom = chromium(tmp, page, "--dump-dom")
+    shot = tmp / "report.png"
+    screenshot = chromium(tmp, page, f"--screenshot={shot}", f"--window-size={WIDTH},{HEIGHT}")
+    assert dom.returncode == 0 and screenshot.returncode == 0, dom.stderr[-2000:] + screenshot.stderr[-2000:]
+    return dom.stdout, dom.stderr + screenshot.stderr, shot
+
+
+def test_script_ran_without_console_errors(rendered):
+    dom, stderr, _ = rendered
+    assert 'data-ready="1"' in dom           # the inline script ran: its CSP hash matches
+    assert console_errors(stderr) == []
+
+
+def test_dom_has_table_and_charts(rendered):
+    dom = rendered[0]
+    table = dom[dom.index('<table id="summary"'):dom.index("</table>", dom.index('<table id="summary"'))]
+    assert len(re.findall(r'<tr id="r\d+"', table)) == 6
+    charts = {name: dom[dom.index(f'<svg id="chart-{name}"'):] for name in ("latency", "energy", "pareto",
+                                                                            "breakdown")}
+    charts = {k: v[:v.index("</svg>")] for k, v in charts.items()}
+    assert charts["latency"].count('class="bar"') == 6
+    assert charts["energy"].count('class="bar"') == 5                    # iOS: unavailable, said in words
+    assert "unavailable: iOS has no public instantaneous power API" in charts["energy"]
+    assert charts["pareto"].count('class="front"') == 1 and charts["pareto"].count("(front)") == 3
+    assert charts["breakdown"].count('class="seg"') == 4
+    assert "1 estimated" in charts["breakdown"] and "1 unavailable" in charts["breakdown"]
+
+
+def test_screenshot_shows_table_and_charts(rendered):
+    from PIL import Image
+
+    image = Image.open(rendered[2]).convert("RGB")
+    assert image.size == (WIDTH, HEIGHT)
+    pixels = image.load()
+
+    def ink(y0: int, y1: int) -> float:
+        """Fraction of non-white pixels in a band (sampled every 3 px)."""
+        total = dark = 0
+        for y in range(y0, y1, 3):
+            for x in range(0, WIDTH, 3):
+                total += 1
+                dark += sum(pixels[x, y]) < 600
+        return dark / total
+
+    assert ink(130, 700) > 0.05                       # the summary table
+    for platform, rgb in COLOURS.items():
+        rows = [y for y in range(0, HEIGHT, 2) for x in range(0, 1000, 2)
+                if all(abs(a - b) <= 24 for a, b in zip(pixels[x, y], rgb))]
+        assert len(rows) > 40, f"{platform}: {len(rows)} pixels of its chart colour"
+        if platform in ("host", "android"):                   # in the latency, energy and Pareto charts
+            assert max(rows) - min(rows) > 900, platform
+    assert ink(HEIGHT - 300, HEIGHT) < 0.5            # not a screen of noise
+
+
+def test_hostile_text_does_not_run(tmp_path):
+    page = tmp_path / "hostile.html"
+    build_report([hostile_results(tmp_path / "in")], page)
+    dom = chromium(tmp_path, page, "--dump-dom")
+    assert dom.returncode == 0
+    assert "<title>vitsdk energy report</title>" in dom.stdout and "pwned" not in dom.stdout.split("</title>")[0]
+    assert "<img" not in dom.stdout and 'data-ready="1"' in dom.stdout
+    assert "&lt;script&gt;document.title=\"pwned\"&lt;/script&gt;" in dom.stdout     # shown as text
+    assert console_errors(dom.stderr) == []
