@@ -6,6 +6,8 @@
 #   scripts/swift_chroot.sh setup             create the chroot, or reuse it (safe to run twice)
 #   scripts/swift_chroot.sh path              print the chroot folder (after setup)
 #   scripts/swift_chroot.sh test [ARGS...]    copy ios_app/BenchCore + schemas/ in, run `swift test ARGS`
+#                                             ($VITSDK_SWIFT_FIXTURE: a folder copied in for the
+#                                             cross-language test, seen there as $VITSDK_PY_FIXTURE)
 #   scripts/swift_chroot.sh shell CMD         run CMD with /bin/sh inside the chroot (package at /vitsdk/src)
 #
 # Needs root (debootstrap and chroot do). The chroot lives in $VITSDK_SWIFT_CHROOT
@@ -86,6 +88,11 @@ sync_sources() {
   cp -a "$REPO/ios_app/BenchCore" "$dst/ios_app/BenchCore"
   rm -rf "$dst/ios_app/BenchCore/.build"
   [ -d "$REPO/schemas" ] && cp -a "$REPO/schemas" "$dst/schemas"
+  rm -rf "$DIR/vitsdk/fixture"
+  if [ -n "${VITSDK_SWIFT_FIXTURE:-}" ]; then
+    [ -d "$VITSDK_SWIFT_FIXTURE" ] || die "VITSDK_SWIFT_FIXTURE=$VITSDK_SWIFT_FIXTURE is not a folder"
+    cp -a "$VITSDK_SWIFT_FIXTURE" "$DIR/vitsdk/fixture"
+  fi
   return 0
 }
 
@@ -98,7 +105,9 @@ case "$cmd" in
     setup
     sync_sources
     rm -rf "$DIR/vitsdk/out"/*
-    in_chroot /bin/sh -c 'cd /vitsdk/src/ios_app/BenchCore && VITSDK_SWIFT_OUT=/vitsdk/out exec swift test --scratch-path /vitsdk/build "$@"' swift_test "$@"
+    fixture=
+    [ -d "$DIR/vitsdk/fixture" ] && fixture=/vitsdk/fixture
+    in_chroot /bin/sh -c 'cd /vitsdk/src/ios_app/BenchCore && VITSDK_SWIFT_OUT=/vitsdk/out VITSDK_PY_FIXTURE="$0" exec swift test --scratch-path /vitsdk/build "$@"' "$fixture" "$@"
     ;;
   shell)
     setup

@@ -190,18 +190,35 @@ def bundle(tmp_path):
     (root / "model.mlpackage" / "Data").mkdir(parents=True)
     (root / "model_fp32.pte").write_bytes(b"pte")
     (root / "model.tflite").write_bytes(b"tflite")
-    files = [
-        {"path": "model.mlpackage", "format": "mlpackage", "runtime": "coreml", "precision": "fp16", "delegate": None,
-         "size_bytes": 10, "sha256": "a" * 64, "macs": 5000, "verification": {"executed": False}},
-        {"path": "model_fp32.pte", "format": "pte", "runtime": "executorch", "precision": "fp32",
-         "delegate": "xnnpack", "size_bytes": 3, "sha256": "b" * 64, "macs": 5000, "verification": None},
-        {"path": "model.tflite", "format": "tflite", "runtime": "litert", "precision": "fp32", "delegate": None,
-         "size_bytes": 6, "sha256": "c" * 64, "macs": 5000, "verification": None},
-    ]
-    manifest = {"schema": "vitsdk.manifest/1", "model": {"name": "vit_nano_patch4_28"},
-                "input": {"shape": [1, 1, 28, 28], "dtype": "float32", "layout": "NCHW", "mean": [0.286],
-                          "std": [0.353]},
-                "files": files, "reference": None}
+    def entry(path, target, fmt, runtime, precision, delegate, sha):
+        verification = {"status": "validated", "executed": False, "reason": "Core ML needs macOS", "inputs": [],
+                        "outputs": [], "ops": {}} if runtime == "coreml" else \
+            {"status": "passed", "executed": True, "runtime": runtime, "inputs": 4, "metric": "max_abs_diff / max_abs_ref",
+             "tolerance": 1e-3, "max_abs_diff": 1e-6, "max_abs_ref": 3.0, "rel_diff": 3e-7, "top1_agreement": 1.0,
+             "outputs": f"reference/{path}.outputs.npy"}
+        return {"path": path, "target": target, "format": fmt, "runtime": runtime, "precision": precision,
+                "delegate": delegate, "size_bytes": 3, "sha256": sha, "macs": 5000, "export_s": 1.0,
+                "exporter": {"torch": "2.13.0"}, "delegation": None, "verification": verification}
+
+    files = [entry("model.mlpackage", "coreml", "mlpackage", "coreml", "fp16", None, "a" * 64),
+             entry("model_fp32.pte", "executorch", "pte", "executorch", "fp32", "xnnpack", "b" * 64),
+             entry("model.tflite", "tflite", "tflite", "litert", "fp32", None, "c" * 64)]
+    manifest = {
+        "schema": "vitsdk.manifest/1", "created_by": "vitsdk 0.1.0", "created_at": "2026-11-25T09:00:00Z",
+        "target": "all", "model": {"name": "vit_nano_patch4_28", "img_size": 28, "in_chans": 1, "num_classes": 10,
+                                   "keep_rate": 1.0, "attn_keep": 1.0},
+        "source": {"kind": "registry", "spec": "vit_nano_patch4_28", "sha256": None},
+        "sparsity": {"keep_rate": 1.0, "attn_keep": 1.0, "attn_mode": "mask", "fuse_token": False, "prune_at": [1, 2],
+                     "tokens_per_block": [50, 50, 50, 50], "pruning": None},
+        "accounting": {"params": 1000, "macs": 5000, "convention": "matmul MACs"},
+        "input": {"name": "x", "shape": [1, 1, 28, 28], "dtype": "float32", "layout": "NCHW", "mean": [0.286],
+                  "std": [0.353], "preprocessing": "x / 255, then (x - mean) / std"},
+        "output": {"shape": [1, 10], "dtype": "float32", "meaning": "logits"},
+        "files": files,
+        "reference": {"inputs": "reference/inputs.npy", "outputs": "reference/outputs.npy", "labels": None,
+                      "source": "random", "produced_by": "torch", "metric": "max_abs_diff / max_abs_ref",
+                      "tolerance": 1e-3, "tolerances": {"fp16": 0.05}},
+        "exporters": {"torch": "2.13.0"}, "accuracy": None}
     (root / "manifest.json").write_text(json.dumps(manifest))
     return root
 

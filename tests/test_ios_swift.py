@@ -15,9 +15,11 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vitsdk.bench.schema import errors
+from vitsdk.converters.bundle import sha256_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "swift_chroot.sh"
@@ -42,8 +44,44 @@ def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _python_made_bundle(root: Path) -> Path:
+    """Files as Python writes them, for CrossLanguageTests.swift: .npy arrays from numpy and sha256
+    digests from the exporter's own `sha256_of` (files, and .mlpackage folders whose paths sort
+    differently part by part than as strings: 'a/b' before 'a.b')."""
+    rng = np.random.default_rng(7)
+    package = root / "model.mlpackage"
+    (package / "Data" / "a").mkdir(parents=True)
+    (package / "Data" / "a" / "b").write_bytes(rng.bytes(300))
+    (package / "Data" / "a.b").write_bytes(rng.bytes(200))
+    (package / "Manifest.json").write_text('{"fileFormatVersion": "1.0.0"}')
+    (root / "model_fp32.pte").write_bytes(rng.bytes(5000))
+    arrays = {"inputs": rng.normal(size=(3, 1, 2, 2)).astype(np.float32),
+              "outputs": rng.normal(size=(3, 10)).astype(np.float32),
+              "labels": np.array([3, 1, 9], dtype=np.int64),
+              "doubles": np.linspace(-2, 2, 6).reshape(2, 3)}
+    (root / "reference").mkdir()
+    for name, array in arrays.items():
+        np.save(root / "reference" / f"{name}.npy", array)
+    files = [{"path": path, "format": fmt, "runtime": runtime, "precision": "fp32", "delegate": delegate,
+              "size_bytes": 0, "sha256": sha256_of(root / path), "macs": 100}
+             for path, fmt, runtime, delegate in (("model.mlpackage", "mlpackage", "coreml", None),
+                                                  ("model_fp32.pte", "pte", "executorch", "xnnpack"))]
+    manifest = {"schema": "vitsdk.manifest/1", "model": {"name": "vit_nano_patch4_28"},
+                "input": {"name": "x", "shape": [1, 1, 2, 2], "dtype": "float32", "layout": "NCHW",
+                          "mean": [0.5], "std": [0.5], "preprocessing": "none"},
+                "files": files,
+                "reference": {"inputs": "reference/inputs.npy", "outputs": "reference/outputs.npy",
+                              "labels": "reference/labels.npy", "tolerance": 1e-3, "tolerances": {"fp16": 0.05}}}
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    expected = {name: {"shape": list(a.shape), "values": a.astype(np.float64).ravel().tolist()}
+                for name, a in arrays.items()}
+    expected["manifest_sha256"] = sha256_of(root / "manifest.json")
+    (root / "expected.json").write_text(json.dumps(expected))
+    return root
+
+
 @pytest.fixture(scope="module")
-def swift_run() -> tuple[subprocess.CompletedProcess, Path]:
+def swift_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     if os.geteuid() != 0:
         pytest.fail("the Swift tests need root to make and enter the trixie chroot (debootstrap, chroot); "
                     "run pytest as root, or run `sudo scripts/swift_chroot.sh test` by hand")
@@ -51,7 +89,9 @@ def swift_run() -> tuple[subprocess.CompletedProcess, Path]:
     assert setup.returncode == 0, f"could not make the Swift chroot:\n{_tail(setup.stderr)}"
     chroot = Path(subprocess.run(["bash", str(SCRIPT), "path"], capture_output=True, text=True,
                                  check=True).stdout.strip())
-    run = subprocess.run(["bash", str(SCRIPT), "test"], capture_output=True, text=True, timeout=1200)
+    fixture = _python_made_bundle(tmp_path_factory.mktemp("py-bundle"))
+    run = subprocess.run(["bash", str(SCRIPT), "test"], capture_output=True, text=True, timeout=1200,
+                         env={**os.environ, "VITSDK_SWIFT_FIXTURE": str(fixture)})
     return run, chroot / "vitsdk" / "out"
 
 
@@ -62,8 +102,9 @@ def test_swift_test_passes(swift_run):
     counts = [int(n) for n in re.findall(r"Executed (\d+) tests?, with 0 failures", output)]
     assert counts and max(counts) >= 20, f"expected the whole suite to run:\n{_tail(output)}"
     for suite in ("VectorTests", "RunSpecTests", "ManifestTests", "SHA256Tests", "NpyTests", "SessionTests",
-                  "RunControllerTests"):
+                  "RunControllerTests", "CrossLanguageTests"):
         assert f"Test Suite '{suite}' passed" in output, f"{suite} did not pass:\n{_tail(output)}"
+    assert "CrossLanguageTests.testReadsPythonMadeBundle' passed" in output, "the cross-language test must run, not skip"
 
 
 def test_swift_results_validate_against_the_shared_schema(swift_run):

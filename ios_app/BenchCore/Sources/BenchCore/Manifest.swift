@@ -30,11 +30,22 @@ public struct Manifest: Equatable, Sendable {
         public var verification: JSON?
     }
 
-    /// Reference input/output files (paths relative to the bundle) for the on-device numerics check.
+    /// Reference inputs/outputs (.npy paths relative to the bundle; N samples, already
+    /// preprocessed) for the on-device numerics check, with tolerances of max|diff| / max|ref|.
     public struct Reference: Equatable, Sendable {
-        public var input: String
-        public var output: String
+        public var inputs: String
+        public var outputs: String
+        /// fp32 tolerance.
         public var tolerance: Double?
+        /// Per precision (fp16, int8, ...).
+        public var tolerances: [String: Double]
+
+        public init(inputs: String, outputs: String, tolerance: Double? = nil, tolerances: [String: Double] = [:]) {
+            self.inputs = inputs
+            self.outputs = outputs
+            self.tolerance = tolerance
+            self.tolerances = tolerances
+        }
     }
 
     public var modelName: String?
@@ -86,14 +97,20 @@ public struct Manifest: Equatable, Sendable {
         reference = try Manifest.reference(o["reference"])
     }
 
-    /// Accepts `{input, output}` or `{inputs, outputs}` paths (plus an optional tolerance).
+    /// `{inputs, outputs, tolerance, tolerances}` (schemas/manifest.schema.json); nil when absent.
     static func reference(_ json: JSON?) throws -> Reference? {
         guard let json, !json.isNull else { return nil }
-        let input = json["input"]?.stringValue ?? json["inputs"]?.stringValue
-        let output = json["output"]?.stringValue ?? json["outputs"]?.stringValue
-        guard let input, let output else { return nil }
-        return Reference(input: input, output: output,
-                         tolerance: json["tolerance"]?.doubleValue ?? json["atol"]?.doubleValue)
+        guard let inputs = json["inputs"]?.stringValue, let outputs = json["outputs"]?.stringValue else {
+            throw BenchError.badInput("manifest.json reference needs 'inputs' and 'outputs' (.npy paths)")
+        }
+        for p in [inputs, outputs] where p.hasPrefix("/") || p.split(separator: "/").contains("..") {
+            throw BenchError.badInput("manifest.json reference path '\(p)' leaves the bundle folder")
+        }
+        var tolerances: [String: Double] = [:]
+        for (k, v) in json["tolerances"]?.objectValue ?? [:] {
+            if let d = v.doubleValue { tolerances[k] = d }
+        }
+        return Reference(inputs: inputs, outputs: outputs, tolerance: json["tolerance"]?.doubleValue, tolerances: tolerances)
     }
 
     public static func load(bundle: URL) throws -> (Manifest, sha256: String) {

@@ -42,22 +42,19 @@ public struct ResultsStore {
     }
 }
 
-/// Checks a model file against the manifest's sha256 before it is loaded, so a bundle damaged in
-/// transfer fails with a clear message instead of odd numbers. Folders (.mlpackage) are reported
-/// as not checked: their digest is the exporter's definition, not a plain file hash.
+/// Checks a model file (or .mlpackage folder) against the manifest's sha256 before it is loaded,
+/// so a bundle damaged or changed in transfer fails with a clear message instead of odd numbers.
 public enum BundleCheck {
-    public static func verify(_ file: Manifest.File, bundle: URL) throws -> String? {
+    public static func verify(_ file: Manifest.File, bundle: URL) throws {
         let url = bundle.appendingPathComponent(file.path)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else {
             throw BenchError.failed("\(file.path) is listed in manifest.json but missing from the bundle")
         }
-        if isDir.boolValue { return "sha256 not checked: \(file.path) is a folder" }
-        let actual = try SHA256.hex(fileAt: url)
+        let actual = isDir.boolValue ? try SHA256.hex(folderAt: url) : try SHA256.hex(fileAt: url)
         guard actual == file.sha256 else {
             throw BenchError.failed("\(file.path): sha256 \(actual) does not match the manifest's \(file.sha256) (bundle damaged or changed)")
         }
-        return nil
     }
 }
 

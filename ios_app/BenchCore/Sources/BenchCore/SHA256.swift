@@ -12,6 +12,46 @@ public struct SHA256 {
         return h.finalizeHex()
     }
 
+    /// The digest of a folder (an .mlpackage) as `vitsdk export` defines it (converters/bundle.py
+    /// `sha256_of`): over its files sorted by relative path (compared part by part, as Python sorts
+    /// paths), each as the UTF-8 relative path, a 0 byte, then the 32-byte sha256 of its content.
+    public static func hex(folderAt url: URL) throws -> String {
+        let root = url.standardizedFileURL.resolvingSymlinksInPath()
+        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey]) else {
+            throw BenchError.badInput("cannot list \(url.path)")
+        }
+        var files: [[String]] = []
+        for case let item as URL in walker {
+            guard (try? item.resourceValues(forKeys: [.isRegularFileKey]))?.isRegularFile == true else { continue }
+            let full = item.standardizedFileURL.resolvingSymlinksInPath().pathComponents
+            files.append(Array(full.dropFirst(root.pathComponents.count)))
+        }
+        files.sort { a, b in
+            for (x, y) in zip(a, b) where x != y { return x.unicodeScalars.lexicographicallyPrecedes(y.unicodeScalars) }
+            return a.count < b.count
+        }
+        var h = SHA256()
+        for parts in files {
+            let rel = parts.joined(separator: "/")
+            h.update(Data(rel.utf8) + Data([0]))
+            h.update(Data(try Self.bytes(fileAt: root.appendingPathComponent(rel))))
+        }
+        return h.finalizeHex()
+    }
+
+    /// Raw 32-byte digest of a file.
+    static func bytes(fileAt url: URL) throws -> [UInt8] {
+        let hex = try Self.hex(fileAt: url)
+        var out: [UInt8] = []
+        var i = hex.startIndex
+        while i < hex.endIndex {
+            let j = hex.index(i, offsetBy: 2)
+            out.append(UInt8(hex[i..<j], radix: 16)!)
+            i = j
+        }
+        return out
+    }
+
     /// Streams a regular file in 4 MiB chunks (model files can be hundreds of MB).
     public static func hex(fileAt url: URL) throws -> String {
         guard let handle = try? FileHandle(forReadingFrom: url) else {

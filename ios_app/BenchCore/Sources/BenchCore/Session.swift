@@ -114,9 +114,8 @@ public struct BenchmarkSession {
             idleWindow = BatteryWindow(before: before, after: probe.battery(timeS: clock.now()))
         }
 
-        let shaCheck: String
         do {
-            shaCheck = try BundleCheck.verify(file, bundle: bundle) ?? "sha256 matches the manifest"
+            try BundleCheck.verify(file, bundle: bundle)
         } catch {
             return doc.failed("\(error)", runtime: model.runtime, thermalAfter: probe.thermalState())
         }
@@ -126,7 +125,7 @@ public struct BenchmarkSession {
         } catch {
             return doc.failed("model failed to load: \(error)", runtime: model.runtime, thermalAfter: probe.thermalState())
         }
-        doc.runtimeJSON = runtimeJSON(backend, extra: ["file_check": .string(shaCheck)])
+        doc.runtimeJSON = runtimeJSON(backend, extra: ["file_check": .string("sha256 matches the manifest")])
         var latency = LatencyParts()
         do {
             latency.loadMs = try runner.time { try backend.load() }
@@ -134,25 +133,39 @@ public struct BenchmarkSession {
             return doc.failed("model failed to load: \(error)", runtime: model.runtime, thermalAfter: probe.thermalState())
         }
 
-        // Reference input first (when the bundle has one), so the first inference is also the check.
-        var reference: (input: NDArray, output: NDArray, tolerance: Double)?
-        var numerics = NumericsCheck.skipped("the bundle has no reference input/output")
+        // The reference samples go first (when the bundle has them): the first of them is the
+        // timed first inference, all of them are the numerics check.
+        var numerics = NumericsCheck.skipped("the bundle has no reference inputs/outputs")
+        var batches: [NDArray] = []
+        var refOutputs: NDArray?
         if let ref = manifest.reference {
             do {
-                let input = try NDArray.read(bundle.appendingPathComponent(ref.input))
-                let output = try NDArray.read(bundle.appendingPathComponent(ref.output))
-                reference = (input, output, ref.tolerance ?? defaultTolerance(file.precision))
-                try backend.setInput(input)
+                let inputs = try NDArray.read(bundle.appendingPathComponent(ref.inputs))
+                refOutputs = try NDArray.read(bundle.appendingPathComponent(ref.outputs))
+                batches = try Self.batches(inputs, modelShape: manifest.input.shape)
+                if batches.isEmpty { numerics = .skipped("reference inputs \(inputs.shape) do not fit the model input \(manifest.input.shape)") }
             } catch {
                 numerics = .skipped("reference data unusable: \(error)")
+                batches = []
             }
         }
         let activeBefore = probe.battery(timeS: clock.now())
         do {
+            if let first = batches.first { try backend.setInput(first) }
             latency.firstMs = try runner.time { try backend.predict() }
-            if let reference {
-                numerics = NumericsCheck.compare(output: try backend.lastOutput(), reference: reference.output,
-                                                 tolerance: reference.tolerance)
+            if let refOutputs, !batches.isEmpty {
+                var outputs = try backend.lastOutput()
+                for batch in batches.dropFirst() {
+                    try backend.setInput(batch)
+                    try backend.predict()
+                    outputs += try backend.lastOutput()
+                }
+                try backend.setInput(batches[0])
+                let rows = batches.count * manifest.input.shape[0]
+                var rel = manifest.reference?.tolerances ?? [:]
+                if rel["fp32"] == nil { rel["fp32"] = manifest.reference?.tolerance }
+                numerics = NumericsCheck.compare(output: outputs, reference: refOutputs, rows: rows,
+                                                 precision: file.precision, relTolerances: rel)
             }
         } catch {
             return doc.failed("first inference failed: \(error)", runtime: model.runtime, thermalAfter: probe.thermalState())
@@ -202,11 +215,15 @@ public struct BenchmarkSession {
         return r.level != nil && r.state == .unplugged && (battery.capacityWh ?? 0) > 0
     }
 
-    func defaultTolerance(_ precision: String?) -> Double {
-        switch precision {
-        case "fp16": return 1e-2
-        case "int8": return 1e-1
-        default: return 1e-3
+    /// Reference samples (N, C, H, W) cut into model-sized batches (the graph's batch is static);
+    /// empty when their sample shape is not the model's.
+    static func batches(_ inputs: NDArray, modelShape: [Int]) throws -> [NDArray] {
+        guard let batch = modelShape.first, batch > 0, inputs.shape.count == modelShape.count,
+              Array(inputs.shape.dropFirst()) == Array(modelShape.dropFirst()) else { return [] }
+        let perSample = modelShape.dropFirst().reduce(1, *)
+        let usable = inputs.shape[0] - inputs.shape[0] % batch
+        return try stride(from: 0, to: usable, by: batch).map { start in
+            try NDArray(shape: modelShape, values: Array(inputs.values[(start * perSample)..<((start + batch) * perSample)]))
         }
     }
 

@@ -66,7 +66,8 @@ let manifestText = """
     "size_bytes": 2000, "sha256": "\(String(repeating: "B", count: 64))", "macs": 1234, "verification": null},
    {"path": "model.tflite", "format": "tflite", "runtime": "litert", "precision": "fp32", "delegate": null,
     "size_bytes": 2000, "sha256": "\(String(repeating: "c", count: 64))", "macs": 1234}],
- "reference": {"input": "reference/input.npy", "output": "reference/output.npy", "tolerance": 0.001},
+ "reference": {"inputs": "reference/inputs.npy", "outputs": "reference/outputs.npy", "labels": null,
+               "tolerance": 0.001, "tolerances": {"fp16": 0.05, "int8": 0.5}},
  "future_field": 1}
 """
 
@@ -80,7 +81,8 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(m.iosFiles.map(\.path), ["model.mlpackage", "model_fp32.pte"])
         XCTAssertEqual(m.files[1].sha256, String(repeating: "b", count: 64), "digests are lower-cased")
         XCTAssertEqual(m.files[1].delegate, "xnnpack")
-        XCTAssertEqual(m.reference, Manifest.Reference(input: "reference/input.npy", output: "reference/output.npy", tolerance: 0.001))
+        XCTAssertEqual(m.reference, Manifest.Reference(inputs: "reference/inputs.npy", outputs: "reference/outputs.npy",
+                                                       tolerance: 0.001, tolerances: ["fp16": 0.05, "int8": 0.5]))
         XCTAssertThrowsError(try m.file("model_fp32.ptee")) { XCTAssertTrue("\($0)".contains("did you mean 'model_fp32.pte'")) }
     }
 
@@ -97,6 +99,8 @@ final class ManifestTests: XCTestCase {
         bad(String(repeating: "c", count: 64), "xyz", "files[2].sha256")
         bad("\"runtime\": \"litert\"", "\"runtime\": \"onnx\"", "files[2].runtime 'onnx'")
         bad("[1, 1, 28, 28]", "[1, 0, 28]", "input.shape")
+        bad("\"reference/inputs.npy\"", "\"../inputs.npy\"", "leaves the bundle folder")
+        bad("\"inputs\":", "\"input\":", "needs 'inputs' and 'outputs'")
     }
 
     func testManifestFromFolder() throws {
@@ -168,13 +172,23 @@ final class NpyTests: XCTestCase {
 
     func testNumericsCheck() throws {
         let ref = try NDArray(shape: [2, 3], values: [0.1, 0.9, 0.0, 0.5, 0.2, 0.3])
-        let pass = NumericsCheck.compare(output: [0.1, 0.9, 0.0005, 0.5, 0.2, 0.3], reference: ref, tolerance: 1e-3)
+        let pass = NumericsCheck.compare(output: [0.1, 0.9, 0.0005, 0.5, 0.2, 0.3], reference: ref, rows: 2, precision: "fp32")
         XCTAssertEqual(pass.status, "pass")
         XCTAssertEqual(pass.top1Agree, 1.0)
+        XCTAssertEqual(pass.tolerance, 1e-3, "1e-3 x max(1, max|ref|)")
         XCTAssertEqual(pass.maxAbsDiff!, 0.0005, accuracy: 1e-6)
-        let fail = NumericsCheck.compare(output: [0.1, 0.9, 0.0, 0.1, 0.2, 0.3], reference: ref, tolerance: 1e-3)
+        let fail = NumericsCheck.compare(output: [0.1, 0.9, 0.0, 0.1, 0.2, 0.3], reference: ref, rows: 2, precision: "fp32")
         XCTAssertEqual(fail.status, "fail")
         XCTAssertEqual(fail.top1Agree, 0.5, "second row's argmax moved")
-        XCTAssertEqual(NumericsCheck.compare(output: [1, 2], reference: ref, tolerance: 1).status, "fail")
+        // fp16 uses its own, looser tolerance (manifest first); int8 is judged by top-1 agreement.
+        XCTAssertEqual(NumericsCheck.compare(output: [0.1, 0.9, 0.03, 0.5, 0.2, 0.3], reference: ref, rows: 2, precision: "fp16").status, "pass")
+        XCTAssertEqual(NumericsCheck.compare(output: [0.1, 0.9, 0.03, 0.5, 0.2, 0.3], reference: ref, rows: 2, precision: "fp16",
+                                             relTolerances: ["fp16": 0.01]).status, "fail")
+        let int8 = NumericsCheck.compare(output: [0.3, 0.6, 0.2, 0.4, 0.1, 0.3], reference: ref, rows: 2, precision: "int8")
+        XCTAssertEqual(int8.status, "pass")
+        XCTAssertNil(int8.tolerance)
+        // Only the first rows that ran are compared; a wrong size fails.
+        XCTAssertEqual(NumericsCheck.compare(output: [0.1, 0.9, 0.0], reference: ref, rows: 1, precision: "fp32").status, "pass")
+        XCTAssertEqual(NumericsCheck.compare(output: [1, 2], reference: ref, rows: 1, precision: "fp32").status, "fail")
     }
 }

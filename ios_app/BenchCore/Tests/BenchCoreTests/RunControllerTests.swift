@@ -32,7 +32,7 @@ final class RunControllerTests: XCTestCase {
             XCTAssertEqual(bundle.lastPathComponent, "my bundle")
             XCTAssertEqual(manifest.modelName, "vit_nano_patch4_28")
             return ScriptedBackend(runtime: file.runtime, delegate: run.delegate ?? file.delegate, clock: clock,
-                                   latenciesS: [0.004], output: [0.1, 2.0, -1.0])
+                                   latenciesS: [0.004])
         }
     }
 

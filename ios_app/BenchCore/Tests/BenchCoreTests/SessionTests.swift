@@ -12,20 +12,22 @@ final class ScriptedBackend: InferenceBackend {
     let threads: Int? = nil
     let clock: FakeClock
     var latenciesS: [Double]
-    var output: [Float]
     var failLoad = false
     var failAtInference: Int?
     var calls = 0
     var input: NDArray?
+    var inputs: [NDArray] = []
+    /// The "model": a fixed output, or by default [x0 + 0.1, x1 + 1, -x2] of the input.
+    var fixedOutput: [Float]?
 
     init(runtime: Runtime, delegate: String?, computeUnits: String? = nil, clock: FakeClock,
-         latenciesS: [Double], output: [Float]) {
+         latenciesS: [Double], output: [Float]? = nil) {
         self.runtime = runtime
         self.delegate = delegate
         self.computeUnits = computeUnits
         self.clock = clock
         self.latenciesS = latenciesS
-        self.output = output
+        self.fixedOutput = output
     }
 
     func load() throws {
@@ -33,7 +35,10 @@ final class ScriptedBackend: InferenceBackend {
         if failLoad { throw BenchError.failed("Error Domain=com.apple.CoreML Code=0 \"compiled model is invalid\"") }
     }
 
-    func setInput(_ input: NDArray) throws { self.input = input }
+    func setInput(_ input: NDArray) throws {
+        self.input = input
+        inputs.append(input)
+    }
 
     func predict() throws {
         calls += 1
@@ -41,7 +46,11 @@ final class ScriptedBackend: InferenceBackend {
         clock.t += latenciesS[(calls - 1) % latenciesS.count]
     }
 
-    func lastOutput() throws -> [Float] { output }
+    func lastOutput() throws -> [Float] {
+        if let fixedOutput { return fixedOutput }
+        let x = input?.values ?? [0, 0, 0]
+        return [x[0] + 0.1, x[1] + 1, -x[2]]
+    }
 }
 
 /// A phone that drains its battery at a set power (W) while running and while idle, and reports
@@ -78,21 +87,26 @@ func makeBundle(at bundle: URL, pteBytes: Data) throws {
     try fm.createDirectory(at: bundle.appendingPathComponent("model.mlpackage/Data"), withIntermediateDirectories: true)
     try fm.createDirectory(at: bundle.appendingPathComponent("reference"), withIntermediateDirectories: true)
     try pteBytes.write(to: bundle.appendingPathComponent("model_fp32.pte"))
-    try NpyTests.npy(descr: "<f4", shape: [1, 1, 2, 2], body: NpyTests.f32([0, 1, 2, 3]))
-        .write(to: bundle.appendingPathComponent("reference/input.npy"))
-    try NpyTests.npy(descr: "<f4", shape: [1, 3], body: NpyTests.f32([0.1, 2.0, -1.0]))
-        .write(to: bundle.appendingPathComponent("reference/output.npy"))
+    try Data("program".utf8).write(to: bundle.appendingPathComponent("model.mlpackage/Data/model.mlmodel"))
+    try Data("{}".utf8).write(to: bundle.appendingPathComponent("model.mlpackage/Manifest.json"))
+    // Three samples; ScriptedBackend's default model maps x to [x0 + 0.1, x1 + 1, -x2].
+    try NpyTests.npy(descr: "<f4", shape: [3, 1, 2, 2], body: NpyTests.f32([0, 1, 2, 3, 1, 1, 1, 1, 5, 0, 0, 0]))
+        .write(to: bundle.appendingPathComponent("reference/inputs.npy"))
+    try NpyTests.npy(descr: "<f4", shape: [3, 3], body: NpyTests.f32([0.1, 2.0, -2.0, 1.1, 2.0, -1.0, 5.1, 1.0, 0.0]))
+        .write(to: bundle.appendingPathComponent("reference/outputs.npy"))
+    let mlpackageSha = try SHA256.hex(folderAt: bundle.appendingPathComponent("model.mlpackage"))
     let manifest = """
     {"schema": "vitsdk.manifest/1", "model": {"name": "vit_nano_patch4_28"},
      "input": {"shape": [1, 1, 2, 2], "dtype": "float32", "layout": "NCHW", "mean": [0.5], "std": [0.5]},
      "files": [
       {"path": "model.mlpackage", "format": "mlpackage", "runtime": "coreml", "precision": "fp16",
-       "size_bytes": 10, "sha256": "\(String(repeating: "a", count: 64))", "macs": 5000},
+       "size_bytes": 10, "sha256": "\(mlpackageSha)", "macs": 5000},
       {"path": "model_fp32.pte", "format": "pte", "runtime": "executorch", "precision": "fp32", "delegate": "xnnpack",
        "size_bytes": \(pteBytes.count), "sha256": "\(SHA256.hex(pteBytes))", "macs": 5000},
       {"path": "broken.pte", "format": "pte", "runtime": "executorch", "precision": "fp32", "delegate": "xnnpack",
        "size_bytes": 3, "sha256": "\(String(repeating: "0", count: 64))", "macs": 5000}],
-     "reference": {"input": "reference/input.npy", "output": "reference/output.npy", "tolerance": 0.001}}
+     "reference": {"inputs": "reference/inputs.npy", "outputs": "reference/outputs.npy", "tolerance": 0.001,
+                   "tolerances": {"fp32": 0.001, "fp16": 0.05}}}
     """
     try Data(manifest.utf8).write(to: bundle.appendingPathComponent("manifest.json"))
     try Data("abc".utf8).write(to: bundle.appendingPathComponent("broken.pte"))
@@ -136,7 +150,7 @@ final class SessionTests: XCTestCase {
         let doc = try s.run(model, now: Date(timeIntervalSince1970: 1_795_000_000)) { file in
             XCTAssertEqual(file.path, "model_fp32.pte")
             backend = ScriptedBackend(runtime: .executorch, delegate: "xnnpack", clock: clock,
-                                      latenciesS: [0.010, 0.011, 0.009, 0.010], output: [0.1, 2.0, -1.0])
+                                      latenciesS: [0.010, 0.011, 0.009, 0.010])
             return backend!
         }
         XCTAssertEqual(doc["schema"], .string("vitsdk.results/1"))
@@ -144,17 +158,20 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(doc["error"], .null)
         XCTAssertEqual(doc["created_utc"], .string("2026-11-18T11:06:40Z"))
         XCTAssertEqual(clock.slept, [2], "cooldown only: no idle baseline without a battery capacity")
-        XCTAssertEqual(backend?.input?.values, [0, 1, 2, 3], "the reference input is what runs")
+        XCTAssertEqual(backend?.inputs.map(\.values), [[0, 1, 2, 3], [1, 1, 1, 1], [5, 0, 0, 0], [0, 1, 2, 3]],
+                       "each reference sample runs once, then the first is what is timed")
         let lat = try XCTUnwrap(doc["latency"])
         XCTAssertEqual(lat["runs"]?.intValue, 20)
         XCTAssertEqual(lat["warmup_runs"]?.intValue, 3)
         XCTAssertEqual(lat["load_ms"]!.doubleValue!, 250, accuracy: 1e-6)
         XCTAssertEqual(lat["first_ms"]!.doubleValue!, 10, accuracy: 1e-6)
+        XCTAssertEqual(backend?.calls, 1 + 2 + 3 + 20, "first + 2 more reference samples + warm-up + timed")
         XCTAssertEqual(lat["min_ms"]!.doubleValue!, 9, accuracy: 1e-6)
         XCTAssertEqual(lat["median_ms"]!.doubleValue!, 10, accuracy: 1e-6)
         XCTAssertEqual(lat["samples_ms"]?.arrayValue?.count, 20)
         XCTAssertEqual(doc["numerics"]?["status"], .string("pass"))
         XCTAssertEqual(doc["numerics"]?["top1_agree"]?.doubleValue, 1)
+        XCTAssertEqual(doc["numerics"]!["tolerance"]!.doubleValue!, 0.001 * 5.1, accuracy: 1e-9, "relative to max |reference|")
         XCTAssertEqual(doc["energy"]?["status"], .string("unavailable"))
         XCTAssertTrue(doc["energy"]!["reason"]!.stringValue!.contains("battery capacity"))
         XCTAssertEqual(doc["thermal"]?["before"]?["state"], .string("nominal"))
@@ -177,7 +194,7 @@ final class SessionTests: XCTestCase {
         // The phone draws 1 W whether idle or running here: the net figure must come out near 0.
         let doc = try s.run(model) { _ in
             ScriptedBackend(runtime: .coreml, delegate: "cpu_ane", computeUnits: "cpuAndNeuralEngine",
-                            clock: clock, latenciesS: [0.5], output: [0.1, 2.0, -1.0])
+                            clock: clock, latenciesS: [0.5])
         }
         let runs = doc["latency"]?["runs"]?.intValue ?? 0
         XCTAssertEqual(clock.slept, [0, 1800])
@@ -254,8 +271,8 @@ final class SessionTests: XCTestCase {
         do {
             let clock = FakeClock()
             let doc = try session(proto, clock: clock, phone: FakePhone()).run(ModelRun(file: "model_fp32.pte", runtime: .executorch)) { _ in
-                let b = ScriptedBackend(runtime: .executorch, delegate: "xnnpack", clock: clock, latenciesS: [0.01], output: [0.1, 2.0, -1.0])
-                b.failAtInference = 8  // first + 1 warm-up + 5 timed, then the 8th call fails
+                let b = ScriptedBackend(runtime: .executorch, delegate: "xnnpack", clock: clock, latenciesS: [0.01])
+                b.failAtInference = 10  // 3 reference samples + 1 warm-up + 5 timed, then the 10th call fails
                 return b
             }
             XCTAssertEqual(doc["status"], .string("partial"))
@@ -299,11 +316,11 @@ final class SessionTests: XCTestCase {
         try save(doc, "ios_coreml_numerics_fail.json")
         var calls = 0
         let doc2 = try s.run(ModelRun(file: "model.mlpackage", runtime: .coreml, delegate: "cpu")) { _ in
-            let b = ScriptedBackend(runtime: .coreml, delegate: "cpu", computeUnits: "cpuOnly", clock: clock, latenciesS: [0.02], output: [0.1, 2.0, -1.0])
+            let b = ScriptedBackend(runtime: .coreml, delegate: "cpu", computeUnits: "cpuOnly", clock: clock, latenciesS: [0.02])
             return CountingBackend(b) { calls += 1; if calls == 30 { stop = true } }
         }
         XCTAssertEqual(doc2["status"], .string("partial"))
-        XCTAssertEqual(doc2["latency"]?["runs"]?.intValue, 29)
+        XCTAssertEqual(doc2["latency"]?["runs"]?.intValue, 27, "30 calls: 3 reference samples, then 27 timed")
         try save(doc2, "ios_coreml_cancelled.json")
     }
 
