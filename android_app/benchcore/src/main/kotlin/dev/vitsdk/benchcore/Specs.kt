@@ -1,0 +1,88 @@
+package dev.vitsdk.benchcore
+
+/** One model to run, from the run spec (run_spec.schema.json). */
+data class ModelRun(val file: String, val runtime: String, val delegate: String?, val threads: Int?)
+
+/** The run spec `vitsdk bench --device android` pushes to the phone (or the app builds from a picked bundle). */
+data class RunSpec(
+    val runId: String,
+    val bundle: String,
+    val outputDir: String?,
+    val models: List<ModelRun>,
+    val protocol: Protocol,
+) {
+    companion object {
+        const val SCHEMA = "vitsdk.run_spec/1"
+        val RUNTIMES = setOf("executorch", "litert", "coreml", "fpga")
+        private val RUN_ID = Regex("^[A-Za-z0-9._-]{1,80}$")
+
+        fun parse(text: String): RunSpec {
+            val m = Json.parse(text) as? Map<*, *> ?: throw IllegalArgumentException("run spec must be a JSON object")
+            @Suppress("UNCHECKED_CAST") val doc = m as Map<String, Any?>
+            checkSchema(doc, SCHEMA, "run spec")
+            val runId = doc.str("run_id")
+            require(RUN_ID.matches(runId)) { "run_id '$runId' must match ${RUN_ID.pattern}" }
+            val models = doc.list("models").mapIndexed { i, item ->
+                @Suppress("UNCHECKED_CAST") val e = item as? Map<String, Any?> ?: throw IllegalArgumentException("/models/$i must be an object")
+                val runtime = e.str("runtime")
+                require(runtime in RUNTIMES) { "/models/$i/runtime '$runtime' is not one of $RUNTIMES" }
+                ModelRun(e.str("file"), runtime, e["delegate"] as? String, (e["threads"] as? Number)?.toInt())
+            }
+            require(models.isNotEmpty()) { "/models is empty" }
+            return RunSpec(runId, doc.str("bundle"), doc["output_dir"] as? String, models, Protocol.fromMap(doc.obj("protocol")))
+        }
+
+        /** A clear error for another format or a newer major version (same wording as the Python side). */
+        fun checkSchema(doc: Map<String, Any?>, expected: String, what: String) {
+            val got = doc["schema"] as? String ?: throw IllegalArgumentException("$what has no 'schema' field")
+            val (name, version) = got.split("/", limit = 2).let { it[0] to it.getOrElse(1) { "" } }
+            val (wantName, wantVersion) = expected.split("/", limit = 2).let { it[0] to it[1] }
+            require(name == wantName) { "$what is a '$name' file, expected '$wantName'" }
+            if (version != wantVersion) {
+                val newer = (version.toIntOrNull() ?: 0) > (wantVersion.toIntOrNull() ?: 0)
+                throw IllegalArgumentException("$what schema version $got is not supported, this app reads $expected" +
+                    if (newer) " (made by a newer vitsdk; update the app)" else "")
+            }
+        }
+    }
+}
+
+/** A model file entry of the bundle manifest (vitsdk.manifest/1). */
+data class ManifestFile(
+    val path: String, val format: String, val runtime: String, val precision: String?, val delegate: String?,
+    val sizeBytes: Long?, val sha256: String, val macs: Long?,
+)
+
+data class Manifest(
+    val modelName: String?,
+    val inputShape: LongArray?,
+    val files: List<ManifestFile>,
+    val referenceInputs: String?,
+    val referenceOutputs: String?,
+) {
+    fun file(path: String): ManifestFile =
+        files.firstOrNull { it.path == path } ?: throw IllegalArgumentException(
+            "'$path' is not in the bundle manifest (files: ${files.joinToString { it.path }})")
+
+    companion object {
+        const val SCHEMA = "vitsdk.manifest/1"
+
+        fun parse(text: String): Manifest {
+            @Suppress("UNCHECKED_CAST") val doc = Json.parse(text) as? Map<String, Any?>
+                ?: throw IllegalArgumentException("manifest must be a JSON object")
+            RunSpec.checkSchema(doc, SCHEMA, "manifest.json")
+            val files = doc.list("files").mapIndexed { i, item ->
+                @Suppress("UNCHECKED_CAST") val e = item as? Map<String, Any?> ?: throw IllegalArgumentException("/files/$i must be an object")
+                ManifestFile(e.str("path"), e.str("format"), e.str("runtime"), e["precision"] as? String,
+                    e["delegate"] as? String, (e["size_bytes"] as? Number)?.toLong(), e.str("sha256"),
+                    (e["macs"] as? Number)?.toLong())
+            }
+            @Suppress("UNCHECKED_CAST") val model = doc["model"] as? Map<String, Any?>
+            @Suppress("UNCHECKED_CAST") val input = doc["input"] as? Map<String, Any?>
+            @Suppress("UNCHECKED_CAST") val ref = doc["reference"] as? Map<String, Any?>
+            val shape = (input?.get("shape") as? List<*>)?.map { (it as Number).toLong() }?.toLongArray()
+            return Manifest(model?.get("name") as? String, shape, files,
+                (ref?.get("inputs") ?: ref?.get("input")) as? String, (ref?.get("outputs") ?: ref?.get("output")) as? String)
+        }
+    }
+}
