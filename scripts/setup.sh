@@ -23,3 +23,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 .venv/bin/python -m vitsdk.data.fetch
+bash scripts/setup_chromium.sh || echo "setup: no chromium; the report browser tests will skip" >&2
