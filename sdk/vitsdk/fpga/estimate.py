@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from vitsdk.errors import UserError
-from vitsdk.fpga.blocksparse import BlockShape, encode
+from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.extract import FloatLinear, FloatViT, extract
 from vitsdk.models import VisionTransformer, keep_count
@@ -98,13 +98,24 @@ class Workload:
         return sum(layer.slots for layer in self.linears) + self.attention_macs
 
 
+def block_counts(weight: np.ndarray, block: BlockShape) -> tuple[int, int, int, bool]:
+    """(strips, column blocks, kept columns per block, balanced) of the engine layout of `weight`'s zeros,
+    without building the layout (the estimator runs on DeiT-size models)."""
+    out_f, in_f = weight.shape
+    R, Cb = block.rows, block.cols
+    strips, nblocks = -(-out_f // R), -(-in_f // Cb)
+    padded = np.zeros((strips * R, nblocks * Cb), dtype=bool)
+    padded[:out_f, :in_f] = weight != 0
+    counts = padded.reshape(strips, R, nblocks, Cb).any(axis=1).sum(axis=-1)
+    return strips, nblocks, max(1, int(counts.max())), bool(np.all(counts == counts.flat[0]))
+
+
 def _linear_work(name: str, fl: FloatLinear, tokens: int, block: BlockShape, bits: int) -> tuple[LayerWork, int]:
-    pattern = (fl.weight != 0).astype(np.int64)
-    bs = encode(pattern, block)
-    slots = tokens * bs.strips * block.rows * bs.col_blocks * bs.kept
-    value_bytes = bs.stored_weights * bits // 8
-    index_bytes = bs.strips * bs.col_blocks * bs.kept * 2
-    const_bytes = bs.out_features * 9  # int32 bias + int32 multiplier + int8 shift
+    strips, nblocks, kept, _ = block_counts(fl.weight, block)
+    slots = tokens * strips * block.rows * nblocks * kept
+    value_bytes = strips * block.rows * nblocks * kept * bits // 8
+    index_bytes = strips * nblocks * kept * 2
+    const_bytes = fl.weight.shape[0] * 9  # int32 bias + int32 multiplier + int8 shift
     macs = tokens * int(np.count_nonzero(fl.weight))
     return LayerWork(name, tokens, macs, slots, value_bytes + index_bytes + const_bytes), tokens * fl.weight.size
 

@@ -11,6 +11,7 @@ Project layout (what `export_fpga` puts in a bundle's `fpga/` folder):
     build_prj.tcl            Vitis HLS: C sim, synthesis, co-sim, IP export (for people with the tools)
     Makefile                 `make csim` with g++
     project.json             model, quantisation, block shape, layers, scales, overflow report
+    board/                   the PYNQ runner and its hwmon reader (copied from fpga/board/)
 """
 from __future__ import annotations
 
@@ -276,6 +277,11 @@ def write_project(qv: QuantViT, out_dir: str | os.PathLike, block: BlockShape, p
         (tmp / "tb").mkdir()
         shutil.copy(src / "vit_kernels.h", tmp / "firmware" / "vit_kernels.h")
         shutil.copy(src / "tb_vit.cpp", tmp / "tb" / "tb_vit.cpp")
+        board = src.parent / "board" / "run_board.py"
+        if board.is_file():  # the board needs neither torch nor vitsdk: ship the runner and its sensor reader
+            (tmp / "board").mkdir()
+            shutil.copy(board, tmp / "board" / "run_board.py")
+            shutil.copy(Path(__file__).with_name("hwmon.py"), tmp / "board" / "hwmon.py")
         for rel, text in files.items():
             (tmp / rel).write_text(text)
         (tmp / "weights.bin").write_bytes(blob)
@@ -286,6 +292,7 @@ def write_project(qv: QuantViT, out_dir: str | os.PathLike, block: BlockShape, p
         (tmp / "build_prj.tcl").write_text(_tcl(part, clock_ns, f"vitsdk_{qv.config.name}"))
         (tmp / "Makefile").write_text((src / "Makefile.in").read_text())
         (tmp / "project.json").write_text(json.dumps(project, indent=1) + "\n")
+        tmp.chmod(0o755)
     return project
 
 

@@ -1,0 +1,225 @@
+"""FPGA path: integer primitives, block-sparse layout, quantisation, the generated HLS C++ project (compiled
+with g++ and run: bit-exact against the numpy integer reference), overflow reporting, the estimator and
+the results documents. Uses the tiny vit_nano_patch4_28 (trained on Fashion-MNIST when the fixture
+checkpoint is present) so everything runs in seconds."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vitsdk.fpga as F
+from vitsdk.errors import UserError
+from vitsdk.fpga import intops
+from vitsdk.fpga import quant as Q
+from vitsdk.fpga.blocksparse import BlockShape, encode
+from vitsdk.fpga.extract import calibrate, extract
+from vitsdk.fpga.hls import run_csim
+from vitsdk.models import create_model, load_model
+
+FIXTURES = Path(__file__).parent / "fixtures" / "fpga"
+TRAINED = FIXTURES / "vit_nano_fmnist.safetensors"
+
+
+def nano(**overrides) -> torch.nn.Module:
+    """The trained fixture model when present (real attention patterns), else a seeded random one."""
+    if TRAINED.exists():
+        return load_model(TRAINED, **overrides).eval()
+    torch.manual_seed(0)
+    return create_model("vit_nano_patch4_28", **overrides).eval()
+
+
+@pytest.fixture(scope="module")
+def fmnist():
+    from vitsdk.data import load_dataset
+    data = load_dataset("fashion-mnist", "test").subset(300, seed=1)
+    c = nano().config
+    return data.to_tensor(c.img_size, c.in_chans, c.mean, c.std), data.labels
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, fmnist):
+    """vit_nano with token dropping at blocks 1 and 2, exported and C-simulated once for the module."""
+    model = nano(keep_rate=0.7)
+    out = tmp_path_factory.mktemp("fpga") / "project"
+    return model, F.export_fpga(model, out, block_shape="8x16", reference=fmnist[0][:16])
+
+
+# ---- integer primitives ----
+
+def test_isqrt_is_exact_floor_sqrt():
+    rng = np.random.default_rng(0)
+    values = np.concatenate([np.arange(0, 300), rng.integers(0, 2**62, 2000), [2**62 - 1, 4**30, 4**30 - 1]])
+    got = intops.isqrt(values.astype(np.int64))
+    assert [int(g) for g in got] == [math.isqrt(int(v)) for v in values]
+
+
+def test_multiplier_and_round_shift():
+    real = np.array([1e-9, 3.7e-4, 0.5, 0.99, 123.0])
+    m, shift = intops.multiplier(real)
+    assert np.all(m < 2**31) and np.all(shift >= 1)
+    assert np.allclose(m / np.exp2(shift.astype(float)), real, rtol=1e-8)
+    # round half up with an arithmetic (floor) shift, like C++ on int64
+    assert intops.round_shift(np.array([-3, -2, -1, 0, 1, 2, 3]), 1).tolist() == [-1, -1, 0, 0, 1, 1, 2]
+    with pytest.raises(OverflowError):
+        intops.multiplier(2.0**31)
+
+
+def test_softmax_is_a_distribution_and_ordered():
+    scores = np.array([[100, 50, 0, -400], [0, 0, 0, 0]], dtype=np.int64)
+    p = intops.softmax(scores, *[int(v[0]) for v in intops.multiplier(5.0)], 8, intops.exp2_lut())
+    assert abs(int(p[0].sum()) - 256) <= 2 and p[1].tolist() == [64, 64, 64, 64]
+    assert p[0, 0] > p[0, 1] > p[0, 2] >= p[0, 3]
+
+
+def test_select_tokens_breaks_ties_to_the_lower_index():
+    assert intops.select_tokens(np.array([[5, 9, 9, 1, 9]]), 3).tolist() == [[1, 2, 4]]
+
+
+# ---- block-sparse layout ----
+
+def test_encode_round_trips_and_measures_pruned_work():
+    rng = np.random.default_rng(0)
+    w = rng.integers(-127, 128, size=(48, 64))
+    for s in range(0, 48, 16):  # balanced column pruning: 8 of 16 columns kept in every 16x16 block
+        for b in range(0, 64, 16):
+            w[s:s + 16, b + rng.permutation(16)[:8]] = 0
+    bs = encode(w, BlockShape(16, 16))
+    assert np.array_equal(bs.dense(), w)
+    assert bs.kept == 8 and bs.balanced and bs.work_fraction == 0.5
+    small = rng.integers(1, 5, size=(10, 20))
+    dense = encode(small, BlockShape(4, 8))  # partial edge blocks are padded
+    assert np.array_equal(dense.dense(), small) and dense.strips == 3 and dense.col_blocks == 3
+    assert dense.work_fraction == pytest.approx(24 / 20)
+
+
+@pytest.mark.parametrize("shape", ["3x16", "128x16", "16x12", "16x0", "16-16"])
+def test_unsupported_block_shapes_are_user_errors(shape):
+    with pytest.raises(UserError, match="block shape"):
+        BlockShape.parse(shape)
+
+
+# ---- the generated project and C simulation ----
+
+def test_csim_matches_the_integer_reference_bit_for_bit(exported, fmnist):
+    model, ex = exported
+    assert ex.csim is not None and ex.csim.images == 16  # export already compared its reference outputs
+    patches = Q.quantize_input(ex.model, fmnist[0][16:80].numpy())
+    result = run_csim(ex.path, patches)
+    reference = Q.forward_int(ex.model, patches)
+    assert result.logits.dtype == np.int32 and np.array_equal(result.logits, reference)
+    project = ex.path
+    for rel in ("firmware/vit_top.cpp", "firmware/parameters.h", "build_prj.tcl", "weights.bin", "Makefile"):
+        assert (project / rel).is_file(), rel
+    top = (project / "firmware" / "vit_top.cpp").read_text()
+    assert top.count("select_tokens") == 2 and "#pragma HLS INTERFACE" in top
+    assert ex.project["tokens_per_block"] == [50, 50, 36, 26, 26]
+
+
+def test_csim_agrees_with_fp32_within_quantisation_error(exported, fmnist):
+    model, ex = exported
+    images = fmnist[0][:80]
+    logits = Q.logits_float(ex.model, Q.forward_int(ex.model, Q.quantize_input(ex.model, images.numpy())))
+    with torch.no_grad():
+        fp32 = model(images).double().numpy()
+    spread = fp32.max(1) - fp32.min(1)
+    assert np.median(np.abs(logits - fp32).max(1) / spread) < 0.1
+    assert np.mean(logits.argmax(1) == fp32.argmax(1)) >= 0.9
+
+
+@pytest.mark.skipif(not TRAINED.exists(), reason="needs the trained fixture (tests/fixtures/fpga/train_nano.py)")
+def test_int8_accuracy_drop_on_fashion_mnist_is_small(fmnist):
+    images, labels = fmnist
+    model = nano()
+    ex_model = Q.quantize(extract(model), calibrate(model, images[:200]))
+    pred = Q.forward_int(ex_model, Q.quantize_input(ex_model, images.numpy())).argmax(1)
+    with torch.no_grad():
+        fp32 = model(images).argmax(1).numpy()
+    drop = np.mean(fp32 == labels) - np.mean(pred == labels)
+    assert drop <= 0.02, f"int8 accuracy drop {100 * drop:.1f} points on 300 images"
+
+
+def test_pruned_artifact_exports_with_its_block_shape_and_stays_bit_exact(tmp_path, fmnist):
+    from vitsdk.sparsity import BlockPruneConfig, prune_, save_pruned
+    model = nano()
+    prune_(model, BlockPruneConfig(block_shape=(16, 16), ratio=0.5))
+    save_pruned(model, tmp_path / "pruned")
+    ex = F.export_fpga(tmp_path / "pruned", tmp_path / "fpga", calibration=fmnist[0][:64], reference=fmnist[0][:8])
+    assert ex.project["block_shape"] == "16x16"
+    fc1 = next(layer for layer in ex.project["layers"] if layer["name"] == "blocks.0.mlp.fc1")
+    assert fc1["work_fraction"] == pytest.approx(0.5) and fc1["balanced"]
+    assert np.array_equal(ex.csim.logits, Q.forward_int(ex.model, Q.quantize_input(ex.model, fmnist[0][:8].numpy())))
+
+
+# ---- bad input ----
+
+def test_fixed_point_overflow_is_reported_per_layer(fmnist):
+    model = nano()
+    with torch.no_grad():
+        model.blocks[1].mlp.fc2.bias[3] = 1e9
+    with pytest.raises(UserError, match=r"fixed-point overflow: .*blocks\.1\.mlp\.fc2: bias"):
+        Q.quantize(extract(model), calibrate(model, fmnist[0][:32]))
+    model = nano()
+    qv = Q.quantize(extract(model), calibrate(model, fmnist[0][:32]))
+    report = Q.overflow_report(qv, Q.quantize_input(qv, fmnist[0][:32].numpy() * 40))
+    with pytest.raises(UserError, match=r"fixed-point overflow: .*% of outputs saturate"):
+        Q.check_overflow(report, 0.01)
+    Q.check_overflow(Q.overflow_report(qv, Q.quantize_input(qv, fmnist[0][:32].numpy())), 0.01)
+
+
+def test_unsupported_model_options_are_user_errors():
+    with pytest.raises(UserError, match="fuse"):
+        extract(create_model("vit_nano_patch4_28", keep_rate=0.5, fuse_token=True))
+    with pytest.raises(UserError, match="attention sparsity"):
+        extract(create_model("vit_nano_patch4_28", attn_keep=0.5))
+
+
+def test_bench_without_a_project_says_how_to_make_one(tmp_path):
+    with pytest.raises(UserError, match="no FPGA project"):
+        F.bench_fpga(tmp_path)
+
+
+# ---- estimator ----
+
+def test_unknown_board_lists_the_known_ones():
+    with pytest.raises(UserError, match=r"unknown board 'zcu10'.*zcu102.*zcu104"):
+        F.get_board("zcu10")
+    assert {"zcu102", "zcu104", "kv260"} <= set(F.list_boards())
+
+
+def test_estimate_is_within_2x_of_heatvit_on_zcu102():
+    """HeatViT (ZCU102, int8, 300 MHz, DeiT-S with token pruning): 9.15 ms at 10.7 W."""
+    model = create_model("deit_small_patch16_224", keep_rate=0.7)
+    est = F.estimate(model, "zcu102")
+    assert 9.15 / 2 <= est.latency_ms <= 9.15 * 2
+    assert 10.7 / 2 <= est.power_w <= 10.7 * 2
+    assert not est.weights_on_chip  # 22 M int8 weights do not fit in the ZCU102's 4 MB of BRAM
+    assert est.parameters["clock_mhz"] == 300.0 and est.parameters["macs_per_dsp"] == 2
+
+
+def test_pruning_and_token_dropping_reduce_the_estimate():
+    from vitsdk.sparsity import BlockPruneConfig, prune_
+    dense = create_model("vit_micro_patch4_28")
+    pruned = create_model("vit_micro_patch4_28")
+    prune_(pruned, BlockPruneConfig(block_shape=(16, 16), ratio=0.5))
+    dropped = create_model("vit_micro_patch4_28", keep_rate=0.7)
+    dropped.load_state_dict(pruned.state_dict(), strict=False)
+    e = [F.estimate(m, "kv260", "16x16") for m in (dense, pruned, dropped)]
+    assert e[0].latency_ms > e[1].latency_ms > e[2].latency_ms
+    assert e[0].energy_mj > e[1].energy_mj > e[2].energy_mj
+    assert e[1].weight_bytes < 0.6 * e[0].weight_bytes
+    assert F.estimate(create_model("vit_nano_patch4_28"), "kv260").weights_on_chip
+
+
+def test_results_documents_validate_against_the_shared_schema(exported):
+    from vitsdk.bench.schema import errors
+    _, ex = exported
+    result = F.bench_fpga(ex.path, "zcu104")
+    assert errors(result, "results") == []
+    assert result["energy"]["status"] == "estimated" and result["energy"]["method"] == "analytical_model"
+    assert result["energy"]["model_parameters"]["dsp_count"] == int(1728 * 0.8)
+    assert result["numerics"]["status"] == "pass" and result["numerics"]["tolerance"] == 0.0
+    assert result["runtime"]["extra"]["latency_method"] == "estimated"

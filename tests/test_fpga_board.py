@@ -1,0 +1,170 @@
+"""FPGA board side: the INA226 hwmon sysfs reader against a recorded tree, and the board runner's
+measurement (numerics check, warm-up, timing, power sampling, idle subtraction, results document).
+
+No board exists here, so the accelerator is a stand-in: it answers with the C-simulation/integer-reference
+logits of the project (what the real IP returns) and raises the recorded sensors' power while it runs,
+like a busy FPGA. Everything else (sysfs parsing, sampling thread, statistics, schema) is the real code."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vitsdk.fpga import hwmon
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures" / "fpga"
+
+
+def load_runner():
+    spec = importlib.util.spec_from_file_location("run_board", ROOT / "fpga" / "board" / "run_board.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["run_board"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "hwmon"
+    shutil.copytree(FIXTURES / "hwmon", root)
+    return root
+
+
+def test_finds_ina226_rails_and_reads_watts(tree):
+    sensors = hwmon.find_sensors(tree)
+    assert [s.label for s in sensors] == ["VCCINT", "VCC1V2", "hwmon3"]  # cpu_thermal skipped
+    assert sensors[0].read_w() == pytest.approx(2.35)  # power1_input, microwatts
+    assert sensors[1].read_w() == pytest.approx(1.2 * 0.5)  # no power1_input: in1 (mV) x curr1 (mA)
+    assert hwmon.total_power_w(sensors) == pytest.approx(2.35 + 0.6 + 0.33)
+    assert [s.label for s in hwmon.find_sensors(tree, rails="VCC*")] == ["VCCINT", "VCC1V2"]
+
+
+def test_sensor_errors_name_the_path(tree, tmp_path):
+    with pytest.raises(hwmon.SensorError, match="no hwmon folder"):
+        hwmon.find_sensors(tmp_path / "missing")
+    with pytest.raises(hwmon.SensorError, match=r"labels matching 'PL_\*'"):
+        hwmon.find_sensors(tree, rails="PL_*")
+    (tree / "hwmon0" / "power1_input").write_text("n/a\n")
+    with pytest.raises(hwmon.SensorError, match=r"hwmon0/power1_input: expected an integer"):
+        hwmon.find_sensors(tree)[0].read_w()
+
+
+def test_sampler_collects_a_trace(tree):
+    trace = hwmon.sample_for(hwmon.find_sensors(tree), 0.12, period_s=0.02)
+    assert len(trace.power_w) >= 3 and trace.mean_w == pytest.approx(3.28)
+    assert trace.duration_s > 0
+
+
+def test_latency_stats_match_the_shared_vectors():
+    runner = load_runner()
+    vectors = json.loads((ROOT / "schemas" / "vectors" / "stats.json").read_text())
+    for case in vectors["cases"]:
+        got = runner.latency_stats(case["samples_ms"], case["cv_max"], case["drift_max"])
+        for key, want in case["expected"].items():
+            value = got["stability"][key] if key in ("drift", "stable") else got[key]
+            if want is None or isinstance(want, bool):
+                assert value == want, (case["name"], key)
+            else:
+                assert value == pytest.approx(want, abs=vectors["tolerance"]), (case["name"], key)
+
+
+class FakeAccelerator:
+    """Returns the project's reference logits for its reference inputs (as the bit-exact IP does), takes
+    ~2 ms per inference and raises VCCINT by 1.5 W while busy."""
+
+    def __init__(self, project: Path, tree: Path, wrong: bool = False) -> None:
+        from vitsdk.fpga.hls import read_io
+        self.inputs = read_io(project / "tb" / "inputs.bin", "int8")
+        self.expected = read_io(project / "tb" / "expected.bin", "int32")
+        self.power_file = tree / "hwmon0" / "power1_input"
+        self.wrong = wrong
+        self.busy = False
+
+    def _set(self, microwatts: int) -> None:
+        tmp = self.power_file.with_suffix(".tmp")
+        tmp.write_text(f"{microwatts}\n")
+        tmp.replace(self.power_file)  # atomic, so the sampling thread never reads a half-written file
+
+    def run(self, patches: np.ndarray) -> np.ndarray:
+        if not self.busy:
+            self._set(3850000)
+            self.busy = True
+        time.sleep(0.002)
+        index = next(i for i, x in enumerate(self.inputs) if np.array_equal(x, patches))
+        out = self.expected[index].copy()
+        if self.wrong:
+            out[0] += 1
+        return out
+
+    def idle(self) -> None:
+        self._set(2350000)
+        self.busy = False
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    import torch
+
+    from vitsdk.fpga import export_fpga
+    from vitsdk.models import create_model
+    torch.manual_seed(0)
+    model = create_model("vit_nano_patch4_28")
+    out = tmp_path_factory.mktemp("board") / "fpga"
+    export_fpga(model, out, calibration=torch.randn(16, 1, 28, 28), check=False)
+    return out
+
+
+def protocol(runner) -> dict:
+    p = runner.default_protocol()
+    p.update(warmup_runs=3, warmup_seconds=0.0, min_runs=20, min_seconds=0.1, cooldown_seconds=0.0,
+             power_sample_period_ms=10.0, idle_baseline_seconds=0.1)
+    return p
+
+
+def test_board_runner_measures_energy_with_idle_subtracted(project, tree):
+    from vitsdk.bench.schema import errors
+    runner = load_runner()
+    acc = FakeAccelerator(project, tree)
+    sensors = hwmon.find_sensors(tree)
+    device = {"platform": "fpga", "name": "ZCU104", "os": "pynq", "os_version": "3.0.1", "clock_mhz": 300.0}
+    p = protocol(runner)
+    real_sample_for = runner.sample_for
+
+    def idle_then_busy(sensors_, seconds, period):  # the board idles during the baseline
+        acc.idle()
+        return real_sample_for(sensors_, seconds, period)
+
+    runner.sample_for = idle_then_busy
+    result = runner.measure(acc, project, p, sensors, "hwmon VCCINT+VCC1V2+hwmon3", "hwmon", device, load_ms=12.0)
+    assert errors(result, "results") == []
+    assert result["numerics"]["status"] == "pass" and result["numerics"]["max_abs_diff"] == 0.0
+    lat = result["latency"]
+    assert lat["runs"] >= 20 and lat["duration_s"] >= 0.1 and lat["median_ms"] >= 2.0
+    energy = result["energy"]
+    assert energy["status"] == "measured" and energy["method"] == "hwmon"
+    assert energy["idle_power_w"] == pytest.approx(3.28) and energy["power_w"] == pytest.approx(4.78, abs=0.2)
+    assert energy["energy_mj"] == pytest.approx(1.5 * lat["duration_s"] / lat["runs"] * 1e3, rel=0.15)
+
+
+def test_board_runner_flags_wrong_outputs_and_missing_sensors(project, tree):
+    from vitsdk.bench.schema import errors
+    runner = load_runner()
+    device = {"platform": "fpga", "name": "KV260", "os": "pynq", "os_version": "3.0.1"}
+    result = runner.measure(FakeAccelerator(project, tree, wrong=True), project, protocol(runner), None, None,
+                            "none", device, load_ms=None)
+    assert errors(result, "results") == []
+    assert result["numerics"]["status"] == "fail" and result["numerics"]["max_abs_diff"] == 1.0
+    assert result["energy"]["status"] == "unavailable" and "no power sensors" in result["energy"]["reason"]
+
+
+def test_board_runner_cli_rejects_a_folder_without_a_project(tmp_path, capsys):
+    runner = load_runner()
+    assert runner.main([str(tmp_path), "--bitstream", "x.bit"]) == 2
+    assert "project.json" in capsys.readouterr().err
