@@ -18,6 +18,12 @@ public protocol InferenceBackend: AnyObject {
     func setInput(_ input: NDArray) throws
     /// The first output of the last `predict()`, flattened.
     func lastOutput() throws -> [Float]
+    /// Runtime-specific facts for results `runtime.extra` (e.g. Core ML compile time).
+    var extra: [String: JSON] { get }
+}
+
+extension InferenceBackend {
+    public var extra: [String: JSON] { [:] }
 }
 
 /// What the app reads from the phone: description, thermal state, battery.
@@ -125,12 +131,16 @@ public struct BenchmarkSession {
         } catch {
             return doc.failed("model failed to load: \(error)", runtime: model.runtime, thermalAfter: probe.thermalState())
         }
-        doc.runtimeJSON = runtimeJSON(backend, extra: ["file_check": .string("sha256 matches the manifest")])
         var latency = LatencyParts()
         do {
             latency.loadMs = try runner.time { try backend.load() }
         } catch {
+            doc.runtimeJSON = runtimeJSON(backend, extra: [:])
             return doc.failed("model failed to load: \(error)", runtime: model.runtime, thermalAfter: probe.thermalState())
+        }
+        doc.runtimeJSON = runtimeJSON(backend, extra: backend.extra.merging(["file_check": .string("sha256 matches the manifest")]) { a, _ in a })
+        if let asked = model.threads, backend.threads != asked {
+            log("\(file.path): \(asked) threads asked; \(model.runtime.rawValue) on iOS does not take a thread count (recorded as used)")
         }
 
         // The reference samples go first (when the bundle has them): the first of them is the

@@ -1,0 +1,31 @@
+import BenchCore
+import SwiftUI
+
+/// VitBench: measures the Core ML and ExecuTorch files of a vitsdk bundle on this iPhone with the
+/// shared protocol and writes `vitsdk.results/1` JSON. Started by hand, or by
+/// `vitsdk bench BUNDLE --device ios` with `--run-spec inbox/RUN_ID.json` (see ios_app/README.md).
+@main
+struct VitBenchApp: App {
+    @StateObject private var model = AppModel()
+    @Environment(\.scenePhase) private var scenePhase
+
+    var body: some Scene {
+        WindowGroup {
+            ContentView()
+                .environmentObject(model)
+                .task {
+                    do {
+                        if let request = try LaunchRequest.parse(ProcessInfo.processInfo.arguments) {
+                            model.runHeadless(request)
+                        }
+                    } catch {
+                        model.error = "\(error)"
+                    }
+                }
+        }
+        .onChange(of: scenePhase) { _, phase in
+            // iOS suspends a backgrounded app: stop cleanly, keep what was measured (status partial).
+            if phase == .background && model.running { model.stop() }
+        }
+    }
+}
