@@ -80,11 +80,7 @@ class GroupLasso:
 
 
 class GradualPruner:
-    """after_step hook: raises the prune fraction on a cubic ramp (Zhu & Gupta) at `prune_steps` points.
-
-    The step count is recovered from the training state on resume (pruned weights are exactly zero,
-    so re-pruning at the resumed fraction finds the same pieces).
-    """
+    """after_step hook: raises the prune fraction on a cubic ramp (Zhu & Gupta) at `prune_steps` points."""
 
     def __init__(self, config: BlockPruneConfig, total_steps: int, start_step: int = 0) -> None:
         self.config = config
@@ -96,6 +92,11 @@ class GradualPruner:
     def fraction(self, k: int) -> float:
         return 1.0 - (1.0 - k / self.config.prune_steps) ** 3
 
+    def restore(self, model: nn.Module) -> None:
+        """Re-derives the masks of a resumed run from its checkpoint weights (pruned pieces are exactly 0)."""
+        if self.done:
+            prune_(model, self.config, fraction=self.fraction(self.done))
+
     def __call__(self, model: nn.Module) -> None:
         self.step += 1
         while self.done < len(self.points) and self.points[self.done] <= self.step:
@@ -104,68 +105,94 @@ class GradualPruner:
         apply_masks_(model)
 
 
-@torch.no_grad()
-def top1(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 512) -> float:
-    was_training = model.training
-    model.eval()
-    correct = 0
-    for start in range(0, len(images), batch):
-        correct += int((model(images[start:start + batch]).argmax(dim=1) == labels[start:start + batch]).sum())
-    model.train(was_training)
-    return correct / max(1, len(images))
-
-
 def finetune_pruned(model: nn.Module, config: BlockPruneConfig, settings: FinetuneSettings,
-                    out_dir: str | Path | None = None) -> dict:
+                    out_dir: str | Path | None = None, progress: bool = True) -> dict:
     """Prunes `model` in place per `config` (criterion, schedule) and fine-tunes it; returns a summary.
 
-    Resumable: each phase checkpoints under `out_dir/<phase>` and a rerun continues from there.
+    Resumable: each phase checkpoints under `out_dir/<phase>` (vitsdk.training.fit) and a rerun with
+    the same settings continues where it stopped.
     """
     from vitsdk.data import load_dataset
+    from vitsdk.training import evaluate
 
     train = load_dataset(settings.data, "train").subset(settings.train_examples, seed=settings.seed)
-    c = model.config
-    test_x = test_y = None
+    test = None
     if settings.eval_examples != 0:
         test = load_dataset(settings.data, "test").subset(settings.eval_examples, seed=settings.seed)
-        test_x = test.to_tensor(c.img_size, c.in_chans, c.mean, c.std)
-        test_y = torch.from_numpy(test.labels)
-    evaluate = (lambda: top1(model, test_x, test_y)) if test_x is not None else (lambda: None)
+    score = (lambda: round(evaluate(model, test), 6)) if test is not None else (lambda: None)
     out_dir = Path(out_dir) if out_dir is not None else None
     summary = {"epochs": settings.epochs, "data": settings.data, "train_examples": len(train),
-               "eval_examples": None if test_x is None else len(test_x), "top1_before": None, "top1_after": None}
-    steps_per_epoch = math.ceil(len(train) / settings.batch_size)
+               "eval_examples": None if test is None else len(test), "top1_before": None, "top1_after": None}
+    steps_per_epoch = len(train) // settings.batch_size  # fit drops the last partial batch
     epochs = settings.epochs
     if config.criterion == "group_lasso":
         lasso_epochs = max(1, round(epochs * config.lasso_fraction))
         if lasso_epochs >= epochs:
             raise UserError(f"group lasso needs epochs to regularise and epochs to recover after pruning: give "
                             f"--finetune-epochs >= 2 (lasso_fraction {config.lasso_fraction} of {epochs} leaves none)")
-        _fit(model, train, settings, lasso_epochs, _phase(out_dir, "lasso"), regularizer=GroupLasso(model, config),
-             after_step=apply_masks_)
+        _fit(model, train, settings, lasso_epochs, _phase(out_dir, "lasso"), "group lasso", progress,
+             regularizer=GroupLasso(model, config), after_step=apply_masks_)
         epochs -= lasso_epochs
     if config.schedule == "gradual":
-        summary["top1_before"] = evaluate()
-        pruner = GradualPruner(config, epochs * steps_per_epoch)
-        _fit(model, train, settings, epochs, _phase(out_dir, "gradual"), after_step=pruner, on_resume=pruner)
+        summary["top1_before"] = score()
+        phase = _phase(out_dir, "gradual")
+        pruner = GradualPruner(config, epochs * steps_per_epoch, _restore_weights(model, phase) * steps_per_epoch)
+        pruner.restore(model)
+        _fit(model, train, settings, epochs, phase, "gradual pruning", progress, after_step=pruner)
         prune_(model, config)  # the target exactly, and recorded in the history
     else:
-        prune_(model, config)
-        summary["top1_before"] = evaluate()
-        _fit(model, train, settings, epochs, _phase(out_dir, "finetune"), after_step=apply_masks_)
+        phase = _phase(out_dir, "finetune")
+        if _restore_weights(model, phase):
+            prune_(model, config)  # the checkpoint's zeros are the masks: the same pieces are pruned again
+        else:
+            prune_(model, config)
+            summary["top1_before"] = score()
+        _fit(model, train, settings, epochs, phase, "fine-tuning", progress, after_step=apply_masks_)
     apply_masks_(model)
-    summary["top1_after"] = evaluate()
+    summary["top1_after"] = score()
     return summary
+
+
+def _restore_weights(model: nn.Module, out_dir: Path | None) -> int:
+    """Loads the weights of a checkpoint in `out_dir` (which fit is about to resume) and returns its
+    epoch count, 0 when there is none. Masks are derived from these weights, not from whatever the
+    model was initialised with, so a resumed run prunes exactly the pieces the first run pruned."""
+    from vitsdk.training.checkpoint import TRAIN_STATE_FILE, load_train_state
+
+    if out_dir is None or not (out_dir / TRAIN_STATE_FILE).exists():
+        return 0
+    state = load_train_state(out_dir / TRAIN_STATE_FILE)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError:
+        raise UserError(f"cannot resume fine-tuning from '{out_dir}': its checkpoint is of another model; "
+                        f"use another output folder") from None
+    return int(state["epoch"])
 
 
 def _phase(out_dir: Path | None, name: str) -> Path | None:
     return None if out_dir is None else out_dir / name
 
 
-def _fit(model, train, settings: FinetuneSettings, epochs: int, out_dir: Path | None, regularizer=None,
-         after_step=None, on_resume=None) -> None:
+def _fit(model, train, settings: FinetuneSettings, epochs: int, out_dir: Path | None, label: str, progress: bool,
+         regularizer=None, after_step=None) -> None:
+    """One `vitsdk.training.fit` phase with a rich progress bar on stderr (stdout stays clean for --json)."""
+    from vitsdk.cli.console import err_console
     from vitsdk.training import TrainConfig, fit
 
     config = TrainConfig(epochs=epochs, batch_size=settings.batch_size, lr=settings.lr, seed=settings.seed,
-                         ema_decay=None, label_smoothing=0.1)
-    fit(model, train, config, out_dir=out_dir, regularizer=regularizer, after_step=after_step)
+                         ema_decay=None)
+    if not progress:
+        fit(model, train, config, out_dir=out_dir, regularizer=regularizer, after_step=after_step)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[status]}"), console=err_console, transient=False) as bar:
+        task = bar.add_task(label, total=None, status="")
+
+        def on_step(info) -> None:
+            bar.update(task, total=info.steps, completed=info.step, description=f"{label} epoch {info.epoch + 1}/{epochs}",
+                       status=f"loss {info.loss:.3f} acc {info.acc:.3f} {info.img_per_s:.0f} img/s")
+
+        fit(model, train, config, out_dir=out_dir, regularizer=regularizer, after_step=after_step, on_step=on_step)

@@ -119,8 +119,12 @@ def prunable_layers(model: nn.Module, config: BlockPruneConfig) -> list[tuple[st
     return chosen
 
 
-def layer_mask(name: str, module: nn.Linear, config: BlockPruneConfig, ratio: float) -> BlockMask:
-    """The balanced mask for one layer at `ratio`, composed with any mask it already carries."""
+def layer_mask(name: str, module: nn.Linear, config: BlockPruneConfig, ratio: float, strict: bool = True) -> BlockMask:
+    """The balanced mask for one layer at `ratio`, composed with any mask it already carries.
+
+    A ratio below the layer's current one is refused when `strict`, else it keeps the current mask
+    (a gradual ramp that starts below an earlier pass simply waits until it passes it).
+    """
     shape = (module.out_features, module.in_features)
     block = resolve_block(name, shape, config.block_shape)
     scores = piece_scores(module.weight, block, config.direction)
@@ -133,13 +137,15 @@ def layer_mask(name: str, module: nn.Linear, config: BlockPruneConfig, ratio: fl
                 f"layer {name} is already pruned with block {old.block[0]}x{old.block[1]} {old.direction}; pruning it "
                 f"again with {block[0]}x{block[1]} {config.direction} cannot compose: use the same block shape and "
                 f"direction, or start from the unpruned checkpoint")
+        if keep > old.kept_per_block and not strict:
+            keep = old.kept_per_block
         if keep > old.kept_per_block:
             raise UserError(
                 f"layer {name} is already pruned to {old.kept_per_block}/{pieces} pieces per block (ratio "
                 f"{1 - old.kept_fraction:.3g}); ratio {ratio:.3g} would un-prune it: pruning twice composes, so give "
                 f"a ratio >= {1 - old.kept_fraction:.3g}")
-        scores = scores.masked_fill(~old.piece_mask(), -1.0)  # already-pruned pieces stay pruned
-    kept = scores.topk(keep, dim=2).indices.sort(dim=2).values
+        scores = scores.masked_fill(~old.piece_mask().to(scores.device), -1.0)  # already-pruned pieces stay pruned
+    kept = scores.topk(keep, dim=2).indices.sort(dim=2).values.cpu()
     return BlockMask(shape=shape, block=block, direction=config.direction, ratio=ratio, kept=kept)
 
 
@@ -153,10 +159,11 @@ def prune_(model: nn.Module, config: BlockPruneConfig, fraction: float = 1.0) ->
     """
     layers = prunable_layers(model, config)
     # Every mask first, so a layer the config cannot prune leaves the whole model untouched.
-    masks = {name: layer_mask(name, module, config, config.ratio_for(name) * fraction) for name, module in layers}
+    masks = {name: layer_mask(name, module, config, config.ratio_for(name) * fraction, strict=fraction >= 1.0)
+             for name, module in layers}
     for name, module in layers:
         module.block_mask = masks[name]
-        module.weight.mul_(masks[name].dense().to(module.weight.dtype))
+        module.weight.mul_(masks[name].dense().to(module.weight.device, module.weight.dtype))
     if fraction >= 1.0:
         history = list(getattr(model, "prune_history", []))
         history.append(config.to_dict())
