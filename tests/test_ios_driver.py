@@ -308,6 +308,8 @@ def test_bad_options_and_bundles(phone, bundle, tmp_path):
         _options(compute_units=("cpu_ne",))
     with pytest.raises(UserError, match="battery capacity in Wh"):
         _options(battery_wh=12700)
+    with pytest.raises(UserError, match="not a bundle identifier"):
+        _options(app_id="VitBench; rm -rf /")
     with pytest.raises(UserError, match="no Core ML .* or ExecuTorch"):
         ios.run_ios(bundle, tmp_path / "out", _options(runtimes=("litert",)))
     with pytest.raises(UserError, match="not a built .app"):

@@ -93,6 +93,19 @@ final class AppModel: ObservableObject {
         }
     }
 
+    private var launchHandled = false
+
+    /// Once per process: a launch by `vitsdk bench --device ios` carries `--run-spec`.
+    func handleLaunch(arguments: [String]) {
+        guard !launchHandled else { return }
+        launchHandled = true
+        do {
+            if let request = try LaunchRequest.parse(arguments) { runHeadless(request) }
+        } catch {
+            self.error = "\(error)"
+        }
+    }
+
     /// Started by `vitsdk bench --device ios` (launch arguments): the run spec it copied in.
     func runHeadless(_ request: LaunchRequest) {
         let capacity = request.batteryWh ?? (batteryWh > 0 ? batteryWh : nil)

@@ -1,4 +1,3 @@
-import BenchCore
 import SwiftUI
 
 /// VitBench: measures the Core ML and ExecuTorch files of a vitsdk bundle on this iPhone with the
@@ -13,15 +12,7 @@ struct VitBenchApp: App {
         WindowGroup {
             ContentView()
                 .environmentObject(model)
-                .task {
-                    do {
-                        if let request = try LaunchRequest.parse(ProcessInfo.processInfo.arguments) {
-                            model.runHeadless(request)
-                        }
-                    } catch {
-                        model.error = "\(error)"
-                    }
-                }
+                .task { model.handleLaunch(arguments: ProcessInfo.processInfo.arguments) }
         }
         .onChange(of: scenePhase) { _, phase in
             // iOS suspends a backgrounded app: stop cleanly, keep what was measured (status partial).

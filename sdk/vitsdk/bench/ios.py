@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -50,6 +51,7 @@ class IOSOptions:
             (iOS does not expose it); None: energy is reported unavailable.
         timeout_s: give up waiting for the app after this long.
         poll_s: seconds between checks for the app's `run_complete.json`.
+        app_id: the app's bundle identifier (change it with yours if you re-signed it under another one).
     """
 
     protocol: Protocol = field(default_factory=Protocol)
@@ -61,6 +63,7 @@ class IOSOptions:
     battery_wh: float | None = None
     timeout_s: float = 3600.0
     poll_s: float = 5.0
+    app_id: str = APP_BUNDLE_ID
 
     def __post_init__(self) -> None:
         for cu in self.compute_units:
@@ -72,6 +75,8 @@ class IOSOptions:
             raise UserError(f"--battery-wh {self.battery_wh} is not a phone battery capacity in Wh (e.g. 12.7)")
         if self.timeout_s <= 0 or self.poll_s <= 0:
             raise UserError("timeout and poll interval must be > 0 seconds")
+        if not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", self.app_id):
+            raise UserError(f"app id '{self.app_id}' is not a bundle identifier like {APP_BUNDLE_ID}")
 
 
 def _system() -> str:
@@ -197,7 +202,7 @@ def run_ios(bundle: str | Path, out_dir: str | Path, options: IOSOptions | None 
     ctl = _Devicectl(xcrun, progress)
     phone = choose_device(ctl.list_devices(), options.device)
     progress(f"iOS device: {phone.name} (iOS {phone.os_version or '?'})")
-    container = ["--device", phone.identifier, "--domain-type", "appDataContainer", "--domain-identifier", APP_BUNDLE_ID]
+    container = ["--device", phone.identifier, "--domain-type", "appDataContainer", "--domain-identifier", options.app_id]
     if options.install is not None:
         if not Path(options.install).is_dir():
             raise UserError(f"--install {options.install}: not a built .app folder (build VitBench in Xcode first)")
@@ -215,11 +220,11 @@ def run_ios(bundle: str | Path, out_dir: str | Path, options: IOSOptions | None 
                 "copy the bundle (is VitBench installed? build and run it once from Xcode)", timeout=1800)
         ctl.run(["device", "copy", "to", *container, "--source", str(spec_path), "--destination", f"Documents/{spec_rel}"],
                 "copy the run spec")
-        launch = ["device", "process", "launch", "--device", phone.identifier, "--terminate-existing", APP_BUNDLE_ID,
+        launch = ["device", "process", "launch", "--device", phone.identifier, "--terminate-existing", options.app_id,
                   "--run-spec", spec_rel]
         if options.battery_wh is not None:
             launch += ["--battery-wh", repr(float(options.battery_wh))]
-        progress(f"launching {APP_BUNDLE_ID} (run {run_id}, {len(spec['models'])} model run(s))")
+        progress(f"launching {options.app_id} (run {run_id}, {len(spec['models'])} model run(s))")
         ctl.run(launch, "launch VitBench (unlock the phone; trust the developer in Settings > General > VPN & Device Management)")
         _wait_for_index(ctl, container, f"Documents/{results_rel}/{INDEX}", Path(tmp), options, progress)
         pulled = Path(tmp) / "pulled"
