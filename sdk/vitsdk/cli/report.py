@@ -36,12 +36,12 @@ def report(
         from vitsdk.report.tables import report_dict
 
         print_json(report_dict(result, output.parent))
+        for problem in result.problems:
+            err_console.print(f"skipped {problem}", markup=False, highlight=False)
     else:
         from vitsdk.report.tables import print_summary
 
         print_summary(result, console)
-    for problem in result.problems:
-        if as_json:
-            err_console.print(f"skipped {problem}", markup=False, highlight=False)
+    where = err_console if as_json else console
     for path in written:
-        err_console.print(f"wrote {path}", markup=False, highlight=False)
+        where.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)

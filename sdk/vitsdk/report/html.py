@@ -67,7 +67,7 @@ def _summary_table(report: Report, out_dir: Path) -> str:
     rows = []
     for e in report.entries:
         link = href(e.path, out_dir)
-        status = e.status + (f": {e.document['error']}" if e.document.get("error") else "")
+        error = f'<span class="how">{esc(e.document["error"])}</span>' if e.document.get("error") else ""
         rows.append(
             f'<tr id="{e.id}" class="status-{esc(e.status)}"><td data-v="">{esc(e.variant.kind)}'
             f'<span class="how">{esc(e.variant.detail)}</span><span class="how">{esc(e.variant.model_name or "model ?")}'
@@ -75,7 +75,7 @@ def _summary_table(report: Report, out_dir: Path) -> str:
             f'<td>{esc(e.platform)}</td><td>{esc(e.device)}</td><td>{esc(e.runtime)}'
             f'<span class="how">{esc(e.document["runtime"].get("version") or "version unknown")}</span></td>'
             + "".join(_cell(e, c.key, link) for c in COLUMNS)
-            + f'<td><a href="{esc(link)}">{esc(status)}</a></td></tr>')
+            + f'<td><a href="{esc(link)}">{esc(e.status)}</a>{error}</td></tr>')
     head = "".join(f"<th>{esc(h)}</th>" for h in heads)
     return f'<table id="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 

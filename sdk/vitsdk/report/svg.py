@@ -97,6 +97,11 @@ def _nice_step(raw: float) -> float:
     return 10 * power
 
 
+def _short(text: str, limit: int) -> str:
+    """Long notes are cut in the chart (the full text is in the hover title and the table)."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def tick_text(value: float) -> str:
     return f"{value:g}"
 
@@ -145,7 +150,7 @@ def marker(shape: str, cx: float, cy: float, r: float, filled: bool, colour: str
 
 def bar_chart(chart_id: str, title: str, axis: str, bars: list[Bar], platforms: list[str]) -> str:
     """Horizontal bars grouped by variant; one bar per results file, linked to it."""
-    width, label_x, px0, px1 = 980, 330, 340, 760
+    width, label_x, px0, px1 = 1180, 330, 340, 760
     top = 46
     rows: list[tuple[str, Bar | str]] = []
     last_group = None
@@ -175,7 +180,7 @@ def bar_chart(chart_id: str, title: str, axis: str, bars: list[Bar], platforms: 
         out.append(f'<text x="{label_x}" y="{y + 15}" font-size="12" text-anchor="end">{esc(bar.label)}</text>')
         if bar.value is None:
             out.append(f'<text x="{px0 + 4}" y="{y + 15}" font-size="12" font-style="italic" fill="#444">'
-                       f'{esc(bar.note)}</text></a>')
+                       f'{esc(_short(bar.note, 120))}</text></a>')
             y += 24
             continue
         end = scale(bar.value)
@@ -190,7 +195,7 @@ def bar_chart(chart_id: str, title: str, axis: str, bars: list[Bar], platforms: 
             out.append(f'<path d="M{lo:.1f} {y + 11.5}H{hi:.1f}M{lo:.1f} {y + 7}V{y + 16}M{hi:.1f} {y + 7}V{y + 16}" '
                        f'stroke="#000" stroke-width="1.4"/>')
             text_x = max(text_x, hi)
-        out.append(f'<text x="{text_x + 6:.1f}" y="{y + 15}" font-size="12">{esc(bar.note)}</text></a>')
+        out.append(f'<text x="{text_x + 6:.1f}" y="{y + 15}" font-size="12">{esc(_short(bar.note, 64))}</text></a>')
         y += 24
     axis_y = y + 4
     out.append(f'<line x1="{px0}" y1="{top - 4}" x2="{px0}" y2="{axis_y}" stroke="#222"/>'
