@@ -31,7 +31,7 @@ def bundle() -> Path:
     """Built once per fixture version and cached (exporting takes ~30 s of CPU)."""
     from tiny_bundle import make_bundle
 
-    key = hashlib.sha256((FIXTURES / "tiny_bundle.py").read_bytes()
+    key = hashlib.sha256((FIXTURES / "tiny_bundle.py").read_bytes() + (FIXTURES / "manifest_helper.py").read_bytes()
                          + importlib.metadata.version("executorch").encode()
                          + importlib.metadata.version("litert-torch").encode()).hexdigest()[:16]
     cache = Path(os.environ.get("VITSDK_CACHE", Path.home() / ".cache" / "vitsdk")) / "test-bundles" / key
@@ -181,10 +181,24 @@ def test_cli_host_quick(bundle, tmp_path):
     assert [p.name for p in out.iterdir()] == ["model_fp32-litert-host.json"]
 
 
+def test_cli_fpga_on_a_bundle_without_an_fpga_project(bundle, tmp_path, capsys):
+    """`--device fpga` hands over to the FPGA runner (issue #8) when it exists, else names the issue."""
+    from vitsdk.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", str(bundle), "--device", "fpga", "-o", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("error:") and err.count("\n") == 1, err
+    try:
+        import vitsdk.fpga.api  # noqa: F401
+    except ModuleNotFoundError:
+        assert "issue #8" in err
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--device", "andriod"], "did you mean 'android'"),
     (["--device", "ios"], "issue #7"),
-    (["--device", "fpga"], "issue #8"),
     (["--runtime", "tflite"], "unknown runtime 'tflite'"),
     (["--min-runs", "0"], "min_runs"),
 ])

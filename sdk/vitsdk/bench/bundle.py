@@ -63,6 +63,18 @@ class Bundle:
         except (OSError, ValueError) as exc:
             raise UserError(f"{self.root}: cannot read reference arrays ({exc})") from exc
 
+    def tolerance(self, precision: str) -> float | None:
+        """The manifest's tolerance of max |diff| / max |ref| for a precision (reference.tolerances)."""
+        ref = self.manifest.get("reference")
+        if not isinstance(ref, dict):
+            return None
+        per = ref.get("tolerances")
+        if isinstance(per, dict) and isinstance(per.get(precision), (int, float)):
+            return float(per[precision])
+        if precision == "fp32" and isinstance(ref.get("tolerance"), (int, float)):
+            return float(ref["tolerance"])
+        return None
+
     def path_of(self, model: ModelFile) -> Path:
         return self.root / model.path
 

@@ -25,8 +25,8 @@ from vitsdk.bench.protocol import Protocol, Timings, measure
 from vitsdk.bench.schema import RESULTS, errors
 from vitsdk.bench.stats import LatencyStats
 
-NUMERIC_TOLERANCE = {"fp32": 1e-3, "fp16": 5e-2}   # max |diff| relative to max |reference|
-INT8_TOP1_MIN = 0.9
+METRIC = "max_abs_diff / max_abs_ref"   # the manifest's reference metric
+INT8_TOP1_MIN = 0.9                     # without a tolerance for the precision: top-1 agreement
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,8 @@ def timing_input(bundle: Bundle, shape: tuple[int, ...] | None, dtype: np.dtype)
 
 def numerics(bundle: Bundle, model: ModelFile, run: Callable[[np.ndarray], np.ndarray],
              shape: tuple[int, ...] | None, dtype: np.dtype) -> dict:
-    """The model's outputs on the bundle's reference inputs against the reference outputs."""
+    """The model's outputs on the bundle's reference inputs against the reference outputs, judged by the
+    manifest's metric (max |diff| / max |reference|) and its tolerance for the file's precision."""
     ref = bundle.reference()
     if ref is None:
         return {"status": "skipped", "reason": "the bundle has no reference arrays"}
@@ -109,16 +110,17 @@ def numerics(bundle: Bundle, model: ModelFile, run: Callable[[np.ndarray], np.nd
     if got.shape != want.shape:
         return {"status": "fail", "reason": f"output shape {list(got.shape)} != reference {list(want.shape)}"}
     diff = float(np.max(np.abs(got - want)))
+    rel = diff / max(float(np.max(np.abs(want))), 1e-12)
     top1 = float(np.mean(got.reshape(len(got), -1).argmax(1) == want.reshape(len(want), -1).argmax(1)))
-    precision = model.precision or "fp32"
-    if precision in NUMERIC_TOLERANCE:
-        tol = NUMERIC_TOLERANCE[precision] * max(1.0, float(np.max(np.abs(want))))
-        ok = diff <= tol
+    tol = bundle.tolerance(model.precision or "fp32")
+    if tol is not None:
+        ok, metric = rel <= tol, METRIC
+        reason = None if ok else f"max |diff| / max |ref| = {rel:.3g} > {tol:.3g}"
     else:
-        tol, ok = None, top1 >= INT8_TOP1_MIN
-    return {"status": "pass" if ok else "fail",
-            "reason": None if ok else (f"max |diff| {diff:.3g} > {tol:.3g}" if tol else f"top-1 agreement {top1:.2f}"),
-            "max_abs_diff": diff, "tolerance": tol, "top1_agree": top1}
+        ok, metric = top1 >= INT8_TOP1_MIN, "top1_agree"
+        reason = None if ok else f"top-1 agreement {top1:.2f} < {INT8_TOP1_MIN}"
+    return {"status": "pass" if ok else "fail", "reason": reason, "metric": metric, "max_abs_diff": diff,
+            "rel_diff": rel, "tolerance": tol, "top1_agree": top1}
 
 
 def _energy(sampler: rapl.RaplSampler | None, unavailable: str | None, idle: tuple[float, float] | None,

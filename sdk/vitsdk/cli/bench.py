@@ -14,7 +14,7 @@ from vitsdk.errors import UserError, unknown
 
 DEVICES = ("host", "android", "ios", "fpga")
 # Devices whose runner another issue brings: module to import, and the issue that brings it.
-EXTERNAL_RUNNERS = {"ios": ("vitsdk.ios.bench", 7), "fpga": ("vitsdk.fpga.bench", 8)}
+EXTERNAL_RUNNERS = {"ios": ("vitsdk.ios.bench", 7), "fpga": ("vitsdk.fpga.api", 8)}
 
 
 def _protocol(quick: bool, warmup_runs, warmup_seconds, min_runs, min_seconds, max_seconds, cooldown, idle_seconds,
@@ -75,6 +75,21 @@ def print_table(results: list[tuple[Path, dict]]) -> None:
             console.print(f"[red]{doc['model']['file']}: {doc['status']}: {doc['error']}[/red]")
 
 
+def _run_external(device: str, module, bundle: Path, output: Path, protocol, board: str, progress):
+    """iOS: `vitsdk.ios.bench.run_bench(bundle, out_dir, protocol=, progress=) -> [(path, doc)]`;
+    FPGA: `vitsdk.fpga.api.bench_fpga(bundle, board=) -> doc` (estimated unless measured on a board)."""
+    from vitsdk.atomic import write_json
+    from vitsdk.bench.schema import validate
+
+    if device == "ios":
+        return module.run_bench(bundle, output, protocol=protocol, progress=progress)
+    doc = module.bench_fpga(bundle, board=board)
+    validate(doc, "results", f"fpga results for {bundle}")
+    path = output / f"{Path(doc['model']['file']).name.replace('.', '_')}-fpga-fpga.json"
+    write_json(path, doc)
+    return [(path, doc)]
+
+
 @app.command()
 def bench(
     bundle: Path = typer.Argument(..., help="Bundle folder made by `vitsdk export` (holds manifest.json)."),
@@ -82,6 +97,7 @@ def bench(
     output: Path = typer.Option(Path("results"), "--output", "-o", help="Folder for the results JSON files."),
     serial: Optional[str] = typer.Option(None, "--serial", "-s", help="adb serial of the phone (android)."),
     install: Optional[Path] = typer.Option(None, "--install", help="Install this app APK first (android)."),
+    board: str = typer.Option("zcu102", "--board", help="FPGA board profile (fpga)."),
     runtime: Optional[list[str]] = typer.Option(None, "--runtime", help="Only these runtimes (repeatable)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads; default: the runtime's."),
     quick: bool = typer.Option(False, "--quick", help="A short protocol (smoke runs; numbers are rough)."),
@@ -129,7 +145,7 @@ def bench(
         except ModuleNotFoundError:
             raise UserError(f"--device {device} is not in this release yet (issue #{issue} brings the {device} "
                             f"runner); available now: host, android") from None
-        results = module.run_bench(bundle, output, protocol=protocol, progress=progress)
+        results = _run_external(device, module, bundle, output, protocol, board, progress)
     if as_json:
         print_json([doc for _, doc in results])
     else:

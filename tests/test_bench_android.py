@@ -1,0 +1,189 @@
+"""The adb driver (`vitsdk bench --device android`) against a scripted adb stand-in.
+
+No phone or emulator exists here (DESIGN.md), so tests/fixtures/bench/fake_adb.py plays adb and the app:
+it prints what real adb prints and fails the way real adb fails (no device, unauthorized, device lost
+mid-run, pull permission denied, run-as on a release build, missing activity), and the "app" writes
+results documents built from a schema-valid example.
+"""
+from __future__ import annotations
+
+import json
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from vitsdk.bench import schema
+from vitsdk.bench.android import AndroidOptions, run_android
+from vitsdk.bench.protocol import Protocol
+from vitsdk.errors import UserError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bench"
+FAKE = FIXTURES / "fake_adb.py"
+sys.path.insert(0, str(FIXTURES))
+
+
+@pytest.fixture
+def bundle(tmp_path) -> Path:
+    """A schema-valid bundle with two small model files (the fake phone does not run them)."""
+    from manifest_helper import file_entry, manifest, not_executed
+
+    root = tmp_path / "my bundle"   # a space: the driver must not build shell strings from names
+    (root / "reference").mkdir(parents=True)
+    files = []
+    for name, runtime in (("model_fp32.pte", "executorch"), ("model_fp32.tflite", "litert")):
+        (root / name).write_bytes(name.encode() * 10)
+        files.append(file_entry(root, name, runtime, 2330000, not_executed("test fixture: bytes, not a model")))
+    (root / "reference" / "inputs.npy").write_bytes(b"\x93NUMPY")
+    (root / "reference" / "outputs.npy").write_bytes(b"\x93NUMPY")
+    config = {"name": "vit_nano_patch4_28", "img_size": 28, "in_chans": 1, "num_classes": 10, "keep_rate": 1.0,
+              "attn_keep": 1.0}
+    doc = manifest(config, [1, 1, 28, 28], 10, files, 30000, 2330000, "fixture bytes")
+    (root / "manifest.json").write_text(json.dumps(doc))
+    return root
+
+
+@pytest.fixture
+def fake_adb(tmp_path, monkeypatch):
+    """Puts the stand-in on PATH as `adb`; returns a function that sets the scenario and reads the call log."""
+    state = tmp_path / "adb_state"
+    (state / "fs").mkdir(parents=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    adb = bin_dir / "adb"
+    adb.write_text(f"#!/bin/sh\nexec {sys.executable} {FAKE} \"$@\"\n")
+    adb.chmod(adb.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("FAKE_ADB_DIR", str(state))
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.delenv("ANDROID_HOME", raising=False)
+    monkeypatch.delenv("ANDROID_SDK_ROOT", raising=False)
+
+    class Fake:
+        def scenario(self, **kw):
+            (state / "scenario.json").write_text(json.dumps(kw))
+
+        def calls(self) -> list[list[str]]:
+            log = state / "calls.jsonl"
+            return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+        def device_file(self, path: str) -> Path:
+            return state / "fs" / path.lstrip("/")
+
+    fake = Fake()
+    fake.scenario()
+    return fake
+
+
+OPTS = AndroidOptions(protocol=Protocol.quick(), poll_s=0, start_timeout_s=5, reconnect_s=0.5, timeout_s=30)
+
+
+def test_full_run_pulls_and_validates_every_result(bundle, fake_adb, tmp_path):
+    results = run_android(bundle, tmp_path / "out", OPTS)
+    names = [p.name for p, _ in results]
+    assert names == ["model_fp32-executorch-android.json", "model_fp32-litert-android.json"]
+    for path, doc in results:
+        assert schema.load_results(path) == doc and doc["status"] == "complete"
+    calls = fake_adb.calls()
+    assert calls[0] == ["devices"]
+    assert calls[1] == ["-s", "SERIAL1", "shell", "getprop"]
+    assert calls[2] == ["-s", "SERIAL1", "shell", "pm", "path", "dev.vitsdk.bench"]
+    assert calls[3][:5] == ["-s", "SERIAL1", "shell", "mkdir", "-p"]
+    pushes = [c for c in calls if c[2:3] == ["push"]]
+    assert [Path(c[3]).name for c in pushes] == ["manifest.json", "model_fp32.pte", "model_fp32.tflite",
+                                                 "inputs.npy", "outputs.npy", "run_spec.json"]
+    assert str(bundle / "model_fp32.pte") in pushes[1]          # local path with a space passed as one argument
+    start = next(c for c in calls if "am" in c)
+    assert start[2:9] == ["shell", "am", "start", "-W", "-n", "dev.vitsdk.bench/.BenchActivity", "-a"]
+    spec_path = start[-1]
+    spec = json.loads(fake_adb.device_file(spec_path).read_text())
+    assert schema.errors(spec, "run_spec") == []
+    assert [m["file"] for m in spec["models"]] == ["model_fp32.pte", "model_fp32.tflite"]
+    assert " " not in spec["run_id"] and spec["run_id"].startswith("my_bundle-")
+    assert any(c[2:3] == ["pull"] and c[3].endswith("/progress.json") for c in calls)
+
+
+@pytest.mark.parametrize("scenario, message", [
+    ({"devices": []}, "no Android device found"),
+    ({"devices": [["SERIAL1", "unauthorized"]]}, "unauthorized"),
+    ({"devices": [["A", "device"], ["B", "device"]]}, "choose one with --serial (A, B)"),
+    ({"devices": [["SERIAL1", "offline"]]}, "is 'offline'"),
+    ({"devices": [["SERIAL1", "no permissions (missing udev rules? user is in the plugdev group)"]]}, "udev"),
+    ({"installed": False}, "--install"),
+    ({"am_error": True}, "could not start the app"),
+    ({"debuggable": False, "pull_denied": True}, "debuggable"),
+])
+def test_device_faults_are_one_line_errors(bundle, fake_adb, tmp_path, scenario, message):
+    fake_adb.scenario(**scenario)
+    with pytest.raises(UserError) as err:
+        run_android(bundle, tmp_path / "out", OPTS)
+    assert message in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_serial_and_missing_adb(bundle, fake_adb, tmp_path, monkeypatch):
+    with pytest.raises(UserError, match="device 'XYZ' not found by adb .attached: SERIAL1."):
+        run_android(bundle, tmp_path / "out", AndroidOptions(serial="XYZ", poll_s=0))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(UserError, match="adb not found"):
+        run_android(bundle, tmp_path / "out", OPTS)
+
+
+def test_install_when_asked(bundle, fake_adb, tmp_path):
+    fake_adb.scenario(installed=False)
+    apk = tmp_path / "app-debug.apk"
+    apk.write_bytes(b"PK")
+    results = run_android(bundle, tmp_path / "out", AndroidOptions(install=apk, poll_s=0, start_timeout_s=5))
+    assert len(results) == 2
+    assert ["-s", "SERIAL1", "install", "-r", str(apk)] in fake_adb.calls()
+
+
+def test_pull_permission_denied_falls_back_to_run_as(bundle, fake_adb, tmp_path):
+    fake_adb.scenario(pull_denied=True)
+    results = run_android(bundle, tmp_path / "out", OPTS)
+    assert [d["status"] for _, d in results] == ["complete", "complete"]
+    run_as = [c for c in fake_adb.calls() if c[2:5] == ["exec-out", "run-as", "dev.vitsdk.bench"]]
+    assert run_as and all(c[5] == "cat" and c[6].startswith("files/results/") for c in run_as)
+
+
+def test_device_lost_mid_run_keeps_and_marks_partial_results(bundle, fake_adb, tmp_path):
+    fake_adb.scenario(disconnect_after_polls=2)
+    with pytest.raises(UserError, match="lost device SERIAL1 mid-run") as err:
+        run_android(bundle, tmp_path / "out", OPTS)
+    assert "kept 1 pulled results" in str(err.value)
+    out = tmp_path / "out"
+    docs = {p.name: schema.load_results(p) for p in out.glob("*.json")}
+    assert docs["model_fp32-executorch-android.json"]["status"] == "complete"
+    lost = docs["model_fp32-litert-android.json"]
+    assert lost["status"] == "failed" and "disconnected mid-run" in lost["error"]
+    assert lost["energy"]["status"] == "unavailable" and lost["latency"] is None
+
+
+def test_device_that_comes_back_is_resumed(bundle, fake_adb, tmp_path):
+    fake_adb.scenario(disconnect_after_polls=2, reconnect_after_calls=14)
+    results = run_android(bundle, tmp_path / "out", AndroidOptions(poll_s=0, start_timeout_s=5, reconnect_s=10))
+    assert sorted(d["status"] for _, d in results) == ["complete", "complete"]
+
+
+def test_model_that_fails_on_the_phone_is_reported_and_the_others_run(bundle, fake_adb, tmp_path):
+    fake_adb.scenario(fail_model="model_fp32.pte")
+    docs = {d["runtime"]["name"]: d for _, d in run_android(bundle, tmp_path / "out", OPTS)}
+    assert docs["executorch"]["status"] == "failed" and "Failed to load" in docs["executorch"]["error"]
+    assert docs["litert"]["status"] == "complete"
+
+
+@pytest.mark.parametrize("corrupt, message", [("truncate", "truncated"), ("invalid", "/energy/energy_mj")])
+def test_bad_results_from_the_phone_are_rejected_with_their_path(bundle, fake_adb, tmp_path, corrupt, message):
+    fake_adb.scenario(corrupt=corrupt)
+    with pytest.raises(UserError, match=message):
+        run_android(bundle, tmp_path / "out", OPTS)
+    assert not (tmp_path / "out" / "model_fp32-executorch-android.json").exists()
+
+
+def test_cli_android(bundle, fake_adb, tmp_path, capsys):
+    from vitsdk.cli import main
+
+    main(["bench", str(bundle), "--device", "android", "--serial", "SERIAL1", "-o", str(tmp_path / "out"),
+          "--quick", "--runtime", "litert", "--json"])
+    docs = json.loads(capsys.readouterr().out)
+    assert [d["runtime"]["name"] for d in docs] == ["litert"]
