@@ -177,7 +177,7 @@ def bar_chart(chart_id: str, title: str, axis: str, bars: list[Bar], platforms: 
         bar = item
         assert isinstance(bar, Bar)
         out.append(f'<a href="{esc(bar.href)}"><title>{esc(bar.label)}: {esc(bar.note)}</title>')
-        out.append(f'<text x="{label_x}" y="{y + 15}" font-size="12" text-anchor="end">{esc(bar.label)}</text>')
+        out.append(f'<text x="{label_x}" y="{y + 15}" font-size="12" text-anchor="end">{esc(_short(bar.label, 48))}</text>')
         if bar.value is None:
             out.append(f'<text x="{px0 + 4}" y="{y + 15}" font-size="12" font-style="italic" fill="#444">'
                        f'{esc(_short(bar.note, 120))}</text></a>')
@@ -267,7 +267,7 @@ def pareto_chart(chart_id: str, title: str, x_axis: str, y_axis: str, points: li
             f'<line x1="{x + 6:.1f}" y1="{y:.1f}" x2="{x + 13:.1f}" y2="{label_y - 4:.1f}" stroke="#666"/>'
         out.append(f'<a href="{esc(p.href)}"><title>{esc(p.label)}: {p.x:.3g} mJ{est}, {p.y:.3g}%</title>'
                    f'{ring}{marker(shape, x, y, 6, p.basis != "estimated", colour)}{leader}'
-                   f'<text x="{x + 13:.1f}" y="{label_y:.1f}" font-size="11">{esc(text)}</text></a>')
+                   f'<text x="{x + 13:.1f}" y="{label_y:.1f}" font-size="11">{esc(_short(text, 60))}</text></a>')
     scale_note = " (log scale)" if xs.log else ""
     out.append(f'<text x="{(px0 + px1) / 2:.0f}" y="{py0 + 36}" font-size="12" text-anchor="middle">'
                f'{esc(x_axis + scale_note)}</text>'
