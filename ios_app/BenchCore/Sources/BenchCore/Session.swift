@@ -212,9 +212,11 @@ public struct BenchmarkSession {
             doc.error = timed.error ?? stopError
         }
         if doc.status == "failed" { doc.latency = .null }
-        let inferences = 1 + latency.warmupRuns + timed.samplesMs.count
-        doc.energy = battery.estimate(active: BatteryWindow(before: activeBefore, after: activeAfter),
-                                      idle: idleWindow, inferences: inferences)
+        // Every inference between the two battery readings: reference samples, warm-up, timed.
+        let inferences = max(1, batches.count) + latency.warmupRuns + timed.samplesMs.count
+        doc.energy = doc.status == "failed" ? .unavailable("nothing was timed: \(doc.error ?? "run failed")")
+            : battery.estimate(active: BatteryWindow(before: activeBefore, after: activeAfter), idle: idleWindow,
+                               inferences: inferences)
         log("\(file.path): \(doc.status), median \(stats.medianMs.map { String(format: "%.3f ms", $0) } ?? "-")")
         return doc.json
     }
