@@ -24,3 +24,4 @@ fi
 
 .venv/bin/python -m vitsdk.data.fetch
 bash scripts/setup_chromium.sh || echo "setup: no chromium; the report browser tests will skip" >&2
+bash scripts/setup_kotlin.sh || echo "warning: Kotlin toolchain not installed; tests/test_android_benchcore.py will fail until scripts/setup_kotlin.sh works" >&2

@@ -27,7 +27,7 @@ junit_dir="$tools/junit"
 if [ ! -f "$junit_dir/junit4.jar" ] || [ ! -f "$junit_dir/hamcrest.jar" ]; then
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  (cd "$work" && apt-get download junit4 libhamcrest-java >/dev/null)
+  (cd "$work" && apt-get download junit4 libhamcrest-java >/dev/null 2>&1) || { echo "setup_kotlin: apt-get download junit4 libhamcrest-java failed" >&2; exit 1; }
   for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/root"; done
   mkdir -p "$junit_dir"
   junit=$(find "$work/root" -name 'junit4*.jar' -type f | head -n1)

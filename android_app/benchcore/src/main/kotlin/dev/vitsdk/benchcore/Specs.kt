@@ -59,7 +59,11 @@ data class Manifest(
     val files: List<ManifestFile>,
     val referenceInputs: String?,
     val referenceOutputs: String?,
+    val tolerances: Map<String, Double> = emptyMap(),
 ) {
+    /** The manifest's tolerance of max |diff| / max |ref| for a precision (reference.tolerances). */
+    fun tolerance(precision: String): Double? = tolerances[precision]
+
     fun file(path: String): ManifestFile =
         files.firstOrNull { it.path == path } ?: throw IllegalArgumentException(
             "'$path' is not in the bundle manifest (files: ${files.joinToString { it.path }})")
@@ -81,8 +85,12 @@ data class Manifest(
             @Suppress("UNCHECKED_CAST") val input = doc["input"] as? Map<String, Any?>
             @Suppress("UNCHECKED_CAST") val ref = doc["reference"] as? Map<String, Any?>
             val shape = (input?.get("shape") as? List<*>)?.map { (it as Number).toLong() }?.toLongArray()
+            val tolerances = LinkedHashMap<String, Double>()
+            (ref?.get("tolerance") as? Number)?.let { tolerances["fp32"] = it.toDouble() }
+            (ref?.get("tolerances") as? Map<*, *>)?.forEach { (k, v) -> if (v is Number) tolerances[k.toString()] = v.toDouble() }
             return Manifest(model?.get("name") as? String, shape, files,
-                (ref?.get("inputs") ?: ref?.get("input")) as? String, (ref?.get("outputs") ?: ref?.get("output")) as? String)
+                (ref?.get("inputs") ?: ref?.get("input")) as? String, (ref?.get("outputs") ?: ref?.get("output")) as? String,
+                tolerances)
         }
     }
 }

@@ -15,7 +15,8 @@ class ResultsWriterTest {
         "files": [{"path": "model_fp32.pte", "format": "pte", "runtime": "executorch", "precision": "fp32",
                    "delegate": "xnnpack", "size_bytes": 1000, "macs": 2330000,
                    "sha256": "${"a".repeat(64)}"}],
-        "reference": {"inputs": "reference/inputs.npy", "outputs": "reference/outputs.npy"}}""")
+        "reference": {"inputs": "reference/inputs.npy", "outputs": "reference/outputs.npy",
+                      "tolerance": 1e-4, "tolerances": {"fp32": 1e-4, "int8": 0.1}}}""")
     private val device = linkedMapOf<String, Any?>("platform" to "android", "name" to "Pixel 8", "manufacturer" to "Google",
         "model" to "Pixel 8", "soc" to "Tensor G3", "os" to "android", "os_version" to "15", "api_level" to 35,
         "cpu_cores" to 9, "memory_bytes" to 8_000_000_000L, "serial" to null)
@@ -36,7 +37,18 @@ class ResultsWriterTest {
             linkedMapOf("state" to ResultsDoc.thermalName(0), "temperature_c" to 31.5),
             linkedMapOf("state" to ResultsDoc.thermalName(1), "temperature_c" to 35.0),
             if (status == "failed") linkedMapOf("status" to "skipped", "reason" to "model failed to load")
-            else Numerics.check(floatArrayOf(0.1f, 0.9f, 0.3f, 0.2f), floatArrayOf(0.1f, 0.9f, 0.3f, 0.2f), 2, "fp32"))
+            else Numerics.check(floatArrayOf(0.1f, 0.9f, 0.3f, 0.2f), floatArrayOf(0.1f, 0.9f, 0.3f, 0.2f), 2,
+                manifest.tolerance("fp32")))
+    }
+
+    @Test
+    fun numericsFollowTheManifestTolerance() {
+        assertEquals(0.1, manifest.tolerance("int8")!!, 0.0)
+        val pass = Numerics.check(floatArrayOf(1.0f, 2.00001f), floatArrayOf(1.0f, 2.0f), 1, 1e-4)
+        assertEquals("pass", pass["status"])
+        val fail = Numerics.check(floatArrayOf(1.0f, 2.01f), floatArrayOf(1.0f, 2.0f), 1, 1e-4)
+        assertEquals("fail", fail["status"])
+        assertEquals("top1_agree", Numerics.check(floatArrayOf(0f, 1f), floatArrayOf(0f, 2f), 1, null)["metric"])
     }
 
     @Test
