@@ -3,7 +3,7 @@
 Definitions (each figure keeps the basis of the number it comes from: `measured`, `estimated`,
 `unavailable`, or `recorded` for facts read from the bundle such as file size and accuracy):
 - latency_ms: median of the timed runs (`latency.median_ms`); estimated when the run timed nothing
-  (`latency.runs == 0`, e.g. an FPGA estimate) or `runtime.extra.latency_status` says so.
+  (`latency.runs == 0`, e.g. an FPGA estimate) or `runtime.extra.latency_method` says 'estimated'.
 - fps: 1000 / latency_ms, single-stream inferences per second.
 - energy_mj: energy per inference above the idle baseline (`energy.energy_mj`), +- `uncertainty_mj`.
 - inferences_per_j: 1000 / energy_mj (none when energy_mj <= 0: not above the idle baseline).
@@ -149,10 +149,14 @@ def _positive(value: float | None) -> bool:
 
 
 def latency_basis(doc: dict) -> tuple[str, str]:
+    """The results schema has no latency status: a latency is estimated when nothing was timed (runs 0) or
+    `runtime.extra.latency_method` / `latency_status` says 'estimated' (the FPGA estimator's convention)."""
     latency = doc["latency"]
     extra = doc["runtime"].get("extra") or {}
-    if extra.get("latency_status") == "estimated" or (latency is not None and latency["runs"] == 0):
-        return "estimated", str(extra.get("latency_method") or "no timed runs (estimate)")
+    said = "estimated" in (extra.get("latency_status"), extra.get("latency_method"))
+    if said or (latency is not None and latency["runs"] == 0):
+        method = extra.get("latency_method")
+        return "estimated", "analytical model, no timed runs" if method in (None, "estimated") else str(method)
     runs = latency["runs"] if latency else 0
     return "measured", f"median of {runs} timed runs"
 
