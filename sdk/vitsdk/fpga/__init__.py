@@ -6,7 +6,8 @@
 - `bench_fpga(bundle, board)`: the estimate (plus C-simulation numerics) as a `vitsdk.results/1` document.
 - `hwmon`: INA226 power sensors in the Linux hwmon sysfs (used by the board runner, `fpga/board/`).
 """
-from vitsdk.fpga.api import FpgaExport, bench_fpga, estimate_result, export_fpga, load_for_fpga, read_project
+from vitsdk.fpga.api import (FpgaExport, bench_fpga, estimate_result, export_fpga, load_for_fpga, read_project,
+                             to_fpga)
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BOARDS, BoardProfile, get_board, list_boards
 from vitsdk.fpga.estimate import Estimate, EstimateConfig, estimate, workload
@@ -15,5 +16,5 @@ from vitsdk.fpga.quant import QuantConfig, QuantViT, forward_int, quantize
 __all__ = [
     "BOARDS", "BlockShape", "BoardProfile", "Estimate", "EstimateConfig", "FpgaExport", "QuantConfig", "QuantViT",
     "bench_fpga", "estimate", "estimate_result", "export_fpga", "forward_int", "get_board", "list_boards",
-    "load_for_fpga", "quantize", "read_project", "workload",
+    "load_for_fpga", "quantize", "read_project", "to_fpga", "workload",
 ]

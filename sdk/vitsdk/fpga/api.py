@@ -99,6 +99,8 @@ def export_fpga(model: VisionTransformer | str | os.PathLike, out_dir: str | os.
     artifact_block = None
     if not isinstance(model, VisionTransformer):
         model, artifact_block = load_for_fpga(model)
+    elif getattr(model, "prune_history", None):  # a masked model straight from prune_
+        artifact_block = _block_of({"prune": model.prune_history[-1]})
     block = BlockShape.parse(block_shape) if block_shape is not None else (artifact_block or DEFAULT_BLOCK)
     profile = get_board(board)
     quant = quant or Q.QuantConfig()
@@ -113,8 +115,7 @@ def export_fpga(model: VisionTransformer | str | os.PathLike, out_dir: str | os.
     fv = extract(model)
     ranges = calibrate(model, calibration, percentile=quant.percentile)
     qv = Q.quantize(fv, ranges, quant)
-    cal_patches = Q.quantize_input(qv, calibration.numpy())
-    report = Q.overflow_report(qv, cal_patches)
+    report = Q.overflow_report(qv, calibration.numpy())
     Q.check_overflow(report, quant.max_saturation)
     patches = Q.quantize_input(qv, reference.numpy())
     expected = Q.forward_int(qv, patches)
@@ -134,6 +135,27 @@ def export_fpga(model: VisionTransformer | str | os.PathLike, out_dir: str | os.
             bad = int(np.count_nonzero(csim.logits != expected))
             raise RuntimeError(f"C simulation differs from the integer reference in {bad} logits ({out_dir})")
     return FpgaExport(Path(out_dir), project, qv, csim)
+
+
+def to_fpga(model: VisionTransformer, example_inputs: tuple, path: str | os.PathLike, precision: str = "int8", *,
+            calibration: torch.Tensor | None = None, reference: torch.Tensor | None = None,
+            block_shape: BlockShape | str | None = None, board: str = "zcu102") -> dict:
+    """The converters' interface (like `to_pte`): writes the FPGA project folder at `path`, proves the C
+    simulation bit-exact, and returns the manifest facts {format, runtime, precision, delegate, ...}."""
+    if precision != "int8":
+        raise UserError(f"the fpga target computes int8 only, got precision '{precision}'")
+    if reference is None and example_inputs:
+        reference = example_inputs[0]
+    ex = export_fpga(model, path, block_shape=block_shape, calibration=calibration, reference=reference,
+                     board=board, check=True)
+    project = ex.project
+    return {"format": "fpga", "runtime": "fpga", "precision": "int8", "delegate": "hls",
+            "block_shape": project["block_shape"], "size_bytes": project["weights_bytes"],
+            "weights_sha256": project["weights_sha256"], "tokens_per_block": project["tokens_per_block"],
+            "csim": {"images": ex.csim.images, "bit_exact": True, "images_per_s": round(ex.csim.images_per_second, 2),
+                     "compile_s": round(ex.csim.compile_seconds, 2)},
+            "int_vs_fp32_max_abs": project["reference_int_vs_fp32_max_abs"],
+            "exporter": {"vitsdk.fpga": str(project["format"]), "quant": project["quant"]["version"]}}
 
 
 def read_project(path: str | os.PathLike) -> tuple[Path, dict]:

@@ -44,7 +44,7 @@ class QuantConfig:
     weight_bits: int = 8
     act_bits: int = 8
     residual_bits: int = 16
-    prob_bits: int = 8
+    prob_bits: int = 12
     ln_frac_bits: int = 10
     percentile: float = 99.99
     max_saturation: float = 0.01
@@ -238,10 +238,12 @@ def quantize(fv: FloatViT, ranges: Ranges, qcfg: QuantConfig | None = None) -> Q
     return QuantViT(c, qcfg, s_in, s_res, patch, embed_q, blocks, norm, head, intops.exp2_lut(), scales)
 
 
-def quantize_input(qv: QuantViT, images: np.ndarray) -> np.ndarray:
+def quantize_input(qv: QuantViT, images: np.ndarray, rec: "Recorder | None" = None) -> np.ndarray:
     """Normalised float images (B, C, H, W) -> int8 patches (B, N, C*p*p), what the accelerator reads."""
-    x = patchify(np.asarray(images, dtype=np.float64), qv.config.patch_size)
-    return np.clip(np.round(x / qv.input_scale), -128, 127).astype(np.int8)
+    x = np.round(patchify(np.asarray(images, dtype=np.float64), qv.config.patch_size) / qv.input_scale)
+    if rec is not None:
+        rec.out("input", x.size, int(np.count_nonzero((x < -128) | (x > 127))))
+    return np.clip(x, -128, 127).astype(np.int8)
 
 
 @dataclass
@@ -292,7 +294,6 @@ def forward_int(qv: QuantViT, patches: np.ndarray, rec: Recorder | None = None) 
     c = qv.config
     D = c.head_dim
     res_lo, res_hi = intops.int_range(qcfg.residual_bits)
-    rec.out("input", patches.size, 0)
     x = patches.astype(np.int64)
     B = x.shape[0]
     y, sat = intops.requant(_linear(x, qv.patch, rec), qv.patch.m, qv.patch.shift, res_lo, res_hi)
@@ -345,11 +346,12 @@ def logits_float(qv: QuantViT, logits: np.ndarray) -> np.ndarray:
     return logits.astype(np.float64) * qv.head.acc_scale
 
 
-def overflow_report(qv: QuantViT, patches: np.ndarray, batch_size: int = 256) -> dict[str, dict]:
-    """Runs the integer reference on `patches` and returns the fixed-point statistics per layer."""
+def overflow_report(qv: QuantViT, images: np.ndarray, batch_size: int = 256) -> dict[str, dict]:
+    """Runs the integer reference on float images (B, C, H, W) and returns the fixed-point statistics per
+    layer (input quantisation included)."""
     rec = Recorder()
-    for start in range(0, len(patches), batch_size):
-        forward_int(qv, patches[start:start + batch_size], rec)
+    for start in range(0, len(images), batch_size):
+        forward_int(qv, quantize_input(qv, images[start:start + batch_size], rec), rec)
     return rec.report()
 
 
