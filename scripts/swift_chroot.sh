@@ -10,7 +10,7 @@
 #                                             cross-language test, seen there as $VITSDK_PY_FIXTURE)
 #   scripts/swift_chroot.sh shell CMD         run CMD with /bin/sh inside the chroot (package at /vitsdk/src)
 #
-# Needs root (debootstrap and chroot do). The chroot lives in $VITSDK_SWIFT_CHROOT
+# Needs root (debootstrap and chroot do); runs are serialised with a lock file beside the chroot. The chroot lives in $VITSDK_SWIFT_CHROOT
 # (default ~/.cache/vitsdk/swift-chroot, about 3.4 GB). A stamp file marks a finished set-up, so a
 # second run is a no-op; a half-made chroot (interrupted run) is removed and made again.
 # `test` keeps SwiftPM's build folder inside the chroot, so reruns only rebuild what changed.
@@ -96,8 +96,19 @@ sync_sources() {
   return 0
 }
 
+# One user of the chroot at a time (parallel pytest workers, two shells): set-up and test runs
+# wait for each other instead of racing on the same folders.
+lock() {
+  mkdir -p "$(dirname "$DIR")"
+  exec 9>"$DIR.lock"
+  flock 9
+}
+
 cmd=${1:-setup}
 [ $# -gt 0 ] && shift
+case "$cmd" in
+  setup|test|shell) lock ;;
+esac
 case "$cmd" in
   setup) setup ;;
   path) echo "$DIR" ;;
