@@ -14,7 +14,7 @@ from vitsdk.errors import UserError, unknown
 
 DEVICES = ("host", "android", "ios", "fpga")
 # Devices whose runner another issue brings: module to import, and the issue that brings it.
-EXTERNAL_RUNNERS = {"ios": ("vitsdk.ios.bench", 7), "fpga": ("vitsdk.fpga.api", 8)}
+EXTERNAL_RUNNERS = {"ios": ("vitsdk.bench.ios", 7), "fpga": ("vitsdk.fpga.api", 8)}
 
 
 def _protocol(quick: bool, warmup_runs, warmup_seconds, min_runs, min_seconds, max_seconds, cooldown, idle_seconds,
@@ -76,7 +76,7 @@ def print_table(results: list[tuple[Path, dict]]) -> None:
 
 
 def _run_external(device: str, module, bundle: Path, output: Path, protocol, board: str, progress):
-    """iOS: `vitsdk.ios.bench.run_bench(bundle, out_dir, protocol=, progress=) -> [(path, doc)]`;
+    """iOS: `vitsdk.bench.ios.run_bench(bundle, out_dir, protocol=, progress=) -> [(path, doc)]`;
     FPGA: `vitsdk.fpga.api.bench_fpga(bundle, board=) -> doc` (estimated unless measured on a board)."""
     from vitsdk.atomic import write_json
     from vitsdk.bench.schema import validate
