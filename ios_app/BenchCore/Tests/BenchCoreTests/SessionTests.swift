@@ -204,6 +204,7 @@ final class SessionTests: XCTestCase {
         let mj = try XCTUnwrap(e["energy_mj"]?.doubleValue)
         let unc = try XCTUnwrap(e["uncertainty_mj"]?.doubleValue)
         XCTAssertLessThanOrEqual(abs(mj - 0), 2 * unc + 1e-9, "0 mJ net is within 2 sigma of \(mj) +- \(unc)")
+        XCTAssertTrue(e["reason"]!.stringValue!.hasPrefix("coarse: not resolved"), "a figure within its noise says so")
         XCTAssertEqual(runs, 3600)
         try save(doc, "ios_coreml_battery_measured.json")
     }
@@ -223,7 +224,7 @@ final class SessionTests: XCTestCase {
         XCTAssertLessThanOrEqual(abs(mj - 1000), 2 * unc, "\(mj) +- \(unc) should contain 1000 mJ")
         XCTAssertLessThan(unc, 400, "a 30 min run at 1% steps resolves 2 W to better than 40%")
         XCTAssertEqual(e.modelParameters?["level_step"], .double(0.01))
-        XCTAssertTrue(e.reason!.hasPrefix("coarse"))
+        XCTAssertTrue(e.reason!.hasPrefix("coarse: whole-phone"), e.reason!)
     }
 
     func testBatteryEstimatorSaysWhyNot() {
