@@ -130,7 +130,8 @@ def test_unknown_serial_and_missing_adb(bundle, fake_adb, tmp_path, monkeypatch)
 
 
 def test_install_when_asked(bundle, fake_adb, tmp_path):
-    fake_adb.scenario(installed=False)
+    """Also: the first adb call starts the adb server, which prints its own lines before the device list."""
+    fake_adb.scenario(installed=False, daemon_start=True)
     apk = tmp_path / "app-debug.apk"
     apk.write_bytes(b"PK")
     results = run_android(bundle, tmp_path / "out", AndroidOptions(install=apk, poll_s=0, start_timeout_s=5))

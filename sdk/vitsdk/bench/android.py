@@ -139,7 +139,9 @@ def pick_device(adb: Adb, serial: str | None) -> str:
     if proc.returncode != 0:
         raise UserError(f"`adb devices` failed: {proc.stderr.strip()}")
     devices = {}
-    for line in proc.stdout.splitlines()[1:]:
+    lines = proc.stdout.splitlines()
+    start = next((i + 1 for i, line in enumerate(lines) if line.startswith("List of devices")), len(lines))
+    for line in lines[start:]:   # skips "* daemon not running; starting now" and the like
         parts = line.split()
         if len(parts) >= 2:
             devices[parts[0]] = " ".join(parts[1:])
@@ -334,6 +336,7 @@ def _collect(adb: Adb, bundle: Bundle, models: list[ModelFile], run_id: str, dev
     start = time.monotonic()
     last = None
     state = "starting"
+    app_error = None
     with tempfile.TemporaryDirectory() as tmp:
         try:
             while True:
@@ -357,7 +360,8 @@ def _collect(adb: Adb, bundle: Bundle, models: list[ModelFile], run_id: str, dev
                                 got[name] = _accept(name, data, out_dir)
                     if state in ("done", "failed"):
                         if state == "failed" and prog.get("error"):
-                            say(f"the app reported: {prog['error']}")
+                            app_error = prog["error"]
+                            say(f"the app reported: {app_error}")
                         break
                 if time.monotonic() - start > options.timeout_s:
                     raise UserError(f"run {run_id} did not finish within {options.timeout_s:.0f} s; results so far "
@@ -375,7 +379,8 @@ def _collect(adb: Adb, bundle: Bundle, models: list[ModelFile], run_id: str, dev
     missing = [n for n in expected if n not in got]
     if missing:
         _mark_missing(bundle, expected, got, run_id, device, out_dir, options,
-                      f"the app finished ({state}) without writing these results")
+                      f"the app finished ({state}) without writing these results"
+                      + (f": {app_error}" if app_error else ""))
     return [got[n] for n in expected if n in got] + [(out_dir / n, json.loads((out_dir / n).read_text()))
                                                     for n in missing]
 
