@@ -108,23 +108,28 @@ def _is_number(text: str) -> bool:
     return True
 
 
+SHORT = {"latency_ms": "Latency", "energy_mj": "Energy", "inferences_per_j": "Inf/J", "fps_per_w": "FPS/W",
+         "power_w": "Power", "accuracy": "Top-1"}
+
+
 def print_summary(report: Report, console) -> None:
-    """The rich terminal table: the same figures, estimated ones marked '≈'; details are in the files."""
+    """The rich terminal table: the same figures, estimated ones marked '≈'. A narrow terminal (< 120
+    columns) gets fewer columns; every figure is in the report files."""
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
-    keys = ("latency_ms", "energy_mj", "inferences_per_j", "fps_per_w", "power_w", "accuracy")
+    wide = console.width >= 120
+    keys = tuple(SHORT) if wide else ("latency_ms", "energy_mj", "inferences_per_j", "accuracy")
     columns = {c.key: c for c in COLUMNS}
-    table = Table(title=escape(report.title) + " (≈ estimated)", pad_edge=False)
-    table.add_column("Variant", min_width=13, overflow="fold")
-    table.add_column("Platform", no_wrap=True)
-    table.add_column("Runtime", min_width=10, overflow="fold")
+    table = Table(title=escape(report.title) + " (≈ estimated)", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("Variant", min_width=10, overflow="fold")
+    table.add_column("Platform / runtime", min_width=12, overflow="fold")
     for key in keys:
-        short = {"latency_ms": "Latency", "energy_mj": "Energy", "inferences_per_j": "Inf/J", "fps_per_w": "FPS/W",
-                 "power_w": "Power", "accuracy": "Top-1"}[key]
         unit = "" if columns[key].unit in ("inf/J", "FPS/W") else f" {columns[key].unit}"
-        table.add_column(short + unit, justify="right", no_wrap=True)
-    table.add_column("Energy basis", min_width=11, overflow="fold")
+        table.add_column(SHORT[key] + unit, justify="right", no_wrap=True)
+    if wide:
+        table.add_column("Energy basis", min_width=9, overflow="fold")
     for e in report.entries:
         energy = e.document["energy"]
         basis = "unavailable" if energy["status"] == "unavailable" else f"{energy['status']} {energy['method']}"
@@ -133,7 +138,10 @@ def print_summary(report: Report, console) -> None:
             figure = e.figures[key]
             text = columns[key].number(figure)
             cells.append(("≈" if figure.value is not None and figure.basis == "estimated" else "") + text)
-        table.add_row(escape(e.variant.kind), e.platform, escape(e.runtime), *map(escape, cells), escape(basis))
+        where = f"{e.platform} {e.document['runtime']['name']}"
+        table.add_row(escape(e.variant.kind), escape(where), *map(escape, cells), *([escape(basis)] if wide else []))
     console.print(table)
+    if not wide:
+        console.print("(— unavailable; FPS/W, power and energy methods: see the report or a wider terminal)")
     for p in report.problems:
         console.print(f"[yellow]skipped[/yellow] {escape(str(p))}", soft_wrap=True)
