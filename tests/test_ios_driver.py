@@ -285,6 +285,16 @@ def test_device_choice_errors(phone, bundle, tmp_path, devices, wanted, message)
     assert not (tmp_path / "out").exists()
 
 
+def test_cli_entry_point(phone, bundle, tmp_path):
+    """`vitsdk bench --device ios` calls run_bench(bundle, output, protocol=..., progress=..., serial=...)."""
+    (phone / "devices.json").write_text(json.dumps({"result": {"devices": [_device(), _device(name="iPad", ident="9F")]}}))
+    lines = []
+    results = ios.run_bench(bundle, tmp_path / "out", protocol=Protocol.quick(), progress=lines.append, serial="iPad",
+                            runtimes=("coreml",), compute_units=("cpu_gpu",), poll_s=0.01)
+    assert [d["runtime"]["delegate"] for _, d in results] == ["cpu_gpu"]
+    assert lines[0] == "iOS device: iPad (iOS 18.1)"
+
+
 def test_picks_the_named_device(phone, bundle, tmp_path):
     (phone / "devices.json").write_text(json.dumps({"result": {"devices": [_device(), _device(name="iPad", ident="9F")]}}))
     results = ios.run_ios(bundle, tmp_path / "out", _options(device="iPad", runtimes=("executorch",)))

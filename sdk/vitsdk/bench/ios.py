@@ -287,6 +287,10 @@ def _collect(pulled: Path, out_dir: Path, run_id: str) -> list[tuple[Path, dict]
 
 
 def run_bench(bundle: str | Path, output: str | Path, protocol: Protocol | None = None,
-              progress: Callable[[str], None] = lambda _: None, **options) -> list[tuple[Path, dict]]:
-    """The entry point `vitsdk bench --device ios` calls; `options` are `IOSOptions` fields."""
+              progress: Callable[[str], None] = lambda _: None, serial: str | None = None,
+              **options) -> list[tuple[Path, dict]]:
+    """The entry point `vitsdk bench --device ios` calls; `serial` (the CLI's --serial) names the device,
+    `options` are `IOSOptions` fields (compute_units, battery_wh, runtimes, threads, timeout_s, install)."""
+    if serial is not None:
+        options.setdefault("device", serial)
     return run_ios(bundle, output, IOSOptions(protocol=protocol or Protocol(), **options), progress=progress)
