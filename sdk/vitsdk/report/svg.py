@@ -224,6 +224,12 @@ class Point:
 def pareto_chart(chart_id: str, title: str, x_axis: str, y_axis: str, points: list[Point],
                  platforms: list[str], empty_note: str) -> str:
     """Accuracy vs energy scatter; the Pareto front is a dashed step line and its points are ringed."""
+    if not points:
+        return (f'<svg id="{chart_id}" class="chart" role="img" aria-labelledby="{chart_id}-title" '
+                f'viewBox="0 0 980 60" width="980" height="60" style="{FONT}" xmlns="http://www.w3.org/2000/svg">'
+                f'<title id="{chart_id}-title">{esc(title)}</title><rect width="980" height="60" fill="#fff" '
+                f'stroke="#999" stroke-dasharray="4 3"/><text x="16" y="35" font-size="14">{esc(empty_note)}</text>'
+                f'</svg>')
     width, height = 980, 430
     px0, px1, py0, py1 = 80, 760, 380, 50
     out = [f'<svg id="{chart_id}" class="chart" role="img" aria-labelledby="{chart_id}-title" '
@@ -233,10 +239,6 @@ def pareto_chart(chart_id: str, title: str, x_axis: str, y_axis: str, points: li
            legend(chart_id, platforms, 10, 20)]
     out.append(f'<line x1="{px0}" y1="{py1}" x2="{px0}" y2="{py0}" stroke="#222"/>'
                f'<line x1="{px0}" y1="{py0}" x2="{px1}" y2="{py0}" stroke="#222"/>')
-    if not points:
-        out.append(f'<text x="{(px0 + px1) / 2}" y="{(py0 + py1) / 2}" font-size="14" text-anchor="middle">'
-                   f'{esc(empty_note)}</text></svg>')
-        return "".join(out)
     xs = Scale.fit([p.x for p in points], px0 + 20, px1 - 20, log_span=20.0, zero=False)
     ys = Scale.fit([p.y for p in points], py0 - 15, py1 + 15, log_span=1e9, zero=False)
     for tick in xs.ticks():
@@ -315,11 +317,12 @@ def breakdown_chart(chart_id: str, title: str, counts: dict[str, dict[str, int]]
             if not n:
                 continue
             w = (px1 - px0) * n / total_max
-            label_fill = "#fff" if basis == "measured" else "#000"
+            label = f"{n} {text}"
+            backing = "#333" if basis == "measured" else "#fff"
             out.append(f'<rect class="seg" x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="20" fill="{fill}" '
-                       f'stroke="#222"{dash}/><text x="{x + 6:.1f}" y="{y + 16}" font-size="12" '
-                       f'fill="{label_fill}" paint-order="stroke" stroke="{"#333" if basis == "measured" else "#fff"}" '
-                       f'stroke-width="3">{n} {text}</text>')
+                       f'stroke="#222"{dash}/><rect x="{x + 3:.1f}" y="{y + 5}" width="{7 * len(label) + 6}" '
+                       f'height="14" fill="{backing}"/><text x="{x + 6:.1f}" y="{y + 16}" font-size="12" '
+                       f'fill="{"#fff" if basis == "measured" else "#000"}">{label}</text>')
             x += w
         y += 30
     out.append("</svg>")
