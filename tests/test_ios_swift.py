@@ -59,6 +59,9 @@ def _python_made_bundle(root: Path) -> Path:
               "outputs": rng.normal(size=(3, 10)).astype(np.float32),
               "labels": np.array([3, 1, 9], dtype=np.int64),
               "doubles": np.linspace(-2, 2, 6).reshape(2, 3)}
+    # A "device" output a little off the reference: the Swift numerics check must judge it as the
+    # rule in schemas/README.md does (computed here with numpy).
+    arrays["device"] = (arrays["outputs"] + rng.normal(scale=2e-3, size=(3, 10))).astype(np.float32)
     (root / "reference").mkdir()
     for name, array in arrays.items():
         np.save(root / "reference" / f"{name}.npy", array)
@@ -76,6 +79,11 @@ def _python_made_bundle(root: Path) -> Path:
     expected = {name: {"shape": list(a.shape), "values": a.astype(np.float64).ravel().tolist()}
                 for name, a in arrays.items()}
     expected["manifest_sha256"] = sha256_of(root / "manifest.json")
+    got, want = arrays["device"].astype(np.float64), arrays["outputs"].astype(np.float64)
+    rel = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+    expected["numerics"] = {"rel_diff": rel, "top1_agree": float(np.mean(got.argmax(1) == want.argmax(1))),
+                            "status_at_1e-3": "pass" if rel <= 1e-3 else "fail",
+                            "status_at_1e-2": "pass" if rel <= 1e-2 else "fail"}
     (root / "expected.json").write_text(json.dumps(expected))
     return root
 

@@ -46,6 +46,13 @@ public struct Manifest: Equatable, Sendable {
             self.tolerance = tolerance
             self.tolerances = tolerances
         }
+
+        /// The tolerance of max|diff| / max|ref| for a precision: `tolerances[precision]`, else
+        /// `tolerance` for fp32, else nil (then top-1 agreement decides).
+        public func tolerance(for precision: String?) -> Double? {
+            let p = precision ?? "fp32"
+            return tolerances[p] ?? (p == "fp32" ? tolerance : nil)
+        }
     }
 
     public var modelName: String?

@@ -93,32 +93,46 @@ public struct NDArray: Equatable, Sendable {
 }
 
 /// The device's outputs on the bundle's reference inputs against the reference outputs (results
-/// `numerics`), judged like the host runner: max |diff| within a tolerance relative to
-/// max(1, max |reference|) for fp32/fp16 (the manifest's per-precision tolerance, else 1e-3 / 5e-2),
-/// and top-1 agreement of at least 90% for int8 files, whose outputs legitimately move.
+/// `numerics`), by the rule in schemas/README.md shared with the host runner and the Android app:
+/// rel_diff = max |out - ref| / max |ref| must be at most the manifest's tolerance for the file's
+/// precision (`metric` "max_abs_diff / max_abs_ref"); without one, top-1 agreement >= 0.9
+/// (`metric` "top1_agree").
 public struct NumericsCheck: Equatable, Sendable {
     public var status: String
     public var reason: String?
+    public var metric: String?
     public var maxAbsDiff: Double?
+    public var relDiff: Double?
     public var tolerance: Double?
     public var top1Agree: Double?
 
-    public static let defaultRelTolerance = ["fp32": 1e-3, "fp16": 5e-2]
+    public static let relMetric = "max_abs_diff / max_abs_ref"
     public static let int8Top1Min = 0.9
+
+    public init(status: String, reason: String? = nil, metric: String? = nil, maxAbsDiff: Double? = nil,
+                relDiff: Double? = nil, tolerance: Double? = nil, top1Agree: Double? = nil) {
+        self.status = status
+        self.reason = reason
+        self.metric = metric
+        self.maxAbsDiff = maxAbsDiff
+        self.relDiff = relDiff
+        self.tolerance = tolerance
+        self.top1Agree = top1Agree
+    }
 
     public static func skipped(_ reason: String) -> NumericsCheck {
         NumericsCheck(status: "skipped", reason: reason)
     }
 
-    /// `output`: the device's outputs for the first `rows` reference samples, concatenated.
-    public static func compare(output: [Float], reference: NDArray, rows: Int, precision: String?,
-                               relTolerances: [String: Double] = [:]) -> NumericsCheck {
+    /// `output`: the device's outputs for the first `rows` reference samples, concatenated;
+    /// `tolerance`: the manifest's for the file's precision (`Manifest.Reference.tolerance(for:)`).
+    public static func compare(output: [Float], reference: NDArray, rows: Int, tolerance: Double?) -> NumericsCheck {
         let n = reference.shape.first ?? 0
         guard n > 0, rows > 0, rows <= n else {
             return .skipped("no reference samples to compare")
         }
         let perRow = reference.values.count / n
-        let want = reference.values.prefix(rows * perRow)
+        let want = Array(reference.values.prefix(rows * perRow))
         guard output.count == want.count else {
             return NumericsCheck(status: "fail", reason: "output has \(output.count) values, the reference \(want.count) for \(rows) sample(s)")
         }
@@ -132,23 +146,22 @@ public struct NumericsCheck: Equatable, Sendable {
         var agree = 0
         for r in 0..<rows {
             let range = (r * perRow)..<((r + 1) * perRow)
-            if argmax(output[range]) == argmax(want[(want.startIndex + r * perRow)..<(want.startIndex + (r + 1) * perRow)]) {
-                agree += 1
-            }
+            if argmax(output[range]) == argmax(want[range]) { agree += 1 }
         }
         let top1 = Double(agree) / Double(rows)
-        let p = precision ?? "fp32"
-        if let rel = relTolerances[p] ?? defaultRelTolerance[p], !p.hasPrefix("int8") {
-            let tol = rel * max(1, maxRef)
-            let pass = maxDiff <= tol
+        let rel = maxDiff / max(maxRef, 1e-12)
+        let finiteDiff = maxDiff.isFinite ? maxDiff : nil
+        let finiteRel = rel.isFinite ? rel : nil
+        if let tolerance {
+            let pass = rel <= tolerance
             return NumericsCheck(status: pass ? "pass" : "fail",
-                                 reason: pass ? nil : "max |diff| \(String(format: "%.3g", maxDiff)) > \(String(format: "%.3g", tol))",
-                                 maxAbsDiff: maxDiff.isFinite ? maxDiff : nil, tolerance: tol, top1Agree: top1)
+                                 reason: pass ? nil : "max |diff| / max |ref| = \(String(format: "%.3g", rel)) > \(String(format: "%.3g", tolerance))",
+                                 metric: relMetric, maxAbsDiff: finiteDiff, relDiff: finiteRel, tolerance: tolerance, top1Agree: top1)
         }
         let pass = top1 >= int8Top1Min
         return NumericsCheck(status: pass ? "pass" : "fail",
                              reason: pass ? nil : "top-1 agreement \(String(format: "%.2f", top1)) < \(int8Top1Min)",
-                             maxAbsDiff: maxDiff.isFinite ? maxDiff : nil, tolerance: nil, top1Agree: top1)
+                             metric: "top1_agree", maxAbsDiff: finiteDiff, relDiff: finiteRel, tolerance: nil, top1Agree: top1)
     }
 
     static func argmax(_ v: ArraySlice<Float>) -> Int {
@@ -158,7 +171,8 @@ public struct NumericsCheck: Equatable, Sendable {
     }
 
     public var json: JSON {
-        .object(["status": .string(status), "reason": .string(reason), "max_abs_diff": .number(maxAbsDiff),
-                 "tolerance": .number(tolerance), "top1_agree": .number(top1Agree)])
+        .object(["status": .string(status), "reason": .string(reason), "metric": .string(metric),
+                 "max_abs_diff": .number(maxAbsDiff), "rel_diff": .number(relDiff), "tolerance": .number(tolerance),
+                 "top1_agree": .number(top1Agree)])
     }
 }

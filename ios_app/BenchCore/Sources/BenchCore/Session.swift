@@ -172,10 +172,8 @@ public struct BenchmarkSession {
                 }
                 try backend.setInput(batches[0])
                 let rows = batches.count * manifest.input.shape[0]
-                var rel = manifest.reference?.tolerances ?? [:]
-                if rel["fp32"] == nil { rel["fp32"] = manifest.reference?.tolerance }
                 numerics = NumericsCheck.compare(output: outputs, reference: refOutputs, rows: rows,
-                                                 precision: file.precision, relTolerances: rel)
+                                                 tolerance: manifest.reference?.tolerance(for: file.precision))
             }
         } catch {
             return doc.failed("first inference failed: \(error)", runtime: model.runtime, thermalAfter: probe.thermalState())

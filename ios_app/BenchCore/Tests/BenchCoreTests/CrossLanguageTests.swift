@@ -25,12 +25,22 @@ final class CrossLanguageTests: XCTestCase {
         XCTAssertThrowsError(try BundleCheck.verify(manifest.files[0], bundle: bundle)) {
             XCTAssertTrue("\($0)".contains("does not match the manifest"))
         }
-        for name in ["inputs", "outputs", "labels", "doubles"] {
+        for name in ["inputs", "outputs", "labels", "doubles", "device"] {
             let a = try NDArray.read(bundle.appendingPathComponent("reference/\(name).npy"))
             XCTAssertEqual(a.shape, expected[name]?["shape"]?.arrayValue?.compactMap(\.intValue), name)
             let want = try XCTUnwrap(expected[name]?["values"]?.arrayValue?.compactMap(\.doubleValue))
             XCTAssertEqual(a.values.count, want.count, name)
             for (x, y) in zip(a.values, want) { XCTAssertEqual(Double(x), y, accuracy: 1e-6 * max(1, abs(y)), name) }
+        }
+        // The numerics rule, against numpy's reading of it.
+        let device = try NDArray.read(bundle.appendingPathComponent("reference/device.npy"))
+        let outputs = try NDArray.read(bundle.appendingPathComponent("reference/outputs.npy"))
+        let n = try XCTUnwrap(expected["numerics"])
+        for tol in [1e-3, 1e-2] {
+            let check = NumericsCheck.compare(output: device.values, reference: outputs, rows: 3, tolerance: tol)
+            XCTAssertEqual(check.status, n["status_at_\(tol == 1e-3 ? "1e-3" : "1e-2")"]?.stringValue)
+            XCTAssertEqual(check.relDiff!, n["rel_diff"]!.doubleValue!, accuracy: 1e-6)
+            XCTAssertEqual(check.top1Agree, n["top1_agree"]?.doubleValue)
         }
     }
 }

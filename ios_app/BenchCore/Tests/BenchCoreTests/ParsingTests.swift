@@ -172,23 +172,29 @@ final class NpyTests: XCTestCase {
 
     func testNumericsCheck() throws {
         let ref = try NDArray(shape: [2, 3], values: [0.1, 0.9, 0.0, 0.5, 0.2, 0.3])
-        let pass = NumericsCheck.compare(output: [0.1, 0.9, 0.0005, 0.5, 0.2, 0.3], reference: ref, rows: 2, precision: "fp32")
+        let pass = NumericsCheck.compare(output: [0.1, 0.9, 0.0005, 0.5, 0.2, 0.3], reference: ref, rows: 2, tolerance: 1e-3)
         XCTAssertEqual(pass.status, "pass")
+        XCTAssertEqual(pass.metric, "max_abs_diff / max_abs_ref")
         XCTAssertEqual(pass.top1Agree, 1.0)
-        XCTAssertEqual(pass.tolerance, 1e-3, "1e-3 x max(1, max|ref|)")
         XCTAssertEqual(pass.maxAbsDiff!, 0.0005, accuracy: 1e-6)
-        let fail = NumericsCheck.compare(output: [0.1, 0.9, 0.0, 0.1, 0.2, 0.3], reference: ref, rows: 2, precision: "fp32")
+        XCTAssertEqual(pass.relDiff!, 0.0005 / 0.9, accuracy: 1e-6, "relative to max |reference|")
+        let fail = NumericsCheck.compare(output: [0.1, 0.9, 0.0, 0.1, 0.2, 0.3], reference: ref, rows: 2, tolerance: 1e-3)
         XCTAssertEqual(fail.status, "fail")
         XCTAssertEqual(fail.top1Agree, 0.5, "second row's argmax moved")
-        // fp16 uses its own, looser tolerance (manifest first); int8 is judged by top-1 agreement.
-        XCTAssertEqual(NumericsCheck.compare(output: [0.1, 0.9, 0.03, 0.5, 0.2, 0.3], reference: ref, rows: 2, precision: "fp16").status, "pass")
-        XCTAssertEqual(NumericsCheck.compare(output: [0.1, 0.9, 0.03, 0.5, 0.2, 0.3], reference: ref, rows: 2, precision: "fp16",
-                                             relTolerances: ["fp16": 0.01]).status, "fail")
-        let int8 = NumericsCheck.compare(output: [0.3, 0.6, 0.2, 0.4, 0.1, 0.3], reference: ref, rows: 2, precision: "int8")
+        XCTAssertTrue(fail.reason!.contains("max |diff| / max |ref|"))
+        // Without a tolerance for the precision (int8), top-1 agreement decides.
+        let int8 = NumericsCheck.compare(output: [0.3, 0.6, 0.2, 0.4, 0.1, 0.3], reference: ref, rows: 2, tolerance: nil)
         XCTAssertEqual(int8.status, "pass")
+        XCTAssertEqual(int8.metric, "top1_agree")
         XCTAssertNil(int8.tolerance)
+        XCTAssertEqual(NumericsCheck.compare(output: [0.3, 0.6, 0.2, 0.0, 0.1, 0.3], reference: ref, rows: 2, tolerance: nil).status, "fail")
         // Only the first rows that ran are compared; a wrong size fails.
-        XCTAssertEqual(NumericsCheck.compare(output: [0.1, 0.9, 0.0], reference: ref, rows: 1, precision: "fp32").status, "pass")
-        XCTAssertEqual(NumericsCheck.compare(output: [1, 2], reference: ref, rows: 1, precision: "fp32").status, "fail")
+        XCTAssertEqual(NumericsCheck.compare(output: [0.1, 0.9, 0.0], reference: ref, rows: 1, tolerance: 1e-3).status, "pass")
+        XCTAssertEqual(NumericsCheck.compare(output: [1, 2], reference: ref, rows: 1, tolerance: 1e-3).status, "fail")
+        // The manifest's tolerance per precision, fp32 falling back to `tolerance`.
+        let r = Manifest.Reference(inputs: "i.npy", outputs: "o.npy", tolerance: 1e-4, tolerances: ["fp16": 0.05])
+        XCTAssertEqual(r.tolerance(for: "fp16"), 0.05)
+        XCTAssertEqual(r.tolerance(for: nil), 1e-4)
+        XCTAssertNil(r.tolerance(for: "int8"))
     }
 }
