@@ -37,9 +37,9 @@ def chromium(tmp_path: Path, page: Path, *args: str) -> subprocess.CompletedProc
 
 
 def console_errors(stderr: str) -> list[str]:
-    """Console messages that are errors: uncaught exceptions and CSP refusals (the page logs nothing else)."""
+    """Console messages that are errors: uncaught exceptions and blocked scripts (CSP); the page logs nothing."""
     return [line for line in stderr.splitlines() if ":CONSOLE" in line
-            and re.search(r"Uncaught|Refused|Error", line)]
+            and re.search(r"Uncaught|Refused|Error|violates|Content Security Policy", line)]
 
 
 @pytest.fixture(scope="module")
@@ -104,5 +104,6 @@ def test_hostile_text_does_not_run(tmp_path):
     assert dom.returncode == 0
     assert "<title>vitsdk energy report</title>" in dom.stdout and "pwned" not in dom.stdout.split("</title>")[0]
     assert "<img" not in dom.stdout and 'data-ready="1"' in dom.stdout
+    assert dom.stdout.count("<script") == 1                  # the report's own script, no injected element
     assert "&lt;script&gt;document.title=\"pwned\"&lt;/script&gt;" in dom.stdout     # shown as text
     assert console_errors(dom.stderr) == []
