@@ -82,6 +82,19 @@ def test_variant_without_manifest_says_sparsity_unknown(tmp_path):
     assert entry.figures["accuracy"].value is None and entry.figures["accuracy"].basis == "unavailable"
 
 
+def test_manifests_beside_the_results_folder_are_found(tmp_path):
+    """The layout `vitsdk bench BUNDLE -o OUT/results` leaves: OUT/results/*.json beside OUT/<bundle>/."""
+    shutil.copytree(FIXTURES / "results", tmp_path / "results")
+    shutil.copytree(FIXTURES / "bundles" / "pruned", tmp_path / "android_bundle")
+    report, _ = build_report([tmp_path / "results"], tmp_path / "results" / "report.html")
+    kinds = {e.path.name: e.variant.kind for e in report.entries}
+    assert kinds["host_pruned.json"] == "pruned+token-dropped"
+    assert kinds["host_dense.json"] == "sparsity unknown"                 # its bundle is not there
+    # A second run over the same folder ignores the report.json the first one left there.
+    again, _ = build_report([tmp_path / "results"], tmp_path / "results" / "report.html")
+    assert len(again.entries) == 6 and not again.problems
+
+
 def test_ios_unavailable_energy_has_no_numbers(report):
     e = _entry(report, "ios_dense.json")
     for key in ("energy_mj", "inferences_per_j", "fps_per_w", "power_w"):

@@ -155,7 +155,7 @@ def _try_manifest(loaded: Loaded, path: Path) -> None:
 def load(paths: Sequence[str | os.PathLike], bundles: Sequence[str | os.PathLike] = ()) -> Loaded:
     """Reads every results file under `paths` (files or folders, walked recursively).
 
-    Manifests are looked for in the folders given, in each results file's folder and its parent, and in
+    Manifests are looked for in the folders given, near each results file (see `_nearby_manifests`) and in
     `bundles` (bundle folders or manifest files), so the report can tell the model variant and accuracy.
     """
     loaded = Loaded()
@@ -198,9 +198,23 @@ def load(paths: Sequence[str | os.PathLike], bundles: Sequence[str | os.PathLike
             loaded.problems.append(problem)
             continue
         loaded.results.append((path, document))
-        folders.update((resolved.parent, resolved.parent.parent))
-    for folder in sorted(folders):
-        candidate = folder / "manifest.json"
-        if candidate.is_file() and candidate.resolve() not in seen:
+        folders.add(resolved.parent)
+    for candidate in _nearby_manifests(folders):
+        if candidate.resolve() not in seen:
             _try_manifest(loaded, candidate)
     return loaded
+
+
+def _nearby_manifests(folders: set[Path]) -> list[Path]:
+    """manifest.json in each results folder, its parent, and the parent's subfolders (results/ beside
+    bundle folders, as `vitsdk bench BUNDLE -o OUT/results` leaves them). Matching is by sha256 only."""
+    found: set[Path] = set()
+    for folder in folders:
+        for place in (folder, folder.parent):
+            if (place / "manifest.json").is_file():
+                found.add(place / "manifest.json")
+        try:
+            found.update(p for p in folder.parent.glob("*/manifest.json") if p.is_file())
+        except OSError:
+            continue
+    return sorted(found)
