@@ -110,6 +110,11 @@ public struct BenchmarkSession {
                               runtime: model.runtime, thermalAfter: probe.thermalState())
         }
 
+        do {
+            try BundleCheck.verify(file, bundle: bundle)
+        } catch {
+            return doc.failed("\(error)", runtime: model.runtime, thermalAfter: probe.thermalState())
+        }
         log("\(file.path): cooling down \(p.cooldownSeconds) s")
         runner.coolDown()
         var idleWindow: BatteryWindow?
@@ -119,12 +124,8 @@ public struct BenchmarkSession {
             clock.sleep(seconds: p.idleBaselineSeconds)
             idleWindow = BatteryWindow(before: before, after: probe.battery(timeS: clock.now()))
         }
+        doc.thermalBefore = probe.thermalState()  // the state the measurement starts from
 
-        do {
-            try BundleCheck.verify(file, bundle: bundle)
-        } catch {
-            return doc.failed("\(error)", runtime: model.runtime, thermalAfter: probe.thermalState())
-        }
         let backend: InferenceBackend
         do {
             backend = try makeBackend(file)

@@ -64,7 +64,7 @@ final class FakePhone: DeviceProbe {
     var powerW = 1.0
     var state = BatteryReading.State.unplugged
     var levelAvailable = true
-    var thermal = ["nominal", "fair"]
+    var thermal = ["nominal", "nominal", "fair"]  // at start, after the cooldown, after the run
     var thermalCalls = 0
 
     func thermalState() -> String? {
