@@ -10,9 +10,10 @@
 #                                             cross-language test, seen there as $VITSDK_PY_FIXTURE)
 #   scripts/swift_chroot.sh shell CMD         run CMD with /bin/sh inside the chroot (package at /vitsdk/src)
 #
-# Needs root (debootstrap and chroot do); runs are serialised with a lock file beside the chroot. The chroot lives in $VITSDK_SWIFT_CHROOT
-# (default ~/.cache/vitsdk/swift-chroot, about 3.4 GB). A stamp file marks a finished set-up, so a
-# second run is a no-op; a half-made chroot (interrupted run) is removed and made again.
+# Needs root (debootstrap and chroot do); runs are serialised with a lock file beside the chroot.
+# The chroot lives in $VITSDK_SWIFT_CHROOT (default ~/.cache/vitsdk/swift-chroot, about 2.6 GB after
+# apt-get clean; 2.5-4 minutes to make). A stamp file marks a finished set-up, so a second run is a
+# no-op; a half-made chroot (interrupted run) is removed and made again.
 # `test` keeps SwiftPM's build folder inside the chroot, so reruns only rebuild what changed.
 set -euo pipefail
 
@@ -107,7 +108,7 @@ lock() {
 cmd=${1:-setup}
 [ $# -gt 0 ] && shift
 case "$cmd" in
-  setup|test|shell) lock ;;
+  setup|test|shell) need_root; lock ;;
 esac
 case "$cmd" in
   setup) setup ;;

@@ -137,3 +137,14 @@ def test_chroot_script_refuses_unknown_commands():
     bad = subprocess.run(["bash", str(SCRIPT), "tset"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert "unknown command 'tset'" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_chroot_script_says_it_needs_root(tmp_path):
+    """Without root it stops at once with one clear line (as root, the test drops to uid 65534)."""
+    drop = (lambda: os.setuid(65534)) if os.geteuid() == 0 else None
+    env = {**os.environ, "HOME": str(tmp_path), "VITSDK_SWIFT_CHROOT": str(tmp_path / "chroot")}
+    done = subprocess.run(["bash", str(SCRIPT), "setup"], capture_output=True, text=True, timeout=60,
+                          preexec_fn=drop, env=env, cwd="/")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: swift_chroot: needs root (debootstrap and chroot do); run it as root or with sudo"
+    assert not (tmp_path / "chroot").exists()
