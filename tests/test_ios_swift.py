@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from vitsdk.bench.schema import errors
-from vitsdk.converters.bundle import sha256_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "swift_chroot.sh"
@@ -48,6 +47,8 @@ def _python_made_bundle(root: Path) -> Path:
     """Files as Python writes them, for CrossLanguageTests.swift: .npy arrays from numpy and sha256
     digests from the exporter's own `sha256_of` (files, and .mlpackage folders whose paths sort
     differently part by part than as strings: 'a/b' before 'a.b')."""
+    from vitsdk.converters.bundle import sha256_of  # the exporter's definition (issue #4)
+
     rng = np.random.default_rng(7)
     package = root / "model.mlpackage"
     (package / "Data" / "a").mkdir(parents=True)
