@@ -122,7 +122,9 @@ def test_csim_matches_the_integer_reference_bit_for_bit(exported, fmnist):
 def test_csim_agrees_with_fp32_within_quantisation_error(exported, fmnist):
     model, ex = exported
     images = fmnist[0][:80]
-    logits = Q.logits_float(ex.model, Q.forward_int(ex.model, Q.quantize_input(ex.model, images.numpy())))
+    ints = Q.forward_int(ex.model, Q.quantize_input(ex.model, images.numpy()))
+    logits = Q.logits_float(ex.model, ints)
+    assert np.array_equal(ints.argmax(1), logits.argmax(1))  # one head scale: the raw int32 logits rank classes
     with torch.no_grad():
         fp32 = model(images).double().numpy()
     spread = fp32.max(1) - fp32.min(1)
@@ -139,7 +141,7 @@ def test_int8_accuracy_drop_on_fashion_mnist_is_small(fmnist):
     with torch.no_grad():
         fp32 = model(images).argmax(1).numpy()
     drop = np.mean(fp32 == labels) - np.mean(pred == labels)
-    assert drop <= 0.02, f"int8 accuracy drop {100 * drop:.1f} points on 300 images"
+    assert drop <= 0.015, f"int8 accuracy drop {100 * drop:.1f} points on 300 images"
 
 
 def test_pruned_artifact_exports_with_its_block_shape_and_stays_bit_exact(tmp_path, fmnist):

@@ -143,16 +143,17 @@ class QuantViT:
         return out + [self.head]
 
 
-def _quant_weight(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-output-channel symmetric int8; an all-zero row (pruned away) gets scale 1."""
-    amax = np.abs(w).max(axis=1)
+def _quant_weight(w: np.ndarray, per_channel: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8, one scale per output channel (or one for the tensor); an all-zero row gets scale 1."""
+    amax = np.abs(w).max(axis=1) if per_channel else np.full(w.shape[0], np.abs(w).max())
     scale = np.where(amax > 0, amax / 127.0, 1.0)
     return np.clip(np.round(w / scale[:, None]), -127, 127).astype(np.int64), scale
 
 
 def _qlinear(name: str, fl: FloatLinear, in_scale: float, out_scale: np.ndarray | float | None,
              overflow: list[str]) -> QLinear:
-    w_q, w_scale = _quant_weight(fl.weight)
+    # The head has one scale so its int32 logits rank like the real ones (argmax works on the raw output).
+    w_q, w_scale = _quant_weight(fl.weight, per_channel=out_scale is not None)
     acc_scale = in_scale * w_scale
     bias = np.round(fl.bias / acc_scale)
     if np.any(np.abs(bias) > 2**31 - 1):
