@@ -19,8 +19,7 @@ import pytest
 
 from vitsdk.bench.schema import errors
 from vitsdk.errors import UserError
-from vitsdk.report import build_report, load, make_report, pareto_front
-from vitsdk.report.compute import build
+from vitsdk.report import build_report, make_report, pareto_front
 from vitsdk.report.variant import Variant, accuracy_of, prune_ratio
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
