@@ -34,6 +34,17 @@ def calibration_batches(calibration: torch.Tensor, batch: int) -> Iterator[torch
         yield calibration[start:start + batch].float().contiguous()
 
 
+def standard_inputs(example_inputs: tuple) -> tuple:
+    """Fresh row-major copies of the example inputs.
+
+    A (N, 1, H, W) view of NHWC data counts as contiguous in PyTorch yet carries channels-last strides;
+    torch.export records that dim order and the program then rejects ordinary inputs (XNNPACK fails
+    with "Propagating input shapes failed"). Copies with default strides avoid it.
+    """
+    return tuple(torch.empty(t.shape, dtype=t.dtype).copy_(t) if isinstance(t, torch.Tensor) else t
+                 for t in example_inputs)
+
+
 def package_version(name: str) -> str | None:
     try:
         return importlib.metadata.version(name)

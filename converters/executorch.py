@@ -3,7 +3,9 @@
 Pipeline: `torch.export` -> (int8: `prepare_pt2e` / calibrate / `convert_pt2e` / re-export) ->
 `to_edge_transform_and_lower(partitioner=[XnnpackPartitioner()])` -> `to_executorch`. LayerNorm has no
 XNNPACK kernel and would split the graph at every block, so it is rewritten into ops XNNPACK runs
-(see `export_friendly`); the delegation coverage that results is measured and returned.
+(see `export_friendly`), and shape-only ops XNNPACK lacks are rewritten into ones it has
+(`views_for_xnnpack`): a dense ViT lowers to one XNNPACK subgraph. Token selection (topk, gather) stays
+on ExecuTorch's portable kernels; the delegation coverage is measured and returned.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import torch
 
 from vitsdk.atomic import atomic_path
 from vitsdk.converters.common import (calibration_batches, export_friendly, package_version,
-                                      require_calibration, require_precision)
+                                      require_calibration, require_precision, standard_inputs)
 
 PRECISIONS = ("fp32", "int8")
 # Nodes that are bookkeeping, not work: they do not count against delegation coverage.
@@ -47,6 +49,50 @@ def quantize_int8(model: torch.nn.Module, example_inputs: tuple, calibration: to
         for batch in calibration_batches(calibration, example_inputs[0].shape[0]):
             prepared(batch)
     return convert_pt2e(prepared)
+
+
+def views_for_xnnpack(graph_module: torch.fx.GraphModule):
+    """Edge pass: rewrites shape-only ops XNNPACK lacks into ones it has, so the graph is not split.
+
+    `squeeze`/`unsqueeze` (from `unbind` and indexing) become `view_copy`, `select` (CLS pooling) becomes
+    `slice_copy` + `view_copy`, and `expand` to the same shape (emitted by batched matmul) is dropped.
+    Without it a ViT block splits into ~5 delegate calls; with it a dense ViT is one XNNPACK subgraph.
+    """
+    from executorch.exir.dialects._ops import ops as exir_ops
+    from torch.fx.passes.infra.pass_base import PassResult
+
+    aten = exir_ops.edge.aten
+    view = aten.view_copy.default
+    squeezes = (aten.squeeze_copy.dims, aten.squeeze_copy.dim, aten.squeeze_copy.default, aten.unsqueeze_copy.default)
+    graph = graph_module.graph
+    changed = False
+    for node in list(graph.nodes):
+        if node.op != "call_function" or not isinstance(node.meta.get("val"), torch.Tensor):
+            continue
+        shape = list(node.meta["val"].shape)
+        if node.target in squeezes:
+            node.target, node.args, node.kwargs = view, (node.args[0], shape), {}
+            changed = True
+        elif node.target == aten.expand_copy.default and list(node.args[0].meta["val"].shape) == shape:
+            node.replace_all_uses_with(node.args[0])
+            graph.erase_node(node)
+            changed = True
+        elif node.target == aten.select_copy.int:
+            source, dim, index = node.args
+            source_shape = list(source.meta["val"].shape)
+            dim %= len(source_shape)
+            index %= source_shape[dim]
+            with graph.inserting_before(node):
+                sliced = graph.call_function(aten.slice_copy.Tensor, (source, dim, index, index + 1, 1))
+            sliced.meta = dict(node.meta)
+            sliced.meta["val"] = source.meta["val"].narrow(dim, index, 1)
+            node.target, node.args, node.kwargs = view, (sliced, shape), {}
+            changed = True
+    if changed:
+        graph.eliminate_dead_code()
+        graph.lint()
+        graph_module.recompile()
+    return PassResult(graph_module, changed)
 
 
 def delegation(graph_module: torch.fx.GraphModule) -> dict[str, Any]:
@@ -88,11 +134,13 @@ def to_pte(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLik
         require_calibration("executorch", precision, calibration)
     XnnpackPartitioner, to_edge_transform_and_lower = _import_executorch()
     start = time.perf_counter()
+    example_inputs = standard_inputs(example_inputs)
     model = export_friendly(model)
     if precision == "int8":
         model = quantize_int8(model, example_inputs, calibration)
     program = torch.export.export(model, example_inputs)
-    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    edge = to_edge_transform_and_lower(program, transform_passes=[views_for_xnnpack],
+                                      partitioner=[XnnpackPartitioner()])
     coverage = delegation(edge.exported_program().graph_module)
     buffer = edge.to_executorch().buffer
     path = Path(path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import torch
 
 from vitsdk.atomic import atomic_path
 from vitsdk.converters.common import (calibration_batches, export_friendly, package_version, require_calibration,
-                                      require_precision)
+                                      require_precision, standard_inputs)
 from vitsdk.errors import UserError
 
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
@@ -75,8 +76,19 @@ def _input_name(model: bytes) -> str:
     return name
 
 
+def convert_float(model: torch.nn.Module, example_inputs: tuple) -> bytes:
+    """The fp32 .tflite buffer of `model`: the slow step, shared by every precision of one export."""
+    litert_torch = _import_litert_torch()
+    example_inputs = standard_inputs(example_inputs)
+    model = export_friendly(model, layer_norm=False)  # LiteRT has its own LayerNorm lowering
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "float.tflite"
+        litert_torch.convert(model, example_inputs).export(str(path))
+        return path.read_bytes()
+
+
 def to_tflite(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLike, precision: str = "fp32",
-              *, calibration: torch.Tensor | None = None) -> dict[str, Any]:
+              *, calibration: torch.Tensor | None = None, float_model: bytes | None = None) -> dict[str, Any]:
     """Exports `model` to a LiteRT flatbuffer at `path` (written atomically).
 
     Args:
@@ -85,6 +97,7 @@ def to_tflite(model: torch.nn.Module, example_inputs: tuple, path: str | os.Path
         path: the .tflite file to write.
         precision: one of `PRECISIONS` ('fp32', 'fp16', 'int8-dynamic', 'int8').
         calibration: float inputs (N, C, H, W) for full int8 activation ranges (required for 'int8').
+        float_model: the fp32 buffer from `convert_float`, to skip converting again for another precision.
 
     Returns:
         {format, runtime, precision, delegate, size_bytes, export_s, exporter}.
@@ -92,15 +105,14 @@ def to_tflite(model: torch.nn.Module, example_inputs: tuple, path: str | os.Path
     require_precision("tflite", precision, PRECISIONS)
     if precision == "int8":
         require_calibration("tflite", precision, calibration)
-    litert_torch = _import_litert_torch()
     start = time.perf_counter()
-    model = export_friendly(model, layer_norm=False)  # LiteRT has its own LayerNorm lowering
-    edge_model = litert_torch.convert(model, example_inputs)
+    example_inputs = standard_inputs(example_inputs)
+    buffer = float_model if float_model is not None else convert_float(model, example_inputs)
+    if precision != "fp32":
+        buffer = quantize(buffer, precision, calibration, example_inputs[0].shape[0])
     path = Path(path)
     with atomic_path(path) as tmp:
-        edge_model.export(str(tmp))
-        if precision != "fp32":
-            tmp.write_bytes(quantize(tmp.read_bytes(), precision, calibration, example_inputs[0].shape[0]))
+        tmp.write_bytes(buffer)
     return {"format": "tflite", "runtime": "litert", "precision": precision, "delegate": "xnnpack",
             "size_bytes": path.stat().st_size, "export_s": round(time.perf_counter() - start, 3),
             "exporter": {"litert-torch": package_version("litert-torch"),

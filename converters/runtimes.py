@@ -39,7 +39,8 @@ class ExecuTorchRunner:
     def run(self, x: np.ndarray) -> np.ndarray:
         import torch
 
-        tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        value = np.asarray(x, dtype=np.float32)
+        tensor = torch.empty(value.shape, dtype=torch.float32).copy_(torch.from_numpy(value))  # default strides
         return self.method.execute([tensor])[0].detach().numpy().copy()
 
 
