@@ -180,6 +180,21 @@ def test_unsupported_model_options_are_user_errors():
         extract(create_model("vit_nano_patch4_28", attn_keep=0.5))
 
 
+def test_artifact_with_a_block_the_engine_cannot_map_is_refused(tmp_path):
+    from vitsdk.sparsity import BlockPruneConfig, prune_, save_pruned
+    model = create_model("vit_nano_patch4_28")
+    prune_(model, BlockPruneConfig(block_shape=(0, 16), ratio=0.5))  # 0: blocks as tall as each layer
+    save_pruned(model, tmp_path / "pruned")
+    with pytest.raises(UserError, match=r"pruning block .*pass an engine block shape"):
+        F.export_fpga(tmp_path / "pruned", tmp_path / "fpga", check=False)
+    assert not (tmp_path / "fpga").exists()
+
+
+def test_converter_interface_refuses_float_precisions(tmp_path):
+    with pytest.raises(UserError, match="int8 only"):
+        F.to_fpga(create_model("vit_nano_patch4_28"), (torch.zeros(1, 1, 28, 28),), tmp_path / "fpga", "fp32")
+
+
 def test_bench_without_a_project_says_how_to_make_one(tmp_path):
     with pytest.raises(UserError, match="no FPGA project"):
         F.bench_fpga(tmp_path)

@@ -4,7 +4,8 @@ Model (every parameter is returned with the estimate, labelled `estimated`):
 - MAC array: `dsp * dsp_fraction` DSPs, each doing `macs_per_dsp` int8 MACs per cycle; it achieves
   `pe_efficiency` of that peak (pipeline fill, control, tile edges). Linear layers cost the MAC slots
   the engine issues: tokens x padded rows x kept columns per block (pruned columns cost nothing,
-  padding of unbalanced blocks does). QK^T and AV are dense.
+  padding of unbalanced blocks does). QK^T and AV are dense; AV's 13-bit probabilities take a whole DSP
+  per MAC (no int8 packing).
 - Nonlinear units (softmax, LayerNorm, GELU) process `nonlinear_lanes` elements per cycle.
 - Weights: if they (values + kept indices + per-channel constants) fit in `on_chip_fraction` of
   BRAM+URAM next to the activation buffers, they are loaded once and cost no traffic per inference;
@@ -210,7 +211,8 @@ def estimate(model: VisionTransformer | FloatViT | Workload, board: str | BoardP
         m_s = 0.0 if on_chip else layer.weight_bytes / ddr_rate
         compute_s += c_s
         memory_s += max(0.0, m_s - c_s)
-    compute_s += work.attention_macs / mac_rate
+    # QK^T is int8 x int8 (packed like the linears); AV multiplies 13-bit probabilities: one MAC per DSP.
+    compute_s += work.attention_macs / 2 / mac_rate + work.attention_macs / 2 / (dsps * config.pe_efficiency * clock_hz)
     nonlinear_s = work.nonlinear_elements / (config.nonlinear_lanes * clock_hz)
     latency_s = compute_s + memory_s + nonlinear_s
     utilisation = work.slots / (peak_macs_per_cycle * clock_hz * latency_s)
@@ -220,7 +222,7 @@ def estimate(model: VisionTransformer | FloatViT | Workload, board: str | BoardP
     ddr_w = profile.ddr_w_per_gbps * ddr_gbps_used
     power_w = profile.static_w + pl_w + ddr_w
     parameters = {
-        "formula": "latency = sum(max(slots/mac_rate, streamed_bytes/ddr_rate)) + attention/mac_rate + "
+        "formula": "latency = sum(max(slots/mac_rate, streamed_bytes/ddr_rate)) + qk/mac_rate + av/(mac_rate/packing) + "
                    "nonlinear/(lanes*clock); power = static + dsps*dsp_mw*(0.3+0.7*util) + ddr_w_per_gbps*GB/s",
         "estimator_version": ESTIMATOR_VERSION, "board": profile.name, "part": profile.part,
         "clock_mhz": clock_hz / 1e6, "dsp_count": dsps, "dsp_fraction": config.dsp_fraction,
