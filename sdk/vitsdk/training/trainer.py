@@ -74,6 +74,8 @@ class TrainResult:
     eval_top1: float | None = None
     start_epoch: int = 0  # > 0 when the run resumed from a checkpoint
     out_dir: Path | None = None
+    forgetting: ForgettingStats | None = None  # example level: per-example statistics (same on every rank)
+    pool: ExamplePool | None = None  # example level: the final active / held-out partition
 
 
 def fit(model: VisionTransformer, train: ImageArrays, config: TrainConfig, out_dir: str | os.PathLike | None = None,
@@ -293,7 +295,7 @@ def fit(model: VisionTransformer, train: ImageArrays, config: TrainConfig, out_d
     distributed.barrier(ctx)
     eval_top1 = history[-1].get("eval_top1") if history else None
     return TrainResult(final, history, train_seconds, time.perf_counter() - wall_start, images_seen, eval_top1,
-                       start_epoch, out)
+                       start_epoch, out, stats, pool)
 
 
 @torch.no_grad()
