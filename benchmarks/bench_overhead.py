@@ -94,7 +94,7 @@ def compare(runtime: str, path: Path, blocks: int, runs: int) -> dict:
             if which == "direct":
                 direct_blocks.append(time_direct(call, runs))
             else:
-                ours += list(measure(lambda: loaded.run(x), protocol).samples_ms)
+                ours += list(measure(loaded.bind(x), protocol).samples_ms)
     direct = [v for block in direct_blocks for v in block]
     d, o = statistics.median(direct), statistics.median(ours)
     # Noise floor: the same direct call, even blocks against odd blocks.

@@ -4,8 +4,9 @@ Definitions (schemas/README.md, vectors in `schemas/vectors/energy.json`, mirror
 - power samples (t_s, power_w): energy is the trapezoid integral; sample statistics are over the samples.
 - a cumulative counter (t_s, counter in uJ, wrapping at max_range): energy is the sum of the deltas
   (a negative delta means the counter wrapped: add max_range); the "samples" are the interval powers.
-- per inference: energy_mj = (mean active power - mean idle power) * active duration / runs,
-  uncertainty_mj = sqrt(se_active^2 + se_idle^2) * active duration / runs, se = std(n-1) / sqrt(n).
+- per inference: energy_mj = (mean active power - mean idle power) * timed duration / runs,
+  uncertainty_mj = sqrt(se_active^2 + se_idle^2) * timed duration / runs, se = std(n-1) / sqrt(n)
+  (the timed duration is the active window's unless the caller passes the timed runs' own).
 """
 from __future__ import annotations
 
@@ -85,12 +86,16 @@ class EnergyPerInference:
     net_power_w: float
 
 
-def per_inference(active: PowerTrace, idle: PowerTrace, runs: int) -> EnergyPerInference:
-    """Energy per inference above the idle baseline, with one standard error."""
+def per_inference(active: PowerTrace, idle: PowerTrace, runs: int, timed_s: float | None = None) -> EnergyPerInference:
+    """Energy per inference above the idle baseline, with one standard error.
+
+    `timed_s` is the duration of the timed runs when the power window does not coincide with it exactly
+    (samples fall on a sampling grid); the mean powers are then scaled by the runs' own duration.
+    """
     if runs < 1:
         raise ValueError("energy per inference needs at least one run")
     net = active.mean_power_w - idle.mean_power_w
-    scale = active.duration_s / runs * 1000.0
+    scale = (active.duration_s if timed_s is None else timed_s) / runs * 1000.0
     err = math.hypot(active.standard_error_w, idle.standard_error_w)
     return EnergyPerInference(energy_mj=net * scale, uncertainty_mj=err * scale, power_w=active.mean_power_w,
                               idle_power_w=idle.mean_power_w, net_power_w=net)

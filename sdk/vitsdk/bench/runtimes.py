@@ -17,6 +17,7 @@ from vitsdk.errors import unknown
 @dataclass
 class LoadedModel:
     run: Callable[[np.ndarray], np.ndarray]    # one inference (input copied in, output copied out)
+    bind: Callable[[np.ndarray], Callable[[], object]]   # one inference on a fixed input, converted once
     input_shape: tuple[int, ...] | None
     input_dtype: np.dtype
     version: str | None
@@ -59,7 +60,12 @@ def load_executorch(path: Path, threads: int | None, delegate: str | None) -> Lo
     def run(x: np.ndarray) -> np.ndarray:
         return method.execute([torch.from_numpy(x)])[0].numpy()
 
-    return LoadedModel(run, shape, dtype, _version("executorch"), delegate or "xnnpack",
+    def bind(x: np.ndarray) -> Callable[[], object]:
+        inputs = [torch.from_numpy(x)]
+        execute = method.execute
+        return lambda: execute(inputs)
+
+    return LoadedModel(run, bind, shape, dtype, _version("executorch"), delegate or "xnnpack",
                        portable_lib._threadpool_get_thread_count())
 
 
@@ -78,7 +84,10 @@ def load_litert(path: Path, threads: int | None, delegate: str | None) -> Loaded
         invoke()
         return get_tensor(out_index)
 
-    return LoadedModel(run, tuple(int(d) for d in inp["shape"]), np.dtype(inp["dtype"]), _version("ai-edge-litert"),
+    def bind(x: np.ndarray) -> Callable[[], object]:
+        return lambda: run(x)   # LiteRT copies the input in on every call, as a direct caller would
+
+    return LoadedModel(run, bind, tuple(int(d) for d in inp["shape"]), np.dtype(inp["dtype"]), _version("ai-edge-litert"),
                        delegate or "xnnpack", threads)
 
 

@@ -103,9 +103,10 @@ class BenchRunner(private val context: Context, private val spec: RunSpec, priva
                 if (cancelled) throw InterruptedException("cancelled on the phone")
                 b.run(input)
             }
-            val active = sampler?.stop()
+            // Samples share the clock of `measure`: keep those of the timed phase, scale by its duration.
+            val active = sampler?.stop()?.window(timings.tStart, timings.tEnd)
             val energy = EnergyReport.of(active, idle, timings.samplesMs.size, plugged, p,
-                if (sampler == null) "no power source on this phone" else null)
+                if (sampler == null) "no power source on this phone" else null, timings.durationS)
             val numerics = numerics(b, refs, entry.precision, manifest)
             val status = when {
                 timings.stopped == null -> "complete"

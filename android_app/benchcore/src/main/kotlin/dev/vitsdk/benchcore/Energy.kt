@@ -61,11 +61,14 @@ data class EnergyPerInference(
     val netPowerW: Double,
 ) {
     companion object {
-        /** Energy per inference above the idle baseline, with one standard error. */
-        fun of(active: PowerTrace, idle: PowerTrace, runs: Int): EnergyPerInference {
+        /**
+         * Energy per inference above the idle baseline, with one standard error. [timedS] is the timed
+         * runs' own duration when the power window does not coincide with it (samples fall on a grid).
+         */
+        fun of(active: PowerTrace, idle: PowerTrace, runs: Int, timedS: Double? = null): EnergyPerInference {
             require(runs >= 1) { "energy per inference needs at least one run" }
             val net = active.meanPowerW - idle.meanPowerW
-            val scale = active.durationS / runs * 1000.0
+            val scale = (timedS ?: active.durationS) / runs * 1000.0
             val err = hypot(active.standardErrorW, idle.standardErrorW)
             return EnergyPerInference(net * scale, err * scale, active.meanPowerW, idle.meanPowerW, net)
         }

@@ -4,6 +4,16 @@ package dev.vitsdk.benchcore
 sealed class EnergySamples {
     abstract val tS: DoubleArray
 
+    /** The samples taken within [t0, t1] (the timed phase), same clock as the samples. */
+    fun window(t0: Double, t1: Double): EnergySamples {
+        val keep = tS.indices.filter { tS[it] >= t0 && tS[it] <= t1 }
+        fun DoubleArray.pick() = DoubleArray(keep.size) { this[keep[it]] }
+        return when (this) {
+            is Counter -> Counter(tS.pick(), counterUj.pick(), source)
+            is Battery -> Battery(tS.pick(), currentRaw.pick(), voltageRaw.pick())
+        }
+    }
+
     /** A cumulative energy counter in microjoules (Android 15+ power monitors report microwatt-seconds). */
     class Counter(override val tS: DoubleArray, val counterUj: DoubleArray, val source: String) : EnergySamples()
 
@@ -19,8 +29,9 @@ object EnergyReport {
     fun unavailable(reason: String): Map<String, Any?> =
         linkedMapOf("status" to "unavailable", "method" to "none", "reason" to reason)
 
+    /** [timedS]: the timed runs' duration (energy per inference = net power x timedS / runs). */
     fun of(active: EnergySamples?, idle: EnergySamples?, runs: Int, plugged: Boolean, protocol: Protocol,
-           unavailableReason: String? = null): Map<String, Any?> {
+           unavailableReason: String? = null, timedS: Double? = null): Map<String, Any?> {
         if (active == null || idle == null) return unavailable(unavailableReason ?: "no energy source on this device")
         if (runs < 1) return unavailable("nothing was timed")
         if (active.tS.size < 2 || idle.tS.size < 2) {
@@ -31,7 +42,7 @@ object EnergyReport {
                 val base = idle as EnergySamples.Counter
                 val a = PowerTrace.fromCounter(active.tS, active.counterUj)
                 val i = PowerTrace.fromCounter(base.tS, base.counterUj)
-                measured("android_power_monitor", active.source, a, i, runs, protocol,
+                measured("android_power_monitor", active.source, a, i, runs, timedS, protocol,
                     "power monitors cover the whole device (screen and other apps included); the idle baseline removes the steady part",
                     null)
             }
@@ -44,15 +55,15 @@ object EnergyReport {
                 }
                 fun trace(s: EnergySamples.Battery) = PowerTrace.fromPower(s.tS, DoubleArray(s.tS.size) { conv.powerW(s.currentRaw[it], s.voltageRaw[it]) })
                 measured("battery_current_voltage", "BatteryManager CURRENT_NOW x EXTRA_VOLTAGE", trace(active), trace(base),
-                    runs, protocol, "battery current is refreshed by the fuel gauge every 0.25-1 s on many phones: short runs are coarse",
+                    runs, timedS, protocol, "battery current is refreshed by the fuel gauge every 0.25-1 s on many phones: short runs are coarse",
                     conv.toMap(plugged))
             }
         }
     }
 
-    private fun measured(method: String, source: String, active: PowerTrace, idle: PowerTrace, runs: Int, protocol: Protocol,
-                         reason: String, battery: Map<String, Any?>?): Map<String, Any?> {
-        val e = EnergyPerInference.of(active, idle, runs)
+    private fun measured(method: String, source: String, active: PowerTrace, idle: PowerTrace, runs: Int, timedS: Double?,
+                         protocol: Protocol, reason: String, battery: Map<String, Any?>?): Map<String, Any?> {
+        val e = EnergyPerInference.of(active, idle, runs, timedS)
         val samples = LinkedHashMap(active.summary())
         samples["period_ms"] = protocol.powerSamplePeriodMs
         samples["idle_count"] = idle.samplesW.size

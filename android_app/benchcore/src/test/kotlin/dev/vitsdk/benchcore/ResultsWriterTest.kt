@@ -52,6 +52,17 @@ class ResultsWriterTest {
     }
 
     @Test
+    fun energyUsesTheTimedWindowAndDuration() {
+        // counter at 4 W throughout; timed phase is [1.0, 3.0] s with 100 runs, idle 1 W
+        val t = DoubleArray(41) { it * 0.1 }
+        val active = EnergySamples.Counter(t, DoubleArray(41) { it * 0.4e6 }, "rails").window(1.0, 3.0)
+        assertEquals(21, active.tS.size)
+        val idle = EnergySamples.Counter(doubleArrayOf(0.0, 1.0), doubleArrayOf(0.0, 1e6), "rails")
+        val e = EnergyReport.of(active, idle, 100, plugged = false, protocol = protocol, timedS = 2.5)
+        assertEquals(3.0 * 2.5 / 100 * 1000, e["energy_mj"] as Double, 1e-6)
+    }
+
+    @Test
     fun fileNameMatchesThePythonRule() {  // tests/test_android_benchcore.py asserts the same name for results_name()
         val m = ManifestFile("sub/model_int8.pte", "pte", "executorch", "int8", "xnnpack", 1, "0".repeat(64), 1)
         assertEquals("sub_model_int8-executorch-android.json", ResultsDoc.fileName(m, "android"))
