@@ -95,7 +95,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", "import vitsdk.cli"], check=True)
         import_s = time.perf_counter() - start
         rows.append(("CLI end to end (subprocess)", cli_s))
-        rows.append(("  of which: start Python + import vitsdk.cli", import_s))
+        rows.append(("start Python + import vitsdk.cli (alone)", import_s))
 
     print(f"vitsdk report on {count} results files (median of {repeats} runs, {platform.processor() or 'cpu'})")
     print(f"{'stage':<46}{'seconds':>10}")
