@@ -75,9 +75,9 @@ class BenchRunner(private val context: Context, private val spec: RunSpec, priva
         }
         val plugged = isPlugged(context)
         val periodMs = p.powerSamplePeriodMs.toLong().coerceAtLeast(10)
-        val sampler: PowerSampler? = PowerMonitorSampler.create(context, periodMs) ?: BatterySampler(context, periodMs)
+        val sampler: PowerSampler = bestPowerSampler(context, periodMs)
         var idle: EnergySamples? = null
-        if (sampler != null && p.idleBaselineSeconds > 0) {
+        if (p.idleBaselineSeconds > 0) {
             sampler.start()
             SystemClock.sleep((p.idleBaselineSeconds * 1000).toLong())
             idle = sampler.stop()
@@ -98,15 +98,16 @@ class BenchRunner(private val context: Context, private val spec: RunSpec, priva
             val refs = references(bundle, manifest)
             val count = b.inputShape?.fold(1L) { a, c -> a * c }?.toInt() ?: 0
             val input = refs?.first?.takeIf { it.data.size >= count }?.data?.copyOf(count) ?: FloatArray(count)
-            sampler?.start()
+            sampler.start()
             val timings = measure(p, { SystemClock.elapsedRealtimeNanos() / 1e9 }) {
                 if (cancelled) throw InterruptedException("cancelled on the phone")
                 b.run(input)
             }
             // Samples share the clock of `measure`: keep those of the timed phase, scale by its duration.
-            val active = sampler?.stop()?.window(timings.tStart, timings.tEnd)
+            val active = sampler.stop()?.window(timings.tStart, timings.tEnd)
             val energy = EnergyReport.of(active, idle, timings.samplesMs.size, plugged, p,
-                if (sampler == null) "no power source on this phone" else null, timings.durationS)
+                if (idle == null) "no idle baseline (protocol idle_baseline_seconds is 0) or no readings from ${sampler.description}"
+                else "no readings from ${sampler.description}", timings.durationS)
             val numerics = numerics(b, refs, entry.precision, manifest)
             val status = when {
                 timings.stopped == null -> "complete"

@@ -11,9 +11,11 @@ import android.os.PowerMonitor
 import android.os.PowerMonitorReadings
 import android.os.SystemClock
 import android.os.health.SystemHealthManager
+import androidx.annotation.RequiresApi
 import dev.vitsdk.benchcore.EnergySamples
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.Executors
+import java.util.concurrent.ScheduledExecutorService
 import java.util.concurrent.TimeUnit
 
 /** Samples power on a background thread over a window; `stop()` returns what was read. */
@@ -28,6 +30,7 @@ interface PowerSampler {
  * Only MEASUREMENT monitors (on-device power rails, ODPM) are used; CONSUMER monitors are modelled
  * by the system, not measured, so a phone with only those falls back to the battery.
  */
+@RequiresApi(35)
 class PowerMonitorSampler private constructor(
     private val shm: SystemHealthManager,
     private val monitors: List<PowerMonitor>,
@@ -35,7 +38,7 @@ class PowerMonitorSampler private constructor(
 ) : PowerSampler {
     private val times = ArrayList<Double>()
     private val totals = ArrayList<Double>()
-    private val exec = Executors.newSingleThreadScheduledExecutor()
+    private var exec: ScheduledExecutorService? = null
     override val description: String = monitors.joinToString { it.name }
 
     private fun read(): Pair<Double, Double>? {
@@ -48,24 +51,26 @@ class PowerMonitorSampler private constructor(
         if (!latch.await(2, TimeUnit.SECONDS)) return null
         val r = result ?: return null
         var total = 0.0
+        var stampMs = 0L
         for (m in monitors) {
             val e = r.getConsumedEnergy(m)
             if (e == PowerMonitorReadings.ENERGY_UNAVAILABLE.toLong()) return null
             total += e.toDouble()
+            stampMs = maxOf(stampMs, r.getTimestampMillis(m))   // elapsedRealtime of the snapshot
         }
-        return SystemClock.elapsedRealtimeNanos() / 1e9 to total
+        return (if (stampMs > 0) stampMs / 1e3 else SystemClock.elapsedRealtimeNanos() / 1e9) to total
     }
 
     override fun start() {
         synchronized(this) { times.clear(); totals.clear() }
-        exec.scheduleAtFixedRate({
-            read()?.let { (t, e) -> synchronized(this) { times.add(t); totals.add(e) } }
-        }, 0, periodMs, TimeUnit.MILLISECONDS)
+        exec = Executors.newSingleThreadScheduledExecutor().apply { scheduleAtFixedRate({
+            read()?.let { (t, e) -> synchronized(this@PowerMonitorSampler) { times.add(t); totals.add(e) } }
+        }, 0, periodMs, TimeUnit.MILLISECONDS) }
     }
 
     override fun stop(): EnergySamples? {
-        exec.shutdownNow()
-        exec.awaitTermination(2, TimeUnit.SECONDS)
+        exec?.let { it.shutdownNow(); it.awaitTermination(2, TimeUnit.SECONDS) }
+        exec = null
         read()?.let { (t, e) -> synchronized(this) { times.add(t); totals.add(e) } }
         synchronized(this) {
             if (times.size < 2) return null
@@ -74,9 +79,8 @@ class PowerMonitorSampler private constructor(
     }
 
     companion object {
-        /** The MEASUREMENT monitors of this phone, or null below Android 15 or when it has none. */
+        /** The MEASUREMENT monitors of this phone, or null when it has none. */
         fun create(context: Context, periodMs: Long): PowerMonitorSampler? {
-            if (Build.VERSION.SDK_INT < 35) return null
             val shm = context.getSystemService(SystemHealthManager::class.java) ?: return null
             val latch = CountDownLatch(1)
             var list: List<PowerMonitor> = emptyList()
@@ -88,13 +92,18 @@ class PowerMonitorSampler private constructor(
     }
 }
 
+/** The best energy source here: power rails on Android 15+, else the battery (never null). */
+fun bestPowerSampler(context: Context, periodMs: Long): PowerSampler =
+    (if (Build.VERSION.SDK_INT >= 35) PowerMonitorSampler.create(context, periodMs) else null)
+        ?: BatterySampler(context, periodMs)
+
 /** BatteryManager CURRENT_NOW and the sticky battery intent's voltage, raw (units are detected later). */
 class BatterySampler(private val context: Context, private val periodMs: Long) : PowerSampler {
     private val bm = context.getSystemService(BatteryManager::class.java)
     private val t = ArrayList<Double>()
     private val current = ArrayList<Double>()
     private val voltage = ArrayList<Double>()
-    private val exec = Executors.newSingleThreadScheduledExecutor()
+    private var exec: ScheduledExecutorService? = null
     override val description = "BatteryManager CURRENT_NOW x EXTRA_VOLTAGE"
 
     private fun sample() {
@@ -108,12 +117,14 @@ class BatterySampler(private val context: Context, private val periodMs: Long) :
 
     override fun start() {
         synchronized(this) { t.clear(); current.clear(); voltage.clear() }
-        exec.scheduleAtFixedRate({ sample() }, 0, periodMs, TimeUnit.MILLISECONDS)
+        exec = Executors.newSingleThreadScheduledExecutor().apply {
+            scheduleAtFixedRate({ sample() }, 0, periodMs, TimeUnit.MILLISECONDS)
+        }
     }
 
     override fun stop(): EnergySamples? {
-        exec.shutdownNow()
-        exec.awaitTermination(2, TimeUnit.SECONDS)
+        exec?.let { it.shutdownNow(); it.awaitTermination(2, TimeUnit.SECONDS) }
+        exec = null
         synchronized(this) {
             if (t.size < 2) return null
             return EnergySamples.Battery(t.toDoubleArray(), current.toDoubleArray(), voltage.toDoubleArray())
