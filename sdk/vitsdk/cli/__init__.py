@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import sys
 
-# typer 0.29 vendors click; its exceptions live here (typer is pinned in pyproject.toml for this).
+import typer
+# typer 0.29 vendors click; its usage exceptions live here (typer is pinned in pyproject.toml for this).
 from typer._click import exceptions as click_exceptions
 
 from vitsdk.cli.app import app
@@ -34,8 +35,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(exc.format_message())
     except UserError as exc:
         fail(str(exc))
-    except click_exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (click_exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("interrupted\n")
         sys.exit(130)
