@@ -1,0 +1,280 @@
+"""Block pruning as real speed: DeiT-S through ExecuTorch+XNNPACK and LiteRT, and accuracy on Fashion-MNIST.
+
+Speed: every variant shares one set of random DeiT-S weights (fine for speed), is compacted, exported
+with the project's converters (`vitsdk.converters`) and timed in the real runtimes round-robin in one
+run, so machine noise hits all alike. Variants: dense; dense keep 0.7; 50% block-pruned in each
+compaction mode (mask = zeros only, remove = whole hidden units/heads removed, gather = block-compact
+matmuls) and a few block shapes; the best pruned layout + keep 0.7. Columns: MACs, weight bytes (the
+exported file), median latency, speedup over dense, MAC ratio and speedup / MAC ratio.
+
+Accuracy: a small ViT on real Fashion-MNIST, same training budget: dense for E epochs vs dense for
+E - F epochs, 50% block pruning, F epochs of masked fine-tuning; top-1 on the test set.
+
+Writes benchmarks/results/pruning.json. Run it alone (`flock /tmp/vitsdk-bench.lock ...`): the
+machine's cores are shared.
+
+    python benchmarks/pruning.py [--threads 1] [--rounds 20] [--variants a,b] [--skip-accuracy] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from vitsdk.models import count, create_model
+from vitsdk.sparsity import BlockPruneConfig, compact, prune_
+
+RESULTS = Path(__file__).parent / "results"
+console = Console(width=150)
+
+
+@dataclass
+class Variant:
+    label: str
+    block: str | None = None  # None: dense
+    direction: str = "columns"
+    mode: str = "gather"
+    keep_rate: float = 1.0
+
+
+VARIANTS = [
+    Variant("dense"),
+    Variant("dense keep0.7", keep_rate=0.7),
+    Variant("32x32 cols mask", "32x32", mode="mask"),
+    Variant("32x32 cols remove", "32x32", mode="remove"),
+    Variant("32x32 cols gather", "32x32"),
+    Variant("128x32 cols gather", "128x32"),
+    Variant("32x32 rows gather", "32x32", direction="rows"),
+    Variant("fullx32 cols remove", "fullx32", mode="remove"),
+    Variant("fullx32 cols gather", "fullx32"),
+    Variant("fullx32 cols gather keep0.7", "fullx32", keep_rate=0.7),
+]
+
+
+@dataclass
+class Built:
+    variant: Variant
+    macs: int
+    params: int
+    files: dict[str, Path] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    export_s: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    reference: np.ndarray | None = None
+
+
+def build(variants: list[Variant], model_name: str, ratio: float, runtimes: list[str], folder: Path,
+          x: torch.Tensor) -> list[Built]:
+    from vitsdk.converters.executorch import to_pte
+    from vitsdk.converters.litert import to_tflite
+
+    torch.manual_seed(0)
+    base = create_model(model_name).eval()
+    built = []
+    for i, v in enumerate(variants):
+        model = create_model(model_name, keep_rate=v.keep_rate).eval()
+        model.load_state_dict(base.state_dict())
+        if v.block is not None:
+            prune_(model, BlockPruneConfig(block_shape=v.block, ratio=ratio, direction=v.direction))
+            model = compact(model, v.mode)
+        acc = count(model)
+        b = Built(v, acc.macs, acc.params)
+        with torch.no_grad():
+            b.reference = model(x).numpy()
+        for runtime in runtimes:
+            path = folder / f"v{i}.{'pte' if runtime == 'executorch' else 'tflite'}"
+            start = time.perf_counter()
+            try:
+                if runtime == "executorch":
+                    to_pte(model, (x,), path)
+                else:
+                    to_tflite(model, (x,), path)
+                b.files[runtime] = path
+                b.sizes[runtime] = path.stat().st_size
+            except Exception as exc:  # one variant failing to export must not lose the others
+                b.errors[runtime] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                traceback.print_exc()
+            b.export_s[runtime] = time.perf_counter() - start
+            console.print(f"[dim]{v.label:30s} {runtime:10s} export {b.export_s[runtime]:6.1f} s "
+                          f"{b.sizes.get(runtime, 0) / 2**20:7.2f} MiB {b.errors.get(runtime, '')}[/dim]")
+        built.append(b)
+    return built
+
+
+def measure(built: list[Built], runtimes: list[str], x: torch.Tensor, rounds: int, threads: int) -> dict:
+    """Round-robin timing: every round runs every (variant, runtime) once; also checks outputs."""
+    from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+
+    from vitsdk.converters.runtimes import ExecuTorchRunner, LiteRTRunner
+
+    _unsafe_reset_threadpool(threads)
+    runners, max_err = {}, {}
+    data = x.numpy()
+    for i, b in enumerate(built):
+        for runtime, path in b.files.items():
+            runner = ExecuTorchRunner(path) if runtime == "executorch" else LiteRTRunner(path, num_threads=threads)
+            out = runner.run(data)
+            max_err[(i, runtime)] = float(np.abs(out - b.reference).max())
+            for _ in range(2):  # warm-up
+                runner.run(data)
+            runners[(i, runtime)] = runner
+    times: dict[tuple[int, str], list[float]] = {key: [] for key in runners}
+    for _ in range(rounds):
+        for key, runner in runners.items():
+            start = time.perf_counter()
+            runner.run(data)
+            times[key].append((time.perf_counter() - start) * 1e3)
+    return {"times": times, "max_err": max_err}
+
+
+def speed(args) -> dict:
+    names = set(args.variants.split(",")) if args.variants else None
+    variants = [v for v in VARIANTS if names is None or v.label in names]
+    if args.quick:
+        variants = [v for v in VARIANTS if v.label in ("dense", "32x32 cols gather", "fullx32 cols gather",
+                                                       "fullx32 cols gather keep0.7")]
+        variants = [Variant(v.label.replace("32x32", "16x16").replace("fullx32", "fullx16"),
+                            v.block and v.block.replace("32", "16"), v.direction, v.mode, v.keep_rate) for v in variants]
+    runtimes = args.runtimes.split(",")
+    c = create_model(args.model).config
+    x = torch.randn(1, c.in_chans, c.img_size, c.img_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        built = build(variants, args.model, args.ratio, runtimes, Path(tmp), x)
+        timing = measure(built, runtimes, x, args.rounds, args.threads)
+    dense = built[0]
+    rows = []
+    for i, b in enumerate(built):
+        for runtime in runtimes:
+            times = timing["times"].get((i, runtime))
+            row = {"variant": b.variant.label, "runtime": runtime, "block": b.variant.block,
+                   "direction": b.variant.direction, "compaction": b.variant.mode if b.variant.block else None,
+                   "keep_rate": b.variant.keep_rate, "ratio": args.ratio if b.variant.block else 0.0,
+                   "gmacs": b.macs / 1e9, "params": b.params, "file_bytes": b.sizes.get(runtime),
+                   "export_s": round(b.export_s.get(runtime, 0.0), 2), "error": b.errors.get(runtime)}
+            if times:
+                base = timing["times"].get((0, runtime))
+                median = statistics.median(times)
+                mac_ratio = dense.macs / b.macs
+                row.update(median_ms=median, min_ms=min(times), p90_ms=float(np.percentile(times, 90)),
+                           max_abs_err=timing["max_err"][(i, runtime)], mac_ratio=mac_ratio)
+                if base:
+                    row["speedup"] = statistics.median(base) / median
+                    row["speedup_over_mac_ratio"] = row["speedup"] / mac_ratio
+            rows.append(row)
+    table = Table(title=f"{args.model} batch 1, {args.ratio:.0%} block pruning, {args.threads} thread(s), "
+                        f"{args.rounds} round-robin runs (shared, noisy machine)")
+    for col in ("variant", "runtime", "GMACs", "MiB", "median ms", "p90 ms", "speedup", "MAC ratio", "speedup/MACr",
+                "max err"):
+        table.add_column(col, justify="left" if col in ("variant", "runtime") else "right")
+    for r in rows:
+        if "median_ms" not in r:
+            table.add_row(r["variant"], r["runtime"], f"{r['gmacs']:.3f}", "-", "failed", "", "", "", "",
+                          (r["error"] or "")[:40])
+            continue
+        table.add_row(r["variant"], r["runtime"], f"{r['gmacs']:.3f}", f"{(r['file_bytes'] or 0) / 2**20:.1f}",
+                      f"{r['median_ms']:.1f}", f"{r['p90_ms']:.1f}", f"{r.get('speedup', float('nan')):.2f}x",
+                      f"{r['mac_ratio']:.2f}x", f"{r.get('speedup_over_mac_ratio', float('nan')):.2f}",
+                      f"{r['max_abs_err']:.1e}")
+    console.print(table)
+    return {"model": args.model, "rows": rows}
+
+
+def accuracy(args) -> dict:
+    """Dense for E epochs vs dense E-F epochs + prune + F epochs masked fine-tuning (same budget)."""
+    from vitsdk.data import load_dataset
+    from vitsdk.sparsity import apply_masks_
+    from vitsdk.training import TrainConfig, evaluate, fit
+
+    train = load_dataset("fashion-mnist", "train").subset(args.acc_train, seed=0)
+    test = load_dataset("fashion-mnist", "test").subset(args.acc_test, seed=0)
+    E, F = args.acc_epochs, args.acc_finetune
+    config = BlockPruneConfig(block_shape=args.acc_block, ratio=args.ratio)
+
+    def recipe(epochs):
+        return TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=0)
+
+    results = {"model": args.acc_model, "train_examples": len(train), "test_examples": len(test),
+               "epochs": E, "finetune_epochs": F, "block": args.acc_block, "ratio": args.ratio}
+    torch.manual_seed(0)
+    dense = create_model(args.acc_model)
+    start = time.perf_counter()
+    fit(dense, train, recipe(E))
+    results["dense_top1"] = evaluate(dense, test)
+    results["dense_train_s"] = time.perf_counter() - start
+    torch.manual_seed(0)
+    pruned = create_model(args.acc_model)
+    start = time.perf_counter()
+    fit(pruned, train, recipe(E - F))
+    results["before_prune_top1"] = evaluate(pruned, test)
+    prune_(pruned, config)
+    results["pruned_no_finetune_top1"] = evaluate(pruned, test)
+    fit(pruned, train, recipe(F).replace(lr=5e-4), after_step=apply_masks_)
+    results["pruned_finetuned_top1"] = evaluate(pruned, test)
+    results["pruned_train_s"] = time.perf_counter() - start
+    compacted = compact(pruned, "gather")
+    results["compacted_top1"] = evaluate(compacted, test)
+    results["dense_gmacs"], results["pruned_gmacs"] = count(dense).macs / 1e9, count(compacted).macs / 1e9
+    results["loss_points"] = 100 * (results["dense_top1"] - results["pruned_finetuned_top1"])
+    table = Table(title=f"{args.acc_model} on Fashion-MNIST ({len(train)} train / {len(test)} test), "
+                        f"{E} epochs each; pruned: {E - F} dense + prune {args.acc_block} {args.ratio:.0%} + {F} fine-tune")
+    for col in ("model", "GMACs", "top-1"):
+        table.add_column(col, justify="right")
+    table.add_row("dense", f"{results['dense_gmacs']:.4f}", f"{100 * results['dense_top1']:.2f}%")
+    table.add_row(f"dense {E - F} ep", f"{results['dense_gmacs']:.4f}", f"{100 * results['before_prune_top1']:.2f}%")
+    table.add_row("pruned, no fine-tune", "", f"{100 * results['pruned_no_finetune_top1']:.2f}%")
+    table.add_row("pruned + fine-tune", f"{results['pruned_gmacs']:.4f}", f"{100 * results['pruned_finetuned_top1']:.2f}%")
+    table.add_row("same, compacted", f"{results['pruned_gmacs']:.4f}", f"{100 * results['compacted_top1']:.2f}%")
+    console.print(table)
+    console.print(f"loss vs dense: {results['loss_points']:.2f} points (target <= 1.0)")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="deit_small_patch16_224")
+    parser.add_argument("--ratio", type=float, default=0.5)
+    parser.add_argument("--runtimes", default="executorch,litert")
+    parser.add_argument("--variants", default="", help="comma list of variant labels (default: all)")
+    parser.add_argument("--rounds", type=int, default=20, help="timed runs per variant and runtime (round-robin)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="runtime threads (1 by default: on a contended 2-core machine 2 threads were slower and noisier)")
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--acc-model", default="vit_nano_patch4_28")
+    parser.add_argument("--acc-block", default="16x16")
+    parser.add_argument("--acc-train", type=int, default=20000)
+    parser.add_argument("--acc-test", type=int, default=10000)
+    parser.add_argument("--acc-epochs", type=int, default=6)
+    parser.add_argument("--acc-finetune", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run (vit_nano, 4 variants, small data)")
+    args = parser.parse_args()
+    if args.quick:
+        args.model, args.rounds = "vit_nano_patch4_28", 5
+        args.acc_train, args.acc_test, args.acc_epochs, args.acc_finetune = 1024, 512, 2, 1
+    torch.set_num_threads(args.threads)
+    report = {"benchmark": "pruning", "quick": args.quick, "host": platform.platform(),
+              "machine_note": "2 cores shared with other jobs: latencies are noisy; compare within this run only",
+              "threads": args.threads, "rounds": args.rounds, "torch": torch.__version__}
+    if not args.skip_speed:
+        report["speed"] = speed(args)
+    if not args.skip_accuracy:
+        report["accuracy"] = accuracy(args)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "pruning_quick.json" if args.quick else "pruning.json"
+    (RESULTS / name).write_text(json.dumps(report, indent=2, default=str) + "\n")
+    console.print(f"wrote {RESULTS / name}")
+
+
+if __name__ == "__main__":
+    main()
