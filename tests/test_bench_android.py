@@ -96,11 +96,14 @@ def test_full_run_pulls_and_validates_every_result(bundle, fake_adb, tmp_path):
     start = next(c for c in calls if "am" in c)
     assert start[2:9] == ["shell", "am", "start", "-W", "-n", "dev.vitsdk.bench/.BenchActivity", "-a"]
     spec_path = start[-1]
-    spec = json.loads(fake_adb.device_file(spec_path).read_text())
+    spec = json.loads((tmp_path / "adb_state" / "pushed_spec.json").read_text())   # the fake keeps a copy
     assert schema.errors(spec, "run_spec") == []
     assert [m["file"] for m in spec["models"]] == ["model_fp32.pte", "model_fp32.tflite"]
     assert " " not in spec["run_id"] and spec["run_id"].startswith("my_bundle-")
     assert any(c[2:3] == ["pull"] and c[3].endswith("/progress.json") for c in calls)
+    run_dir = spec_path.rsplit("/", 1)[0]
+    assert calls[-1] == ["-s", "SERIAL1", "shell", "rm", "-rf", run_dir]   # the pushed bundle is removed
+    assert not fake_adb.device_file(run_dir).exists()
 
 
 @pytest.mark.parametrize("scenario, message", [

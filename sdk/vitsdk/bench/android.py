@@ -322,7 +322,9 @@ def run_android(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, opti
         if proc.returncode != 0 or "Error" in proc.stdout:
             raise UserError(f"could not start the app: {(proc.stdout + proc.stderr).strip().splitlines()[-1]}")
         say(f"started run {run_id} on {device['name']} ({serial}); keep the app in the foreground")
-        return _collect(adb, bundle, models, run_id, device, out_dir, options, say, sleep)
+        results = _collect(adb, bundle, models, run_id, device, out_dir, options, say, sleep)
+        adb.shell("rm", "-rf", _q(run_dir))   # the pushed bundle; the app keeps its own copy of the results
+        return results
     except DeviceLost as exc:
         raise UserError(f"lost device {serial} before the run started ({exc}); reconnect it and run again") from None
 
