@@ -132,3 +132,11 @@ def test_protocol_defaults_fit_the_run_spec_schema():
     assert schema.errors(spec, "run_spec")[0].startswith("/protocol/min_runs")
     with pytest.raises(ValueError, match="min_runs"):
         Protocol(min_runs=0)
+
+
+def test_energy_per_inference_scales_by_the_timed_duration():
+    """Runners pass the timed runs' own duration when the sample grid does not match it exactly."""
+    active = PowerTrace.from_power([0.0, 1.0, 2.0], [5.0, 5.0, 5.0])
+    idle = PowerTrace.from_power([0.0, 1.0], [2.0, 2.0])
+    assert per_inference(active, idle, 30).energy_mj == pytest.approx(3.0 * 2.0 / 30 * 1e3)
+    assert per_inference(active, idle, 30, timed_s=2.5).energy_mj == pytest.approx(3.0 * 2.5 / 30 * 1e3)
