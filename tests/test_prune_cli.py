@@ -68,15 +68,15 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli_inprocess, tmp_path
 
 
 def test_prune_and_finetune_resumes(cli_inprocess, tmp_path):
-    """Real Fashion-MNIST (a 512-image subset), one epoch; a rerun resumes from the finished checkpoint."""
+    """Real Fashion-MNIST (a 256-image subset), one epoch; a rerun resumes from the finished checkpoint."""
     out = tmp_path / "ft"
     args = ["prune", "vit_nano_patch4_28", "--block", "8x8", "--ratio", "0.5", "--finetune-epochs", "1",
-            "--train-examples", "512", "--batch-size", "64", "-o", out, "--json"]
+            "--train-examples", "256", "--eval-examples", "256", "--batch-size", "64", "-o", out, "--json"]
     first = cli_inprocess(*args)
     assert first.returncode == 0, first.stderr
     assert "fine-tuning epoch 1/1" in first.stderr  # the progress bar goes to stderr
     summary = json.loads(first.stdout)["finetune"]
-    assert summary["train_examples"] == 512 and 0.0 <= summary["top1_after"] <= 1.0
+    assert summary["train_examples"] == 256 and 0.0 <= summary["top1_after"] <= 1.0
     assert (out / "finetune" / "finetune" / "train_state.pt").exists()
     document = json.loads((out / "sparsity.json").read_text())
     assert document["finetune"]["top1_after"] == summary["top1_after"]

@@ -102,11 +102,29 @@ def test_whole_heads_and_hidden_units_are_removed_with_bias_folding():
     prune_(model, BlockPruneConfig(block_shape=(32, 0), ratio=0.5, direction="rows",
                                    layers=("blocks.3.attn.qkv", "blocks.3.mlp.fc1")))
     x = torch.randn(2, 1, 28, 28)
+    torch.testing.assert_close(compact(model, "gather")(x), model(x), rtol=1e-4, atol=1e-4)
     compacted = compact(model, "remove")
     torch.testing.assert_close(compacted(x), model(x), rtol=1e-4, atol=1e-4)
     assert compacted.blocks[0].attn.num_heads == 1 and compacted.blocks[3].attn.num_heads == 1
     assert compacted.blocks[0].attn.qkv.out_features == 48 and compacted.blocks[0].attn.proj.in_features == 16
     assert compacted.blocks[3].mlp.fc1.out_features < 64 and compacted.blocks[3].mlp.fc2.in_features < 64
+
+
+def test_uneven_strips_after_removal_are_padded():
+    """fc2 stops reading hidden units 0..15, 32..39 and 48..55, so fc1 loses those rows: its 16-row strips
+    keep 0, 16, 8 and 8 rows, and the compact layer pads them to 16."""
+    model = nano()
+    with torch.no_grad():
+        small = list(range(16)) + list(range(32, 40)) + list(range(48, 56))
+        model.blocks[2].mlp.fc2.weight[:, small] *= 1e-3
+    prune_(model, BlockPruneConfig(block_shape=(0, 32), ratio=0.5, layers=("blocks.2.mlp.fc2",)))
+    prune_(model, BlockPruneConfig(block_shape=(16, 16), ratio=0.5, layers=("blocks.2.mlp.fc1",)))
+    compacted = compact(model, "gather")
+    fc1 = compacted.blocks[2].mlp.fc1
+    assert isinstance(fc1, ColumnBlockLinear) and fc1.out_features == 32 and fc1.out_index is not None
+    assert fc1.weight.shape == (3, 16, 16)  # 3 strips left, 16 kept columns each (8 per chunk), 16 rows (padded)
+    x = torch.randn(2, 1, 28, 28)
+    torch.testing.assert_close(compacted(x), model(x), rtol=1e-4, atol=1e-4)
 
 
 def test_heads_stay_in_token_pruning_blocks():

@@ -43,6 +43,7 @@ def prune(
     finetune_epochs: int = typer.Option(0, min=0, help="Fine-tuning epochs after pruning (0: none)."),
     data: str = typer.Option("fashion-mnist", help="Fine-tuning data: fashion-mnist, an image folder or an .npz."),
     train_examples: Optional[int] = typer.Option(None, min=1, help="Use only this many training examples."),
+    eval_examples: int = typer.Option(2000, min=0, help="Test examples for top-1 before/after fine-tuning (0: skip)."),
     batch_size: int = typer.Option(128, min=1, help="Fine-tuning batch size."),
     lr: float = typer.Option(5e-4, help="Fine-tuning peak learning rate (AdamW, cosine)."),
     model_name: Optional[str] = typer.Option(None, "--model", help="Architecture of a foreign checkpoint."),
@@ -79,7 +80,7 @@ def prune(
         from vitsdk.sparsity.finetune import FinetuneSettings, finetune_pruned
 
         settings = FinetuneSettings(epochs=finetune_epochs, data=data, train_examples=train_examples,
-                                    batch_size=batch_size, lr=lr)
+                                    eval_examples=eval_examples, batch_size=batch_size, lr=lr)
         finetune = finetune_pruned(model, config, settings, out_dir=out / "finetune")
     else:
         prune_(model, config)

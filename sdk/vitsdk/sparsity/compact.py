@@ -253,6 +253,9 @@ def _groups(ids: torch.Tensor) -> list[torch.Tensor]:
 def _column_block(layer: _Layer) -> ColumnBlockLinear:
     bm = layer.block_mask
     out_f, in_f = layer.weight.shape
+    fast = _uniform_column_block(layer)
+    if fast is not None:
+        return fast
     strips = _groups(layer.out_keep // bm.block[0])
     cols = [torch.nonzero(layer.mask[rows].any(dim=0)).flatten() for rows in strips]
     S, R, K = len(strips), max(len(r) for r in strips), max(len(c) for c in cols)
@@ -268,6 +271,28 @@ def _column_block(layer: _Layer) -> ColumnBlockLinear:
     if S == 1:
         weight = weight[0].T  # (R, K) for F.linear
     return ColumnBlockLinear(in_f, out_f, weight, in_index.flatten(), out_index, layer.bias, layer.info())
+
+
+def _uniform_column_block(layer: _Layer) -> ColumnBlockLinear | None:
+    """The common case, vectorised: every strip has the same rows and keeps the same number of columns."""
+    br = layer.block_mask.block[0]
+    out_f, in_f = layer.weight.shape
+    strip_of = layer.out_keep // br
+    counts = torch.unique_consecutive(strip_of, return_counts=True)[1]
+    if not bool((counts == counts[0]).all()):
+        return None
+    S, R = len(counts), int(counts[0])
+    mask = layer.mask.reshape(S, R, in_f)
+    if not bool((mask == mask[:, :1]).all()):
+        return None
+    kept = mask[:, 0].sum(dim=1)
+    if not bool((kept == kept[0]).all()):
+        return None
+    K = int(kept[0])
+    in_index = torch.nonzero(mask[:, 0])[:, 1].reshape(S, K)  # row-major: sorted within each strip
+    weight = torch.gather(layer.weight.reshape(S, R, in_f), 2, in_index[:, None, :].expand(S, R, K))
+    weight = weight[0] if S == 1 else weight.transpose(1, 2)  # (R, K) for F.linear, else (S, K, R) for bmm
+    return ColumnBlockLinear(in_f, out_f, weight, in_index.flatten(), None, layer.bias, layer.info())
 
 
 def _row_block(layer: _Layer) -> RowBlockLinear:
