@@ -55,6 +55,23 @@ def estimates(archs: list[str], boards: list[str], block: str, ratio: float, kee
     return rows
 
 
+def fit_sweep(arch: str, board: str, ratios: list[float], block: str) -> list[dict]:
+    """Block pruning decides whether the weights fit on chip: weight bytes and latency against the ratio."""
+    from vitsdk.sparsity import BlockPruneConfig, prune_
+    rows = []
+    for ratio in ratios:
+        torch.manual_seed(0)
+        model = create_model(arch)
+        if ratio > 0:
+            prune_(model, BlockPruneConfig(block_shape=tuple(int(v) for v in block.split("x")), ratio=ratio))
+        e = estimate(model, board, block)
+        rows.append({"model": arch, "board": board, "ratio": ratio, "weights_mb": e.weight_bytes / 1e6,
+                     "budget_mb": e.on_chip_budget_bytes / 1e6, "weights_on_chip": e.weights_on_chip,
+                     "latency_ms": e.latency_ms, "memory_ms": e.memory_ms, "energy_mj": e.energy_mj,
+                     "status": "estimated"})
+    return rows
+
+
 def heatvit_check() -> dict:
     model = create_model(HEATVIT["model"], keep_rate=HEATVIT["keep_rate"])
     e = estimate(model, HEATVIT["board"])
@@ -117,6 +134,7 @@ def main() -> int:
     t0 = time.perf_counter()
     est = estimates(archs, boards, "16x16", 0.5, 0.7)
     heat = heatvit_check()
+    fit = fit_sweep("deit_tiny_patch16_224", "zcu104", [0.0, 0.5, 0.75], "16x16")
     with tempfile.TemporaryDirectory() as tmp:
         sims = csim_and_accuracy(64 if args.quick else 1000, 500 if args.quick else 10000, Path(tmp))
     print("\nEstimated (analytical model, vitsdk.fpga.estimate; block 16x16, one-shot L2 block pruning):")
@@ -126,6 +144,11 @@ def main() -> int:
         print(f"{r['model']:24} {r['variant']:22} {r['board']:7} {r['gmacs']:6.3f} {r['weights_mb']:6.2f} "
               f"{'yes' if r['weights_on_chip'] else 'no':>5} {r['latency_ms']:7.2f} {r['power_w']:6.2f} "
               f"{r['energy_mj']:7.2f} {r['energy_total_mj']:7.2f}")
+    print("\nOn-chip fit (estimated): DeiT-T on ZCU104 (BRAM + URAM), block 16x16:")
+    print(f"{'prune ratio':>11} {'weights MB':>10} {'budget MB':>9} {'on chip':>7} {'lat ms':>7} {'stream ms':>9} {'E mJ':>6}")
+    for r in fit:
+        print(f"{r['ratio']:11.2f} {r['weights_mb']:10.2f} {r['budget_mb']:9.2f} {'yes' if r['weights_on_chip'] else 'no':>7} "
+              f"{r['latency_ms']:7.2f} {r['memory_ms']:9.2f} {r['energy_mj']:6.2f}")
     print(f"\nHeatViT sanity (ZCU102, int8, 300 MHz, DeiT-S keep 0.7): published 9.15 ms / 10.7 W; estimated "
           f"{heat['estimated_latency_ms']:.2f} ms ({heat['latency_ratio']:.2f}x) / {heat['estimated_power_w']:.2f} W "
           f"({heat['power_ratio']:.2f}x); energy {heat['energy_ratio']:.2f}x")
@@ -137,7 +160,7 @@ def main() -> int:
               f"{r['csim_images_per_s']:10.1f} {str(r['csim_bit_exact']):>6} {r['tokens_per_block']}")
     print(f"(accuracy on {sims[0]['images_acc']} Fashion-MNIST test images; weights: {sims[0]['weights']})")
     write_json(args.out, {"benchmark": "fpga", "quick": args.quick, "seconds": time.perf_counter() - t0,
-                          "estimates": est, "heatvit": heat, "csim": sims})
+                          "estimates": est, "on_chip_fit": fit, "heatvit": heat, "csim": sims})
     print(f"wrote {args.out}")
     return 0
 

@@ -2,11 +2,13 @@
 
 Scheme (what the accelerator computes, layer by layer):
 - activations int8, symmetric, one scale per tensor (calibrated max |x|, or a percentile);
-- weights int8, symmetric, one scale per output channel; biases int32 in the accumulator's scale;
+- weights int8, symmetric, one scale per output channel (the head: one scale, so its int32 logits rank
+  classes directly); biases int32 in the accumulator's scale;
 - matmuls accumulate in int32 and are rescaled by an integer multiplier and shift per channel;
 - the residual stream is int16 with one scale for the whole model (branch outputs are rescaled
   straight into it, so adds need no rescaling);
-- LayerNorm: integer mean/variance/isqrt; softmax: exp2 from a 256-entry table and a shift;
+- LayerNorm: integer mean/variance/isqrt; softmax: exp2 from a 256-entry table and a shift, probabilities
+  as unsigned integers in units of 2^-prob_bits (12: 8 bits blurred the CLS attention that picks tokens);
   GELU: a 256-entry table on the int8 input; token selection: top-k of the integer CLS attention
   summed over heads (highest first, ties to the lower index).
 `forward_int` is the exact definition; the generated C++ matches it bit for bit.
