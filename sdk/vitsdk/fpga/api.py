@@ -65,16 +65,18 @@ def _block_of(document: dict) -> BlockShape:
 
 
 def default_calibration(model: VisionTransformer, count_: int = 256) -> tuple[torch.Tensor, str]:
-    """Fashion-MNIST training images for 28x28 greyscale models, else Gaussian noise (said so)."""
+    """Fashion-MNIST training images for greyscale models, else Gaussian noise (and the project says so)."""
     c = model.config
-    try:
-        from vitsdk.data import load_dataset
-        data = load_dataset("fashion-mnist", "train").subset(count_, seed=0)
-        return data.to_tensor(c.img_size, c.in_chans, c.mean, c.std), f"fashion-mnist train ({count_} images)"
-    except UserError:
-        generator = torch.Generator().manual_seed(0)
-        return (torch.randn(count_, c.in_chans, c.img_size, c.img_size, generator=generator),
-                f"synthetic gaussian ({count_} images): pass real calibration images for accuracy")
+    if c.in_chans == 1:
+        try:
+            from vitsdk.data import load_dataset
+            data = load_dataset("fashion-mnist", "train").subset(count_, seed=0)
+            return data.to_tensor(c.img_size, c.in_chans, c.mean, c.std), f"fashion-mnist train ({count_} images)"
+        except UserError:
+            pass
+    generator = torch.Generator().manual_seed(0)
+    return (torch.randn(count_, c.in_chans, c.img_size, c.img_size, generator=generator),
+            f"synthetic gaussian ({count_} images): pass real calibration images for accuracy")
 
 
 def export_fpga(model: VisionTransformer | str | os.PathLike, out_dir: str | os.PathLike, *,
@@ -104,7 +106,16 @@ def export_fpga(model: VisionTransformer | str | os.PathLike, out_dir: str | os.
     block = BlockShape.parse(block_shape) if block_shape is not None else (artifact_block or DEFAULT_BLOCK)
     profile = get_board(board)
     quant = quant or Q.QuantConfig()
-    model = model.eval()
+    was_training = model.training
+    model.eval()
+    try:
+        return _export(model, Path(out_dir), block, profile, quant, calibration, reference, check)
+    finally:
+        model.train(was_training)
+
+
+def _export(model: VisionTransformer, out_dir: Path, block: BlockShape, profile: BoardProfile, quant: Q.QuantConfig,
+            calibration: torch.Tensor | None, reference: torch.Tensor | None, check: bool) -> FpgaExport:
     source = "given"
     if calibration is None:
         calibration, source = default_calibration(model)
@@ -134,7 +145,7 @@ def export_fpga(model: VisionTransformer | str | os.PathLike, out_dir: str | os.
         if not np.array_equal(csim.logits, expected):
             bad = int(np.count_nonzero(csim.logits != expected))
             raise RuntimeError(f"C simulation differs from the integer reference in {bad} logits ({out_dir})")
-    return FpgaExport(Path(out_dir), project, qv, csim)
+    return FpgaExport(out_dir, project, qv, csim)
 
 
 def to_fpga(model: VisionTransformer, example_inputs: tuple, path: str | os.PathLike, precision: str = "int8", *,
