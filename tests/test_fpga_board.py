@@ -168,3 +168,12 @@ def test_board_runner_cli_rejects_a_folder_without_a_project(tmp_path, capsys):
     runner = load_runner()
     assert runner.main([str(tmp_path), "--bitstream", "x.bit"]) == 2
     assert "project.json" in capsys.readouterr().err
+
+
+def test_shipped_runner_runs_without_vitsdk(project):
+    """The bundle's board/ copy must import on a board image that has numpy but neither torch nor vitsdk."""
+    import subprocess
+    code = ("import sys, runpy; sys.modules['vitsdk'] = None; sys.argv = ['run_board.py', '.', '--bitstream', 'x.bit']; "
+            "runpy.run_path('board/run_board.py', run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True)
+    assert proc.returncode == 2 and "pynq is not installed" in proc.stderr, proc.stderr

@@ -38,6 +38,10 @@ SCHEMA = "vitsdk.results/1"
 AP_CTRL = 0x00  # Vitis HLS s_axilite control register: bit 0 start, bit 1 done, bit 2 idle
 
 
+class BoardError(Exception):
+    """A problem with the board set-up (no pynq, wrong overlay): one line, exit code 2."""
+
+
 class Accelerator(Protocol):
     def run(self, patches: np.ndarray) -> np.ndarray: ...
 
@@ -49,11 +53,11 @@ class PynqAccelerator:
         try:
             import pynq
         except ImportError:
-            raise SystemExit("error: pynq is not installed: run this on a PYNQ board image") from None
+            raise BoardError("pynq is not installed: run this on a PYNQ board image") from None
         self.overlay = pynq.Overlay(bitstream)
         if not hasattr(self.overlay, ip_name):
             names = ", ".join(sorted(self.overlay.ip_dict))
-            raise SystemExit(f"error: the overlay has no IP '{ip_name}'; it has: {names}")
+            raise BoardError(f"the overlay has no IP '{ip_name}'; it has: {names}")
         self.ip = getattr(self.overlay, ip_name)
         self.inp = pynq.allocate(shape=(n_in,), dtype=np.int8)
         self.out = pynq.allocate(shape=(n_out,), dtype=np.int32)
@@ -277,7 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     protocol = default_protocol()
     protocol.update(min_runs=args.min_runs, min_seconds=args.min_seconds, idle_baseline_seconds=args.idle_seconds)
     start = time.perf_counter()
-    acc = PynqAccelerator(args.bitstream, args.ip, n_in, model["num_classes"])
+    try:
+        acc = PynqAccelerator(args.bitstream, args.ip, n_in, model["num_classes"])
+    except BoardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     load_ms = (time.perf_counter() - start) * 1e3
     sensors, source, method = None, None, "none"
     if args.power in ("auto", "pynq"):
