@@ -43,9 +43,9 @@ def _fmt(value, digits: int = 3) -> str:
 
 def print_table(results: list[tuple[Path, dict]]) -> None:
     table = Table(title="vitsdk bench")
-    for col in ("model", "runtime", "status", "runs", "load ms", "median ms", "p90 ms", "CV", "mJ/inf", "check"):
-        table.add_column(col, overflow="fold",
-                         justify="left" if col in ("model", "runtime", "status", "check") else "right")
+    for col in ("model file", "runs", "load ms", "median ms", "p90 ms", "CV", "mJ/inf", "check"):
+        table.add_column(col, justify="left" if col in ("model file", "check") else "right",
+                         no_wrap=col != "model file", overflow="fold")
     for _, doc in results:
         lat = doc["latency"] or {}
         energy = doc["energy"]
@@ -57,9 +57,9 @@ def print_table(results: list[tuple[Path, dict]]) -> None:
             energy_text += "" if energy["status"] == "measured" else " (est.)"
         stable = (lat.get("stability") or {}).get("stable")
         cv = _fmt(lat.get("cv"), 2) + ("" if stable or not lat else "*")
-        table.add_row(doc["model"]["file"], doc["runtime"]["name"], doc["status"], str(lat.get("runs", "-")),
-                      _fmt(lat.get("load_ms")), _fmt(lat.get("median_ms")), _fmt(lat.get("p90_ms")), cv,
-                      energy_text, doc["numerics"]["status"])
+        name = doc["model"]["file"] + ("" if doc["status"] == "complete" else f" [{doc['status']}]")
+        table.add_row(name, str(lat.get("runs", "-")), _fmt(lat.get("load_ms")), _fmt(lat.get("median_ms")),
+                      _fmt(lat.get("p90_ms")), cv, energy_text, doc["numerics"]["status"])
     console.print(table)
     if any(d["latency"] and not d["latency"]["stability"]["stable"] for _, d in results):
         console.print("* unstable: CV or drift above the protocol's limits (run longer, or let the device cool)")
