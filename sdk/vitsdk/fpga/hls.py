@@ -33,7 +33,8 @@ from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
 
 PROJECT_FORMAT = "vitsdk.fpga_project/1"
 TOP = "vit_top"
-CXXFLAGS = ["-std=c++17", "-O2", "-fwrapv", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-variable", "-Wno-unused-label"]
+CXXFLAGS = ["-std=c++17", "-O2", "-fwrapv", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-variable",
+            "-Wno-unused-label"]
 
 
 def hls_source_dir() -> Path:
