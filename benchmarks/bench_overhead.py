@@ -1,9 +1,10 @@
 """Overhead of the host bench runner against calling the runtime directly (target: < 2% of median latency).
 
 For each model and runtime, in one process and interleaved in blocks (so drift and thermal state hit both
-alike): "direct" times each bare runtime call (ExecuTorch `method.execute([tensor])`, LiteRT
-`set_tensor; invoke; get_tensor`) with perf_counter; "vitsdk" times the same model through
-`vitsdk.bench.protocol.measure` and the loader the host runner uses (`vitsdk.bench.runtimes.load`).
+alike), on one loaded program/interpreter: "direct" times each bare runtime call (ExecuTorch
+`method.execute([tensor])`, LiteRT `set_tensor; invoke; get_tensor`) with perf_counter in a plain loop;
+"vitsdk" times the same calls through what the host runner uses (`vitsdk.bench.runtimes.load(...).bind(x)`
+inside `vitsdk.bench.protocol.measure`).
 Overhead = median(vitsdk) / median(direct) - 1.
 
 Run: flock /tmp/vitsdk-bench.lock .venv/bin/python benchmarks/bench_overhead.py [--quick]
@@ -47,24 +48,18 @@ def export_files(name: str, folder: Path) -> dict[str, Path]:
     return {"executorch": pte, "litert": tfl}
 
 
-def direct_runner(runtime: str, path: Path, x: np.ndarray):
-    """The bare runtime call, set up once, as a user of the runtime would write it."""
+def direct_runner(runtime: str, handle, x: np.ndarray):
+    """The bare runtime call on the same loaded program/interpreter, as a user of the runtime would write it
+    (one instance for both paths, so memory placement and thread pools cannot differ)."""
     if runtime == "executorch":
-        from executorch.runtime import Runtime
-
-        method = Runtime.get().load_program(path).load_method("forward")
         tensor = torch.from_numpy(x)
-        return lambda: method.execute([tensor])
-    from ai_edge_litert.interpreter import Interpreter
-
-    it = Interpreter(model_path=str(path))
-    it.allocate_tensors()
-    i, o = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+        return lambda: handle.execute([tensor])
+    i, o = handle.get_input_details()[0]["index"], handle.get_output_details()[0]["index"]
 
     def call():
-        it.set_tensor(i, x)
-        it.invoke()
-        return it.get_tensor(o)
+        handle.set_tensor(i, x)
+        handle.invoke()
+        return handle.get_tensor(o)
     return call
 
 
@@ -81,7 +76,7 @@ def compare(runtime: str, path: Path, blocks: int, runs: int) -> dict:
     import_runtime(runtime)
     loaded = load(runtime, path)
     x = np.random.default_rng(0).standard_normal(loaded.input_shape).astype(loaded.input_dtype)
-    call = direct_runner(runtime, path, x)
+    call = direct_runner(runtime, loaded.handle, x)
     for _ in range(max(5, runs // 5)):   # warm both
         call()
         loaded.run(x)

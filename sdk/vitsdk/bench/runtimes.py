@@ -23,6 +23,7 @@ class LoadedModel:
     version: str | None
     delegate: str | None
     threads: int | None
+    handle: object = None    # the runtime's own object (ExecuTorch method, LiteRT interpreter), for benchmarks
 
 
 def _version(name: str) -> str | None:
@@ -66,7 +67,7 @@ def load_executorch(path: Path, threads: int | None, delegate: str | None) -> Lo
         return lambda: execute(inputs)
 
     return LoadedModel(run, bind, shape, dtype, _version("executorch"), delegate or "xnnpack",
-                       portable_lib._threadpool_get_thread_count())
+                       portable_lib._threadpool_get_thread_count(), method)
 
 
 def load_litert(path: Path, threads: int | None, delegate: str | None) -> LoadedModel:
@@ -88,7 +89,7 @@ def load_litert(path: Path, threads: int | None, delegate: str | None) -> Loaded
         return lambda: run(x)   # LiteRT copies the input in on every call, as a direct caller would
 
     return LoadedModel(run, bind, tuple(int(d) for d in inp["shape"]), np.dtype(inp["dtype"]), _version("ai-edge-litert"),
-                       delegate or "xnnpack", threads)
+                       delegate or "xnnpack", threads, interpreter)
 
 
 LOADERS: dict[str, Callable[[Path, int | None, str | None], LoadedModel]] = {
