@@ -112,8 +112,11 @@ def test_host_energy_from_rapl_counters(bundle, tmp_path):
     energy = doc["energy"]
     assert energy["status"] == "measured" and energy["method"] == "rapl"
     assert energy["source"] == "intel-rapl:0 (package-0), intel-rapl:1 (package-1)"
-    assert 4.0 < energy["idle_power_w"] < 6.0, energy    # 5 W
-    assert 10.0 < energy["net_power_w"] < 16.0, energy   # 20 W - 5 W, give or take a sample at the edges
+    # 5 W idle and 20 W - 5 W net, give or take: the fake counter thread credits each interval when it
+    # gets the GIL, so on a loaded machine some energy lands in the neighbouring sample (the integration
+    # itself is checked exactly by the vectors).
+    assert 4.0 < energy["idle_power_w"] < 7.0, energy
+    assert 9.0 < energy["net_power_w"] < 21.0, energy
     runs = doc["latency"]["runs"]
     assert energy["energy_mj"] == pytest.approx(energy["net_power_w"] * doc["latency"]["duration_s"] / runs * 1e3)
     assert energy["uncertainty_mj"] >= 0 and energy["samples"]["idle_count"] >= 2
