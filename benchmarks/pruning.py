@@ -14,6 +14,7 @@ Writes benchmarks/results/pruning.json. Run it alone (`flock /tmp/vitsdk-bench.l
 machine's cores are shared.
 
     python benchmarks/pruning.py [--threads 1] [--rounds 20] [--variants a,b] [--skip-accuracy] [--quick]
+    python benchmarks/pruning.py --skip-speed --skip-accuracy --profile "32x32 cols gather,fullx32 cols gather"
 """
 from __future__ import annotations
 
@@ -240,6 +241,44 @@ def accuracy(args) -> dict:
     return results
 
 
+def profile(args) -> dict:
+    """Where the time goes in each variant's compact model: torch.profiler op totals (eager PyTorch,
+    same ops as the exported graphs; XNNPACK's kernels differ, the op mix does not)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    names = args.profile.split(",")
+    torch.manual_seed(0)
+    base = create_model(args.model).eval()
+    c = base.config
+    x = torch.randn(1, c.in_chans, c.img_size, c.img_size)
+    out = {}
+    for v in (v for v in VARIANTS if v.label in names):
+        model = create_model(args.model, keep_rate=v.keep_rate).eval()
+        model.load_state_dict(base.state_dict())
+        if v.block is not None:
+            prune_(model, BlockPruneConfig(block_shape=v.block, ratio=args.ratio, direction=v.direction))
+            model = compact(model, v.mode)
+        with torch.inference_mode():
+            for _ in range(2):
+                model(x)
+            with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+                for _ in range(5):
+                    model(x)
+        events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+        total = sum(e.self_cpu_time_total for e in events)
+        top = [{"op": e.key, "share": e.self_cpu_time_total / total, "ms_per_run": e.self_cpu_time_total / 5e3,
+                "calls_per_run": e.count // 5} for e in events[:8]]
+        out[v.label] = {"ms_per_run": total / 5e3, "top": top}
+        table = Table(title=f"profile: {v.label} (eager, {args.threads} thread(s)), {total / 5e3:.1f} ms per run")
+        for col in ("op", "share", "ms/run", "calls/run"):
+            table.add_column(col, justify="left" if col == "op" else "right")
+        for t in top:
+            table.add_row(t["op"], f"{100 * t['share']:.1f}%", f"{t['ms_per_run']:.1f}", str(t["calls_per_run"]))
+        console.print(table)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="deit_small_patch16_224")
@@ -257,6 +296,7 @@ def main() -> None:
     parser.add_argument("--acc-test", type=int, default=10000)
     parser.add_argument("--acc-epochs", type=int, default=6)
     parser.add_argument("--acc-finetune", type=int, default=2)
+    parser.add_argument("--profile", default="", help="comma list of variant labels to profile (op time shares)")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (vit_nano, 4 variants, small data)")
     args = parser.parse_args()
     if args.quick:
@@ -266,12 +306,17 @@ def main() -> None:
     report = {"benchmark": "pruning", "quick": args.quick, "host": platform.platform(),
               "machine_note": "2 cores shared with other jobs: latencies are noisy; compare within this run only",
               "threads": args.threads, "rounds": args.rounds, "torch": torch.__version__}
+    if args.profile:
+        report["profile"] = profile(args)
     if not args.skip_speed:
         report["speed"] = speed(args)
     if not args.skip_accuracy:
         report["accuracy"] = accuracy(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "pruning_quick.json" if args.quick else "pruning.json"
+    parts = [part for part, ran in (("speed", "speed" in report), ("accuracy", "accuracy" in report),
+                                    ("profile", "profile" in report)) if ran]
+    name = "pruning" + ("_quick" if args.quick else "") + ("" if parts == ["speed", "accuracy"] else
+                                                             "_" + "_".join(parts)) + ".json"
     (RESULTS / name).write_text(json.dumps(report, indent=2, default=str) + "\n")
     console.print(f"wrote {RESULTS / name}")
 

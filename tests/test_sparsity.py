@@ -122,7 +122,7 @@ def test_uneven_strips_after_removal_are_padded():
     compacted = compact(model, "gather")
     fc1 = compacted.blocks[2].mlp.fc1
     assert isinstance(fc1, ColumnBlockLinear) and fc1.out_features == 32 and fc1.out_index is not None
-    assert fc1.weight.shape == (3, 16, 16)  # 3 strips left, 16 kept columns each (8 per chunk), 16 rows (padded)
+    assert fc1.weight.shape == (3, 16, 16)  # 3 strips left, 16 rows (padded), 16 kept columns (8 per chunk)
     x = torch.randn(2, 1, 28, 28)
     torch.testing.assert_close(compacted(x), model(x), rtol=1e-4, atol=1e-4)
 

