@@ -25,22 +25,22 @@ def cli_inprocess(capsys):
 
 def test_prune_writes_an_artifact_that_info_reads(run_cli, cli_inprocess, tmp_path):
     out = tmp_path / "pruned"
-    done = cli_inprocess("prune", "vit_nano_patch4_28", "--block", "16x16", "--ratio", "0.5", "-o", out)
+    done = cli_inprocess("prune", "vit_nano_patch4_28", "--block", "fullx16", "--ratio", "0.5", "-o", out)
     assert done.returncode == 0, done.stderr
     assert "0.mlp.fc1" in done.stdout and "gather-cols" in done.stdout and "vitsdk export" in done.stdout
     document = json.loads((out / "sparsity.json").read_text())
-    assert document["prune"]["block_shape"] == [16, 16] and len(document["layers"]) == 16
+    assert document["prune"]["block_shape"] == [0, 16] and len(document["layers"]) == 16
     info = cli_inprocess("info", "--model", out, "--json")
     assert info.returncode == 0, info.stderr
     dense = json.loads(cli_inprocess("info", "--model", "vit_nano_patch4_28", "--json").stdout)
     assert json.loads(info.stdout)["macs"] == document["totals"]["macs_compact"] < 0.75 * dense["macs"]
 
-    again = cli_inprocess("prune", out, "--block", "16x16", "--ratio", "0.75", "-o", tmp_path / "again", "--json")
+    again = cli_inprocess("prune", out, "--block", "fullx16", "--ratio", "0.75", "-o", tmp_path / "again", "--json")
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
     assert report["masked"]["kept_fraction"] == pytest.approx(0.25)
     assert len(json.loads((tmp_path / "again" / "sparsity.json").read_text())["history"]) == 2
-    looser = cli_inprocess("prune", out, "--block", "16x16", "--ratio", "0.25", "-o", tmp_path / "looser")
+    looser = cli_inprocess("prune", out, "--block", "fullx16", "--ratio", "0.25", "-o", tmp_path / "looser")
     assert looser.returncode == 2 and "would un-prune" in looser.stderr and not (tmp_path / "looser").exists()
 
     blocks = out / "model.safetensors"

@@ -78,13 +78,25 @@ def test_compaction_equals_masked_model(block, direction, keep_rate, attn_keep):
     unpruned_gap = (nano(keep_rate=keep_rate, attn_keep=attn_keep, attn_mode="gather")(x) - reference).abs().max()
     assert unpruned_gap > 1e-2  # the comparison below can tell a pruned model from another one
     macs = count(model).macs
-    for mode in ("mask", "remove", "gather"):
+    for mode in ("mask", "remove", "gather", "auto"):
         compacted = compact(model, mode)
         torch.testing.assert_close(compacted(x), reference, rtol=1e-4, atol=1e-4)
         assert count(compacted).macs <= macs
     gathered = compact(model, "gather")
     assert any(isinstance(m, (ColumnBlockLinear, RowBlockLinear)) for m in gathered.modules()) or direction == "rows"
     assert count(gathered).macs < 0.75 * macs
+
+
+def test_auto_keeps_only_single_gather_layers():
+    """'auto' compacts a layer only where it becomes one gather + one dense matmul (full-height blocks);
+    many small strips stay a dense matmul with zeros (slower than dense on XNNPACK/LiteRT, see the benchmark)."""
+    tall, small = nano(), nano()
+    prune_(tall, BlockPruneConfig(block_shape=(0, 8), ratio=0.5))
+    prune_(small, BlockPruneConfig(block_shape=(16, 16), ratio=0.5))
+    auto_tall, auto_small = compact(tall, "auto"), compact(small, "auto")
+    assert all(isinstance(b.attn.qkv, ColumnBlockLinear) and b.attn.qkv.groups == 1 for b in auto_tall.blocks)
+    assert not any(isinstance(m, (ColumnBlockLinear, RowBlockLinear)) for m in auto_small.modules())
+    assert count(auto_tall).macs == count(compact(tall, "gather")).macs
 
 
 def test_whole_heads_and_hidden_units_are_removed_with_bias_folding():
@@ -160,7 +172,7 @@ def test_artifact_round_trip(tmp_path):
     layer = document["layers"][0]
     assert len(layer["kept"]) == layer["shape"][0] // layer["block"][0] and len(layer["kept"][0][0]) == 8
     x = torch.randn(2, 1, 28, 28)
-    for mode in ("mask", "remove", "gather"):
+    for mode in ("mask", "remove", "gather", "auto"):
         loaded = load_pruned(tmp_path / "pruned", compaction=mode)
         torch.testing.assert_close(loaded(x), model(x), rtol=1e-4, atol=1e-4)
     masked = load_pruned(tmp_path / "pruned", compaction="mask")
@@ -171,7 +183,9 @@ def test_artifact_round_trip(tmp_path):
     assert faster.config.keep_rate == 0.5
     from vitsdk.models import resolve_model
 
-    assert isinstance(resolve_model(str(tmp_path / "pruned")).blocks[0].attn.qkv, ColumnBlockLinear)
+    resolved = resolve_model(str(tmp_path / "pruned"))  # 'auto': 16-row strips stay dense matmuls
+    assert getattr(resolved, "compaction", None) == "auto"
+    torch.testing.assert_close(resolved(x), model(x), rtol=1e-4, atol=1e-4)
 
 
 def test_pruning_twice_composes_or_refuses(tmp_path):

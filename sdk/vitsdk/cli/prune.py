@@ -39,7 +39,7 @@ def prune(
     layer_ratio: list[str] = typer.Option([], "--layer-ratio", help="Per-layer ratio PATTERN=RATIO (repeatable)."),
     criterion: str = typer.Option("l2", help="'l2' (one-shot magnitude) or 'group_lasso' (reweighted, needs fine-tuning)."),
     schedule: str = typer.Option("one_shot", help="'one_shot' or 'gradual' (ramps the ratio while fine-tuning)."),
-    compaction: str = typer.Option("gather", help="Compaction the summary is counted in: mask, remove or gather."),
+    compaction: str = typer.Option("auto", help="Compaction the summary is counted in: auto, gather, remove or mask."),
     finetune_epochs: int = typer.Option(0, min=0, help="Fine-tuning epochs after pruning (0: none)."),
     data: str = typer.Option("fashion-mnist", help="Fine-tuning data: fashion-mnist, an image folder or an .npz."),
     train_examples: Optional[int] = typer.Option(None, min=1, help="Use only this many training examples."),

@@ -95,7 +95,7 @@ def file_sha256(path: Path) -> str:
 
 
 def save_pruned(model: VisionTransformer, folder: str | os.PathLike, finetune: dict | None = None,
-                compaction: str = "gather") -> Path:
+                compaction: str = "auto") -> Path:
     """Writes the artifact folder for a masked (pruned, not compacted) model.
 
     Each file is written to a temporary name and renamed; the weights go first and sparsity.json
@@ -183,10 +183,10 @@ def read_sparsity(folder: str | os.PathLike) -> dict:
     return document
 
 
-def load_pruned(path: str | os.PathLike, compaction: str = "gather", **overrides: Any) -> nn.Module:
-    """The model of a pruned artifact folder, compacted (`compaction` 'gather' | 'remove', or 'mask' for
-    the masked full-size model that can be fine-tuned or pruned further). `overrides` change the
-    ViTConfig (e.g. keep_rate=0.7)."""
+def load_pruned(path: str | os.PathLike, compaction: str = "auto", **overrides: Any) -> nn.Module:
+    """The model of a pruned artifact folder, compacted (`compaction` 'auto' | 'gather' | 'remove', or
+    'mask' for the masked full-size model that can be fine-tuned or pruned further). `overrides` change
+    the ViTConfig (e.g. keep_rate=0.7)."""
     if compaction not in COMPACTION_MODES:
         raise UserError(f"compaction '{compaction}' is not one of {', '.join(COMPACTION_MODES)}")
     folder = Path(path)

@@ -1,6 +1,6 @@
 """Compaction: masks become smaller dense computation with standard ops (exports to every runtime).
 
-Three modes, so a benchmark can compare them in one run:
+Four modes, so a benchmark can compare them in one run:
 - 'mask'   : the model as pruned (zeros in full-size weights); saves nothing on dense runtimes.
 - 'remove' : structural removal only. An MLP hidden unit whose fc2 column is pruned in every strip
              (or whose fc1 row is pruned in every chunk: its constant GELU(bias) is folded into fc2's
@@ -10,6 +10,10 @@ Three modes, so a benchmark can compare them in one run:
 - 'gather' : 'remove', then every still-masked layer becomes block-compact: per row strip the kept
              input columns are gathered once and a smaller dense (batched) matmul runs ('columns'), or
              per column chunk only the kept output rows are computed and summed into place ('rows').
+- 'auto'   : 'gather' where a layer becomes one gather plus one dense matmul (blocks as tall, or as
+             wide, as the layer, or strips merged by removal), 'remove' elsewhere. On ExecuTorch+XNNPACK
+             and LiteRT (benchmarks/pruning.py) many small strips ran slower than the dense layer,
+             so 'auto' never trades a dense matmul for them; it is the default for loading artifacts.
 
 Heads are never removed in token-pruning blocks: their attention map feeds the head-averaged CLS
 attention that chooses tokens, so removing a head there would change which tokens are kept.
@@ -27,7 +31,7 @@ from torch import nn
 from vitsdk.errors import UserError, suggest
 from vitsdk.sparsity.masks import BlockMask
 
-COMPACTION_MODES = ("mask", "remove", "gather")
+COMPACTION_MODES = ("auto", "mask", "remove", "gather")
 
 
 @dataclass
@@ -167,7 +171,7 @@ class _Layer:
                          None if bm is None else bm.direction, 0.0 if bm is None else bm.ratio, kept)
 
 
-def compact(model: nn.Module, mode: str = "gather") -> nn.Module:
+def compact(model: nn.Module, mode: str = "auto") -> nn.Module:
     """A compacted copy of the masked `model` (the input is left untouched)."""
     if mode not in COMPACTION_MODES:
         raise UserError(f"compaction mode '{mode}' is not one of {', '.join(COMPACTION_MODES)}"
@@ -243,9 +247,11 @@ def _build(layer: _Layer, mode: str) -> nn.Module:
         linear.requires_grad_(False)
         linear.info = layer.info()
         return linear
-    if bm.direction == "columns":
-        return _column_block(layer)
-    return _row_block(layer)
+    module = _column_block(layer) if bm.direction == "columns" else _row_block(layer)
+    many_groups = module.groups > 1 if isinstance(module, ColumnBlockLinear) else module.weight.shape[0] > 1
+    if mode == "auto" and many_groups:
+        return _build(layer, "remove")
+    return module
 
 
 def _groups(ids: torch.Tensor) -> list[torch.Tensor]:
