@@ -192,21 +192,23 @@ def speed(args) -> dict:
 
 
 def accuracy(args) -> dict:
-    """Dense for E epochs vs dense E-F epochs + prune + F epochs masked fine-tuning (same budget)."""
+    """Dense for E epochs vs dense E-F epochs + 50% block pruning + F epochs of fine-tuning (same budget),
+    once per pruning method (criterion:schedule), all starting from the same E-F epoch model."""
+    import copy
+
     from vitsdk.data import load_dataset
-    from vitsdk.sparsity import apply_masks_
+    from vitsdk.sparsity.finetune import FinetuneSettings, finetune_pruned
     from vitsdk.training import TrainConfig, evaluate, fit
 
     train = load_dataset("fashion-mnist", "train").subset(args.acc_train, seed=0)
     test = load_dataset("fashion-mnist", "test").subset(args.acc_test, seed=0)
     E, F = args.acc_epochs, args.acc_finetune
-    config = BlockPruneConfig(block_shape=args.acc_block, ratio=args.ratio)
 
     def recipe(epochs):
         return TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=0)
 
     results = {"model": args.acc_model, "train_examples": len(train), "test_examples": len(test),
-               "epochs": E, "finetune_epochs": F, "block": args.acc_block, "ratio": args.ratio}
+               "epochs": E, "finetune_epochs": F, "block": args.acc_block, "ratio": args.ratio, "methods": {}}
     torch.manual_seed(0)
     dense = create_model(args.acc_model)
     start = time.perf_counter()
@@ -214,30 +216,37 @@ def accuracy(args) -> dict:
     results["dense_top1"] = evaluate(dense, test)
     results["dense_train_s"] = time.perf_counter() - start
     torch.manual_seed(0)
-    pruned = create_model(args.acc_model)
-    start = time.perf_counter()
-    fit(pruned, train, recipe(E - F))
-    results["before_prune_top1"] = evaluate(pruned, test)
-    prune_(pruned, config)
-    results["pruned_no_finetune_top1"] = evaluate(pruned, test)
-    fit(pruned, train, recipe(F).replace(lr=5e-4), after_step=apply_masks_)
-    results["pruned_finetuned_top1"] = evaluate(pruned, test)
-    results["pruned_train_s"] = time.perf_counter() - start
-    compacted = compact(pruned, "gather")
-    results["compacted_top1"] = evaluate(compacted, test)
-    results["dense_gmacs"], results["pruned_gmacs"] = count(dense).macs / 1e9, count(compacted).macs / 1e9
-    results["loss_points"] = 100 * (results["dense_top1"] - results["pruned_finetuned_top1"])
-    table = Table(title=f"{args.acc_model} on Fashion-MNIST ({len(train)} train / {len(test)} test), "
-                        f"{E} epochs each; pruned: {E - F} dense + prune {args.acc_block} {args.ratio:.0%} + {F} fine-tune")
-    for col in ("model", "GMACs", "top-1"):
+    early = create_model(args.acc_model)
+    fit(early, train, recipe(E - F))
+    results["before_prune_top1"] = evaluate(early, test)
+    settings = FinetuneSettings(epochs=F, train_examples=args.acc_train, eval_examples=args.acc_test, batch_size=128,
+                                lr=5e-4, seed=0)
+    for method in args.acc_methods.split(","):
+        criterion, schedule = method.split(":")
+        config = BlockPruneConfig(block_shape=args.acc_block, ratio=args.ratio, criterion=criterion, schedule=schedule)
+        model = copy.deepcopy(early)
+        start = time.perf_counter()
+        summary = finetune_pruned(model, config, settings, progress=False)
+        compacted = compact(model, "gather")
+        results["methods"][method] = {
+            "pruned_no_finetune_top1": summary["top1_before"], "pruned_finetuned_top1": summary["top1_after"],
+            "compacted_top1": evaluate(compacted, test), "finetune_s": time.perf_counter() - start,
+            "gmacs": count(compacted).macs / 1e9,
+            "loss_points": 100 * (results["dense_top1"] - summary["top1_after"])}
+    results["dense_gmacs"] = count(dense).macs / 1e9
+    table = Table(title=f"{args.acc_model} on Fashion-MNIST ({len(train)} train / {len(test)} test), same budget of "
+                        f"{E} epochs: dense, or {E - F} dense + prune {args.acc_block} {args.ratio:.0%} + {F} fine-tune")
+    for col in ("model", "GMACs", "top-1 at fine-tune start", "top-1", "compacted top-1", "loss vs dense (points)"):
         table.add_column(col, justify="right")
-    table.add_row("dense", f"{results['dense_gmacs']:.4f}", f"{100 * results['dense_top1']:.2f}%")
-    table.add_row(f"dense {E - F} ep", f"{results['dense_gmacs']:.4f}", f"{100 * results['before_prune_top1']:.2f}%")
-    table.add_row("pruned, no fine-tune", "", f"{100 * results['pruned_no_finetune_top1']:.2f}%")
-    table.add_row("pruned + fine-tune", f"{results['pruned_gmacs']:.4f}", f"{100 * results['pruned_finetuned_top1']:.2f}%")
-    table.add_row("same, compacted", f"{results['pruned_gmacs']:.4f}", f"{100 * results['compacted_top1']:.2f}%")
+    table.add_row(f"dense {E} ep", f"{results['dense_gmacs']:.4f}", "", f"{100 * results['dense_top1']:.2f}%", "", "")
+    table.add_row(f"dense {E - F} ep", f"{results['dense_gmacs']:.4f}", "", f"{100 * results['before_prune_top1']:.2f}%",
+                  "", "")
+    for method, r in results["methods"].items():
+        before = r["pruned_no_finetune_top1"]
+        table.add_row(f"pruned {method}", f"{r['gmacs']:.4f}", "-" if before is None else f"{100 * before:.2f}%",
+                      f"{100 * r['pruned_finetuned_top1']:.2f}%", f"{100 * r['compacted_top1']:.2f}%",
+                      f"{r['loss_points']:.2f} (target <= 1.0)")
     console.print(table)
-    console.print(f"loss vs dense: {results['loss_points']:.2f} points (target <= 1.0)")
     return results
 
 
@@ -296,6 +305,7 @@ def main() -> None:
     parser.add_argument("--acc-test", type=int, default=10000)
     parser.add_argument("--acc-epochs", type=int, default=6)
     parser.add_argument("--acc-finetune", type=int, default=2)
+    parser.add_argument("--acc-methods", default="l2:one_shot,l2:gradual", help="criterion:schedule list to compare")
     parser.add_argument("--profile", default="", help="comma list of variant labels to profile (op time shares)")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (vit_nano, 4 variants, small data)")
     args = parser.parse_args()
