@@ -1,0 +1,201 @@
+"""vitsdk export: real exports of a small trained ViT to every target and precision, run in the real runtimes.
+
+One bundle with every file target and precision is exported once per module (that is the slow part);
+the tests then check the manifest, the files and the numbers. Core ML cannot run on Linux: its files
+are checked as validated-not-executed. No mocks.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vitsdk.converters.bundle import Bundle, ExportOptions, export, manifest_errors, sha256_of, size_of
+from vitsdk.converters.runtimes import ExecuTorchRunner, LiteRTRunner, load_runner
+from vitsdk.errors import UserError
+
+MODEL = "vit_nano_patch4_28"
+
+
+def train_briefly(model: torch.nn.Module, steps: int = 200, batch: int = 64) -> torch.nn.Module:
+    """A couple of hundred AdamW steps on Fashion-MNIST: enough for meaningful logits (a random ViT's
+    logits are ~0, which makes relative parity figures and int8 calibration meaningless)."""
+    from vitsdk.data import load_dataset
+
+    c = model.config
+    data = load_dataset("fashion-mnist", "train").subset(steps * batch, seed=1)
+    x = data.to_tensor(c.img_size, c.in_chans, c.mean, c.std)
+    y = torch.from_numpy(data.labels)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.05)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps, pct_start=0.1)
+    model.train()
+    for step in range(steps):
+        index = slice(step * batch, (step + 1) * batch)
+        loss = torch.nn.functional.cross_entropy(model(x[index]), y[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    from vitsdk.models import create_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = train_briefly(create_model(MODEL, keep_rate=0.7))  # trained with token dropping
+    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "nano.safetensors")
+
+
+@pytest.fixture(scope="module")
+def bundle(checkpoint, tmp_path_factory) -> Bundle:
+    """Every file target x precision, token dropping on (keep 0.7), int8 calibrated on Fashion-MNIST."""
+    out = tmp_path_factory.mktemp("export") / "bundle"
+    lines: list[str] = []
+    result = export(str(checkpoint), output=out, keep_rate=0.7, log=lines.append,
+                    options=ExportOptions(target="all", precisions=("fp32", "fp16", "int8-dynamic", "int8", "int8-full"),
+                                          calib_data="fashion-mnist", calib_samples=64,
+                                          accuracy_data="fashion-mnist", accuracy_samples=300))
+    result.log = lines
+    return result
+
+
+EXPECTED = {("executorch", "fp32"), ("executorch", "int8"), ("tflite", "fp32"), ("tflite", "fp16"),
+            ("tflite", "int8-dynamic"), ("tflite", "int8"), ("tflite", "int8-full"), ("coreml", "fp32"), ("coreml", "fp16"),
+            ("coreml", "int8")}
+
+
+def test_bundle_has_every_target_and_precision(bundle):
+    assert {(f["target"], f["precision"]) for f in bundle.files} == EXPECTED
+    assert manifest_errors(bundle.manifest) == []
+    assert json.loads((bundle.path / "manifest.json").read_text()) == bundle.manifest
+    # a log line per file, with size and time
+    assert sum("MiB" in line for line in bundle.log) == len(EXPECTED)
+
+
+def test_manifest_describes_model_input_and_sparsity(bundle):
+    m = bundle.manifest
+    assert m["schema"] == "vitsdk.manifest/1"
+    assert m["model"]["name"] == MODEL and m["model"]["keep_rate"] == 0.7
+    assert m["source"]["kind"] == "checkpoint" and len(m["source"]["sha256"]) == 64
+    assert m["sparsity"]["keep_rate"] == 0.7 and m["sparsity"]["tokens_per_block"] == [50, 36, 26, 26]
+    assert m["input"]["shape"] == [1, 1, 28, 28] and m["input"]["layout"] == "NCHW"
+    assert m["input"]["mean"] == pytest.approx([0.2860]) and m["input"]["std"] == pytest.approx([0.3530])
+    assert m["exporters"]["executorch"] and m["exporters"]["coremltools"]
+    for f in bundle.files:
+        assert f["macs"] == m["accounting"]["macs"] > 0
+
+
+def test_files_match_their_checksums_and_sizes(bundle):
+    for f in bundle.files:
+        path = bundle.path / f["path"]
+        assert path.exists()
+        assert sha256_of(path) == f["sha256"]
+        assert size_of(path) == f["size_bytes"] > 0
+
+
+def test_reference_data_is_real_and_consistent(bundle):
+    inputs, outputs = bundle.reference()
+    labels = np.load(bundle.path / bundle.manifest["reference"]["labels"])
+    assert inputs.shape == (8, 1, 28, 28) and inputs.dtype == np.float32
+    assert outputs.shape == (8, 10) and labels.shape == (8,)
+    from vitsdk.models import load_model
+
+    model = load_model(bundle.manifest["source"]["spec"], keep_rate=0.7).eval()
+    with torch.no_grad():
+        np.testing.assert_allclose(model(torch.from_numpy(inputs)).numpy(), outputs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("target,precision", sorted(p for p in EXPECTED if p[0] != "coreml"))
+def test_runtime_files_rerun_to_their_recorded_outputs(bundle, target, precision):
+    """Loads the file again in its real runtime: same outputs as recorded, parity within tolerance."""
+    f = bundle.file(target, precision)
+    v = f["verification"]
+    assert v["executed"] is True and v["status"] == "passed"
+    assert v["rel_diff"] <= v["tolerance"]
+    runner = load_runner(f["runtime"], bundle.path / f["path"])
+    inputs, reference = bundle.reference()
+    outputs = np.concatenate([runner.run(x[None]) for x in inputs])
+    np.testing.assert_allclose(outputs, np.load(bundle.path / v["outputs"]), rtol=1e-5, atol=1e-6)
+    rel = np.abs(outputs - reference).max() / np.abs(reference).max()
+    assert rel == pytest.approx(v["rel_diff"], rel=1e-3, abs=1e-9)
+    if precision == "fp32":
+        assert rel <= 1e-4 and v["top1_agreement"] == 1.0
+
+
+def test_fp32_files_agree_with_pytorch_on_accuracy_set(bundle):
+    for target in ("executorch", "tflite"):
+        acc = bundle.file(target, "fp32")["accuracy"]
+        assert acc["top1_agreement"] == 1.0 and acc["top1"] == acc["top1_pytorch"]
+    assert bundle.manifest["accuracy"]["top1"] > 0.4  # the briefly trained model learned something (chance: 0.1)
+
+
+def test_quantized_files_are_smaller_and_close_in_accuracy(bundle):
+    """Loose bound for a 300-image test set and a 200-step model; benchmarks/export.py measures the
+    1,000-image quality bar (<= 1 point)."""
+    for target, precision in (("executorch", "int8"), ("tflite", "int8"), ("tflite", "int8-dynamic")):
+        f = bundle.file(target, precision)
+        assert f["size_bytes"] < bundle.file(target, "fp32")["size_bytes"]
+        assert f["accuracy"]["top1"] >= f["accuracy"]["top1_pytorch"] - 0.04
+    assert bundle.file("tflite", "fp16")["size_bytes"] < bundle.file("tflite", "fp32")["size_bytes"]
+    full = bundle.file("tflite", "int8-full")
+    assert LiteRTRunner(bundle.path / full["path"]).input["dtype"] == np.int8  # integer I/O
+    assert full["accuracy"]["top1"] >= full["accuracy"]["top1_pytorch"] - 0.15
+
+
+def test_executorch_is_delegated_to_xnnpack(bundle):
+    d = bundle.file("executorch", "fp32")["delegation"]
+    # token selection (topk/gather) stays on portable kernels; everything else runs in XNNPACK
+    assert d["coverage"] >= 0.9
+    assert set(d["non_delegated_ops"]) <= {"aten_topk_default", "aten_gather_default", "aten_mean_dim",
+                                           "aten_expand_copy_default", "aten_slice_copy_tensor",
+                                           "aten_unsqueeze_copy_default"}
+
+
+def test_coreml_files_are_validated_not_executed(bundle):
+    for precision, compute in (("fp16", "fp16"), ("fp32", "fp32"), ("int8", "fp16")):
+        f = bundle.file("coreml", precision)
+        v = f["verification"]
+        assert v["executed"] is False and v["status"] == "validated" and "macOS" in v["reason"]
+        assert v["inputs"][0]["shape"] == [1, 1, 28, 28] and v["outputs"][0]["shape"] == [1, 10]
+        assert {"softmax", "layer_norm", "linear", "topk"} <= set(v["ops"])
+        assert f["coreml"]["compute_precision"] == compute
+    assert "constexpr_affine_dequantize" in bundle.file("coreml", "int8")["verification"]["ops"]
+    fp16 = bundle.file("coreml", "fp16")["verification"]["fp16_compute"]
+    assert fp16["finite"] and fp16["method"].startswith("estimated")
+
+
+def test_bench_reads_the_manifest(bundle):
+    """The bench helper's reader (issue #6) accepts what the converters write."""
+    bench = pytest.importorskip("vitsdk.bench.bundle")
+    loaded = bench.load_bundle(bundle.path)
+    assert {f.path for f in loaded.files} == {f["path"] for f in bundle.files}
+    inputs, outputs = loaded.reference()
+    assert inputs.shape[0] == outputs.shape[0] == 8
+
+
+def test_runners_refuse_files_that_are_not_models(tmp_path):
+    bogus = tmp_path / "bogus.pte"
+    bogus.write_bytes(b"not a model" * 10)
+    with pytest.raises(UserError, match="cannot load ExecuTorch program"):
+        ExecuTorchRunner(bogus)
+    with pytest.raises(UserError, match="cannot load LiteRT model"):
+        LiteRTRunner(bogus)
+    with pytest.raises(UserError, match="does not exist"):
+        LiteRTRunner(tmp_path / "missing.tflite")
+
+
+def test_failed_verification_leaves_nothing(tmp_path):
+    """An impossible tolerance makes verification fail: the export raises and no bundle (or temp folder)
+    remains."""
+    from vitsdk.models import create_model
+
+    out = tmp_path / "bundle"
+    with pytest.raises(UserError, match="verification failed for tflite fp32"):
+        export(create_model(MODEL), output=out,
+               options=ExportOptions(target="tflite", tolerances={"fp32": 1e-15}, reference_data=None))
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,106 @@
+"""`vitsdk export` input errors and the target table. Each bad input gives one line, exit code 2, and
+leaves nothing behind; all of these fail before any conversion runs, so they are fast."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vitsdk.converters import targets
+from vitsdk.converters.bundle import ExportOptions, export
+from vitsdk.errors import UserError
+
+MODEL = "vit_nano_patch4_28"
+
+
+def assert_clean_error(result, *fragments: str) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    err = result.stderr.strip()
+    assert err.startswith("error: ") and "Traceback" not in err and len(err.splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_unknown_target_suggests_nearest(run_cli, tmp_path):
+    out = tmp_path / "b"
+    assert_clean_error(run_cli("export", MODEL, "--target", "andriod", "-o", out), "did you mean 'android'")
+    assert not out.exists()
+
+
+def test_int8_without_calibration_data_is_refused(run_cli, tmp_path):
+    out = tmp_path / "b"
+    assert_clean_error(run_cli("export", MODEL, "-t", "android", "-p", "int8", "-o", out), "--calib-data")
+    assert not out.exists()
+
+
+def test_corrupted_checkpoint_is_refused(run_cli, tmp_path):
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"\x00garbage" * 64)
+    out = tmp_path / "b"
+    assert_clean_error(run_cli("export", bad, "-t", "tflite", "-o", out), "cannot read checkpoint")
+    assert not out.exists()
+
+
+def test_existing_output_needs_force(run_cli, tmp_path):
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "manifest.json").write_text("{}")
+    assert_clean_error(run_cli("export", MODEL, "-t", "tflite", "-o", out), "--force")
+    assert (out / "manifest.json").read_text() == "{}"
+
+
+def test_help_lists_every_target():
+    from typer.testing import CliRunner
+
+    from vitsdk.cli.app import app
+
+    result = CliRunner().invoke(app, ["export", "--help"])
+    assert result.exit_code == 0
+    for name in targets.list_targets():
+        assert name in result.output
+
+
+@pytest.mark.parametrize("target,precision,message", [
+    ("executorch", "fp16", "precision 'fp16' is not supported by target 'executorch'"),
+    ("android", "int4", "unknown precision 'int4'"),
+    ("coreml", "int8-dynamic", "not supported by target 'coreml'"),
+    ("fpga", None, "arrives with issue #8"),
+    ("ios", "fp16", "includes executorch, which supports none of fp16"),
+])
+def test_bad_target_precision_pairs(tmp_path, target, precision, message):
+    out = tmp_path / "b"
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        export(MODEL, output=out, target=target, precision=precision)
+    assert not out.exists()
+
+
+def test_force_never_replaces_a_folder_that_is_not_a_bundle(tmp_path):
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "cat.png").write_bytes(b"png")
+    with pytest.raises(UserError, match="not a vitsdk bundle"):
+        export(MODEL, output=out, target="tflite", force=True)
+    assert (out / "cat.png").exists()
+
+
+def test_bad_options_are_named():
+    with pytest.raises(UserError, match="calib-samples"):
+        ExportOptions(calib_samples=0)
+    with pytest.raises(UserError, match="did you mean 'sparse'"):
+        ExportOptions(coreml_compression="sparce")
+
+
+def test_platform_targets_expand_from_the_table():
+    def names(target, precisions=None):
+        return [(t.name, p) for t, p in targets.plan(target, precisions)]
+
+    assert names("android") == [("executorch", "fp32"), ("tflite", "fp32")]
+    assert names("ios") == [("coreml", "fp16"), ("executorch", "fp32")]
+    assert names("all") == [("executorch", "fp32"), ("tflite", "fp32"), ("coreml", "fp16")]  # fpga pending
+    assert names("android", ["fp32", "int8-dynamic"]) == [("executorch", "fp32"), ("tflite", "fp32"),
+                                                          ("tflite", "int8-dynamic")]
+
+
+def test_readme_target_table_is_generated_from_the_registry():
+    readme = (Path(__file__).resolve().parents[1] / "converters" / "README.md").read_text()
+    assert targets.markdown_table() in readme
