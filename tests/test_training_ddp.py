@@ -20,7 +20,7 @@ from vitsdk.models import create_model
 from vitsdk.training import ExampleLevel, TokenLevel, TrainConfig, fit
 from vitsdk.training.checkpoint import TRAIN_STATE_FILE, load_train_state
 
-CONFIG = TrainConfig(epochs=2, batch_size=64, lr=2e-3, seed=5, augment=False,
+CONFIG = TrainConfig(epochs=2, batch_size=64, lr=2e-3, seed=5, augment=False, precision="fp32",
                      example=ExampleLevel(keep=0.75, swap=0.1, period_epochs=1), token=TokenLevel(0.7))
 
 

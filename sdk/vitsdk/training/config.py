@@ -128,8 +128,8 @@ class TrainConfig:
         grad_clip: max global gradient norm; None disables clipping.
         ema_decay: keep an exponential moving average of the weights (evaluated and saved instead of
             the raw weights); None disables it.
-        precision: 'auto' (bf16 autocast on GPUs that support it, fp32 on CPU, where bf16 autocast was
-            measured slower on this machine), 'fp32', 'bf16' or 'fp16' (CUDA only).
+        precision: 'auto' (bf16 autocast where the hardware has bf16 matmul: CUDA GPUs that support it,
+            CPUs with AMX or AVX512-BF16; fp32 elsewhere), 'fp32', 'bf16' or 'fp16' (CUDA only).
         augment: random horizontal flip and +-2 px random shift, done on the whole batch tensor.
         seed: seeds the model init (when fit builds nothing, the caller seeds), sampling and augmentation.
         eval_batch_size: batch size of the evaluation pass.

@@ -1,0 +1,218 @@
+"""Tri-Level sparse training vs dense on Fashion-MNIST: wall time, img/s and top-1 per sparsity level.
+
+Variants (same model, epochs, seed and recipe): dense; each level alone (examples, tokens, attention);
+all three. They run round-robin one epoch at a time (each pauses after its epoch and resumes from its
+checkpoint, which the tests show is exact), so machine noise from other work on the shared CPU hits
+every variant alike. Training time is the time inside the training loop (no evaluation or
+checkpointing), as wall clock and as process CPU time; top-1 is measured on the full 10k test set with
+the final model at its trained sparsity (and, for reference, with the sparsity switched off). A second
+table times the attention level's two implementations (mask vs gather) at the target rates.
+
+    flock /tmp/vitsdk-bench.lock python benchmarks/training.py [--epochs 3] [--model vit_nano_patch4_28] [--quick]
+
+Writes benchmarks/results/training.json (training_quick.json with --quick).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from vitsdk.data import load_dataset
+from vitsdk.models import count, create_model
+from vitsdk.training import AttentionLevel, ExampleLevel, TokenLevel, TrainConfig, evaluate, fit
+from vitsdk.training.trainer import cpu_has_bf16
+
+RESULTS = Path(__file__).parent / "results"
+VARIANTS = ("dense", "examples", "tokens", "attention", "tri-level")
+
+
+class Pause(Exception):
+    """Raised from on_epoch to hand the CPU to the next variant (the run resumes from its checkpoint)."""
+
+
+def level_config(variant: str, base: TrainConfig, args: argparse.Namespace) -> TrainConfig:
+    example = ExampleLevel(keep=args.keep_examples)
+    token = TokenLevel(args.keep_rate)
+    attention = AttentionLevel(args.attn_keep, mode="mask")
+    levels = {"dense": {}, "examples": {"example": example}, "tokens": {"token": token},
+              "attention": {"attention": attention},
+              "tri-level": {"example": example, "token": token, "attention": attention}}[variant]
+    return base.replace(**levels)
+
+
+def new_model(args: argparse.Namespace):
+    torch.manual_seed(args.seed)
+    return create_model(args.model, fuse_token=True)
+
+
+def time_attention_modes(args: argparse.Namespace, steps: int) -> list[dict]:
+    """Training-step throughput of the attention level's implementations at the target keep rates."""
+    rows = []
+    x = torch.randn(args.batch_size, 1, 28, 28)
+    y = torch.randint(0, 10, (args.batch_size,))
+    settings = [("dense", 1.0, 1.0, "mask"), ("tokens only", args.keep_rate, 1.0, "mask"),
+                ("tokens + attn mask", args.keep_rate, args.attn_keep, "mask"),
+                ("tokens + attn gather", args.keep_rate, args.attn_keep, "gather"),
+                ("attn mask only", 1.0, args.attn_keep, "mask"), ("attn gather only", 1.0, args.attn_keep, "gather")]
+    models = {}
+    for label, keep, attn, mode in settings:
+        model = new_model(args)
+        model.config = model.config.replace(keep_rate=keep, attn_keep=attn, attn_mode=mode)
+        models[label] = (model, torch.optim.AdamW(model.parameters(), 1e-3))
+    times = {label: 0.0 for label in models}
+
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and cpu_has_bf16())
+
+    def train_step(model, optimizer):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    for label, (model, opt) in models.items():
+        train_step(model, opt)  # warm-up
+    for _ in range(steps):  # round-robin
+        for label, (model, opt) in models.items():
+            start = time.perf_counter()
+            train_step(model, opt)
+            times[label] += time.perf_counter() - start
+    for label, (model, _) in models.items():
+        acct = count(model)
+        rows.append({"variant": label, "attn_mode": model.config.attn_mode, "macs_forward": acct.macs,
+                     "attn_macs_saved": acct.attn_macs_saved,
+                     "img_per_s": steps * args.batch_size / times[label]})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="vit_nano_patch4_28")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--train-size", type=int, default=None, help="seeded subset of the 60k training images")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--keep-examples", type=float, default=0.8)
+    parser.add_argument("--keep-rate", type=float, default=0.7)
+    parser.add_argument("--attn-keep", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default="auto", help="auto (bf16 autocast on CPUs with AMX/AVX512-BF16) | fp32 | bf16")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: on this shared 2-core machine one thread per process times steadier)")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 epochs on 2,048 images, 1,000 test images")
+    args = parser.parse_args()
+    test_size = None
+    if args.quick:
+        args.epochs, args.train_size, test_size = 2, 2048, 1000
+    torch.set_num_threads(args.threads)
+    console = Console()
+    variants = args.variants.split(",")
+    train = load_dataset("fashion-mnist", "train").subset(args.train_size, args.seed)
+    test = load_dataset("fashion-mnist", "test").subset(test_size, args.seed)
+    base = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, precision=args.precision)
+    load_before = os.getloadavg()
+    console.print(f"{args.model}, {len(train)} train / {len(test)} test images, {args.epochs} epochs, batch "
+                  f"{args.batch_size}, {args.threads} thread(s), precision {args.precision} (bf16 hardware: {cpu_has_bf16()}); load average {load_before[0]:.1f}")
+
+    work = Path(tempfile.mkdtemp(prefix="vitsdk-bench-training-"))
+    results: dict[str, dict] = {}
+    try:
+        for round_epoch in range(1, args.epochs + 1):
+            for variant in variants:
+                def pause(record, stop=round_epoch):
+                    if record["epoch"] == stop and stop < args.epochs:
+                        raise Pause
+
+                try:
+                    result = fit(new_model(args), train, level_config(variant, base, args), work / variant,
+                                 on_epoch=pause)
+                except Pause:
+                    continue
+                results[variant] = {"result": result}
+            console.print(f"round {round_epoch}/{args.epochs} done "
+                          f"(load average {os.getloadavg()[0]:.1f})")
+        rows = []
+        for variant in variants:
+            result = results[variant]["result"]
+            model = result.model
+            top1 = evaluate(model, test)
+            trained = (model.config.keep_rate, model.config.attn_keep)
+            model.set_sparsity(keep_rate=1.0, attn_keep=1.0)
+            top1_dense_inference = evaluate(model, test)
+            model.set_sparsity(keep_rate=trained[0], attn_keep=trained[1])
+            history = result.history
+            rows.append({
+                "variant": variant, "epochs": args.epochs,
+                "train_seconds": sum(h["seconds"] for h in history),
+                "train_cpu_seconds": sum(h["cpu_seconds"] for h in history),
+                "images_seen": result.images_seen,
+                "img_per_s": result.images_seen / sum(h["seconds"] for h in history),
+                "top1": top1, "top1_dense_inference": top1_dense_inference,
+                "active_examples": history[-1]["active_examples"], "final_keep_rate": trained[0],
+                "final_attn_keep": trained[1], "tokens_kept_final": history[-1]["tokens_kept"],
+                "history": history})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    dense = next((r for r in rows if r["variant"] == "dense"), None)
+    for row in rows:
+        if dense is not None:
+            row["time_saved"] = 1.0 - row["train_seconds"] / dense["train_seconds"]
+            row["cpu_time_saved"] = 1.0 - row["train_cpu_seconds"] / dense["train_cpu_seconds"]
+            row["top1_delta_pt"] = 100 * (row["top1"] - dense["top1"])
+    table = Table(title=f"Tri-Level training, {args.model} on Fashion-MNIST ({len(train)} train, {len(test)} test), "
+                        f"{args.epochs} epochs, seed {args.seed}")
+    for col in ("variant", "train s", "CPU s", "img/s", "time saved", "CPU saved", "top-1 %", "vs dense pt",
+                "top-1 dense inf. %", "active ex.", "tokens kept"):
+        table.add_column(col, justify="left" if col == "variant" else "right")
+    for r in rows:
+        table.add_row(r["variant"], f"{r['train_seconds']:.1f}", f"{r['train_cpu_seconds']:.1f}",
+                      f"{r['img_per_s']:.0f}", f"{100 * r.get('time_saved', 0):.1f}%",
+                      f"{100 * r.get('cpu_time_saved', 0):.1f}%", f"{100 * r['top1']:.2f}",
+                      f"{r.get('top1_delta_pt', 0):+.2f}", f"{100 * r['top1_dense_inference']:.2f}",
+                      str(r["active_examples"]), f"{100 * r['tokens_kept_final']:.0f}%")
+    console.print(table)
+
+    console.print("timing the attention level's implementations (training steps, round-robin)...")
+    modes = time_attention_modes(args, steps=3 if args.quick else 12)
+    mode_table = Table(title=f"attention level at keep {args.attn_keep}: mask vs gather "
+                             f"(batch {args.batch_size}, training steps)")
+    for col in ("setting", "forward MACs (M)", "attn MACs saved (M)", "img/s"):
+        mode_table.add_column(col, justify="left" if col == "setting" else "right")
+    for m in modes:
+        mode_table.add_row(m["variant"], f"{m['macs_forward'] / 1e6:.2f}", f"{m['attn_macs_saved'] / 1e6:.3f}",
+                           f"{m['img_per_s']:.0f}")
+    console.print(mode_table)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / ("training_quick.json" if args.quick else "training.json")
+    payload = {"benchmark": "training", "model": args.model, "train_images": len(train), "test_images": len(test),
+               "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+               "threads": args.threads, "precision": args.precision, "cpu_bf16": cpu_has_bf16(),
+               "keep_examples": args.keep_examples, "keep_rate": args.keep_rate,
+               "attn_keep": args.attn_keep, "attn_mode": "mask",
+               "timing": "measured: time.perf_counter (wall) and time.process_time (CPU) inside the training loop; "
+                         "variants interleaved one epoch at a time",
+               "load_average_before": load_before, "load_average_after": os.getloadavg(),
+               "machine": {"python": platform.python_version(), "torch": torch.__version__,
+                           "cpu_count": os.cpu_count(), "platform": platform.platform()},
+               "variants": rows, "attention_modes": modes}
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(tmp, out)
+    console.print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
