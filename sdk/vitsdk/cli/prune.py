@@ -94,6 +94,12 @@ def prune(
                     "dense": {"params": dense_params, "macs": dense_macs}})
         return
     print_table(report, compact_report, dense_params, dense_macs, config, out)
+    if compaction == "auto":
+        gather_macs = count(compact(model, "gather")).macs
+        if gather_macs < compact_report.macs:
+            console.print(f"[dim]auto keeps multi-strip layers as dense matmuls (on XNNPACK and LiteRT they ran "
+                          f"slower than dense, see benchmarks/pruning.py); block-compact ('--compaction gather', as "
+                          f"an FPGA PE array runs it) would be {gather_macs / 1e9:.4f} GMACs[/dim]")
     if finetune:
         console.print(f"fine-tuned {finetune['epochs']} epoch(s) on {finetune['data']}: top-1 "
                       f"{_pct(finetune.get('top1_before'))} after pruning -> {_pct(finetune.get('top1_after'))}")

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vitsdk.atomic import atomic_path, write_json
+from vitsdk.atomic import atomic_path, write_text
 from vitsdk.errors import UserError
 from vitsdk.models.checkpoint import MODEL_FILE, read_state_dict
 from vitsdk.models.config import ViTConfig
@@ -157,8 +157,18 @@ def save_pruned(model: VisionTransformer, folder: str | os.PathLike, finetune: d
     problems = schema_errors(document)
     if problems:  # a bug, not a user mistake: never write a file our own readers would refuse
         raise RuntimeError(f"sparsity.json would not match its schema: {problems[0]}")
-    write_json(folder / SPARSITY_FILE, document)
+    write_text(folder / SPARSITY_FILE, _dumps(document))
     return folder
+
+
+def _dumps(document: dict) -> str:
+    """Indented JSON, with each layer's kept offsets on one line (DeiT-S 32x32: ~1.5 MB, not ~6 MB)."""
+    layers = document["layers"]
+    placeholders = [{**layer, "kept": f"@kept{i}@"} for i, layer in enumerate(layers)]
+    text = json.dumps({**document, "layers": placeholders}, indent=2)
+    for i, layer in enumerate(layers):
+        text = text.replace(f'"@kept{i}@"', json.dumps(layer["kept"], separators=(",", ":")), 1)
+    return text + "\n"
 
 
 def read_sparsity(folder: str | os.PathLike) -> dict:
