@@ -307,6 +307,54 @@ def check_output(output: Path, force: bool) -> None:
                         f"with --force (choose another -o)")
 
 
+# --- converters per file target ----------------------------------------------------------------------------
+
+@dataclass
+class ConvertContext:
+    """What a converter gets besides model, example inputs, path and precision (shared within one export)."""
+
+    calibration: torch.Tensor | None
+    options: ExportOptions
+    cache: dict[str, Any] = field(default_factory=dict)  # e.g. the fp32 .tflite, converted once
+
+
+Converter = Callable[[nn.Module, tuple, Path, str, ConvertContext], dict]
+CONVERTERS: dict[str, Converter] = {}
+
+
+def register_converter(target: str) -> Callable[[Converter], Converter]:
+    """Registers the function that writes `target`'s file (the FPGA path registers its own)."""
+    def add(fn: Converter) -> Converter:
+        CONVERTERS[target] = fn
+        return fn
+    return add
+
+
+@register_converter("executorch")
+def _executorch(module, example, path, precision, context):
+    from vitsdk.converters.executorch import to_pte
+
+    return to_pte(module, example, path, precision, calibration=context.calibration)
+
+
+@register_converter("tflite")
+def _tflite(module, example, path, precision, context):
+    from vitsdk.converters.litert import convert_float, to_tflite
+
+    if "float_tflite" not in context.cache:
+        context.cache["float_tflite"] = convert_float(module, example)
+    return to_tflite(module, example, path, precision, calibration=context.calibration,
+                     float_model=context.cache["float_tflite"])
+
+
+@register_converter("coreml")
+def _coreml(module, example, path, precision, context):
+    from vitsdk.converters.coreml import to_mlpackage
+
+    return to_mlpackage(module, example, path, precision, minimum_deployment_target=context.options.coreml_target,
+                        compression=context.options.coreml_compression)
+
+
 # --- the export ------------------------------------------------------------------------------------------
 
 Log = Callable[[str], None]
@@ -385,30 +433,14 @@ def export(model: nn.Module | str | os.PathLike, target: str = "android", output
         np.save(staging / REFERENCE_DIR / "outputs.npy", ref_y.astype(np.float32))
         if ref_labels is not None:
             np.save(staging / REFERENCE_DIR / "labels.npy", np.asarray(ref_labels, dtype=np.int64))
-        float_tflite: bytes | None = None
+        context = ConvertContext(calibration=calibration, options=options)
         for t, p in pairs:
             name = f"{t.name}-{p}{t.suffix}"
             step = time.perf_counter()
+            if t.name not in CONVERTERS:
+                raise UserError(t.unavailable or f"target {t.name} has no converter registered")
             with quiet():
-                if t.name == "executorch":
-                    from vitsdk.converters.executorch import to_pte
-
-                    info = to_pte(module, example, staging / name, p, calibration=calibration)
-                elif t.name == "tflite":
-                    from vitsdk.converters.litert import convert_float, to_tflite
-
-                    if float_tflite is None:
-                        float_tflite = convert_float(module, example)
-                    info = to_tflite(module, example, staging / name, p, calibration=calibration,
-                                     float_model=float_tflite)
-                elif t.name == "coreml":
-                    from vitsdk.converters.coreml import to_mlpackage
-
-                    info = to_mlpackage(module, example, staging / name, p,
-                                        minimum_deployment_target=options.coreml_target,
-                                        compression=options.coreml_compression)
-                else:  # a target in the table without a converter here
-                    raise UserError(t.unavailable or f"target {t.name} has no converter yet")
+                info = CONVERTERS[t.name](module, example, staging / name, p, context)
             info["export_s"] = round(time.perf_counter() - step, 3)
             entry = describe(t, p, name, info, staging, accounting.macs)
             entry["verification"] = verify(t, p, staging / name, module, ref_x, ref_y, options, staging)
