@@ -199,3 +199,22 @@ def test_failed_verification_leaves_nothing(tmp_path):
         export(create_model(MODEL), output=out,
                options=ExportOptions(target="tflite", tolerances={"fp32": 1e-15}, reference_data=None))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pruned_artifact_exports_with_its_sparsity(tmp_path):
+    """A block-pruned artifact (sparsity.json + model.safetensors) exports compacted; the manifest carries
+    the pruning settings and the file matches PyTorch."""
+    sparsity = pytest.importorskip("vitsdk.sparsity")
+    from vitsdk.models import create_model
+
+    model = create_model(MODEL)
+    sparsity.prune_(model, sparsity.BlockPruneConfig(block_shape=(16, 16), ratio=0.5))
+    folder = sparsity.save_pruned(model, tmp_path / "pruned")
+    bundle = export(str(folder), output=tmp_path / "bundle", target="tflite")
+    m = bundle.manifest
+    assert m["source"]["kind"] == "pruned"
+    assert m["sparsity"]["pruning"]["ratio"] == 0.5 and m["sparsity"]["pruning"]["block_shape"] == [16, 16]
+    assert m["accounting"]["macs"] < m["sparsity"]["pruning"]["macs_dense"]
+    v = bundle.file("tflite", "fp32")["verification"]
+    assert v["status"] == "passed" and v["rel_diff"] <= 1e-4
+    assert manifest_errors(m) == []
