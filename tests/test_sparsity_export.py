@@ -1,4 +1,5 @@
-"""A compacted pruned model exports to .pte (ExecuTorch + XNNPACK) and .tflite (LiteRT) and runs in the
+"""A compacted pruned model exports to .pte (ExecuTorch + XNNPACK), .tflite (LiteRT) and .mlpackage (Core ML;
+converted and validated only: prediction needs macOS); the first two run in the
 real runtimes with the masked model's outputs."""
 from __future__ import annotations
 
@@ -53,3 +54,15 @@ def test_tflite_runs_in_litert(pruned, tmp_path):
     to_tflite(compacted, (x,), tmp_path / "pruned.tflite")
     out = LiteRTRunner(tmp_path / "pruned.tflite").run(x.numpy())
     np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_mlpackage_converts(pruned, tmp_path):
+    """Core ML prediction needs macOS: here the compact ops (index_select, bmm) must convert to an ML program
+    whose input and output shapes check out."""
+    from vitsdk.converters.coreml import to_mlpackage, validate_mlpackage
+
+    compacted, x, reference = pruned
+    to_mlpackage(compacted, (x,), tmp_path / "pruned.mlpackage", precision="fp32")
+    checked = validate_mlpackage(tmp_path / "pruned.mlpackage", tuple(x.shape), tuple(reference.shape))
+    assert checked["status"] == "validated" and checked["ops"].get("matmul", 0) + checked["ops"].get("linear", 0) > 0
