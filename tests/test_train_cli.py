@@ -37,6 +37,7 @@ def test_train_tri_level_writes_a_run_that_prune_and_export_can_read(tmp_path, c
     # running the same command again resumes the finished run instead of training from scratch
     code, out, err = run(BASE + ["--tri-level", "--epochs", "2", "-o", str(run_dir), "--json"], capsys)
     assert code == 0 and json.loads(out)["resumed_from_epoch"] == 2
+    assert resolve_model(str(run_dir)).config.keep_rate == pytest.approx(0.7)
 
 
 def test_train_progress_output(tmp_path, capsys):

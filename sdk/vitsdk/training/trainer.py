@@ -288,6 +288,11 @@ def fit(model: VisionTransformer, train: ImageArrays, config: TrainConfig, out_d
     finally:
         model.record_cls_attn = False
 
+    # The saved model carries the schedules' end values (also when a finished run is merely resumed).
+    if token_schedule is not None:
+        model.set_sparsity(keep_rate=token_schedule(config.epochs))
+    if attn_schedule is not None:
+        model.set_sparsity(attn_keep=attn_schedule(config.epochs))
     final = ema.model if ema is not None else model
     final.config = model.config
     if out is not None and ctx.main:
