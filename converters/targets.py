@@ -74,7 +74,9 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
 # Precisions whose numbers differ from fp32 by design: their parity is reported, accuracy decides.
 QUANTIZED = ("fp16", "int8-dynamic", "int8", "int8-full")
 # Default verification tolerance per precision: max |runtime - pytorch| / max |pytorch| over the reference inputs.
-TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "int8-dynamic": 0.1, "int8": 0.35, "int8-full": 0.6}
+# For quantized files it only guards against broken conversions (static int8 measured 0.2-0.5 on
+# briefly trained Fashion-MNIST ViTs while top-1 moved by about a point); accuracy is the real check.
+TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "int8-dynamic": 0.1, "int8": 0.6, "int8-full": 0.8}
 NEEDS_CALIBRATION = {("executorch", "int8"), ("tflite", "int8"), ("tflite", "int8-full")}
 
 
