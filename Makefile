@@ -12,6 +12,12 @@ test: setup
 
 bench: setup
 	.venv/bin/python benchmarks/tokens.py
+	.venv/bin/python benchmarks/training.py
+	.venv/bin/python benchmarks/pruning.py
+	.venv/bin/python benchmarks/export.py
+	.venv/bin/python benchmarks/bench_overhead.py
+	.venv/bin/python benchmarks/fpga.py
+	.venv/bin/python benchmarks/report.py
 
 clean:
 	rm -rf .venv build *.egg-info demo_out
