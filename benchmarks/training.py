@@ -110,13 +110,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: on this shared 2-core machine one thread per process times steadier)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--tag", default="", help="suffix of the results file: training_TAG.json")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 epochs on 2,048 images, 1,000 test images")
     args = parser.parse_args()
     test_size = None
     if args.quick:
         args.epochs, args.train_size, test_size = 2, 2048, 1000
     torch.set_num_threads(args.threads)
-    console = Console()
+    console = Console(width=160)
     variants = args.variants.split(",")
     train = load_dataset("fashion-mnist", "train").subset(args.train_size, args.seed)
     test = load_dataset("fashion-mnist", "test").subset(test_size, args.seed)
@@ -196,7 +197,8 @@ def main() -> None:
     console.print(mode_table)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("training_quick.json" if args.quick else "training.json")
+    name = "training" + (f"_{args.tag}" if args.tag else "") + ("_quick" if args.quick else "")
+    out = RESULTS / f"{name}.json"
     payload = {"benchmark": "training", "model": args.model, "train_images": len(train), "test_images": len(test),
                "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
                "threads": args.threads, "precision": args.precision, "cpu_bf16": cpu_has_bf16(),
