@@ -259,7 +259,7 @@ def resolve(model: nn.Module | str | os.PathLike, overrides: dict[str, Any]) -> 
     """The model to export and where it came from (registry name, checkpoint, run folder, pruned artifact)."""
     if isinstance(model, nn.Module):
         if overrides:
-            raise UserError("keep_rate / img_size overrides apply to a model name or checkpoint, not to a "
+            raise UserError("keep_rate / img_size / attn_keep overrides apply to a model name or checkpoint, not to a "
                             "model object: build the model with them instead")
         return model.eval(), ModelSource("module")
     from vitsdk.models import resolve_model
@@ -315,6 +315,7 @@ class ConvertContext:
 
     calibration: torch.Tensor | None
     options: ExportOptions
+    reference: torch.Tensor | None = None  # the bundle's reference inputs (the FPGA C simulation runs them)
     cache: dict[str, Any] = field(default_factory=dict)  # e.g. the fp32 .tflite, converted once
 
 
@@ -355,6 +356,13 @@ def _coreml(module, example, path, precision, context):
                         compression=context.options.coreml_compression)
 
 
+@register_converter("fpga")
+def _fpga(module, example, path, precision, context):
+    from vitsdk.fpga import to_fpga
+
+    return to_fpga(module, example, path, precision, reference=context.reference)
+
+
 # --- the export ------------------------------------------------------------------------------------------
 
 Log = Callable[[str], None]
@@ -363,7 +371,7 @@ Log = Callable[[str], None]
 def export(model: nn.Module | str | os.PathLike, target: str = "android", output: str | os.PathLike = "bundle",
            precision: str | Sequence[str] | None = None, *, options: ExportOptions | None = None,
            calibration: torch.Tensor | None = None, keep_rate: float | None = None, img_size: int | None = None,
-           log: Log | None = None, **option_values: Any) -> Bundle:
+           attn_keep: float | None = None, log: Log | None = None, **option_values: Any) -> Bundle:
     """Exports `model` (a module, registry name, checkpoint, run folder or pruned artifact) to a bundle.
 
     Args:
@@ -373,7 +381,7 @@ def export(model: nn.Module | str | os.PathLike, target: str = "android", output
         precision: one precision, a comma list or a sequence; None exports each target's default.
         options: an `ExportOptions`; or give its fields as keywords (`calib_data="fashion-mnist"`, ...).
         calibration: preprocessed calibration inputs (N, C, H, W); overrides `options.calib_data`.
-        keep_rate, img_size: model overrides when `model` is a name or checkpoint.
+        keep_rate, img_size, attn_keep: model overrides when `model` is a name, checkpoint or artifact.
         log: called with one line per step (the CLI prints them); None is silent.
     Returns:
         the `Bundle` written.
@@ -390,7 +398,8 @@ def export(model: nn.Module | str | os.PathLike, target: str = "android", output
     if needs_calibration and calibration is None and options.calib_data is None:
         raise UserError(f"{', '.join(needs_calibration)} needs calibration data to set activation ranges: "
                         f"pass --calib-data (e.g. fashion-mnist, an image folder or an .npz)")
-    overrides = {k: v for k, v in (("keep_rate", keep_rate), ("img_size", img_size)) if v is not None}
+    overrides = {k: v for k, v in (("keep_rate", keep_rate), ("img_size", img_size), ("attn_keep", attn_keep))
+                 if v is not None}
 
     start = time.perf_counter()
     module, source = resolve(model, overrides)
@@ -433,7 +442,7 @@ def export(model: nn.Module | str | os.PathLike, target: str = "android", output
         np.save(staging / REFERENCE_DIR / "outputs.npy", ref_y.astype(np.float32))
         if ref_labels is not None:
             np.save(staging / REFERENCE_DIR / "labels.npy", np.asarray(ref_labels, dtype=np.int64))
-        context = ConvertContext(calibration=calibration, options=options)
+        context = ConvertContext(calibration=calibration, options=options, reference=ref_x)
         for t, p in pairs:
             name = f"{t.name}-{p}{t.suffix}"
             step = time.perf_counter()
@@ -484,11 +493,18 @@ def verify(t: Target, precision: str, path: Path, module: nn.Module, ref_x: torc
         if precision != "fp32":
             checks["fp16_compute"] = fp16_emulation(module, ref_x, ref_y)
         return checks
-    from vitsdk.converters.runtimes import load_runner
+    if t.name == "fpga":
+        from vitsdk.fpga.api import CSIM_OUTPUTS
 
-    with quiet():
-        runner = load_runner(t.runtime, path)
-        outputs = run_file(runner, ref_x, batch)
+        outputs = np.load(path / CSIM_OUTPUTS)  # the g++ C simulation, bit-exact with the integer reference
+        runtime_name = "g++ C simulation of the HLS project"
+    else:
+        from vitsdk.converters.runtimes import load_runner
+
+        with quiet():
+            runner = load_runner(t.runtime, path)
+            outputs = run_file(runner, ref_x, batch)
+        runtime_name = f"{t.runtime} {runtime_version(t.runtime)}"
     tolerance = options.tolerance(precision)
     figures = parity(outputs, ref_y)
     out_name = f"{REFERENCE_DIR}/{path.name}.outputs.npy"
@@ -501,7 +517,7 @@ def verify(t: Target, precision: str, path: Path, module: nn.Module, ref_x: torc
         raise UserError(f"verification failed for {t.name} {precision}: max |diff| / max |ref| = "
                         f"{figures['rel_diff']:.3g} > tolerance {tolerance:g} on {len(ref_x)} reference inputs"
                         f"{hint}; nothing was written")
-    return {"status": status, "executed": True, "runtime": f"{t.runtime} {runtime_version(t.runtime)}",
+    return {"status": status, "executed": True, "runtime": runtime_name,
             "inputs": len(ref_x), "metric": "max_abs_diff / max_abs_ref", "tolerance": tolerance,
             **{k: round(v, 9) for k, v in figures.items()}, "outputs": out_name}
 

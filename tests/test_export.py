@@ -58,15 +58,15 @@ def bundle(checkpoint, tmp_path_factory) -> Bundle:
     lines: list[str] = []
     result = export(str(checkpoint), output=out, keep_rate=0.7, log=lines.append,
                     options=ExportOptions(target="all", precisions=("fp32", "fp16", "int8-dynamic", "int8", "int8-full"),
-                                          calib_data="fashion-mnist", calib_samples=64,
-                                          accuracy_data="fashion-mnist", accuracy_samples=300))
+                                          calib_data="fashion-mnist", calib_samples=32,
+                                          accuracy_data="fashion-mnist", accuracy_samples=128))
     result.log = lines
     return result
 
 
 EXPECTED = {("executorch", "fp32"), ("executorch", "int8"), ("tflite", "fp32"), ("tflite", "fp16"),
             ("tflite", "int8-dynamic"), ("tflite", "int8"), ("tflite", "int8-full"), ("coreml", "fp32"), ("coreml", "fp16"),
-            ("coreml", "int8")}
+            ("coreml", "int8"), ("fpga", "int8")}
 
 
 def test_bundle_has_every_target_and_precision(bundle):
@@ -110,7 +110,18 @@ def test_reference_data_is_real_and_consistent(bundle):
         np.testing.assert_allclose(model(torch.from_numpy(inputs)).numpy(), outputs, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("target,precision", sorted(p for p in EXPECTED if p[0] != "coreml"))
+def test_fpga_project_is_verified_by_its_c_simulation(bundle):
+    """The fpga target's HLS project ran in g++ C simulation at export; its logits are compared like a runtime's."""
+    f = bundle.file("fpga", "int8")
+    v = f["verification"]
+    assert v["executed"] is True and v["status"] == "passed" and "C simulation" in v["runtime"]
+    assert v["rel_diff"] <= v["tolerance"] and v["top1_agreement"] >= 0.75
+    np.testing.assert_array_equal(np.load(bundle.path / v["outputs"]),
+                                  np.load(bundle.path / f["path"] / "csim_outputs.npy"))
+    assert (bundle.path / f["path"] / "project.json").is_file()
+
+
+@pytest.mark.parametrize("target,precision", sorted(p for p in EXPECTED if p[0] not in ("coreml", "fpga")))
 def test_runtime_files_rerun_to_their_recorded_outputs(bundle, target, precision):
     """Loads the file again in its real runtime: same outputs as recorded, parity within tolerance."""
     f = bundle.file(target, precision)

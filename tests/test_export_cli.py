@@ -64,7 +64,7 @@ def test_help_lists_every_target():
     ("executorch", "fp16", "precision 'fp16' is not supported by target 'executorch'"),
     ("android", "int4", "unknown precision 'int4'"),
     ("coreml", "int8-dynamic", "not supported by target 'coreml'"),
-    ("fpga", None, "arrives with issue #8"),
+    ("fpga", "fp32", "precision 'fp32' is not supported by target 'fpga'"),
     ("ios", "fp16", "includes executorch, which supports none of fp16"),
 ])
 def test_bad_target_precision_pairs(tmp_path, target, precision, message):
@@ -96,7 +96,7 @@ def test_platform_targets_expand_from_the_table():
 
     assert names("android") == [("executorch", "fp32"), ("tflite", "fp32")]
     assert names("ios") == [("coreml", "fp16"), ("executorch", "fp32")]
-    assert names("all") == [("executorch", "fp32"), ("tflite", "fp32"), ("coreml", "fp16")]  # fpga pending
+    assert names("all") == [("executorch", "fp32"), ("tflite", "fp32"), ("coreml", "fp16"), ("fpga", "int8")]
     assert names("android", ["fp32", "int8-dynamic"]) == [("executorch", "fp32"), ("tflite", "fp32"),
                                                           ("tflite", "int8-dynamic")]
 

@@ -29,6 +29,8 @@ def export(
                                         "Each file target gets those it supports; default: each target's default."),
     keep_rate: Optional[float] = typer.Option(None, help="Token keep rate at the pruning blocks, in (0, 1]."),
     img_size: Optional[int] = typer.Option(None, help="Input size in pixels (pos_embed is resampled)."),
+    attn_keep: Optional[float] = typer.Option(None, help="Attention keys kept per row, in (0, 1] (1 turns attention "
+                                                         "sparsity off, e.g. for the fpga target)."),
     calib_data: Optional[str] = typer.Option(None, help="Calibration data for int8: fashion-mnist, an image "
                                                         "folder or an .npz (train split)."),
     calib_samples: int = typer.Option(128, help="Calibration images."),
@@ -55,12 +57,15 @@ def export(
                             coreml_compression=coreml_compression)
     log = (lambda line: None) if as_json else (lambda line: console.print(line, highlight=False))
     with console.status("exporting...", spinner="dots") if not as_json else _null():
-        bundle = run_export(model, output=output, options=options, keep_rate=keep_rate, img_size=img_size, log=log)
+        bundle = run_export(model, output=output, options=options, keep_rate=keep_rate, img_size=img_size,
+                            attn_keep=attn_keep, log=log)
     if as_json:
         print_json(bundle.manifest)
         return
     console.print(f"[green]bundle[/green] {bundle.path} ({len(bundle.files)} files, manifest.json)")
-    console.print(f"next: [bold]vitsdk bench {bundle.path} --device host[/bold]", highlight=False)
+    runtimes = {f["runtime"] for f in bundle.manifest["files"]}
+    device = "host" if runtimes & {"executorch", "litert"} else "fpga --board zcu104" if "fpga" in runtimes else "ios"
+    console.print(f"next: [bold]vitsdk bench {bundle.path} --device {device}[/bold]", highlight=False)
 
 
 class _null:

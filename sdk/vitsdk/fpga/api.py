@@ -25,6 +25,9 @@ RESULTS_SCHEMA = "vitsdk.results/1"
 DEFAULT_BLOCK = BlockShape(16, 16)
 
 
+CSIM_OUTPUTS = "csim_outputs.npy"  # float logits of the C simulation on the reference inputs
+
+
 @dataclass
 class FpgaExport:
     """What `export_fpga` wrote and checked."""
@@ -160,19 +163,30 @@ def to_fpga(model: VisionTransformer, example_inputs: tuple, path: str | os.Path
     ex = export_fpga(model, path, block_shape=block_shape, calibration=calibration, reference=reference,
                      board=board, check=True)
     project = ex.project
+    # The C simulation's logits in float, so the exporter can compare them with PyTorch like any runtime.
+    np.save(Path(path) / CSIM_OUTPUTS, Q.logits_float(ex.model, ex.csim.logits).astype(np.float32))
     return {"format": "fpga", "runtime": "fpga", "precision": "int8", "delegate": "hls",
             "block_shape": project["block_shape"], "size_bytes": project["weights_bytes"],
             "weights_sha256": project["weights_sha256"], "tokens_per_block": project["tokens_per_block"],
             "csim": {"images": ex.csim.images, "bit_exact": True, "images_per_s": round(ex.csim.images_per_second, 2),
                      "compile_s": round(ex.csim.compile_seconds, 2)},
             "int_vs_fp32_max_abs": project["reference_int_vs_fp32_max_abs"],
-            "exporter": {"vitsdk.fpga": str(project["format"]), "quant": project["quant"]["version"]}}
+            "exporter": {"vitsdk.fpga": str(project["format"]), "quant": str(project["quant"]["version"])}}
 
 
 def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
-    """The FPGA project in `path`: a project folder, or a bundle whose fpga/ folder holds one."""
+    """The FPGA project in `path`: a project folder, or a bundle whose manifest names one (else fpga/)."""
     path = Path(path)
-    for folder in (path, path / "fpga"):
+    candidates = [path, path / "fpga"]
+    manifest = path / "manifest.json"
+    if manifest.is_file():
+        try:
+            files = json.loads(manifest.read_text()).get("files", [])
+        except (json.JSONDecodeError, AttributeError):
+            files = []
+        candidates[1:1] = [path / f["path"] for f in files if isinstance(f, dict) and f.get("runtime") == "fpga"
+                           and isinstance(f.get("path"), str)]
+    for folder in candidates:
         if (folder / "project.json").is_file():
             project = json.loads((folder / "project.json").read_text())
             if project.get("format") != "vitsdk.fpga_project/1":

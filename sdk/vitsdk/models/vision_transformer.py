@@ -43,12 +43,8 @@ class SparseAttention:
         if self.mask is not None:
             return self.mask
         B, n, _ = self.key_index.shape
-        mask = torch.zeros(B, T, T, dtype=torch.bool, device=self.key_index.device)
-        mask[:, 1:1 + n] = mask[:, 1:1 + n].scatter(2, self.key_index, True)
-        mask[:, 0] = True
-        if self.fused:
-            mask[:, T - 1] = True
-        return mask
+        rows = torch.zeros(B, n, T, device=self.key_index.device).scatter(2, self.key_index, 1.0)
+        return pad_dense_rows(rows, self.fused) > 0.5
 
 
 class DropPath(nn.Module):
@@ -187,12 +183,18 @@ def attention_pattern(patch_attn: torch.Tensor, keys: int, fused: bool, attn_mod
         if fused:
             columns.append(torch.full_like(top[:, :, :1], k + 1))
         return SparseAttention(key_index=torch.cat(columns, dim=-1), fused=fused)
-    patch_mask = torch.zeros(B, k, k, dtype=torch.bool, device=top.device).scatter(2, top, True)
-    extra = 1 + int(fused)
-    T = k + extra
-    mask = torch.ones(B, T, T, dtype=torch.bool, device=top.device)
-    mask[:, 1:1 + k, 1:1 + k] = patch_mask
-    return SparseAttention(mask=mask, fused=fused)
+    # Built from float scatter + concatenation (no bool scatter, no in-place slices): Core ML, LiteRT and
+    # ExecuTorch all convert these ops.
+    patch = torch.zeros_like(patch_attn).scatter(2, top, 1.0)
+    ones = torch.ones_like(patch[:, :, :1])
+    rows = torch.cat([ones, patch] + ([ones] if fused else []), dim=2)
+    return SparseAttention(mask=pad_dense_rows(rows, fused) > 0.5, fused=fused)
+
+
+def pad_dense_rows(rows: torch.Tensor, fused: bool) -> torch.Tensor:
+    """(B, n, T) 0/1 rows of the patch queries -> (B, T, T) with the CLS (and fused) rows all ones."""
+    full = torch.ones_like(rows[:, :1])
+    return torch.cat([full, rows] + ([full] if fused else []), dim=1)
 
 
 class Block(nn.Module):
