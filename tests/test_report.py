@@ -148,6 +148,10 @@ def test_manifest_readers():
 
 @pytest.mark.parametrize("case", _cases(False), ids=lambda c: c["name"])
 def test_bad_file_is_skipped_with_its_json_path(tmp_path, case):
+    # A folder of its own: the report also looks beside the results for bundle manifests, and pytest's
+    # shared temp root holds other tests' bundles.
+    tmp_path = tmp_path / "results"
+    tmp_path.mkdir()
     shutil.copy(FIXTURES / "results" / "host_dense.json", tmp_path / "good.json")
     (tmp_path / "bad.json").write_text(json.dumps(case["document"]))
     rep = make_report([tmp_path])
@@ -158,6 +162,8 @@ def test_bad_file_is_skipped_with_its_json_path(tmp_path, case):
 
 
 def test_truncated_and_foreign_files_are_named(tmp_path):
+    tmp_path = tmp_path / "results"  # isolated from other tests' bundles (see above)
+    tmp_path.mkdir()
     good = (FIXTURES / "results" / "host_dense.json").read_text()
     (tmp_path / "good.json").write_text(good)
     (tmp_path / "cut.json").write_text(good[:300])
