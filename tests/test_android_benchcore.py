@@ -32,7 +32,7 @@ TEST_CLASSES = ["dev.vitsdk.benchcore.VectorsTest", "dev.vitsdk.benchcore.Result
 
 def _toolchain() -> None:
     if not shutil.which("java"):
-        pytest.skip("no java on this machine: the Kotlin module cannot be compiled here")
+        pytest.fail("no java on this machine: install a JDK (make test expects one) to compile the Kotlin module")
     if not (KOTLIN / "lib" / "kotlin-compiler.jar").is_file() or not all(j.is_file() for j in JUNIT):
         subprocess.run(["bash", str(ROOT / "scripts" / "setup_kotlin.sh")], check=True, capture_output=True)
     missing = [p for p in [KOTLIN / "lib" / "kotlin-compiler.jar", *JUNIT] if not p.is_file()]
