@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from vitsdk.atomic import atomic_path
-from vitsdk.bench import rapl, schema
+from vitsdk.bench import host, rapl, schema
 from vitsdk.bench.host import HostOptions, run_host
 from vitsdk.bench.protocol import Protocol
 from vitsdk.errors import UserError
@@ -62,63 +62,75 @@ def test_host_run_writes_valid_results_for_every_model(bundle, tmp_path):
         assert doc["model"]["sha256"] == entry["sha256"] and doc["runtime"]["name"] == entry["runtime"]
 
 
-def _in_measure(thread_id: int) -> bool:
-    frame = sys._current_frames().get(thread_id)
-    while frame is not None:
-        if frame.f_code.co_name == "measure":
-            return True
-        frame = frame.f_back
-    return False
+class _FakeRapl:
+    """Counters that advance like RAPL's: 5 W while idle, 20 W while the runner is inside the protocol
+    loop (`measure`), split evenly over the two package zones; package-1 wraps during the run.
+
+    Energy is integrated lazily from a piecewise-constant power, settled at the exact moments `measure`
+    starts and ends, so what a read returns depends on the clock only, not on how a thread gets
+    scheduled on a busy machine (an earlier version advanced the files on a thread and drifted under
+    CI load)."""
+
+    IDLE_W, BUSY_W = 5.0, 20.0
+
+    def __init__(self, zones: list[Path]) -> None:
+        self.lock = threading.Lock()
+        self.values = {z: float((z / "energy_uj").read_text()) for z in zones}
+        self.tops = {z: float((z / "max_energy_range_uj").read_text()) for z in zones}
+        self.power_w = self.IDLE_W
+        self.last = time.perf_counter()
+
+    def _settle(self) -> None:
+        now = time.perf_counter()
+        share_uj = self.power_w * (now - self.last) / len(self.values) * 1e6
+        self.last = now
+        for zone in self.values:
+            self.values[zone] = (self.values[zone] + share_uj) % self.tops[zone]
+
+    def set_power(self, watts: float) -> None:
+        with self.lock:
+            self._settle()
+            self.power_w = watts
+
+    def read_uj(self, zone: Path) -> float:
+        with self.lock:
+            self._settle()
+            return float(int(self.values[zone]))
 
 
-def _fake_rapl(tmp_path: Path) -> tuple[Path, threading.Event]:
-    """A copy of the recorded tree whose counters advance like RAPL's: 5 W while idle, 20 W while the
-    runner's thread is inside the protocol loop (`measure`); package-1 wraps during the run. (Modelled on
-    the thread's state rather than CPU time so the test does not depend on how busy this machine is.)"""
+def _fake_rapl(tmp_path: Path, monkeypatch) -> Path:
     root = tmp_path / "powercap"
     shutil.copytree(FIXTURES / "powercap", root)
-    stop = threading.Event()
-    zones = [root / "intel-rapl:0", root / "intel-rapl:1"]
-    runner = threading.get_ident()
+    fake = _FakeRapl([root / "intel-rapl:0", root / "intel-rapl:1"])
+    monkeypatch.setattr(rapl.RaplZone, "read_uj", lambda zone: fake.read_uj(zone.path))
+    real_measure = host.measure
 
-    def advance():
-        last = time.perf_counter()
-        while not stop.wait(0.002):
-            now = time.perf_counter()
-            joules = (20.0 if _in_measure(runner) else 5.0) * (now - last)
-            last = now
-            for zone in zones:
-                top = float((zone / "max_energy_range_uj").read_text())
-                value = (float((zone / "energy_uj").read_text()) + joules / 2 * 1e6) % top
-                tmp = zone / "energy_uj.tmp"
-                tmp.write_text(f"{int(value)}\n")
-                os.replace(tmp, zone / "energy_uj")
+    def busy_measure(*args, **kwargs):
+        fake.set_power(_FakeRapl.BUSY_W)
+        try:
+            return real_measure(*args, **kwargs)
+        finally:
+            fake.set_power(_FakeRapl.IDLE_W)
 
-    threading.Thread(target=advance, daemon=True).start()
-    return root, stop
+    monkeypatch.setattr(host, "measure", busy_measure)
+    return root
 
 
-def test_host_energy_from_rapl_counters(bundle, tmp_path):
-    root, stop = _fake_rapl(tmp_path)
+def test_host_energy_from_rapl_counters(bundle, tmp_path, monkeypatch):
+    root = _fake_rapl(tmp_path, monkeypatch)
     protocol = Protocol(warmup_runs=2, warmup_seconds=0, min_runs=20, min_seconds=0.6, max_seconds=5,
                         cooldown_seconds=0, idle_baseline_seconds=0.6, power_sample_period_ms=20)
-    try:
-        results = run_host(bundle, tmp_path / "r", HostOptions(protocol=protocol, powercap=root,
-                                                               thermal=FIXTURES / "thermal",
-                                                               runtimes=("executorch",)))
-    finally:
-        stop.set()
+    results = run_host(bundle, tmp_path / "r", HostOptions(protocol=protocol, powercap=root,
+                                                           thermal=FIXTURES / "thermal",
+                                                           runtimes=("executorch",)))
     (_, doc), = results
     energy = doc["energy"]
     assert energy["status"] == "measured" and energy["method"] == "rapl"
     assert energy["source"] == "intel-rapl:0 (package-0), intel-rapl:1 (package-1)"
-    # 5 W idle and 20 W - 5 W net, give or take: the fake counter thread credits each interval when it
-    # gets the GIL, so on a loaded machine some energy lands in the neighbouring sample (the integration
-    # itself is checked exactly by the vectors).
-    assert 4.0 < energy["idle_power_w"] < 7.0, energy
-    # The fake counter advances on a thread: under CPU load its rate drifts, so the band is wide; a unit or
-    # sign error (x1000, negative) still fails.
-    assert 3.0 < energy["net_power_w"] < 60.0, energy
+    # 5 W idle and 20 W - 5 W net: the counters are exact, so only the integer-uJ rounding and the
+    # estimator's edges are left.
+    assert energy["idle_power_w"] == pytest.approx(5.0, rel=0.02), energy
+    assert energy["net_power_w"] == pytest.approx(15.0, rel=0.02), energy
     runs = doc["latency"]["runs"]
     assert energy["energy_mj"] == pytest.approx(energy["net_power_w"] * doc["latency"]["duration_s"] / runs * 1e3)
     assert energy["uncertainty_mj"] >= 0 and energy["samples"]["idle_count"] >= 2

@@ -114,6 +114,27 @@ def test_measure_keeps_partial_samples_when_the_runtime_fails():
     assert len(t.samples_ms) == 3 and "delegate lost" in t.stopped
 
 
+def test_measure_marks_the_timed_edges_with_the_edge_callback():
+    """The RAPL sampler reads its counters at exactly the timed phase's edges (so its window is never empty
+    when the runtime holds the GIL); the timings use the times the edge callback recorded."""
+    state = {"now": 0.0, "edges": []}
+
+    def clock():
+        return state["now"]
+
+    def run_once():
+        state["now"] += 0.01
+
+    def edge():
+        state["now"] += 0.001
+        state["edges"].append(state["now"])
+        return state["now"]
+
+    t = measure(run_once, Protocol(warmup_runs=1, warmup_seconds=0, min_runs=5, min_seconds=0), clock=clock, edge=edge)
+    assert len(t.samples_ms) == 5 and state["edges"] == [t.t_start, t.t_end]
+    assert t.duration_s == pytest.approx(5 * 0.01 + 0.001)
+
+
 @pytest.mark.parametrize("case", cases("results_examples.json"), ids=lambda c: c["name"])
 def test_results_examples(case):
     problems = schema.errors(case["document"], "results")

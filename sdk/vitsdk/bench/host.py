@@ -177,11 +177,9 @@ def bench_model(bundle: Bundle, model: ModelFile, options: HostOptions, run_id: 
             raise ValueError(f"{model.path}: sha256 {actual[:12]}... does not match the manifest ({model.sha256[:12]}...)")
         idle = None
         if sampler is not None and p.idle_baseline_seconds > 0:
-            sampler.mark()
-            t0 = sampler.clock()
+            t0 = sampler.mark()
             time.sleep(p.idle_baseline_seconds)
-            sampler.mark()
-            idle = (t0, sampler.clock())
+            idle = (t0, sampler.mark())
         runtimes.import_runtime(model.runtime)
         t0 = time.perf_counter()
         loaded = runtimes.load(model.runtime, path, options.threads, model.delegate)
@@ -189,11 +187,9 @@ def bench_model(bundle: Bundle, model: ModelFile, options: HostOptions, run_id: 
         doc["runtime"].update(version=loaded.version, delegate=loaded.delegate, threads=loaded.threads)
         x = timing_input(bundle, loaded.input_shape, loaded.input_dtype)
         run = loaded.run
-        if sampler is not None:
-            sampler.mark()
-        timings = measure(loaded.bind(x), p)   # the input is converted once, outside the timed calls
-        if sampler is not None:
-            sampler.mark()
+        # The input is converted once, outside the timed calls; the sampler reads RAPL at the timed edges.
+        timings = measure(loaded.bind(x), p, clock=sampler.clock if sampler is not None else time.perf_counter,
+                          edge=sampler.mark if sampler is not None else None)
         doc["latency"] = _latency_block(load_ms, timings, p)
         doc["numerics"] = numerics(bundle, model, run, loaded.input_shape, loaded.input_dtype)
         doc["energy"] = _energy(sampler, unavailable, idle, timings, p)

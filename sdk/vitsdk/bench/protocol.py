@@ -85,11 +85,15 @@ def timing_done(p: Protocol, runs: int, elapsed_s: float) -> bool:
 
 
 def measure(run_once: Callable[[], object], protocol: Protocol,
-            clock: Callable[[], float] = time.perf_counter) -> Timings:
+            clock: Callable[[], float] = time.perf_counter,
+            edge: Callable[[], float] | None = None) -> Timings:
     """Runs first inference, warm-up and the timed phase; each timed sample is one `run_once()` call.
 
     An exception during the timed phase stops it; the samples so far are kept and `stopped` says why,
-    so a device that fails mid-run still yields partial results.
+    so a device that fails mid-run still yields partial results. `edge`, when given, is called right at
+    the timed phase's start and end and returns the clock value it recorded there: the RAPL sampler reads
+    its counters at both edges, so the energy window is exact even when the runtime holds the GIL and the
+    sampling thread never runs during the timed phase.
     """
     t0 = clock()
     run_once()
@@ -104,7 +108,7 @@ def measure(run_once: Callable[[], object], protocol: Protocol,
 
     samples: list[float] = []
     stopped = None
-    start = clock()
+    start = edge() if edge is not None else clock()
     now = start
     while not timing_done(protocol, len(samples), now - start):
         before = clock()
@@ -116,4 +120,6 @@ def measure(run_once: Callable[[], object], protocol: Protocol,
             break
         now = clock()
         samples.append((now - before) * 1e3)
+    if edge is not None:
+        now = edge()
     return Timings(first_ms, warm, warmup_s, tuple(samples), now - start, start, now, stopped)

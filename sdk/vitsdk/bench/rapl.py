@@ -81,8 +81,8 @@ class RaplSampler:
     def source(self) -> str:
         return ", ".join(f"{z.path.name} ({z.name})" for z in self.zones)
 
-    def sample(self) -> None:
-        """One reading of every zone (also called by the runner to mark a window's edges)."""
+    def sample(self) -> float:
+        """One reading of every zone (also called by the runner to mark a window's edges); returns its time."""
         with self._lock:
             now = self.clock()
             for i, zone in enumerate(self.zones):
@@ -94,6 +94,7 @@ class RaplSampler:
                 self._last[i] = value
             self.times.append(now)
             self.totals.append(self._total)
+        return now
 
     mark = sample
 
