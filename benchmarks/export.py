@@ -69,16 +69,23 @@ def latency_ms(run, x: np.ndarray, min_runs: int, min_seconds: float, warmup: in
     return {"median_ms": statistics.median(times), "p90_ms": times[int(0.9 * (len(times) - 1))], "runs": len(times)}
 
 
-def variants(quick: bool, work: Path) -> list[tuple[str, str, dict]]:
-    """(label, model spec for export, overrides) for dense, token-dropped and block-pruned models."""
-    from vitsdk.models import create_model, save_checkpoint
+def variants(quick: bool, work: Path, trained: Path | None = None) -> list[tuple[str, str, dict]]:
+    """(label, model spec for export, overrides) for dense, token-dropped and block-pruned models.
+
+    `trained`: a checkpoint to start from (e.g. one `benchmarks/training.py --keep-checkpoints` wrote)
+    instead of training briefly here."""
+    from vitsdk.models import create_model, load_model, save_checkpoint
 
     name = "vit_nano_patch4_28" if quick else "vit_micro_patch4_28"
     steps = 300 if quick else 600
     torch.manual_seed(0)
-    t = time.perf_counter()
-    model = train_briefly(create_model(name), steps)
-    print(f"trained {name} for {steps} steps in {time.perf_counter() - t:.0f} s", flush=True)
+    if trained is not None:
+        model = load_model(trained, keep_rate=1.0, attn_keep=1.0).eval()   # "dense": every token, every key
+        print(f"using {trained} ({model.config.name})", flush=True)
+    else:
+        t = time.perf_counter()
+        model = train_briefly(create_model(name), steps)
+        print(f"trained {name} for {steps} steps in {time.perf_counter() - t:.0f} s", flush=True)
     checkpoint = save_checkpoint(model, work / "dense.safetensors")
     out = [("dense", str(checkpoint), {}), ("keep 0.7", str(checkpoint), {"keep_rate": 0.7})]
     try:
@@ -97,6 +104,8 @@ def variants(quick: bool, work: Path) -> list[tuple[str, str, dict]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="vit_nano, fewer images and runs (smoke test)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="start from this trained checkpoint instead of training briefly here")
     args = parser.parse_args()
     quick = args.quick
     accuracy_samples = 300 if quick else 1000
@@ -105,7 +114,7 @@ def main() -> None:
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for label, spec, overrides in variants(quick, work):
+        for label, spec, overrides in variants(quick, work, args.checkpoint):
             out = work / f"bundle-{len(rows)}"
             options = ExportOptions(target="all", precisions=PRECISIONS, calib_data="fashion-mnist",
                                     calib_samples=128, accuracy_data="fashion-mnist",
@@ -147,7 +156,7 @@ def main() -> None:
     print_table(rows)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / ("export_quick.json" if quick else "export.json")
-    meta = {"benchmark": "export", "quick": quick, "threads": 1, "machine": platform.machine(),
+    meta = {"benchmark": "export", "quick": quick, "checkpoint": str(args.checkpoint) if args.checkpoint else None, "threads": 1, "machine": platform.machine(),
             "python": platform.python_version(), "accuracy_samples": accuracy_samples,
             "latency_protocol": f"warm-up {warmup} runs, then >= {min_runs} runs and >= {min_seconds} s; batch 1; "
                                 f"1 thread (torch.set_num_threads(1); runtimes at their defaults)",

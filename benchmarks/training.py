@@ -30,6 +30,7 @@ from rich.table import Table
 from vitsdk.data import load_dataset
 from vitsdk.models import count, create_model
 from vitsdk.training import AttentionLevel, ExampleLevel, TokenLevel, TrainConfig, evaluate, fit
+from vitsdk.models.checkpoint import MODEL_FILE
 from vitsdk.training.trainer import cpu_has_bf16
 
 RESULTS = Path(__file__).parent / "results"
@@ -112,6 +113,9 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--tag", default="", help="suffix of the results file: training_TAG.json")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 epochs on 2,048 images, 1,000 test images")
+    parser.add_argument("--keep-checkpoints", type=Path, default=None, metavar="DIR",
+                        help="copy each variant's final model.safetensors to DIR/VARIANT.safetensors "
+                             "(e.g. for benchmarks/export.py --checkpoint)")
     args = parser.parse_args()
     test_size = None
     if args.quick:
@@ -141,6 +145,11 @@ def main() -> None:
                 except Pause:
                     continue
                 results[variant] = {"result": result}
+                if args.keep_checkpoints is not None:
+                    args.keep_checkpoints.mkdir(parents=True, exist_ok=True)
+                    kept = args.keep_checkpoints / f"{variant}.safetensors"
+                    shutil.copyfile(work / variant / MODEL_FILE, kept.with_suffix(".tmp"))
+                    os.replace(kept.with_suffix(".tmp"), kept)
             console.print(f"round {round_epoch}/{args.epochs} done "
                           f"(load average {os.getloadavg()[0]:.1f})")
         rows = []
