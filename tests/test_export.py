@@ -121,6 +121,25 @@ def test_fpga_project_is_verified_by_its_c_simulation(bundle):
     assert (bundle.path / f["path"] / "project.json").is_file()
 
 
+def test_fpga_estimate_names_the_bundle_like_the_other_runners(bundle, tmp_path):
+    """`vitsdk bench BUNDLE --device fpga` results carry the manifest's sha256 and file entry, so the report
+    finds the bundle's sparsity for the FPGA row too (it said "sparsity unknown" before)."""
+    import hashlib
+
+    from vitsdk.fpga.api import bench_fpga
+    from vitsdk.report.load import load
+    from vitsdk.report.variant import variant_of
+
+    f = bundle.file("fpga", "int8")
+    doc = bench_fpga(bundle.path, "zcu104", csim=False)
+    assert doc["model"]["file"] == f["path"] and doc["model"]["sha256"] == f["sha256"]
+    assert doc["model"]["manifest_sha256"] == hashlib.sha256((bundle.path / "manifest.json").read_bytes()).hexdigest()
+    (tmp_path / "fpga.json").write_text(json.dumps(doc))
+    loaded = load([tmp_path], bundles=[bundle.path])
+    variant = variant_of(doc, loaded.manifest_for(doc))
+    assert variant.token_dropped is True and variant.keep_rate == 0.7 and "unknown" not in variant.kind
+
+
 @pytest.mark.parametrize("target,precision", sorted(p for p in EXPECTED if p[0] not in ("coreml", "fpga")))
 def test_runtime_files_rerun_to_their_recorded_outputs(bundle, target, precision):
     """Loads the file again in its real runtime: same outputs as recorded, parity within tolerance."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import shutil
@@ -174,6 +175,24 @@ def to_fpga(model: VisionTransformer, example_inputs: tuple, path: str | os.Path
             "exporter": {"vitsdk.fpga": str(project["format"]), "quant": str(project["quant"]["version"])}}
 
 
+def bundle_entry(path: str | os.PathLike, folder: Path) -> tuple[str, dict] | None:
+    """(manifest sha256, its files[] entry) when `path` is a bundle whose manifest lists the project `folder`,
+    so results name the bundle the way the host and phone runners do (the report matches them by these)."""
+    manifest = Path(path) / "manifest.json"
+    if not manifest.is_file():
+        return None
+    raw = manifest.read_bytes()
+    try:
+        files = json.loads(raw).get("files", [])
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    for entry in files:
+        if (isinstance(entry, dict) and entry.get("runtime") == "fpga" and isinstance(entry.get("path"), str)
+                and isinstance(entry.get("sha256"), str) and (Path(path) / entry["path"]).resolve() == folder.resolve()):
+            return hashlib.sha256(raw).hexdigest(), entry
+    return None
+
+
 def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
     """The FPGA project in `path`: a project folder, or a bundle whose manifest names one (else fpga/)."""
     path = Path(path)
@@ -209,7 +228,7 @@ def _utc_now() -> str:
 
 def estimate_result(est: Estimate, profile: BoardProfile, project: dict | None = None,
                     numerics: dict | None = None, model_file: str = "fpga/project.json",
-                    sha256: str | None = None) -> dict:
+                    sha256: str | None = None, manifest_sha256: str | None = None) -> dict:
     """An estimate as a `vitsdk.results/1` document: latency and energy labelled estimated, with parameters.
 
     The schema's latency block describes timed runs; an estimate has none (runs 0) and repeats the one
@@ -237,7 +256,7 @@ def estimate_result(est: Estimate, profile: BoardProfile, project: dict | None =
                   "sha256": sha256 or (project or {}).get("weights_sha256", "0" * 64),
                   "size_bytes": (project or {}).get("weights_bytes"), "precision": "int8",
                   "macs": est.macs, "input_shape": [1, model["in_chans"], model["img_size"], model["img_size"]]
-                  if model else None, "manifest_sha256": None},
+                  if model else None, "manifest_sha256": manifest_sha256},
         "protocol": {"warmup_runs": 0, "warmup_seconds": 0.0, "min_runs": 1, "min_seconds": 0.0, "max_runs": None,
                      "max_seconds": None, "cooldown_seconds": 0.0, "power_sample_period_ms": 1.0},
         "latency": latency,
@@ -278,4 +297,9 @@ def bench_fpga(bundle: str | os.PathLike, board: str = "zcu102", config: Estimat
                         "reason": "C simulation (g++) of the generated accelerator vs the numpy integer reference",
                         "max_abs_diff": float(diff.max()), "tolerance": 0.0,
                         "top1_agree": float(np.mean(result.logits.argmax(1) == expected.argmax(1)))}
-    return estimate_result(est, profile, project, numerics, sha256=project.get("weights_sha256"))
+    found = bundle_entry(bundle, folder)
+    if found is None:
+        return estimate_result(est, profile, project, numerics, sha256=project.get("weights_sha256"))
+    manifest_sha256, entry = found
+    return estimate_result(est, profile, project, numerics, model_file=entry["path"], sha256=entry["sha256"],
+                           manifest_sha256=manifest_sha256)

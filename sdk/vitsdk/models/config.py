@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vitsdk.errors import UserError, suggest
+from vitsdk.versioned import checked_config_dict
 
 ATTN_MODES = ("mask", "gather")
 CONFIG_VERSION = 1
@@ -126,14 +127,7 @@ class ViTConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ViTConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown_keys = sorted(set(data) - names)
-        if unknown_keys:
-            raise UserError(f"model config has unknown keys {unknown_keys} (written by a newer vitsdk?)")
-        if int(data.get("version", CONFIG_VERSION)) > CONFIG_VERSION:
-            raise UserError(f"model config version {data['version']} is newer than this vitsdk supports "
-                            f"({CONFIG_VERSION}); upgrade vitsdk")
-        return cls(**data)
+        return cls(**checked_config_dict(cls, data, "model config", CONFIG_VERSION))
 
 
 def check_fraction(name: str, value: float) -> None:

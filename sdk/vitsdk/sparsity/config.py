@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vitsdk.errors import UserError, suggest
+from vitsdk.versioned import checked_config_dict
 
 PRUNE_CONFIG_VERSION = 1
 DIRECTIONS = ("columns", "rows")
@@ -144,13 +145,7 @@ class BlockPruneConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "BlockPruneConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown_keys = sorted(set(data) - names)
-        if unknown_keys:
-            raise UserError(f"prune config has unknown keys {unknown_keys} (written by a newer vitsdk?)")
-        if int(data.get("version", PRUNE_CONFIG_VERSION)) > PRUNE_CONFIG_VERSION:
-            raise UserError(f"prune config version {data['version']} is newer than this vitsdk supports")
-        data = dict(data)
+        data = checked_config_dict(cls, data, "prune config", PRUNE_CONFIG_VERSION)
         data["block_shape"] = tuple(data.get("block_shape", (32, 32)))
         data["layers"] = tuple(data.get("layers", ("mlp", "attn")))
         return cls(**data)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vitsdk.errors import UserError, suggest
+from vitsdk.versioned import checked_config_dict
 from vitsdk.models import KeepRateSchedule
 from vitsdk.models.config import ATTN_MODES, check_fraction
 
@@ -197,10 +198,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        data = dict(data)
+        data = checked_config_dict(cls, data, "train config", TRAIN_CONFIG_VERSION)
         for key, level in (("example", ExampleLevel), ("token", TokenLevel), ("attention", AttentionLevel)):
             if data.get(key) is not None:
-                data[key] = level(**data[key])
+                data[key] = level(**checked_config_dict(level, data[key], f"train config '{key}'", TRAIN_CONFIG_VERSION))
         return cls(**data)
 
     @classmethod
