@@ -12,9 +12,10 @@ test: setup
 
 bench: setup
 	.venv/bin/python benchmarks/tokens.py
-	.venv/bin/python benchmarks/training.py
+	.venv/bin/python benchmarks/training.py --model vit_micro_patch4_28 --train-size 30000 --epochs 4 --tag micro \
+		--keep-checkpoints benchmarks/results/ckpt/micro
 	.venv/bin/python benchmarks/pruning.py
-	.venv/bin/python benchmarks/export.py
+	.venv/bin/python benchmarks/export.py --checkpoint benchmarks/results/ckpt/micro/tri-level.safetensors
 	.venv/bin/python benchmarks/bench_overhead.py
 	.venv/bin/python benchmarks/fpga.py
 	.venv/bin/python benchmarks/report.py

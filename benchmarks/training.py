@@ -5,7 +5,9 @@ all three. They run round-robin one epoch at a time (each pauses after its epoch
 checkpoint, which the tests show is exact), so machine noise from other work on the shared CPU hits
 every variant alike. Training time is the time inside the training loop (no evaluation or
 checkpointing), as wall clock and as process CPU time; top-1 is measured on the full 10k test set with
-the final model at its trained sparsity (and, for reference, with the sparsity switched off). A second
+the final model at its trained sparsity (and, for reference, with the sparsity switched off). With
+--eval-every-epoch the dense run is also evaluated after every epoch, which gives the fair comparison for
+short runs: how long dense took to reach each variant's final top-1 (time-to-accuracy). A second
 table times the attention level's two implementations (mask vs gather) at the target rates.
 
     flock /tmp/vitsdk-bench.lock python benchmarks/training.py [--epochs 3] [--model vit_nano_patch4_28] [--quick]
@@ -49,6 +51,24 @@ def level_config(variant: str, base: TrainConfig, args: argparse.Namespace) -> T
               "attention": {"attention": attention},
               "tri-level": {"example": example, "token": token, "attention": attention}}[variant]
     return base.replace(**levels)
+
+
+def dense_time_to(history: list[dict], top1: float) -> float | None:
+    """Training seconds the dense run needed to reach `top1` on the test set, interpolated linearly between
+    its per-epoch evaluations (from 0 s at chance, 10%); None without per-epoch evaluations or if dense
+    never got there."""
+    t_prev, acc_prev, elapsed = 0.0, 0.1, 0.0
+    for record in history:
+        if record.get("eval_top1") is None:
+            return None
+        elapsed += record["seconds"]
+        acc = record["eval_top1"]
+        if acc >= top1:
+            if acc == acc_prev:
+                return elapsed
+            return t_prev + (elapsed - t_prev) * max(0.0, top1 - acc_prev) / (acc - acc_prev)
+        t_prev, acc_prev = elapsed, acc
+    return None
 
 
 def new_model(args: argparse.Namespace):
@@ -113,6 +133,9 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--tag", default="", help="suffix of the results file: training_TAG.json")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 epochs on 2,048 images, 1,000 test images")
+    parser.add_argument("--eval-every-epoch", action="store_true",
+                        help="test top-1 after every epoch (outside the timed loop), for the equal-accuracy column: "
+                             "how long dense took to reach each variant's final top-1")
     parser.add_argument("--keep-checkpoints", type=Path, default=None, metavar="DIR",
                         help="copy each variant's final model.safetensors to DIR/VARIANT.safetensors "
                              "(e.g. for benchmarks/export.py --checkpoint)")
@@ -141,7 +164,7 @@ def main() -> None:
 
                 try:
                     result = fit(new_model(args), train, level_config(variant, base, args), work / variant,
-                                 on_epoch=pause)
+                                 eval_data=test if args.eval_every_epoch else None, on_epoch=pause)
                 except Pause:
                     continue
                 results[variant] = {"result": result}
@@ -181,17 +204,22 @@ def main() -> None:
             row["time_saved"] = 1.0 - row["train_seconds"] / dense["train_seconds"]
             row["cpu_time_saved"] = 1.0 - row["train_cpu_seconds"] / dense["train_cpu_seconds"]
             row["top1_delta_pt"] = 100 * (row["top1"] - dense["top1"])
+            row["dense_seconds_to_same_top1"] = dense_time_to(dense["history"], row["top1"])
+            same = row["dense_seconds_to_same_top1"]
+            row["speedup_at_equal_top1"] = same / row["train_seconds"] if same is not None else None
     table = Table(title=f"Tri-Level training, {args.model} on Fashion-MNIST ({len(train)} train, {len(test)} test), "
                         f"{args.epochs} epochs, seed {args.seed}")
     for col in ("variant", "train s", "CPU s", "img/s", "time saved", "CPU saved", "top-1 %", "vs dense pt",
-                "top-1 dense inf. %", "active ex.", "tokens kept"):
+                "top-1 dense inf. %", "active ex.", "tokens kept", "dense s to same top-1", "x at equal top-1"):
         table.add_column(col, justify="left" if col == "variant" else "right")
     for r in rows:
         table.add_row(r["variant"], f"{r['train_seconds']:.1f}", f"{r['train_cpu_seconds']:.1f}",
                       f"{r['img_per_s']:.0f}", f"{100 * r.get('time_saved', 0):.1f}%",
                       f"{100 * r.get('cpu_time_saved', 0):.1f}%", f"{100 * r['top1']:.2f}",
                       f"{r.get('top1_delta_pt', 0):+.2f}", f"{100 * r['top1_dense_inference']:.2f}",
-                      str(r["active_examples"]), f"{100 * r['tokens_kept_final']:.0f}%")
+                      str(r["active_examples"]), f"{100 * r['tokens_kept_final']:.0f}%",
+                      "n/a" if r.get("dense_seconds_to_same_top1") is None else f"{r['dense_seconds_to_same_top1']:.1f}",
+                      "n/a" if r.get("speedup_at_equal_top1") is None else f"{r['speedup_at_equal_top1']:.2f}")
     console.print(table)
 
     console.print("timing the attention level's implementations (training steps, round-robin)...")
@@ -215,6 +243,9 @@ def main() -> None:
                "attn_keep": args.attn_keep, "attn_mode": "mask",
                "timing": "measured: time.perf_counter (wall) and time.process_time (CPU) inside the training loop; "
                          "variants interleaved one epoch at a time",
+               "equal_accuracy": "dense_seconds_to_same_top1: dense training time to the variant's final test top-1, "
+                                 "linear between per-epoch test evaluations (--eval-every-epoch); speedup_at_equal_top1 "
+                                 "= that / the variant's training time",
                "load_average_before": load_before, "load_average_after": os.getloadavg(),
                "machine": {"python": platform.python_version(), "torch": torch.__version__,
                            "cpu_count": os.cpu_count(), "platform": platform.platform()},
