@@ -23,10 +23,13 @@ import numpy as np
 import torch
 
 from vitsdk.converters.bundle import ExportOptions, export, quiet
-from vitsdk.converters.runtimes import load_runner
+from vitsdk.converters.runtimes import RUNNERS, load_runner
+from vitsdk.converters.targets import TARGETS
+from vitsdk.errors import UserError
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8", "int8-full")
+FILE_TARGETS = tuple(TARGETS["all"].members)
 
 
 def train_briefly(model: torch.nn.Module, steps: int, batch: int = 64, masks: bool = False) -> torch.nn.Module:
@@ -115,14 +118,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for label, spec, overrides in variants(quick, work, args.checkpoint):
-            out = work / f"bundle-{len(rows)}"
-            options = ExportOptions(target="all", precisions=PRECISIONS, calib_data="fashion-mnist",
-                                    calib_samples=128, accuracy_data="fashion-mnist",
-                                    accuracy_samples=accuracy_samples, allow_mismatch=True)
-            t = time.perf_counter()
-            bundle = export(spec, output=out, options=options, log=lambda line: print("  " + line, flush=True),
-                            **overrides)
-            print(f"{label}: exported in {time.perf_counter() - t:.0f} s", flush=True)
+            # One bundle per file target, so a target that refuses a model (the FPGA engine does not fuse
+            # dropped tokens) is a row saying why instead of ending the benchmark.
+            bundles = []
+            for target in FILE_TARGETS:
+                precisions = tuple(p for p in PRECISIONS if p in TARGETS[target].precisions)
+                options = ExportOptions(target=target, precisions=precisions, calib_data="fashion-mnist",
+                                        calib_samples=128, accuracy_data="fashion-mnist",
+                                        accuracy_samples=accuracy_samples, allow_mismatch=True)
+                t = time.perf_counter()
+                try:
+                    bundles.append(export(spec, output=work / f"bundle-{len(rows)}-{target}", options=options,
+                                          log=lambda line: print("  " + line, flush=True), **overrides))
+                except UserError as exc:
+                    print(f"{label}: {target} refused: {exc}", flush=True)
+                    rows.append({"variant": label, "target": target, "precision": None, "runtime": None,
+                                 "refused": str(exc), "export_s": None, "size_bytes": None, "rel_diff": None,
+                                 "top1": None, "top1_pytorch": None, "coverage": None, "latency": None, "macs": None})
+                    continue
+                print(f"{label}: {target} exported in {time.perf_counter() - t:.0f} s", flush=True)
+            bundle = bundles[0]
             inputs, _ = bundle.reference()
             x = inputs[:1]
             from vitsdk.models import resolve_model
@@ -134,20 +149,22 @@ def main() -> None:
                          "export_s": None, "size_bytes": None, "rel_diff": 0.0,
                          "top1": bundle.manifest["accuracy"]["top1"], "top1_pytorch": bundle.manifest["accuracy"]["top1"],
                          "coverage": None, "latency": eager, "macs": bundle.manifest["accounting"]["macs"]})
-            for f in bundle.files:
-                v = f["verification"]
-                row = {"variant": label, "target": f["target"], "precision": f["precision"], "runtime": f["runtime"],
-                       "export_s": f["export_s"], "size_bytes": f["size_bytes"],
-                       "rel_diff": v.get("rel_diff"), "parity_status": v["status"],
-                       "top1": (f.get("accuracy") or {}).get("top1"),
-                       "top1_pytorch": (f.get("accuracy") or {}).get("top1_pytorch"),
-                       "coverage": (f.get("delegation") or {}).get("coverage"), "latency": None,
-                       "macs": f["macs"]}
-                if v.get("executed"):
-                    with quiet():
-                        runner = load_runner(f["runtime"], bundle.path / f["path"])
-                        row["latency"] = latency_ms(runner.run, x, min_runs, min_seconds, warmup)
-                rows.append(row)
+            for bundle in bundles:
+                for f in bundle.files:
+                    v = f["verification"]
+                    row = {"variant": label, "target": f["target"], "precision": f["precision"], "runtime": f["runtime"],
+                           "export_s": f["export_s"], "size_bytes": f["size_bytes"],
+                           "rel_diff": v.get("rel_diff"), "parity_status": v["status"],
+                           "top1": (f.get("accuracy") or {}).get("top1"),
+                           "top1_pytorch": (f.get("accuracy") or {}).get("top1_pytorch"),
+                           "coverage": (f.get("delegation") or {}).get("coverage"),
+                           "non_delegated_ops": (f.get("delegation") or {}).get("non_delegated_ops"),
+                           "latency": None, "macs": f["macs"]}
+                    if v.get("executed") and f["runtime"] in RUNNERS:   # fpga ran in C simulation: no latency
+                        with quiet():
+                            runner = load_runner(f["runtime"], bundle.path / f["path"])
+                            row["latency"] = latency_ms(runner.run, x, min_runs, min_seconds, warmup)
+                    rows.append(row)
     for row in rows:  # speedup of each precision over the same target's fp32 file
         base = next((r for r in rows if r["variant"] == row["variant"] and r["target"] == row["target"]
                      and r["precision"] == "fp32"), None)
@@ -174,6 +191,10 @@ def print_table(rows: list[dict]) -> None:
     print(header)
     print("-" * len(header))
     for r in rows:
+        if r.get("refused"):
+            print(f"{r['variant']:<18} {r['target']:<10} refused: {r['refused']}")
+            continue
+
         def f(value, fmt, width):
             return f"{value:{fmt}}".rjust(width) if value is not None else "n/a".rjust(width)
         delta = (r["top1"] - r["top1_pytorch"]) * 100 if r["top1"] is not None and r["top1_pytorch"] is not None else None
