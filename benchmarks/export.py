@@ -157,6 +157,7 @@ def main() -> None:
                            "rel_diff": v.get("rel_diff"), "parity_status": v["status"],
                            "top1": (f.get("accuracy") or {}).get("top1"),
                            "top1_pytorch": (f.get("accuracy") or {}).get("top1_pytorch"),
+                           "top1_agreement": (f.get("accuracy") or {}).get("top1_agreement"),
                            "coverage": (f.get("delegation") or {}).get("coverage"),
                            "non_delegated_ops": (f.get("delegation") or {}).get("non_delegated_ops"),
                            "latency": None, "macs": f["macs"]}
@@ -187,7 +188,7 @@ def main() -> None:
 
 def print_table(rows: list[dict]) -> None:
     header = (f"{'variant':<18} {'target':<10} {'precision':<12} {'export s':>8} {'size KiB':>9} {'parity':>9} "
-              f"{'top-1':>6} {'d top-1':>7} {'XNN cov':>7} {'median ms':>9} {'x fp32':>6}")
+              f"{'top-1':>6} {'d top-1':>7} {'agree':>6} {'XNN cov':>7} {'median ms':>9} {'x fp32':>6}")
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -202,7 +203,7 @@ def print_table(rows: list[dict]) -> None:
         latency = r["latency"]["median_ms"] if r["latency"] else None
         print(f"{r['variant']:<18} {r['target']:<10} {r['precision']:<12} {f(r['export_s'], '.1f', 8)} "
               f"{f(size, '.1f', 9)} {f(r['rel_diff'], '.1e', 9)} {f(r['top1'], '.4f', 6)} {f(delta, '+.1f', 7)} "
-              f"{f(r['coverage'], '.0%', 7)} {f(latency, '.3f', 9)} {f(r['speedup_vs_fp32'], '.2f', 6)}")
+              f"{f(r.get('top1_agreement'), '.1%', 6)} {f(r['coverage'], '.0%', 7)} {f(latency, '.3f', 9)} {f(r['speedup_vs_fp32'], '.2f', 6)}")
 
 
 if __name__ == "__main__":
