@@ -12,10 +12,11 @@ test: setup
 
 bench: setup
 	.venv/bin/python benchmarks/tokens.py
-	.venv/bin/python benchmarks/training.py --model vit_micro_patch4_28 --train-size 30000 --epochs 4 --tag micro \
-		--keep-checkpoints benchmarks/results/ckpt/micro
-	.venv/bin/python benchmarks/pruning.py
-	.venv/bin/python benchmarks/export.py --checkpoint benchmarks/results/ckpt/micro/tri-level.safetensors
+	.venv/bin/python benchmarks/training.py --model vit_micro_patch4_28 --train-size 30000 --epochs 4 \
+		--batch-size 64 --lr 2e-3 --eval-every-epoch --tag micro_b64 --keep-checkpoints benchmarks/results/ckpt/micro_b64
+	.venv/bin/python benchmarks/pruning.py --acc-model vit_micro_patch4_28 --acc-train 30000 --acc-epochs 4 \
+		--acc-finetune 2 --acc-methods l2:one_shot
+	.venv/bin/python benchmarks/export.py --checkpoint benchmarks/results/ckpt/micro_b64/tokens.safetensors
 	.venv/bin/python benchmarks/bench_overhead.py
 	.venv/bin/python benchmarks/fpga.py
 	.venv/bin/python benchmarks/report.py
