@@ -25,7 +25,7 @@ vitsdk prune "$OUT/run" --block 16x16 --ratio 0.5 --layers mlp,attn --finetune-e
   --train-examples "$TRAIN_SIZE" --eval-examples 2000 -o "$OUT/pruned"
 
 echo "== 4. export the same pruned weights: android (ExecuTorch + LiteRT), ios (Core ML + ExecuTorch), fpga (HLS C++)"
-vitsdk export "$OUT/pruned" --target android --keep-rate 0.7 -o "$OUT/android"
+vitsdk export "$OUT/pruned" --target android --keep-rate 0.7 --accuracy-data fashion-mnist -o "$OUT/android"
 vitsdk export "$OUT/pruned" --target ios --keep-rate 0.7 -o "$OUT/ios"
 # The FPGA engine computes token dropping but not attention sparsity: export it with --attn-keep 1.
 vitsdk export "$OUT/pruned" --target fpga --keep-rate 0.7 --attn-keep 1 -o "$OUT/fpga"
