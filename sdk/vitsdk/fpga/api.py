@@ -19,7 +19,7 @@ from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.estimate import Estimate, EstimateConfig, LayerWork, Workload, estimate, workload
 from vitsdk.fpga.extract import calibrate, extract
-from vitsdk.fpga.hls import CsimResult, read_io, run_csim, write_project
+from vitsdk.fpga.hls import PROJECT_FORMAT, CsimResult, read_io, run_csim, write_project
 from vitsdk.models import VisionTransformer, count
 
 RESULTS_SCHEMA = "vitsdk.results/1"
@@ -175,20 +175,26 @@ def to_fpga(model: VisionTransformer, example_inputs: tuple, path: str | os.Path
             "exporter": {"vitsdk.fpga": str(project["format"]), "quant": str(project["quant"]["version"])}}
 
 
-def bundle_entry(path: str | os.PathLike, folder: Path) -> tuple[str, dict] | None:
-    """(manifest sha256, its files[] entry) when `path` is a bundle whose manifest lists the project `folder`,
-    so results name the bundle the way the host and phone runners do (the report matches them by these)."""
-    manifest = Path(path) / "manifest.json"
+def _fpga_entries(path: Path) -> tuple[bytes, list[dict]]:
+    """The raw manifest.json of a bundle at `path` and its fpga `files[]` entries (none if it has no
+    readable manifest)."""
+    manifest = path / "manifest.json"
     if not manifest.is_file():
-        return None
+        return b"", []
     raw = manifest.read_bytes()
     try:
         files = json.loads(raw).get("files", [])
     except (json.JSONDecodeError, AttributeError):
-        return None
-    for entry in files:
-        if (isinstance(entry, dict) and entry.get("runtime") == "fpga" and isinstance(entry.get("path"), str)
-                and isinstance(entry.get("sha256"), str) and (Path(path) / entry["path"]).resolve() == folder.resolve()):
+        return raw, []
+    return raw, [f for f in files if isinstance(f, dict) and f.get("runtime") == "fpga" and isinstance(f.get("path"), str)]
+
+
+def bundle_entry(path: str | os.PathLike, folder: Path) -> tuple[str, dict] | None:
+    """(manifest sha256, its files[] entry) when `path` is a bundle whose manifest lists the project `folder`,
+    so results name the bundle the way the host and phone runners do (the report matches them by these)."""
+    raw, entries = _fpga_entries(Path(path))
+    for entry in entries:
+        if isinstance(entry.get("sha256"), str) and (Path(path) / entry["path"]).resolve() == folder.resolve():
             return hashlib.sha256(raw).hexdigest(), entry
     return None
 
@@ -196,19 +202,12 @@ def bundle_entry(path: str | os.PathLike, folder: Path) -> tuple[str, dict] | No
 def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
     """The FPGA project in `path`: a project folder, or a bundle whose manifest names one (else fpga/)."""
     path = Path(path)
-    candidates = [path, path / "fpga"]
-    manifest = path / "manifest.json"
-    if manifest.is_file():
-        try:
-            files = json.loads(manifest.read_text()).get("files", [])
-        except (json.JSONDecodeError, AttributeError):
-            files = []
-        candidates[1:1] = [path / f["path"] for f in files if isinstance(f, dict) and f.get("runtime") == "fpga"
-                           and isinstance(f.get("path"), str)]
+    _, entries = _fpga_entries(path)
+    candidates = [path] + [path / f["path"] for f in entries] + [path / "fpga"]
     for folder in candidates:
         if (folder / "project.json").is_file():
             project = json.loads((folder / "project.json").read_text())
-            if project.get("format") != "vitsdk.fpga_project/1":
+            if project.get("format") != PROJECT_FORMAT:
                 raise UserError(f"{folder / 'project.json'} is not a vitsdk FPGA project "
                                 f"(format {project.get('format')!r})")
             return folder, project
