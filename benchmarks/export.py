@@ -11,7 +11,6 @@ files are converted and validated but cannot run on Linux: their latency and acc
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vitsdk.atomic import write_json
 from vitsdk.converters.bundle import ExportOptions, export, quiet
 from vitsdk.converters.runtimes import RUNNERS, load_runner
 from vitsdk.converters.targets import TARGETS
@@ -182,7 +182,7 @@ def main() -> None:
             "note": "Core ML files are converted and validated, not executed (needs macOS); all figures measured. "
                     "export_s of tflite fp16/int8* excludes the fp32 conversion they share (counted in the fp32 row). "
                     "top-1 of the 'keep 0.7' variant: the dense-trained model run with token dropping (no fine-tune)."}
-    path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    write_json(path, {"meta": meta, "rows": rows})
     print(f"wrote {path}")
 
 

@@ -17,7 +17,6 @@ Writes benchmarks/results/training.json (training_quick.json with --quick).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -29,6 +28,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from vitsdk.atomic import atomic_path, write_json
 from vitsdk.data import load_dataset
 from vitsdk.models import count, create_model
 from vitsdk.training import AttentionLevel, ExampleLevel, TokenLevel, TrainConfig, evaluate, fit
@@ -170,9 +170,8 @@ def main() -> None:
                 results[variant] = {"result": result}
                 if args.keep_checkpoints is not None:
                     args.keep_checkpoints.mkdir(parents=True, exist_ok=True)
-                    kept = args.keep_checkpoints / f"{variant}.safetensors"
-                    shutil.copyfile(work / variant / MODEL_FILE, kept.with_suffix(".tmp"))
-                    os.replace(kept.with_suffix(".tmp"), kept)
+                    with atomic_path(args.keep_checkpoints / f"{variant}.safetensors") as tmp:
+                        shutil.copyfile(work / variant / MODEL_FILE, tmp)
             console.print(f"round {round_epoch}/{args.epochs} done "
                           f"(load average {os.getloadavg()[0]:.1f})")
         rows = []
@@ -250,9 +249,7 @@ def main() -> None:
                "machine": {"python": platform.python_version(), "torch": torch.__version__,
                            "cpu_count": os.cpu_count(), "platform": platform.platform()},
                "variants": rows, "attention_modes": modes}
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_json(out, payload)
     console.print(f"wrote {out}")
 
 
