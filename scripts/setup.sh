@@ -16,12 +16,16 @@ want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
-  # torch first and alone, so pip takes the pinned CPU build rather than resolving a CUDA one.
+  # torch first and alone: PyPI serves its CUDA build (several GB, runs on the CPU); the others then
+  # resolve against the torch already installed instead of racing it.
   .venv/bin/python -m pip install --quiet "torch==2.13.0"
   .venv/bin/python -m pip install --quiet -e ".[export,test]"
   echo "$want" > "$stamp"
 fi
 
 .venv/bin/python -m vitsdk.data.fetch
-bash scripts/setup_chromium.sh || echo "setup: no chromium; the report browser tests will skip" >&2
-bash scripts/setup_kotlin.sh || echo "warning: Kotlin toolchain not installed; tests/test_android_benchcore.py will fail until scripts/setup_kotlin.sh works" >&2
+# Toolchains outside the venv (apt, npm, Maven): one script each, scripts/setup_<name>.sh, each safe to
+# run twice. A step that fails stops the set-up: the tests need every one of them.
+for step in scripts/setup_*.sh; do
+  bash "$step" || { echo "error: setup: $step failed (see above); fix it and run 'make setup' again" >&2; exit 2; }
+done
