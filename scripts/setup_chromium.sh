@@ -22,8 +22,8 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 # A fresh machine may have no package lists yet: update once and retry when the first try fails.
-if ! apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; then
-  if ! { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null; }; then
+if ! apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends chromium >/dev/null 2>&1; then
+  if ! { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends chromium >/dev/null; }; then
     echo "setup_chromium: 'apt-get install chromium' failed (see above); the report's browser tests will skip" >&2
     exit 1
   fi
