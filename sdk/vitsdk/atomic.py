@@ -1,22 +1,94 @@
-"""Writes that never leave a half-written file or folder: write to a temporary sibling, then rename."""
+"""Writes that never leave a half-written file or folder: write to a temporary sibling, then rename.
+
+A folder replaced with --force is swapped in one step (Linux `renameat2(RENAME_EXCHANGE)`): the new folder
+is complete before the old one leaves its path, and a crash at any point leaves the old or the new one at
+`path`, never neither. Where the exchange is unavailable, the old folder is first renamed aside to
+`.NAME.old.*` (a crash between the two renames leaves it there, and the next write through this module
+puts it back).
+
+`VITSDK_TEST_CRASH_AT=STEP` makes the process SIGKILL itself at that step (tests prove the claim above
+with it): `staged` (new output complete, nothing moved), `swapped` (new in place, old not yet removed),
+`aside` (fallback only: old moved aside, new not yet renamed in).
+"""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import errno
 import json
 import os
 import shutil
+import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vitsdk.errors import UserError
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def crash_point(step: str) -> None:
+    """Test hook: SIGKILL this process at `step` when VITSDK_TEST_CRASH_AT names it."""
+    if os.environ.get("VITSDK_TEST_CRASH_AT") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swaps two existing paths; False where the system cannot (not Linux, old kernel, other fs)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _restore_aside(path: Path) -> None:
+    """Puts back a folder a crashed fallback replace left at `.NAME.old.*` while `path` is missing."""
+    if path.exists():
+        return
+    for old in sorted(path.parent.glob(f".{path.name}.old.*")):
+        os.replace(old, path)
+        return
+
+
+def _replace_dir(tmp: Path, path: Path) -> None:
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    if _exchange(tmp, path):  # tmp now holds the old folder
+        crash_point("swapped")
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+    os.replace(path, aside)
+    crash_point("aside")
+    os.replace(tmp, path)
+    crash_point("swapped")
+    shutil.rmtree(aside, ignore_errors=True)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Path]:
-    """Yields a temporary path next to `path`; on success it is renamed onto `path`, on error removed."""
+    """Yields a temporary path next to `path`; on success it replaces `path` (see the module doc), on error
+    it is removed and `path` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_dir:
+        _restore_aside(path)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     else:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -28,9 +100,11 @@ def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Pa
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, (0o777 if is_dir else 0o666) & ~umask)
-        if is_dir and path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        crash_point("staged")
+        if is_dir:
+            _replace_dir(tmp, path)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -46,3 +120,43 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def check_writable(path: str | os.PathLike, flag: str, *, is_dir: bool) -> Path:
+    """Fails fast, before any long work, when `path` cannot be written as a file (or folder) there.
+
+    Creates missing parent folders (as the write would) and a probe file beside `path`; errors name the
+    flag, the path and what to do. Returns `path` as a Path.
+    """
+    path = Path(path)
+    want, other = ("folder", "file") if is_dir else ("file", "folder")
+    if path.exists() and path.is_dir() != is_dir:
+        raise UserError(f"{flag} '{path}' is a {other}; give a {want} path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"cannot write {flag} '{path}': {describe_os_error(exc)}") from None
+    return path
+
+
+def describe_os_error(exc: OSError) -> str:
+    """'permission denied on /x (choose a folder you can write, or fix its permissions)' and the like."""
+    where = f" on {exc.filename}" if exc.filename else ""
+    hints = {errno.EACCES: "choose a folder you can write, or fix its permissions",
+             errno.EPERM: "choose a folder you can write, or fix its permissions",
+             errno.EROFS: "the file system is read-only; choose another folder",
+             errno.ENOSPC: "the disk is full; free space or choose another disk",
+             errno.EDQUOT: "the disk quota is exceeded; free space or choose another disk",
+             errno.EISDIR: "a folder is in the way; give a file path",
+             errno.ENOTDIR: "a file is in the way where a folder is needed; choose another path",
+             errno.EEXIST: "something is already there; remove it or choose another path",
+             errno.ENAMETOOLONG: "use a shorter path"}
+    hint = hints.get(exc.errno)
+    return f"{(exc.strerror or str(exc)).lower()}{where}" + (f" ({hint})" if hint else "")
+
+
+USER_OS_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EISDIR, errno.ENOTDIR,
+                  errno.EEXIST, errno.ENAMETOOLONG)

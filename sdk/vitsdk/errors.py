@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import difflib
+import os
+import tempfile
 from collections.abc import Iterable
 
 
@@ -19,3 +21,20 @@ def unknown(kind: str, name: str, options: Iterable[str]) -> UserError:
     """An error for an unknown name that lists the valid ones and suggests the nearest."""
     options = sorted(options)
     return UserError(f"unknown {kind} '{name}'{suggest(name, options)}; choose from: {', '.join(options)}")
+
+
+def tool_failed(what: str, returncode: int, output: str) -> UserError:
+    """A failed external tool (compiler, simulator) as one line: its exit code, its last output line and
+    the file its whole output was saved to (in the temporary folder: the tool's own folder may be a staging
+    folder that is about to be removed)."""
+    lines = [line.strip() for line in (output or "").splitlines() if line.strip()]
+    saved = ""
+    try:
+        fd, log = tempfile.mkstemp(prefix="vitsdk-tool-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            f.write(output or "")
+        saved = f"; full output in {log}"
+    except OSError:
+        pass
+    last = f": {lines[-1][:300]}" if lines else ""
+    return UserError(f"{what} failed with exit code {returncode}{last}{saved}")

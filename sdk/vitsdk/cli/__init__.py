@@ -4,6 +4,8 @@ User mistakes print one line (`error: ...`) and exit 2, without a traceback.
 """
 from __future__ import annotations
 
+import shlex
+import subprocess
 import sys
 
 import typer
@@ -12,7 +14,8 @@ from typer._click import exceptions as click_exceptions
 
 from vitsdk.cli.app import app
 from vitsdk.cli import info, train, prune, export, bench, report  # noqa: F401,E402  (registers the verbs)
-from vitsdk.errors import UserError
+from vitsdk.atomic import USER_OS_ERRORS, describe_os_error
+from vitsdk.errors import UserError, tool_failed
 
 __all__ = ["app", "main"]
 
@@ -35,6 +38,13 @@ def main(argv: list[str] | None = None) -> None:
         fail(exc.format_message())
     except UserError as exc:
         fail(str(exc))
+    except OSError as exc:
+        if exc.errno not in USER_OS_ERRORS:
+            raise
+        fail(describe_os_error(exc))  # permission denied, disk full, a file where a folder belongs, ...
+    except subprocess.CalledProcessError as exc:
+        fail(str(tool_failed(shlex.join(map(str, exc.cmd)) if isinstance(exc.cmd, list) else str(exc.cmd),
+                             exc.returncode, exc.stderr if isinstance(exc.stderr, str) else "")))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):

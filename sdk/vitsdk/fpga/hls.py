@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from vitsdk.atomic import atomic_path
-from vitsdk.errors import UserError
+from vitsdk.errors import UserError, tool_failed
 from vitsdk.fpga.blocksparse import BlockShape, BlockSparse, encode
 from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
 
@@ -324,7 +324,7 @@ def build_csim(project_dir: str | os.PathLike) -> tuple[Path, float]:
     cmd = [cxx, *CXXFLAGS, "-I", str(project / "firmware"), *map(str, sources), "-o", str(binary) + ".tmp"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"g++ failed on the generated project {project}:\n{proc.stderr[-4000:]}")
+        raise tool_failed(f"g++ on the generated project {project}", proc.returncode, proc.stderr)
     os.replace(str(binary) + ".tmp", binary)
     return binary, time.perf_counter() - start
 
@@ -341,7 +341,7 @@ def run_csim(project_dir: str | os.PathLike, patches: np.ndarray | None = None, 
     outputs = work / "csim_outputs.bin"
     proc = subprocess.run([str(binary), str(inputs), str(outputs), str(repeat)], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"C simulation failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        raise tool_failed(f"the C simulation {binary}", proc.returncode, proc.stderr)
     seconds = float(next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("seconds")))
     logits = read_io(outputs, "int32")
     return CsimResult(logits.copy(), len(logits) * repeat, seconds, compile_s)
