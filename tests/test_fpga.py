@@ -241,3 +241,59 @@ def test_results_documents_validate_against_the_shared_schema(exported):
     assert result["energy"]["model_parameters"]["dsp_count"] == int(1728 * 0.8)
     assert result["numerics"]["status"] == "pass" and result["numerics"]["tolerance"] == 0.0
     assert result["runtime"]["extra"]["latency_method"] == "estimated"
+
+
+# ---- honest labels: one simulated/estimated figure is not a distribution ----
+
+def _single_figure_doc(exported, status: str) -> dict:
+    from vitsdk.fpga.api import single_figure_latency
+    _, ex = exported
+    doc = F.bench_fpga(ex.path, "zcu104", csim=False)
+    doc["latency"] = single_figure_latency(1.25, status, "test figure")
+    return doc
+
+
+@pytest.mark.parametrize("status", ["simulated", "estimated"])
+def test_schema_refuses_a_single_figure_dressed_up_as_a_distribution(exported, status):
+    """Catches a writer that repeats one simulated/estimated figure as min/p99 with cv 0 and stable: true."""
+    from vitsdk.bench.schema import errors
+    doc = _single_figure_doc(exported, status)
+    assert errors(doc, "results") == []
+    for key, fake in (("cv", 0.0), ("p99_ms", 1.25), ("min_ms", 1.25), ("runs", 1)):
+        bad = {**doc, "latency": {**doc["latency"], key: fake}}
+        assert errors(bad, "results"), key
+    bad = {**doc, "latency": {**doc["latency"], "stability": {"stable": True, "drift": None}}}
+    assert errors(bad, "results")
+    assert errors({**doc, "latency": {**doc["latency"], "status": "guessed"}}, "results")
+
+
+def test_estimate_results_say_estimated_with_no_spread(exported):
+    _, ex = exported
+    doc = F.bench_fpga(ex.path, "zcu104", csim=False)
+    lat = doc["latency"]
+    assert lat["status"] == "estimated" and "analytical" in lat["method"]
+    assert lat["runs"] == 0 and lat["cv"] is None and lat["p99_ms"] is None and lat["stability"]["stable"] is None
+    assert lat["median_ms"] > 0
+
+
+def test_bench_table_and_report_mark_every_latency_cell(exported, tmp_path):
+    """The `vitsdk bench` table and the report's Markdown say meas./sim./est. in each latency cell."""
+    import json as _json
+
+    from vitsdk.cli.bench import print_table
+    from vitsdk.cli.console import console
+    from vitsdk.report import build_report
+    sim = _single_figure_doc(exported, "simulated")
+    est = _single_figure_doc(exported, "estimated")
+    est["latency"]["median_ms"] = 2.5
+    with console.capture() as captured:
+        print_table([(tmp_path / "a.json", sim), (tmp_path / "b.json", est)])
+    text = captured.get()
+    assert "1.25 (sim.)" in text and "2.5 (est.)" in text and "unstable" not in text
+    results = tmp_path / "results"
+    results.mkdir()
+    for name, doc in (("sim.json", sim), ("est.json", est)):
+        (results / name).write_text(_json.dumps(doc))
+    build_report([results], tmp_path / "report.md")
+    md = (tmp_path / "report.md").read_text()
+    assert "1.25 ms (sim.)" in md and "2.5 ms (est.)" in md

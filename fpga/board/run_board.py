@@ -143,6 +143,13 @@ def latency_stats(samples_ms: list[float], cv_max: float = 0.1, drift_max: float
             "stability": {"stable": stable, "drift": drift, "cv_max": cv_max, "drift_max": drift_max}}
 
 
+def manifest_sha256(project_dir: Path) -> str | None:
+    """sha256 of the bundle manifest that lists this project (the fpga/ folder's parent), so the report can
+    match the measured file with the bundle; None when the project was copied without its bundle."""
+    manifest = project_dir.resolve().parent / "manifest.json"
+    return hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None
+
+
 # ---- the measurement ----
 
 def read_io(path: Path, dtype: str) -> np.ndarray:
@@ -201,7 +208,7 @@ def measure(acc: Accelerator, project_dir: Path, protocol: dict, sensors: list |
         duration = clock() - begin
     finally:
         active = sampler.stop() if sampler else None
-    latency = {"load_ms": load_ms, "first_ms": first_ms, "warmup_runs": warm, "warmup_s": warmup_s,
+    latency = {"status": "measured", "load_ms": load_ms, "first_ms": first_ms, "warmup_runs": warm, "warmup_s": warmup_s,
                "duration_s": duration, **latency_stats(samples, protocol.get("stability_cv_max", 0.1),
                                                         protocol.get("stability_drift_max", 0.05))}
     if active is not None and idle is not None and len(active.power_w) >= 2:
@@ -235,7 +242,7 @@ def measure(acc: Accelerator, project_dir: Path, protocol: dict, sensors: list |
                   "sha256": hashlib.sha256(weights.read_bytes()).hexdigest() if weights.exists() else "0" * 64,
                   "size_bytes": weights.stat().st_size if weights.exists() else None, "precision": "int8",
                   "macs": project.get("macs"), "input_shape": [1, model["in_chans"], model["img_size"], model["img_size"]],
-                  "manifest_sha256": None},
+                  "manifest_sha256": manifest_sha256(project_dir)},
         "protocol": {k: v for k, v in protocol.items()},
         "latency": latency, "energy": energy_block,
         "thermal": {"before": {"state": None, "temperature_c": None}, "after": {"state": None, "temperature_c": None}},

@@ -204,7 +204,7 @@ def bench_model(bundle: Bundle, model: ModelFile, options: HostOptions, run_id: 
 
 
 def _latency_block(load_ms: float, t: Timings, p: Protocol) -> dict:
-    block = {"load_ms": load_ms, "first_ms": t.first_ms, "warmup_runs": t.warmup_runs, "warmup_s": t.warmup_s,
+    block = {"status": "measured", "load_ms": load_ms, "first_ms": t.first_ms, "warmup_runs": t.warmup_runs, "warmup_s": t.warmup_s,
              "runs": len(t.samples_ms), "duration_s": t.duration_s}
     if t.samples_ms:
         block.update(LatencyStats.of(t.samples_ms, p.stability_cv_max, p.stability_drift_max).to_dict())

@@ -42,6 +42,9 @@ def _fmt(value, digits: int = 3) -> str:
 
 
 def print_table(results: list[tuple[Path, dict]]) -> None:
+    from vitsdk.report.compute import latency_basis
+    from vitsdk.report.tables import BASIS_MARK
+
     table = Table(title="vitsdk bench")
     for col in ("model file", "runs", "load ms", "median ms", "p90 ms", "CV", "mJ/inf", "check"):
         table.add_column(col, justify="left" if col in ("model file", "check") else "right",
@@ -56,12 +59,19 @@ def print_table(results: list[tuple[Path, dict]]) -> None:
             energy_text = f"{energy['energy_mj']:.3g}" + (f"±{unc:.2g}" if unc is not None else "")
             energy_text += "" if energy["status"] == "measured" else " (est.)"
         stable = (lat.get("stability") or {}).get("stable")
-        cv = _fmt(lat.get("cv"), 2) + ("" if stable or not lat else "*")
+        cv = _fmt(lat.get("cv"), 2) + ("*" if lat and stable is False else "")
         name = doc["model"]["file"] + ("" if doc["status"] == "complete" else f" [{doc['status']}]")
-        table.add_row(name, str(lat.get("runs", "-")), _fmt(lat.get("load_ms")), _fmt(lat.get("median_ms")),
+        median = _fmt(lat.get("median_ms"))
+        if lat.get("median_ms") is not None:  # every latency cell says how it was obtained
+            median += f" ({BASIS_MARK[latency_basis(doc)[0]]})"
+        table.add_row(name, str(lat.get("runs", "-")), _fmt(lat.get("load_ms")), median,
                       _fmt(lat.get("p90_ms")), cv, energy_text, doc["numerics"]["status"])
     console.print(table)
-    if any(d["latency"] and not d["latency"]["stability"]["stable"] for _, d in results):
+    for _, d in results:
+        basis, method = latency_basis(d)
+        if d["latency"] and basis != "measured":
+            console.print(f"{d['model']['file']}: latency {basis} by {method}")
+    if any(d["latency"] and d["latency"]["stability"]["stable"] is False for _, d in results):
         console.print("* unstable: CV or drift above the protocol's limits (run longer, or let the device cool)")
     methods = {(d["energy"]["status"], d["energy"]["method"], d["energy"]["source"]) for _, d in results
                if d["energy"]["status"] != "unavailable"}

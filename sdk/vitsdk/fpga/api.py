@@ -17,7 +17,7 @@ from vitsdk.errors import UserError
 from vitsdk.fpga import quant as Q
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
-from vitsdk.fpga.estimate import Estimate, EstimateConfig, LayerWork, Workload, estimate, workload
+from vitsdk.fpga.estimate import ESTIMATOR_VERSION, Estimate, EstimateConfig, LayerWork, Workload, estimate, workload
 from vitsdk.fpga.extract import calibrate, extract
 from vitsdk.fpga.hls import PROJECT_FORMAT, CsimResult, read_io, run_csim, write_project
 from vitsdk.models import VisionTransformer, count
@@ -225,20 +225,27 @@ def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def single_figure_latency(ms: float, status: str, method: str) -> dict:
+    """The results schema's latency block for one simulated or estimated figure: no timed runs, the figure as
+    the median, no spread (null statistics, stability unknown) rather than a fake distribution of one."""
+    none = dict.fromkeys(("min_ms", "mean_ms", "p90_ms", "p99_ms", "max_ms", "std_ms", "trimmed_mean_ms", "cv"))
+    return {"status": status, "method": method, "load_ms": None, "first_ms": None, "warmup_runs": 0,
+            "warmup_s": 0.0, "runs": 0, "duration_s": 0.0, "median_ms": ms, **none,
+            "stability": {"stable": None, "drift": None}}
+
+
 def estimate_result(est: Estimate, profile: BoardProfile, project: dict | None = None,
                     numerics: dict | None = None, model_file: str = "fpga/project.json",
                     sha256: str | None = None, manifest_sha256: str | None = None) -> dict:
     """An estimate as a `vitsdk.results/1` document: latency and energy labelled estimated, with parameters.
 
-    The schema's latency block describes timed runs; an estimate has none (runs 0) and repeats the one
-    estimated figure in every statistic, with `runtime.extra.latency_method = "estimated"`.
+    An estimate is one figure, not a distribution: `latency.status` says estimated, the figure is the median
+    and every other statistic is null (see `single_figure_latency`).
     """
-    ms = est.latency_ms
     model = (project or {}).get("model", {})
-    latency = {"load_ms": None, "first_ms": None, "warmup_runs": 0, "warmup_s": 0.0, "runs": 0, "duration_s": 0.0,
-               "min_ms": ms, "median_ms": ms, "mean_ms": ms, "p90_ms": ms, "p99_ms": ms, "max_ms": ms,
-               "std_ms": 0.0, "trimmed_mean_ms": ms, "cv": 0.0,
-               "stability": {"stable": True, "drift": None}}
+    latency = single_figure_latency(est.latency_ms, "estimated",
+                                    f"analytical model vitsdk.fpga.estimate v{ESTIMATOR_VERSION} at "
+                                    f"{est.parameters['clock_mhz']:g} MHz")
     params = {k: v for k, v in est.parameters.items() if isinstance(v, (str, int, float, bool)) or v is None}
     return {
         "schema": RESULTS_SCHEMA, "run_id": f"fpga-estimate-{profile.name}-{est.model}",

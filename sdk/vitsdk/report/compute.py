@@ -2,8 +2,10 @@
 
 Definitions (each figure keeps the basis of the number it comes from: `measured`, `estimated`,
 `unavailable`, or `recorded` for facts read from the bundle such as file size and accuracy):
-- latency_ms: median of the timed runs (`latency.median_ms`); estimated when the run timed nothing
-  (`latency.runs == 0`, e.g. an FPGA estimate) or `runtime.extra.latency_method` says 'estimated'.
+- latency_ms: `latency.median_ms` with the basis `latency.status` gives (measured: median of the timed
+  runs; simulated: cycles / clock of a hardware simulation; estimated: an analytical model); files
+  without a status are estimated when nothing was timed (`latency.runs == 0`) or
+  `runtime.extra.latency_method` says 'estimated', else measured.
 - fps: 1000 / latency_ms, single-stream inferences per second.
 - energy_mj: energy per inference above the idle baseline (`energy.energy_mj`), +- `uncertainty_mj`.
 - inferences_per_j: 1000 / energy_mj (none when energy_mj <= 0: not above the idle baseline).
@@ -30,7 +32,7 @@ class Figure:
 
     value: float | None
     unit: str
-    basis: str           # measured | estimated | unavailable | recorded
+    basis: str           # measured | simulated | estimated | unavailable | recorded
     method: str
     uncertainty: float | None = None
 
@@ -149,10 +151,13 @@ def _positive(value: float | None) -> bool:
 
 
 def latency_basis(doc: dict) -> tuple[str, str]:
-    """The results schema has no latency status: a latency is estimated when nothing was timed (runs 0) or
-    `runtime.extra.latency_method` / `latency_status` says 'estimated' (the FPGA estimator's convention)."""
+    """(basis, method) of the latency: `latency.status` when the file has one; older files are estimated when
+    nothing was timed (runs 0) or `runtime.extra.latency_method` / `latency_status` says 'estimated'."""
     latency = doc["latency"]
     extra = doc["runtime"].get("extra") or {}
+    if latency is not None and latency.get("status"):
+        runs = latency["runs"]
+        return latency["status"], latency.get("method") or f"median of {runs} timed runs"
     said = "estimated" in (extra.get("latency_status"), extra.get("latency_method"))
     if said or (latency is not None and latency["runs"] == 0):
         method = extra.get("latency_method")
@@ -184,7 +189,7 @@ def figures_of(doc: dict, variant: Variant, manifest_size: int | None = None) ->
     figures["net_power_w"] = Figure(energy.get("net_power_w"), "W",
                                     e_basis if energy.get("net_power_w") is not None else "unavailable", e_method)
     fps = figures["fps"].value
-    both = "estimated" if "estimated" in (lat_basis, e_basis) else "measured"
+    both = next((b for b in ("estimated", "simulated") if b in (lat_basis, e_basis)), "measured")
     figures["fps_per_w"] = Figure(fps / power if fps is not None and _positive(power) else None, "FPS/W",
                                   both if power is not None else "unavailable", "throughput / power")
     size = doc["model"].get("size_bytes")

@@ -20,7 +20,7 @@ table{border-collapse:collapse;font-size:12.5px} th,td{border:1px solid #bbb;pad
 th{background:#eee;text-align:left} #summary th{cursor:pointer}
 td.num{text-align:right;white-space:nowrap} td.num a{color:#0645ad;text-decoration:none;font-weight:600}
 .how{display:block;font-size:11px;color:#333;font-weight:normal;white-space:normal;max-width:150px;margin-left:auto} td:first-child .how{margin-left:0}
-.b-estimated{font-style:italic} .b-estimated::before{content:"≈ "}
+.b-estimated{font-style:italic} .b-estimated::before{content:"≈ "} .b-simulated{font-style:italic}
 .b-unavailable{color:#555} td.pareto::after{content:" ◆ Pareto";font-size:11px}
 code{font-size:12px;word-break:break-all} #provenance .how{max-width:none;margin-left:0;overflow-wrap:anywhere} figure{margin:10px 0 22px} figcaption{font-size:13px;margin:4px 0}
 .problems li{margin:3px 0} .status-failed{background:repeating-linear-gradient(45deg,#fff,#fff 6px,#eee 6px,#eee 12px)}
@@ -161,7 +161,8 @@ def _problems(report: Report) -> str:
 
 
 DEFINITIONS = (
-    ("Latency", "median of the timed runs; estimated when nothing was timed (an analytical model)."),
+    ("Latency", "median of the timed runs (measured); simulated: cycles of a cycle-accurate simulation of the "
+                "hardware / its stated clock; estimated: an analytical model. Each cell says which."),
     ("Throughput", "1000 / latency, single-stream inferences per second."),
     ("Energy / inference", "energy above the idle baseline per inference, ± one standard error where known."),
     ("Inferences / J", "1000 / energy per inference (mJ)."),
@@ -196,7 +197,7 @@ def render_html(report: Report, out_dir: Path) -> str:
 <h1>{esc(report.title)}</h1>
 <p class="meta">Generated {esc(report.generated_utc)} from {n_ok} results file{"s" if n_ok != 1 else ""}
 ({len(report.problems)} skipped); platforms: {esc(", ".join(platforms) or "none")}.
-Every number links to its results file and says whether it is <b>measured</b> or <b>estimated</b> (≈, italic)
+Every number links to its results file and says whether it is <b>measured</b>, <b>simulated</b> (italic) or <b>estimated</b> (≈, italic)
 and how. Click a column heading to sort.</p>
 <h2>Summary</h2>
 {_summary_table(report, out_dir)}

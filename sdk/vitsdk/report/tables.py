@@ -34,12 +34,17 @@ def report_dict(report: Report, out_dir: Path) -> dict:
     }
 
 
+# Latency cells always say how they were obtained; other figures mark only what is not measured.
+LATENCY_KEYS = ("latency_ms", "fps")
+BASIS_MARK = {"measured": "meas.", "simulated": "sim.", "estimated": "est."}
+
+
 def _cell_text(entry: Entry, key: str) -> str:
     column = next(c for c in COLUMNS if c.key == key)
     figure = entry.figures[key]
     text = column.text(figure)
-    if figure.value is not None and figure.basis == "estimated":
-        text += " (est.)"
+    if figure.value is not None and (figure.basis == "estimated" or key in LATENCY_KEYS):
+        text += f" ({BASIS_MARK.get(figure.basis, figure.basis)})"
     return text
 
 
@@ -52,7 +57,8 @@ def _md(text: str) -> str:
 def render_markdown(report: Report, out_dir: Path) -> str:
     lines = [f"# {_md(report.title)}", "",
              f"Generated {report.generated_utc} from {len(report.entries)} results files "
-             f"({len(report.problems)} skipped). (est.) marks estimated figures; each row links to its results file.",
+             f"({len(report.problems)} skipped). (est.) marks estimated figures, latency cells say meas./sim./est.; "
+             f"each row links to its results file.",
              "", "| Variant | Model | Platform | Device | Runtime | "
              + " | ".join(f"{c.heading} ({c.unit})" for c in COLUMNS) + " | Energy method | File |",
              "|" + "---|" * (len(COLUMNS) + 7)]
@@ -137,7 +143,10 @@ def print_summary(report: Report, console) -> None:
         for key in keys:
             figure = e.figures[key]
             text = columns[key].number(figure)
-            cells.append(("≈" if figure.value is not None and figure.basis == "estimated" else "") + text)
+            mark = "≈" if figure.value is not None and figure.basis == "estimated" else ""
+            if figure.value is not None and key in LATENCY_KEYS:
+                text += f" {BASIS_MARK.get(figure.basis, figure.basis)}"
+            cells.append(mark + text)
         where = f"{e.platform} {e.document['runtime']['name']}"
         table.add_row(escape(e.variant.kind), escape(where), *map(escape, cells), *([escape(basis)] if wide else []))
     console.print(table)
