@@ -473,6 +473,8 @@ def describe(t: Target, precision: str, name: str, info: dict[str, Any], staging
              "delegate": info.get("delegate"), "size_bytes": size_of(path), "sha256": sha256_of(path),
              "macs": int(macs), "export_s": info["export_s"], "exporter": info["exporter"],
              "delegation": info.get("delegation")}
+    if info.get("weight_storage"):
+        entry["weight_storage"] = info["weight_storage"]
     if t.name == "coreml":
         entry["coreml"] = {k: info[k] for k in ("compute_precision", "weights", "compression",
                                                 "minimum_deployment_target")}
