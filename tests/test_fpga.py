@@ -174,8 +174,6 @@ def test_fixed_point_overflow_is_reported_per_layer(fmnist):
 
 
 def test_unsupported_model_options_are_user_errors():
-    with pytest.raises(UserError, match="fuse"):
-        extract(create_model("vit_nano_patch4_28", keep_rate=0.5, fuse_token=True))
     with pytest.raises(UserError, match="attention sparsity"):
         extract(create_model("vit_nano_patch4_28", attn_keep=0.5))
 

@@ -200,9 +200,10 @@ head_loop:
 }
 
 // Keeps CLS and the `keep` patch tokens with the highest CLS attention (highest first, ties to the
-// lower index), compacting the residual rows in place. Returns the new token count.
+// lower index), compacting the residual rows in place; with `fuse` (EViT) the dropped tokens become one
+// more row, their mean weighted by CLS attention (intops.fuse_tokens). Returns the new token count.
 template <int TMAX, int C>
-int select_tokens(int tokens, int keep, const wide_t cls_score[], res_t res[]) {
+int select_tokens(int tokens, int keep, const wide_t cls_score[], res_t res[], bool fuse = false) {
     bool taken[TMAX];
     int order[TMAX];
     for (int j = 0; j < tokens; ++j) taken[j] = false;
@@ -216,9 +217,23 @@ int select_tokens(int tokens, int keep, const wide_t cls_score[], res_t res[]) {
     static res_t kept[TMAX * C];
     for (int r = 0; r < keep; ++r)
         for (int c = 0; c < C; ++c) kept[r * C + c] = res[order[r] * C + c];
+    static res_t fused[C];
+    if (fuse) {
+        wide_t total = 0;
+        for (int j = 1; j < tokens; ++j)
+            if (!taken[j]) total += cls_score[j];
+        for (int c = 0; c < C; ++c) {
+            wide_t num = 0;
+            for (int j = 1; j < tokens; ++j)
+                if (!taken[j]) num += cls_score[j] * (wide_t)res[j * C + c];
+            fused[c] = total > 0 ? (res_t)floordiv(2 * num + total, 2 * total) : 0;
+        }
+    }
     for (int r = 0; r < keep; ++r)
         for (int c = 0; c < C; ++c) res[(1 + r) * C + c] = kept[r * C + c];
-    return 1 + keep;
+    if (!fuse) return 1 + keep;
+    for (int c = 0; c < C; ++c) res[(1 + keep) * C + c] = fused[c];
+    return 2 + keep;
 }
 
 // Patch tokens into the residual stream: row 0 is CLS + its position, row 1 + n is the rescaled patch

@@ -71,10 +71,7 @@ def norm_of(module: nn.LayerNorm) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_supported(config: ViTConfig) -> None:
-    """The engine implements token dropping; fused tokens and attention masks are not built yet."""
-    if config.fuse_token and config.keep_rate < 1.0:
-        raise UserError("the FPGA engine drops pruned tokens but does not fuse them: export with "
-                        "fuse_token=False (or keep_rate=1)")
+    """The engine implements token dropping and EViT's fused token; attention masks are not built yet."""
     if config.attn_keep < 1.0:
         raise UserError(f"the FPGA engine does not implement attention sparsity (attn_keep="
                         f"{config.attn_keep}): export with attn_keep=1")

@@ -166,9 +166,10 @@ def render(qv: QuantViT, block: BlockShape) -> tuple[dict[str, str], _Params, li
                  "    " + proj_call.format(tokens="tokens", x="a0"),
                  f"    vit::add_residual<{C}, RES_BITS>(tokens, acc, res, b{i}_proj_m, b{i}_proj_shift);"]
         if b.keep is not None:
-            body.append(f"    tokens = vit::select_tokens<N_TOKENS, {C}>(tokens, {b.keep}, cls_score, res);"
-                        f"  // token selection: keep {b.keep} patches")
-            tokens = 1 + b.keep
+            body.append(f"    tokens = vit::select_tokens<N_TOKENS, {C}>(tokens, {b.keep}, cls_score, res, "
+                        f"{'true' if b.fuse else 'false'});  // token selection: keep {b.keep} patches"
+                        + (" + the fused token" if b.fuse else ""))
+            tokens = 1 + b.keep + int(b.fuse)
         fc1_call, bs = _linear(params, b.fc1, block, "act")
         summary(b.fc1, bs, tokens)
         fc2_call, bs = _linear(params, b.fc2, block, "res")

@@ -122,6 +122,20 @@ def gelu_lut(in_scale: float, out_scale: float) -> np.ndarray:
     return np.clip(np.round(gelu / out_scale), *INT8).astype(np.int64)
 
 
+def rank_tokens(score: np.ndarray) -> np.ndarray:
+    """Every index per row (B, n) by score, highest first, ties to the lower index."""
+    return np.argsort(-score, axis=-1, kind="stable")
+
+
 def select_tokens(score: np.ndarray, keep: int) -> np.ndarray:
     """Indices of the `keep` highest scores per row (B, n), highest first, ties to the lower index."""
-    return np.argsort(-score, axis=-1, kind="stable")[:, :keep]
+    return rank_tokens(score)[:, :keep]
+
+
+def fuse_tokens(weight: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """EViT's fused token: the weighted mean of the dropped tokens x (B, m, C) by their integer CLS scores
+    weight (B, m), rounded half up: floor((2 * sum(w x) + W) / (2 W)) with W = sum(w); 0 when W is 0."""
+    weight = weight.astype(np.int64)
+    total = weight.sum(axis=-1, keepdims=True)
+    num = (weight[:, :, None] * x.astype(np.int64)).sum(axis=1)
+    return np.where(total > 0, np.floor_divide(2 * num + total, np.maximum(2 * total, 1)), 0)

@@ -106,6 +106,7 @@ class QBlock:
     fc1: QLinear
     gelu: np.ndarray  # int8 table of 256
     fc2: QLinear
+    fuse: bool = False  # EViT: the dropped tokens become one extra token, weighted by their CLS attention
 
 
 @dataclass
@@ -135,7 +136,7 @@ class QuantViT:
         for block in self.blocks:
             counts.append(t)
             if block.keep is not None:
-                t = 1 + block.keep
+                t = 1 + block.keep + int(block.fuse)
         return counts + [t]
 
     def linears(self) -> list[QLinear]:
@@ -224,14 +225,14 @@ def quantize(fv: FloatViT, ranges: Ranges, qcfg: QuantConfig | None = None) -> Q
         keep = None
         if i in c.prune_at and c.keep_rate < 1.0:
             k = keep_count(n, c.keep_rate)
-            if k < n:
-                keep, n = k, k
+            if k < n:  # the model's TokenKeep: n counts every non-CLS token, a fused one included
+                keep, n = k, k + int(c.fuse_token)
         ln2 = _qnorm(f"blocks.{i}.norm2", *fb.norm2, s_res, s["ln2"], qcfg.ln_frac_bits)
         fc1 = _qlinear(f"blocks.{i}.mlp.fc1", fb.fc1, s["ln2"], s["fc1"], overflow)
         gelu = intops.gelu_lut(s["fc1"], s["gelu"])
         fc2 = _qlinear(f"blocks.{i}.mlp.fc2", fb.fc2, s["gelu"], s_res, overflow)
         blocks.append(QBlock(i, ln1, qkv, int(score_m), int(score_shift), int(av_m), int(av_shift), proj,
-                             keep, ln2, fc1, gelu, fc2))
+                             keep, ln2, fc1, gelu, fc2, fuse=keep is not None and c.fuse_token))
     s_norm = ranges.norm / 127.0
     scales["norm"] = s_norm
     norm = _qnorm("norm", *fv.norm, s_res, s_norm, qcfg.ln_frac_bits)
@@ -330,9 +331,15 @@ def forward_int(qv: QuantViT, patches: np.ndarray, rec: Recorder | None = None) 
         res = add_residual(res, _linear(av, b.proj, rec), b.proj)
         if b.keep is not None:
             score = prob[:, :, 0, 1:].sum(axis=1)  # (B, T-1): CLS attention summed over heads
-            order = intops.select_tokens(score, b.keep) + 1
-            kept = np.take_along_axis(res, order[:, :, None], axis=1)
-            res = np.concatenate([res[:, :1], kept], axis=1)
+            ranked = intops.rank_tokens(score)
+            kept = np.take_along_axis(res, ranked[:, :b.keep, None] + 1, axis=1)
+            parts = [res[:, :1], kept]
+            if b.fuse:
+                dropped = ranked[:, b.keep:]
+                fused = intops.fuse_tokens(np.take_along_axis(score, dropped, axis=1),
+                                           np.take_along_axis(res, dropped[:, :, None] + 1, axis=1))
+                parts.append(fused[:, None])
+            res = np.concatenate(parts, axis=1)
         h, sat = intops.layernorm(res, b.ln2.gain, b.ln2.offset, b.ln2.shift, qcfg.ln_frac_bits, b.ln2.eps_q)
         rec.out(b.ln2.name, h.size, sat)
         h, sat = intops.requant(_linear(h, b.fc1, rec), b.fc1.m, b.fc1.shift, -128, 127)

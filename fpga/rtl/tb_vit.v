@@ -1,0 +1,45 @@
+// Testbench (Verilator) of the vitsdk ViT engine: loads the program and buffers written by
+// sdk/vitsdk/fpga/rtl.py (hex files in the working folder), runs one inference per input image and
+// writes the logits and the cycle counters. Usage: Vtb_vit +images=N (files in_<i>.hex, out.txt).
+`timescale 1ns / 1ps
+module tb_vit;
+    parameter integer TM = 4, TN = 8, R = 4, L = 4, AW = 1024, PW = 1024, SW = 1024, RW = 1024, WW = 1024,
+                      XW = 1024, CW = 1024, GW = 256, OW = 16, QW = 1024, TMAX = 64, CMAX = 64,
+                      DDR_NUM = 38, DDR_DEN = 1, DDR_LAT = 100, LN_LAT = 40, NOUT = 10;
+    reg clk = 1'b0;
+    reg start = 1'b0;
+    wire done;
+    wire [63:0] cycles, mac_cycles, stall_cycles, ddr_bytes;
+    vit_engine #(.TM(TM), .TN(TN), .R(R), .L(L), .AW(AW), .PW(PW), .SW(SW), .RW(RW), .WW(WW), .XW(XW), .CW(CW),
+                 .GW(GW), .OW(OW), .QW(QW), .TMAX(TMAX), .CMAX(CMAX), .DDR_NUM(DDR_NUM), .DDR_DEN(DDR_DEN),
+                 .DDR_LAT(DDR_LAT), .LN_LAT(LN_LAT)) dut (
+        .clk(clk), .start(start), .done(done), .cycles(cycles), .mac_cycles(mac_cycles),
+        .stall_cycles(stall_cycles), .ddr_bytes(ddr_bytes));
+    always #1 clk = ~clk;
+
+    integer images, img, o, fd;
+    reg [8*64-1:0] name;
+    initial begin
+        if (!$value$plusargs("images=%d", images)) images = 1;
+        $readmemh("prog.hex", dut.prog);
+        $readmemh("wmem.hex", dut.wmem);
+        $readmemh("xmem.hex", dut.xmem);
+        $readmemh("cmem.hex", dut.cmem);
+        $readmemh("glut.hex", dut.glut);
+        $readmemh("elut.hex", dut.elut);
+        fd = $fopen("out.txt", "w");
+        for (img = 0; img < images; img = img + 1) begin
+            $sformat(name, "in_%0d.hex", img);
+            $readmemh(name, dut.amem);
+            $readmemh("rmem.hex", dut.rmem);  // CLS + position embedding
+            @(posedge clk) start = 1'b1;
+            @(posedge clk) start = 1'b0;
+            @(posedge done);
+            $fwrite(fd, "image %0d cycles %0d mac_cycles %0d stall_cycles %0d ddr_bytes %0d\n", img, cycles,
+                    mac_cycles, stall_cycles, ddr_bytes);
+            for (o = 0; o < NOUT; o = o + 1) $fwrite(fd, "%0d\n", dut.omem[o]);
+        end
+        $fclose(fd);
+        $finish;
+    end
+endmodule

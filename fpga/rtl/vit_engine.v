@@ -1,0 +1,334 @@
+// The vitsdk ViT engine: one programmable accelerator for every model vitsdk exports.
+//
+// A sequencer runs a per-model instruction stream (written by sdk/vitsdk/fpga/rtl.py) over on-chip
+// buffers. Units: the TM x TN MAC array (vit_mac_array.v; block-sparse linears follow the balanced
+// block schedule, so pruned columns cost no cycles; QK^T and AV run on the same array), a TM-lane
+// epilogue (bias, requantisation, residual add, GELU table) that drains one output column per cycle
+// while the array already accumulates the next tile, and an L-lane vector unit for LayerNorm, softmax
+// and token selection (top-k by CLS attention, EViT's fused token). The weight fetch unit models the
+// board's DDR as a bandwidth/latency channel (DDR_NUM/DDR_DEN bytes per cycle after DDR_LAT cycles):
+// streamed layers are double-buffered, the next one loads while the current one computes.
+// Arithmetic: vit_ops.vh, the twin of sdk/vitsdk/fpga/intops.py; outputs are bit-exact to it.
+//
+// Buffers are behavioural arrays; the port/bank each access assumes is noted where it happens, and
+// their BRAM cost is computed from their sizes (rtl.py), not synthesised.
+`default_nettype none
+module vit_engine #(
+    parameter integer TM = 4, parameter integer TN = 8, parameter integer R = 4, parameter integer L = 4,
+    parameter integer AW = 1024, parameter integer PW = 1024, parameter integer SW = 1024, parameter integer RW = 1024,
+    parameter integer WW = 1024, parameter integer XW = 1024, parameter integer CW = 1024, parameter integer GW = 256,
+    parameter integer OW = 16, parameter integer QW = 1024, parameter integer TMAX = 64, parameter integer CMAX = 64,
+    parameter integer DDR_NUM = 38, parameter integer DDR_DEN = 1, parameter integer DDR_LAT = 100,
+    parameter integer LN_LAT = 40, parameter integer NF = 24
+) (
+    input wire clk,
+    input wire start,
+    output reg done,
+    output reg [63:0] cycles,
+    output reg [63:0] mac_cycles,
+    output reg [63:0] stall_cycles,
+    output reg [63:0] ddr_bytes
+);
+`include "vit_ops.vh"
+    localparam integer P = TN / R;
+    localparam [3:0] S_IDLE = 0, S_FETCH = 1, S_MM_INIT = 2, S_MM_RUN = 3, S_MM_END = 4, S_MM_FLUSH = 5,
+                     S_LN_SUM = 6, S_LN_STAT = 7, S_LN_NORM = 8, S_SM_MAX = 9, S_SM_SUM = 10, S_SM_NORM = 11,
+                     S_SEL_RANK = 12, S_SEL_COPY = 13, S_SEL_FUSE = 14, S_SEL_FDIV = 15;
+
+    // ---- buffers ----
+    reg [63:0] prog [0:QW-1];                  // instruction stream, NF words per instruction
+    reg signed [7:0] amem [0:AW-1];            // int8 activations (token-banked: TM reads/writes per cycle)
+    reg [15:0] pmem [0:PW-1];                  // softmax probabilities of one head (TM reads per cycle)
+    reg signed [31:0] smem [0:SW-1];           // attention scores of one head (epilogue writes, L reads)
+    reg signed [31:0] rmem [0:RW-1];           // residual stream, two regions (token selection ping-pong)
+    reg signed [7:0] wmem [0:WW-1];            // weights: on-chip, or the double buffer of streamed layers
+    reg [15:0] xmem [0:XW-1];                  // kept column indices of the block-sparse weights
+    reg signed [63:0] cmem [0:CW-1];           // per-channel bias / multiplier / shift, LayerNorm gain / offset
+    reg signed [7:0] glut [0:GW-1];            // GELU tables (256 per block)
+    reg [63:0] elut [0:255];                   // softmax exp2 table
+    reg signed [31:0] omem [0:OW-1];           // logits
+    reg signed [63:0] cls [0:TMAX-1];          // CLS attention summed over heads (token selection score)
+    reg [15:0] order [0:TMAX-1];               // kept tokens, highest score first
+    reg [15:0] drop [0:TMAX-1];                // dropped tokens (fused)
+    reg signed [63:0] facc [0:CMAX-1];         // fused-token accumulators
+
+    // ---- instruction ----
+    reg [3:0] state;
+    reg [31:0] pc;
+    reg [63:0] f [0:NF-1];
+    wire [63:0] op = f[0];
+    wire signed [63:0] M = f[1], N = f[2], K = f[3];
+    wire [63:0] flags = f[4];
+    wire signed [63:0] abase = f[5], astride = f[6], bbase = f[7], bsn = f[8], bsk = f[9], xbase = f[10];
+    wire signed [63:0] kept = f[11], nblk = f[12], cbase = f[13], lutbase = f[14], dbase = f[15], dstride = f[16];
+    wire signed [63:0] mscal = f[17], sscal = f[18], strips = f[19], next_bytes = f[20], lo = f[21], hi = f[22];
+    wire a_pmem = flags[0], b_dense = flags[1], packed_mode = flags[2], per_channel = flags[12];
+    wire has_lut = flags[13], streamed = flags[14];
+    wire [1:0] emode = flags[5:4], dsel = flags[9:8];
+
+    // ---- MAC array operands (combinational reads of the current k-step) ----
+    reg signed [63:0] tt, nt, ks, blk, kk;
+    reg half;
+    reg mac_en, mac_first;
+    reg [TM*P*16-1:0] a_flat;
+    reg [TN*8-1:0] b_flat;
+    wire [TM*TN*32-1:0] acc_flat;
+    reg signed [63:0] col [0:P-1];
+    integer i, j, l, ci, cj;
+    reg signed [63:0] s_idx, t_idx, n_idx;
+    always @* begin
+        for (cj = 0; cj < P; cj = cj + 1) begin
+            s_idx = nt / R + cj;
+            col[cj] = b_dense ? ks : (s_idx < strips ? $signed({48'd0, xmem[xbase + (s_idx * nblk + blk) * kept + kk]}) : 0);
+        end
+        for (ci = 0; ci < TM; ci = ci + 1)
+            for (cj = 0; cj < P; cj = cj + 1) begin
+                t_idx = tt + ci;
+                if (t_idx < M)  // bank ci of the token-banked buffer
+                    a_flat[(ci * P + cj) * 16 +: 16] = a_pmem ? pmem[abase + t_idx * astride + col[cj]]
+                                                              : {{8{amem[abase + t_idx * astride + col[cj]][7]}},
+                                                                 amem[abase + t_idx * astride + col[cj]]};
+                else
+                    a_flat[(ci * P + cj) * 16 +: 16] = 16'd0;
+            end
+        for (cj = 0; cj < TN; cj = cj + 1) begin
+            n_idx = nt + cj;
+            s_idx = n_idx / R;
+            if (b_dense)
+                b_flat[cj * 8 +: 8] = n_idx < N ? amem[bbase + n_idx * bsn + ks * bsk] : 8'd0;
+            else
+                b_flat[cj * 8 +: 8] = s_idx < strips ? wmem[bbase + ((s_idx * nblk + blk) * kept + kk) * R + (n_idx % R)]
+                                                     : 8'd0;
+        end
+    end
+    vit_mac_array #(.TM(TM), .TN(TN), .R(R)) array (
+        .clk(clk), .en(mac_en), .first(mac_first), .packed_mode(packed_mode), .half(half),
+        .a_flat(a_flat), .b_flat(b_flat), .acc_flat(acc_flat));
+
+    // ---- epilogue (drains one output column of the previous tile per cycle) ----
+    reg signed [31:0] shadow [0:TM*TN-1];
+    reg drain_busy;
+    reg signed [63:0] d_t0, d_n0, d_col, d_cnt;
+
+    // ---- vector unit and counters ----
+    reg signed [63:0] row, c0, sum, sumsq, mean, stdv, mx, esum, wsum, lat, cand, rank_cnt, ndrop, fetch_ready, ddr_free;
+    reg signed [63:0] x, y, tval, ev, pv, bias, mval, widx, cidx;
+    reg [6:0] shv;
+
+    always @(posedge clk) begin
+        if (state != S_IDLE) cycles <= cycles + 1;
+        mac_en <= 1'b0;
+        // epilogue lanes: TM tokens of one output column per cycle
+        if (drain_busy) begin
+            cidx = d_n0 + d_col;
+            if (per_channel) begin
+                bias = cmem[cbase + 3 * cidx]; mval = cmem[cbase + 3 * cidx + 1]; shv = cmem[cbase + 3 * cidx + 2][6:0];
+            end else begin
+                bias = 0; mval = mscal; shv = sscal[6:0];
+            end
+            for (i = 0; i < TM; i = i + 1) begin
+                if (d_t0 + i < M) begin
+                    widx = dbase + (d_t0 + i) * dstride + cidx;
+                    y = epilogue(shadow[i * TN + d_col], bias, mval, shv, emode, dsel == 2'd1 ? $signed(rmem[widx]) : 64'sd0,
+                                 lo, hi);
+                    if (has_lut) y = glut[lutbase + y + 128];
+                    case (dsel)
+                        2'd0: amem[widx] <= y[7:0];
+                        2'd1: rmem[widx] <= y[31:0];
+                        2'd2: smem[widx] <= y[31:0];
+                        default: omem[widx] <= y[31:0];
+                    endcase
+                end
+            end
+            d_col <= d_col + 1;
+            if (d_col + 1 >= d_cnt) drain_busy <= 1'b0;
+        end
+        case (state)
+            S_IDLE: if (start) begin
+                state <= S_FETCH; pc <= 0; done <= 1'b0; cycles <= 0; mac_cycles <= 0; stall_cycles <= 0;
+                ddr_bytes <= 0; fetch_ready <= 0; ddr_free <= 0; drain_busy <= 1'b0;
+            end
+            S_FETCH: begin
+                for (j = 0; j < NF; j = j + 1) f[j] <= prog[pc * NF + j];
+                pc <= pc + 1;
+                case (prog[pc * NF])
+                    64'd0: begin state <= S_IDLE; done <= 1'b1; end
+                    64'd1: state <= S_MM_INIT;
+                    64'd2: begin state <= S_LN_SUM; row <= 0; c0 <= 0; sum = 0; sumsq = 0; end
+                    64'd3: begin state <= S_SM_MAX; row <= 0; c0 <= 0; mx = -64'sd9223372036854775807; end
+                    64'd4: begin state <= S_SEL_RANK; cand <= 0; c0 <= 0; rank_cnt = 0; ndrop <= 0; wsum <= 0; end
+                    default: begin  // 5: start of an inference: prefetch the first streamed layer's weights
+                        if (prog[pc * NF + 20] != 0) begin
+                            fetch_ready <= DDR_LAT + (prog[pc * NF + 20] * DDR_DEN + DDR_NUM - 1) / DDR_NUM;
+                            ddr_free <= DDR_LAT + (prog[pc * NF + 20] * DDR_DEN + DDR_NUM - 1) / DDR_NUM;
+                            ddr_bytes <= prog[pc * NF + 20];
+                        end
+                        state <= S_FETCH;
+                    end
+                endcase
+            end
+            // ---- matmul ----
+            S_MM_INIT: begin
+                if (streamed && $signed(cycles) < fetch_ready) begin
+                    stall_cycles <= stall_cycles + 1;  // this layer's weights are still arriving
+                end else begin
+                    if (streamed && next_bytes != 0) begin  // double buffering: fetch the next streamed layer
+                        fetch_ready <= ($signed(cycles) > ddr_free ? $signed(cycles) : ddr_free) + DDR_LAT
+                                       + (next_bytes * DDR_DEN + DDR_NUM - 1) / DDR_NUM;
+                        ddr_free <= ($signed(cycles) > ddr_free ? $signed(cycles) : ddr_free) + DDR_LAT
+                                    + (next_bytes * DDR_DEN + DDR_NUM - 1) / DDR_NUM;
+                        ddr_bytes <= ddr_bytes + next_bytes;
+                    end
+                    tt <= 0; nt <= 0; ks <= 0; blk <= 0; kk <= 0; half <= 1'b0;
+                    mac_en <= 1'b1; mac_first <= 1'b1; mac_cycles <= mac_cycles + 1;
+                    state <= S_MM_RUN;
+                end
+            end
+            S_MM_RUN: begin  // the array accumulated k-step ks (half) this cycle
+                if (!packed_mode && !half) begin
+                    half <= 1'b1; mac_en <= 1'b1; mac_first <= ks == 0; mac_cycles <= mac_cycles + 1;
+                end else if (ks + 1 >= K) begin
+                    state <= S_MM_END;
+                end else begin
+                    half <= 1'b0; ks <= ks + 1;
+                    if (kk + 1 >= kept) begin kk <= 0; blk <= blk + 1; end else kk <= kk + 1;
+                    mac_en <= 1'b1; mac_first <= 1'b0; mac_cycles <= mac_cycles + 1;
+                end
+            end
+            S_MM_END: begin
+                if (drain_busy) begin
+                    stall_cycles <= stall_cycles + 1;  // the epilogue is still draining the previous tile
+                end else begin
+                    for (j = 0; j < TM * TN; j = j + 1) shadow[j] <= acc_flat[j * 32 +: 32];
+                    d_t0 <= tt; d_n0 <= nt; d_col <= 0; d_cnt <= (N - nt < TN) ? N - nt : TN; drain_busy <= 1'b1;
+                    ks <= 0; blk <= 0; kk <= 0; half <= 1'b0;
+                    if (nt + TN >= N) begin
+                        nt <= 0; tt <= tt + TM;
+                    end else nt <= nt + TN;
+                    if (nt + TN >= N && tt + TM >= M) state <= S_MM_FLUSH;
+                    else begin
+                        state <= S_MM_RUN; mac_en <= 1'b1; mac_first <= 1'b1; mac_cycles <= mac_cycles + 1;
+                    end
+                end
+            end
+            S_MM_FLUSH: if (!drain_busy) state <= S_FETCH;
+            // ---- LayerNorm: statistics pass, then the normalising pass (L channels per cycle) ----
+            S_LN_SUM: begin
+                for (l = 0; l < L; l = l + 1)
+                    if (c0 + l < N) begin
+                        x = rmem[abase + row * astride + c0 + l];
+                        sum = sum + x; sumsq = sumsq + x * x;
+                    end
+                if (c0 + L >= N) begin
+                    state <= S_LN_STAT; lat <= 0;
+                    mean <= floor_div(sum, N);
+                end else c0 <= c0 + L;
+            end
+            S_LN_STAT: begin  // divider + isqrt: a multicycle unit of LN_LAT cycles per row
+                if (lat == 0) begin
+                    y = isqrt(floor_div(sumsq - 2 * mean * sum + N * mean * mean, N) + f[19]);
+                    stdv <= y < 1 ? 64'sd1 : y;
+                end
+                if (lat + 1 >= LN_LAT) begin
+                    state <= S_LN_NORM; c0 <= 0;
+                end
+                lat <= lat + 1;
+            end
+            S_LN_NORM: begin
+                for (l = 0; l < L; l = l + 1)
+                    if (c0 + l < N) begin
+                        y = ln_norm(rmem[abase + row * astride + c0 + l], mean, stdv, cmem[cbase + c0 + l],
+                                    cmem[cbase + N + c0 + l], f[17][6:0], f[18][6:0]);
+                        amem[dbase + row * dstride + c0 + l] <= y[7:0];
+                    end
+                if (c0 + L >= N) begin
+                    sum = 0; sumsq = 0; c0 <= 0;
+                    if (row + 1 >= M) state <= S_FETCH;
+                    else begin row <= row + 1; state <= S_LN_SUM; end
+                end else c0 <= c0 + L;
+            end
+            // ---- softmax over rows of the score buffer: max, exp + sum, normalise ----
+            S_SM_MAX: begin
+                for (l = 0; l < L; l = l + 1)
+                    if (c0 + l < N && smem[abase + row * N + c0 + l] > mx) mx = smem[abase + row * N + c0 + l];
+                if (c0 + L >= N) begin state <= S_SM_SUM; c0 <= 0; esum = 0; end else c0 <= c0 + L;
+                if (row == 0 && c0 == 0 && flags[1])
+                    for (j = 0; j < TMAX; j = j + 1) cls[j] <= 0;
+            end
+            S_SM_SUM: begin
+                for (l = 0; l < L; l = l + 1)
+                    if (c0 + l < N) begin
+                        tval = softmax_t(smem[abase + row * N + c0 + l], mx, mscal, sscal[6:0]);
+                        esum = esum + softmax_e(tval, elut[tval[7:0]]);
+                    end
+                if (c0 + L >= N) begin state <= S_SM_NORM; c0 <= 0; end else c0 <= c0 + L;
+            end
+            S_SM_NORM: begin
+                for (l = 0; l < L; l = l + 1)
+                    if (c0 + l < N) begin
+                        tval = softmax_t(smem[abase + row * N + c0 + l], mx, mscal, sscal[6:0]);
+                        ev = softmax_e(tval, elut[tval[7:0]]);
+                        pv = ((ev << f[19][5:0]) + (esum >>> 1)) / esum;
+                        pmem[dbase + row * N + c0 + l] <= pv[15:0];
+                        if (flags[0] && row == 0 && c0 + l >= 1) cls[c0 + l - 1] <= cls[c0 + l - 1] + pv;
+                    end
+                if (c0 + L >= N) begin
+                    c0 <= 0; mx = -64'sd9223372036854775807;
+                    if (row + 1 >= M) state <= S_FETCH;
+                    else begin row <= row + 1; state <= S_SM_MAX; end
+                end else c0 <= c0 + L;
+            end
+            // ---- token selection: rank every candidate by its CLS score (L comparisons per cycle) ----
+            S_SEL_RANK: begin  // candidates 0..M-2 are the patch tokens 1..M-1
+                for (l = 0; l < L; l = l + 1)
+                    if (c0 + l < M - 1 && (cls[c0 + l] > cls[cand] || (cls[c0 + l] == cls[cand] && c0 + l < cand)))
+                        rank_cnt = rank_cnt + 1;
+                if (c0 + L >= M - 1) begin
+                    if (rank_cnt < K) order[rank_cnt[15:0]] <= cand[15:0];
+                    else begin drop[ndrop[15:0]] <= cand[15:0]; ndrop <= ndrop + 1; wsum <= wsum + cls[cand]; end
+                    rank_cnt = 0; c0 <= 0;
+                    if (cand + 1 >= M - 1) begin state <= S_SEL_COPY; row <= 0; end
+                    else cand <= cand + 1;
+                end else c0 <= c0 + L;
+            end
+            S_SEL_COPY: begin  // row 0 (CLS), then the kept tokens in rank order, into the other residual region
+                for (l = 0; l < L; l = l + 1)
+                    if (c0 + l < N)
+                        rmem[dbase + row * N + c0 + l] <= rmem[abase + (row == 0 ? 0 : 1 + order[row - 1]) * N + c0 + l];
+                if (c0 + L >= N) begin
+                    c0 <= 0;
+                    if (row + 1 > K) begin
+                        row <= 0;
+                        for (j = 0; j < CMAX; j = j + 1) facc[j] <= 0;
+                        state <= flags[0] && ndrop != 0 ? S_SEL_FUSE : (flags[0] ? S_SEL_FDIV : S_FETCH);
+                    end else row <= row + 1;
+                end else c0 <= c0 + L;
+            end
+            S_SEL_FUSE: begin  // weighted sum of the dropped tokens (weights: their CLS scores)
+                for (l = 0; l < L; l = l + 1)
+                    if (c0 + l < N)
+                        facc[c0 + l] <= facc[c0 + l] + cls[drop[row]] * rmem[abase + (1 + drop[row]) * N + c0 + l];
+                if (c0 + L >= N) begin
+                    c0 <= 0;
+                    if (row + 1 >= ndrop) state <= S_SEL_FDIV; else row <= row + 1;
+                end else c0 <= c0 + L;
+            end
+            S_SEL_FDIV: begin  // fused = round(sum w x / sum w), appended after the kept tokens
+                for (l = 0; l < L; l = l + 1)
+                    if (c0 + l < N) begin
+                        y = wsum > 0 ? floor_div(2 * facc[c0 + l] + wsum, 2 * wsum) : 64'sd0;
+                        rmem[dbase + (K + 1) * N + c0 + l] <= y[31:0];
+                    end
+                if (c0 + L >= N) state <= S_FETCH; else c0 <= c0 + L;
+            end
+            default: state <= S_IDLE;
+        endcase
+    end
+
+    initial begin
+        state = S_IDLE; done = 1'b0; drain_busy = 1'b0; cycles = 0; mac_cycles = 0; stall_cycles = 0; ddr_bytes = 0;
+        mac_en = 1'b0; mac_first = 1'b0; half = 1'b0; tt = 0; nt = 0; ks = 0; blk = 0; kk = 0;
+        sum = 0; sumsq = 0; esum = 0; rank_cnt = 0;
+    end
+endmodule
+`default_nettype wire

@@ -1,0 +1,450 @@
+"""The accelerator as RTL: the engine's instruction stream and buffers for one model, the Verilator
+simulation that runs them, and the engine's sizes per board.
+
+One Verilog engine (fpga/rtl/: `vit_engine.v`, `vit_mac_array.v`, arithmetic in `vit_ops.vh`) serves every
+model: the model is data, an instruction stream plus buffer images written here as hex files. Why
+hand-written Verilog filled with parameters rather than a Python HDL: the engine is a sequencer over
+buffers with a handful of datapath units; plain Verilog keeps one readable source that Verilator and
+Yosys take directly (and Vivado too), with no generator dependency between the design and its users.
+
+The simulator is built from a project's sources only after their sha256 match `project.json`'s record
+(and project.json the bundle manifest's), into a cache folder keyed by the sources' digest; nothing
+built or shipped inside a bundle is executed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from vitsdk.errors import UserError
+from vitsdk.fpga.blocksparse import BlockShape, encode
+from vitsdk.fpga.boards import BoardProfile
+from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
+
+RTL_FORMAT = "vitsdk.fpga_rtl/1"
+SOURCES = ("vit_engine.v", "vit_mac_array.v", "vit_ops.vh", "tb_vit.v")
+NF = 24  # 64-bit words per instruction (vit_engine.v)
+OP_END, OP_MM, OP_LN, OP_SM, OP_SEL, OP_START = 0, 1, 2, 3, 4, 5
+# MM flags (vit_engine.v): bit 0 A from the probability buffer, 1 B dense from activations, 2 packed int8 pairs,
+# 4-5 epilogue mode (0 raw, 1 int8, 2 residual add), 8-9 destination (0 act, 1 residual, 2 scores, 3 logits),
+# 12 per-channel constants, 13 GELU table, 14 streamed weights
+MODE_RAW, MODE_ACT, MODE_RES = 0, 1, 2
+DST_ACT, DST_RES, DST_SCORE, DST_OUT = 0, 1, 2, 3
+
+
+def rtl_source_dir() -> Path:
+    """fpga/rtl/ (the engine's Verilog), package data of vitsdk."""
+    try:
+        from vitsdk.resources import fpga_path
+    except ImportError:  # a checkout without the resources module: the repository folder
+        return Path(__file__).resolve().parents[3] / "fpga" / "rtl"
+    return fpga_path("rtl")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Sizes of the generated engine (recorded in project.json and the bundle manifest).
+
+    Args:
+        tokens: TM, tokens per MAC-array tile (rows of the array).
+        outputs: TN, output channels per tile (columns); a multiple of the block rows (one strip per R).
+        lanes: L, elements per cycle of the LayerNorm / softmax / token-selection unit.
+        ln_latency: cycles of the LayerNorm statistics unit per row (iterative divider + isqrt).
+        clock_mhz: the clock the latency is stated at (an assumption: timing is not closed here).
+        ddr_bytes_per_cycle: weight-stream bandwidth in bytes per clock (board peak x efficiency / clock).
+        ddr_latency: cycles from a weight request to its first byte.
+        weight_buffer_bytes: on-chip bytes for weights; a model whose weights fit is loaded once, otherwise
+            every linear streams from DDR through two buffers of its largest layer.
+    """
+
+    tokens: int = 4
+    outputs: int = 8
+    lanes: int = 4
+    ln_latency: int = 40
+    clock_mhz: float = 300.0
+    ddr_bytes_per_cycle: float = 38.4
+    ddr_latency: int = 100
+    weight_buffer_bytes: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        for key in ("tokens", "outputs", "lanes"):
+            value = getattr(self, key)
+            if value < 1 or value > 256:
+                raise UserError(f"engine {key} must be in 1..256, got {value}")
+        if self.outputs % 2:
+            raise UserError(f"engine outputs (TN) must be even (two int8 MACs per DSP), got {self.outputs}")
+        if self.ddr_bytes_per_cycle <= 0:
+            raise UserError(f"ddr_bytes_per_cycle must be > 0, got {self.ddr_bytes_per_cycle}")
+
+    @property
+    def dsp_macs_per_cycle(self) -> int:
+        return self.tokens * self.outputs
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def design_for(profile: BoardProfile, block: BlockShape, **overrides) -> EngineConfig:
+    """The engine vitsdk sizes for `profile`: the MAC array takes about 40% of the DSPs as int8 pairs (the
+    epilogue and vector lanes take their own), TN a multiple of the block rows; the weight buffer about 70%
+    of BRAM+URAM. Every size can be overridden."""
+    pairs = int(profile.dsp * 0.4)
+    outputs = max(block.rows, 64 if pairs >= 1024 else 32 if pairs >= 256 else 16)
+    outputs -= outputs % block.rows
+    tokens = max(4, min(32, (2 * pairs // outputs) // 4 * 4))
+    ddr = profile.ddr_gbps * 1e9 * 0.6 / (profile.clock_mhz * 1e6)
+    base = EngineConfig(tokens=tokens, outputs=outputs, lanes=32 if profile.dsp >= 1024 else 8, ln_latency=40,
+                        clock_mhz=profile.clock_mhz, ddr_bytes_per_cycle=round(ddr, 3), ddr_latency=100,
+                        weight_buffer_bytes=int(profile.on_chip_bytes * 0.7))
+    return replace(base, **overrides)
+
+
+@dataclass
+class Program:
+    """One model on the engine: instructions, buffer images and the layout the simulator is built for."""
+
+    config: EngineConfig
+    block: BlockShape
+    instructions: list[list[int]]
+    memories: dict[str, np.ndarray]  # name -> flat integer image (hex file rtl/<name>.hex)
+    sizes: dict[str, int]  # Verilog parameters (buffer depths, TMAX, CMAX, NOUT)
+    layers: list[dict]  # per linear: name, tokens, strips, col_blocks, kept, weight bytes
+    streamed: bool  # weights stream from DDR (double-buffered) instead of staying on chip
+    weight_bytes: int
+    activation_bytes: int
+    input_shape: tuple[int, int]  # (patches, patch values)
+    classes: int
+
+    def parameters(self) -> dict[str, int]:
+        c = self.config
+        num, den = _ratio(c.ddr_bytes_per_cycle)
+        return {"TM": c.tokens, "TN": c.outputs, "R": self.block.rows, "L": c.lanes, "DDR_NUM": num, "DDR_DEN": den,
+                "DDR_LAT": c.ddr_latency, "LN_LAT": c.ln_latency, **self.sizes}
+
+
+def _ratio(value: float) -> tuple[int, int]:
+    """bytes per cycle as num/den integers (thousandths)."""
+    den = 1000
+    return max(1, int(round(value * den))), den
+
+
+class _Builder:
+    def __init__(self, qv: QuantViT, block: BlockShape, config: EngineConfig) -> None:
+        self.qv, self.block, self.cfg = qv, block, config
+        self.prog: list[list[int]] = []
+        self.w: list[np.ndarray] = []
+        self.x: list[np.ndarray] = []
+        self.c: list[np.ndarray] = []
+        self.g: list[np.ndarray] = []
+        self.sizes = {"w": 0, "x": 0, "c": 0, "g": 0}
+        self.layers: list[dict] = []
+        self.mm_weighted: list[int] = []  # instruction indices of the linears (for streaming)
+
+    def _put(self, kind: str, values: np.ndarray) -> int:
+        base = self.sizes[kind]
+        getattr(self, kind).append(np.asarray(values, dtype=np.int64).reshape(-1))
+        self.sizes[kind] += int(np.asarray(values).size)
+        return base
+
+    def emit(self, op: int, **fields: int) -> None:
+        names = {"M": 1, "N": 2, "K": 3, "flags": 4, "abase": 5, "astride": 6, "bbase": 7, "bsn": 8, "bsk": 9,
+                 "xbase": 10, "kept": 11, "nblk": 12, "cbase": 13, "lutbase": 14, "dbase": 15, "dstride": 16,
+                 "f17": 17, "f18": 18, "f19": 19, "next_bytes": 20, "lo": 21, "hi": 22}
+        row = [0] * NF
+        row[0] = op
+        for key, value in fields.items():
+            row[names[key]] = int(value)
+        self.prog.append(row)
+
+    def linear(self, ql: QLinear, tokens: int, abase: int, astride: int, mode: int, dst: int, dbase: int,
+               dstride: int, lut: int | None = None) -> None:
+        bs = encode(ql.weight, self.block)
+        vbase = self._put("w", bs.values)
+        xbase = self._put("x", bs.index)
+        consts = np.stack([ql.bias, ql.m, ql.shift], axis=1)
+        cbase = self._put("c", consts)
+        nbytes = bs.values.size + 2 * bs.index.size + 9 * ql.weight.shape[0]
+        self.layers.append({"name": ql.name, "tokens": tokens, "out": bs.out_features, "in": bs.in_features,
+                            "strips": bs.strips, "col_blocks": bs.col_blocks, "kept": bs.kept,
+                            "balanced": bs.balanced, "weight_bytes": int(nbytes),
+                            "macs": int(tokens * np.count_nonzero(ql.weight))})
+        lo, hi = self.res_range
+        flags = (1 << 2) | (mode << 4) | (dst << 8) | (1 << 12) | ((lut is not None) << 13)
+        self.mm_weighted.append(len(self.prog))
+        self.emit(OP_MM, M=tokens, N=bs.out_features, K=bs.col_blocks * bs.kept, flags=flags, abase=abase,
+                  astride=astride, bbase=vbase, xbase=xbase, kept=bs.kept, nblk=bs.col_blocks, cbase=cbase,
+                  lutbase=lut or 0, dbase=dbase, dstride=dstride, f19=bs.strips, lo=lo, hi=hi)
+        self.prog[-1][20] = nbytes  # compile_program replaces it by the next linear's bytes (the fetch chain)
+
+    def dense(self, tokens: int, outputs: int, depth: int, abase: int, astride: int, bbase: int, bsn: int, bsk: int,
+              a_probs: bool, mode: int, dst: int, dbase: int, dstride: int, m: int = 1, shift: int = 1) -> None:
+        flags = int(a_probs) | (1 << 1) | ((not a_probs) << 2) | (mode << 4) | (dst << 8)
+        self.emit(OP_MM, M=tokens, N=outputs, K=depth, flags=flags, abase=abase, astride=astride, bbase=bbase,
+                  bsn=bsn, bsk=bsk, kept=1, nblk=1, dbase=dbase, dstride=dstride, f17=m, f18=shift)
+
+    def norm(self, qn: QNorm, rows: int, src: int, dbase: int) -> None:
+        C = self.qv.config.embed_dim
+        cbase = self._put("c", np.concatenate([qn.gain, qn.offset]))
+        self.emit(OP_LN, M=rows, N=C, abase=src, astride=C, dbase=dbase, dstride=C, cbase=cbase,
+                  f17=self.qv.quant.ln_frac_bits, f18=qn.shift, f19=qn.eps_q)
+
+    @property
+    def res_range(self) -> tuple[int, int]:
+        bits = self.qv.quant.residual_bits
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def compile_program(qv: QuantViT, block: BlockShape, config: EngineConfig) -> Program:
+    """The instruction stream and buffer images of `qv` on an engine of `config`."""
+    if block.rows < 2 or config.outputs % block.rows:
+        raise UserError(f"engine outputs (TN={config.outputs}) must be a multiple of the block rows ({block.rows}, "
+                        f"at least 2): pass --engine-outputs or another block shape")
+    c = qv.config
+    C, D = c.embed_dim, c.head_dim
+    N, T0 = c.num_patches, 1 + c.num_patches
+    Pdim = c.in_chans * c.patch_size ** 2
+    widest_qkv = max(b.qkv.weight.shape[0] for b in qv.blocks)
+    widest_av = widest_qkv // 3
+    hidden = max(b.fc1.weight.shape[0] for b in qv.blocks)
+    # activation buffer regions (int8): input patches, LayerNorm output, q|k|v, attention output, MLP hidden
+    IN, LN = 0, N * Pdim
+    QKV = LN + T0 * C
+    AV = QKV + T0 * widest_qkv
+    HID = AV + T0 * widest_av
+    AW = HID + T0 * hidden
+    RA, RB = 0, T0 * C  # residual regions (token selection copies from one to the other)
+    b = _Builder(qv, block, config)
+    b.emit(OP_START)
+    b.linear(qv.patch, N, IN, Pdim, MODE_RES, DST_RES, RA + C, C)
+    cur, other, tokens = RA, RB, T0
+    for blk in qv.blocks:
+        H = blk.qkv.weight.shape[0] // (3 * D)
+        HD = H * D
+        b.norm(blk.ln1, tokens, cur, LN)
+        b.linear(blk.qkv, tokens, LN, C, MODE_ACT, DST_ACT, QKV, 3 * HD)
+        for h in range(H):
+            b.dense(tokens, tokens, D, QKV + h * D, 3 * HD, QKV + HD + h * D, 3 * HD, 1, False, MODE_RAW, DST_SCORE,
+                    0, tokens)
+            flags = (int(blk.keep is not None)) | (int(blk.keep is not None and h == 0) << 1)
+            b.emit(OP_SM, M=tokens, N=tokens, flags=flags, abase=0, dbase=0, f17=blk.score_m, f18=blk.score_shift,
+                   f19=qv.quant.prob_bits)
+            b.dense(tokens, D, tokens, 0, tokens, QKV + 2 * HD + h * D, 1, 3 * HD, True, MODE_ACT, DST_ACT,
+                    AV + h * D, HD, blk.av_m, blk.av_shift)
+        b.linear(blk.proj, tokens, AV, HD, MODE_RES, DST_RES, cur, C)
+        if blk.keep is not None:
+            b.emit(OP_SEL, M=tokens, N=C, K=blk.keep, flags=int(blk.fuse), abase=cur, dbase=other)
+            cur, other = other, cur
+            tokens = 1 + blk.keep + int(blk.fuse)
+        b.norm(blk.ln2, tokens, cur, LN)
+        lut = b._put("g", blk.gelu)
+        width = blk.fc1.weight.shape[0]
+        b.linear(blk.fc1, tokens, LN, C, MODE_ACT, DST_ACT, HID, width, lut=lut)
+        b.linear(blk.fc2, tokens, HID, width, MODE_RES, DST_RES, cur, C)
+    b.norm(qv.norm, 1, cur, LN)
+    classes = qv.head.weight.shape[0]
+    b.linear(qv.head, 1, LN, C, MODE_RAW, DST_OUT, 0, classes)
+    b.emit(OP_END)
+
+    weight_bytes = sum(layer["weight_bytes"] for layer in b.layers)
+    largest = max(layer["weight_bytes"] for layer in b.layers)
+    streamed = weight_bytes > config.weight_buffer_bytes
+    if streamed and 2 * largest > config.weight_buffer_bytes:
+        raise UserError(f"{c.name} cannot run on this engine even when streaming: its largest layer needs "
+                        f"{largest / 1e6:.2f} MB of weights twice (double buffering) and the weight buffer has "
+                        f"{config.weight_buffer_bytes / 1e6:.2f} MB; prune it (vitsdk prune) or pick a larger board")
+    for k, index in enumerate(b.mm_weighted):  # the weight fetch chain: each linear prefetches the next one
+        row = b.prog[index]
+        nxt = b.prog[b.mm_weighted[k + 1]][20] if k + 1 < len(b.mm_weighted) else 0
+        if streamed:
+            row[4] |= 1 << 14
+            row[20] = nxt
+        else:
+            row[20] = 0
+    b.prog[0][20] = b.layers[0]["weight_bytes"] if streamed else 0  # START fetches the first linear's weights
+
+    memories = {
+        "wmem": np.concatenate(b.w), "xmem": np.concatenate(b.x), "cmem": np.concatenate(b.c),
+        "glut": np.concatenate(b.g) if b.g else np.zeros(256, dtype=np.int64),
+        "elut": qv.exp_lut.astype(np.int64),
+        "rmem": np.concatenate([qv.embed.reshape(-1), np.zeros(T0 * C, dtype=np.int64)]),
+        "prog": np.array(b.prog, dtype=object).reshape(-1),
+    }
+    sizes = {"AW": AW, "PW": T0 * T0, "SW": T0 * T0, "RW": 2 * T0 * C, "WW": memories["wmem"].size,
+             "XW": memories["xmem"].size, "CW": memories["cmem"].size, "GW": memories["glut"].size,
+             "OW": classes, "QW": memories["prog"].size, "TMAX": T0, "CMAX": C, "NOUT": classes}
+    activation_bytes = AW + 3 * T0 * T0 + 8 * T0 * C  # int8 regions, scores (int32) + probabilities (int16), residual
+    on_chip = weight_bytes if not streamed else 2 * largest
+    return Program(config, block, b.prog, memories, sizes, b.layers, streamed, int(weight_bytes),
+                   int(activation_bytes + on_chip), (N, Pdim), classes)
+
+
+# ---- files ----
+
+_HEX_WIDTH = {"prog": 16, "wmem": 2, "xmem": 4, "cmem": 16, "glut": 2, "elut": 16, "rmem": 8}
+
+
+def to_hex(values: np.ndarray, digits: int) -> str:
+    """Two's complement hex, one value per line ($readmemh)."""
+    mask = (1 << (4 * digits)) - 1
+    return "\n".join(format(int(v) & mask, f"0{digits}x") for v in np.asarray(values).reshape(-1).tolist()) + "\n"
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_rtl(program: Program, folder: Path) -> dict:
+    """Writes rtl/ into a project folder being staged: the engine sources, the buffer images and rtl.json
+    (parameters, sha256 of every file). Returns the rtl record for project.json."""
+    src = rtl_source_dir()
+    out = folder / "rtl"
+    out.mkdir()
+    files = {}
+    for name in SOURCES:
+        shutil.copy(src / name, out / name)
+    for name, values in program.memories.items():
+        (out / f"{name}.hex").write_text(to_hex(values, _HEX_WIDTH[name]))
+    for path in sorted(out.iterdir()):
+        files[path.name] = sha256_file(path)
+    record = {"format": RTL_FORMAT, "engine": program.config.to_dict(), "block_shape": str(program.block),
+              "parameters": program.parameters(), "streamed": program.streamed, "weight_bytes": program.weight_bytes,
+              "on_chip_bytes": program.activation_bytes, "input_shape": list(program.input_shape),
+              "classes": program.classes, "instructions": len(program.instructions), "layers": program.layers,
+              "files": files}
+    (out / "rtl.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def read_rtl(project: Path) -> dict:
+    path = project / "rtl" / "rtl.json"
+    if not path.is_file():
+        raise UserError(f"{project} has no RTL design (rtl/rtl.json): export it again with this vitsdk "
+                        f"(`vitsdk export MODEL --target fpga`)")
+    record = json.loads(path.read_text())
+    if record.get("format") != RTL_FORMAT:
+        raise UserError(f"{path} is not a vitsdk RTL record (format {record.get('format')!r})")
+    return record
+
+
+def verified_files(project: Path, record: dict, expected_rtl_sha256: str | None = None) -> dict[str, Path]:
+    """Every file the simulator is built from or loads, after its sha256 matched the record (and the record
+    the sha256 the project/manifest holds for it). A mismatch is refused before anything is built or run."""
+    rtl = project / "rtl"
+    if expected_rtl_sha256 is not None and sha256_file(rtl / "rtl.json") != expected_rtl_sha256:
+        raise UserError(f"{rtl / 'rtl.json'} does not match the sha256 its project records: the bundle was "
+                        f"modified after export; export it again (nothing was built or run)")
+    bad = [name for name, digest in record["files"].items()
+           if not (rtl / name).is_file() or sha256_file(rtl / name) != digest]
+    if bad:
+        raise UserError(f"{rtl}: {', '.join(sorted(bad))} do(es) not match the sha256 in rtl.json: the bundle's "
+                        f"sources were modified after export; export it again (nothing was built or run)")
+    return {name: rtl / name for name in record["files"]}
+
+
+# ---- simulation ----
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise UserError(f"{name} is not installed: run `sudo apt-get install -y verilator yosys` "
+                        f"(or scripts/setup_fpga.sh as root)")
+    return path
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("VITSDK_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
+                                                          os.path.expanduser("~/.cache"), "vitsdk")
+    return Path(root) / "rtl"
+
+
+def build_simulator(files: dict[str, Path], parameters: dict[str, int]) -> tuple[Path, float]:
+    """Builds (once per sources + parameters) the Verilator simulator from verified copies of the sources in
+    the cache folder; returns the binary and the build seconds (0 when cached)."""
+    verilator = _tool("verilator")
+    digest = hashlib.sha256()
+    for name in SOURCES:
+        digest.update(name.encode() + files[name].read_bytes())
+    digest.update(json.dumps(parameters, sort_keys=True).encode())
+    digest.update(subprocess.run([verilator, "--version"], capture_output=True, text=True).stdout.encode())
+    folder = cache_dir() / digest.hexdigest()[:24]
+    binary = folder / "Vtb_vit"
+    if binary.is_file():
+        return binary, 0.0
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
+    try:
+        for name in SOURCES:
+            shutil.copy(files[name], work / name)
+        params = [f"-G{key}={value}" for key, value in parameters.items()]
+        cmd = [verilator, "--binary", "--timing", "-O2", "-Wno-fatal", "-Wno-WIDTH", "-Wno-lint", "-Wno-style",
+               "-j", str(max(1, min(4, os.cpu_count() or 1))), "--top-module", "tb_vit", *params,
+               "-I.", "tb_vit.v", "vit_engine.v", "vit_mac_array.v", "-o", "Vtb_vit", "--Mdir", "obj"]
+        proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"verilator failed on the engine sources:\n{(proc.stdout + proc.stderr)[-4000:]}")
+        (work / "obj" / "Vtb_vit").rename(work / "Vtb_vit")
+        shutil.rmtree(work / "obj")
+        try:
+            work.rename(folder)
+        except OSError:  # another process built the same simulator first
+            shutil.rmtree(work, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return binary, time.perf_counter() - start
+
+
+@dataclass
+class RtlResult:
+    """Outputs and counters of the simulated engine for each image."""
+
+    logits: np.ndarray  # (images, classes) int32
+    cycles: list[int]
+    mac_cycles: list[int]
+    stall_cycles: list[int]
+    ddr_bytes: list[int]
+    build_seconds: float
+    run_seconds: float
+    parameters: dict = field(default_factory=dict)
+
+
+def simulate(files: dict[str, Path], parameters: dict[str, int], patches: np.ndarray) -> RtlResult:
+    """Runs the engine on int8 `patches` (images, patches, values) in Verilator: one inference per image."""
+    binary, build_s = build_simulator(files, parameters)
+    patches = np.asarray(patches)
+    with tempfile.TemporaryDirectory(prefix="vitsdk-rtl-") as tmp:
+        run = Path(tmp)
+        for name, path in files.items():
+            if name.endswith(".hex"):
+                shutil.copy(path, run / name)
+        for i, image in enumerate(patches):
+            (run / f"in_{i}.hex").write_text(to_hex(image, 2))
+        start = time.perf_counter()
+        proc = subprocess.run([str(binary), f"+images={len(patches)}"], cwd=run, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0 or not (run / "out.txt").is_file():
+            raise RuntimeError(f"the RTL simulation failed ({proc.returncode}): {(proc.stdout + proc.stderr)[-2000:]}")
+        lines = (run / "out.txt").read_text().split("\n")
+    logits, counters = [], []
+    i = 0
+    while i < len(lines) and lines[i].startswith("image"):
+        words = lines[i].split()
+        counters.append({words[k]: int(words[k + 1]) for k in range(2, len(words), 2)})
+        n = parameters["NOUT"]
+        logits.append([int(v) for v in lines[i + 1:i + 1 + n]])
+        i += 1 + n
+    if len(logits) != len(patches):
+        raise RuntimeError(f"the RTL simulation wrote {len(logits)} of {len(patches)} results")
+    return RtlResult(np.array(logits, dtype=np.int64).astype(np.int32), [c["cycles"] for c in counters],
+                     [c["mac_cycles"] for c in counters], [c["stall_cycles"] for c in counters],
+                     [c["ddr_bytes"] for c in counters], build_s, seconds, parameters)
