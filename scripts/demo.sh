@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo: the whole pipeline on an embedded default (a small ViT on real Fashion-MNIST), on this CPU:
-# train (Tri-Level) -> prune (block) -> export android/ios/fpga -> bench (host measured, FPGA estimated)
+# train (Tri-Level) -> prune (block) -> export android/ios/fpga -> bench (host and headless-browser measured, FPGA estimated)
 # -> report. Every stage reads the previous stage's files, as it would on separate machines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,10 +30,12 @@ vitsdk export "$OUT/pruned" --target ios --keep-rate 0.7 -o "$OUT/ios"
 # The FPGA engine computes token dropping but not attention sparsity: export it with --attn-keep 1.
 vitsdk export "$OUT/pruned" --target fpga --keep-rate 0.7 --attn-keep 1 -o "$OUT/fpga"
 
-echo "== 5. bench: host runtimes measured here, FPGA estimated by the analytical board model"
+echo "== 5. bench: host runtimes measured here, the .tflite files in headless Chromium (LiteRT.js, as a phone's"
+echo "      browser would run them), FPGA estimated by the analytical board model"
 vitsdk bench "$OUT/android" --device host --quick -o "$OUT/results"
+vitsdk bench "$OUT/android" --device browser --quick -o "$OUT/results"
 vitsdk bench "$OUT/fpga" --device fpga --board zcu104 -o "$OUT/results"
 
-echo "== 6. the energy report (host measured, FPGA estimated)"
+echo "== 6. the energy report (host and browser measured, FPGA estimated)"
 vitsdk report "$OUT/results" --bundle "$OUT/android" --bundle "$OUT/fpga" -o "$OUT/report.html"
 echo "report: $OUT/report.html (figures for dashboards: $OUT/report.json)"

@@ -152,6 +152,13 @@ def _energy(sampler: rapl.RaplSampler | None, unavailable: str | None, idle: tup
             "samples": samples}
 
 
+def model_block(bundle: Bundle, model: ModelFile) -> dict:
+    """The results' `model` block, from the manifest (every device's runner writes the same one)."""
+    return {"name": bundle.model_name, "file": model.path, "format": model.format, "sha256": model.sha256,
+            "size_bytes": model.size_bytes, "precision": model.precision, "macs": model.macs,
+            "input_shape": bundle.input_shape, "manifest_sha256": bundle.manifest_sha256}
+
+
 def bench_model(bundle: Bundle, model: ModelFile, options: HostOptions, run_id: str,
                 sampler: rapl.RaplSampler | None, unavailable: str | None) -> dict:
     """Measures one model file; a failure is captured in the result, never raised."""
@@ -162,9 +169,7 @@ def bench_model(bundle: Bundle, model: ModelFile, options: HostOptions, run_id: 
     doc = {"schema": RESULTS, "run_id": run_id, "created_utc": utc_now(), "status": "complete", "error": None,
            "tool": {"name": "vitsdk", "version": __version__}, "device": host_device(),
            "runtime": {"name": model.runtime, "version": None, "delegate": model.delegate, "threads": options.threads},
-           "model": {"name": bundle.model_name, "file": model.path, "format": model.format, "sha256": model.sha256,
-                     "size_bytes": model.size_bytes, "precision": model.precision, "macs": model.macs,
-                     "input_shape": bundle.input_shape, "manifest_sha256": bundle.manifest_sha256},
+           "model": model_block(bundle, model),
            "protocol": p.to_dict(), "latency": None,
            "energy": {"status": "unavailable", "method": "none", "reason": "model was not run"},
            "thermal": {"before": rapl.thermal_state(options.thermal), "after": None},

@@ -12,7 +12,7 @@ from vitsdk.cli.app import app
 from vitsdk.cli.console import console, err_console, print_json
 from vitsdk.errors import UserError, unknown
 
-DEVICES = ("host", "android", "ios", "fpga")
+DEVICES = ("host", "android", "ios", "fpga", "browser")
 # Devices whose runner another issue brings: module to import, and the issue that brings it.
 EXTERNAL_RUNNERS = {"ios": ("vitsdk.bench.ios", 7), "fpga": ("vitsdk.fpga.api", 8)}
 
@@ -100,14 +100,31 @@ def _run_external(device: str, module, bundle: Path, output: Path, protocol, boa
     return [(path, doc)]
 
 
+def _show_url(url: str) -> None:
+    """The page URL for a phone, with a QR code in the terminal when `segno` is installed."""
+    try:
+        import segno
+
+        segno.make(url, error="l").terminal(compact=True)
+    except ModuleNotFoundError:
+        pass
+    console.print(f"open on the phone (same network): {url}\nwaiting for the page's results (Ctrl-C stops)")
+
+
 @app.command()
 def bench(
     bundle: Path = typer.Argument(..., help="Bundle folder made by `vitsdk export` (holds manifest.json)."),
-    device: str = typer.Option("host", "--device", "-d", help="host | android | ios | fpga."),
+    device: str = typer.Option("host", "--device", "-d", help="host | android | ios | fpga | browser."),
     output: Path = typer.Option(Path("results"), "--output", "-o", help="Folder for the results JSON files."),
     serial: Optional[str] = typer.Option(None, "--serial", "-s", help="adb serial of the phone (android)."),
     install: Optional[Path] = typer.Option(None, "--install", help="Install this app APK first (android)."),
     board: str = typer.Option("zcu102", "--board", help="FPGA board profile (fpga)."),
+    serve: Optional[str] = typer.Option(None, "--serve", help="browser: serve the page on HOST:PORT for a phone "
+                                        "(0.0.0.0:8765 for this network) instead of running headless Chromium."),
+    accelerator: Optional[list[str]] = typer.Option(None, "--accelerator", help="browser: LiteRT.js accelerators "
+                                                    "to try (repeatable): wasm, webgpu, webnn; default all."),
+    battery_wh: Optional[float] = typer.Option(None, "--battery-wh", help="browser: the phone battery's capacity "
+                                               "(Wh) for a coarse battery-level energy figure."),
     runtime: Optional[list[str]] = typer.Option(None, "--runtime", help="Only these runtimes (repeatable)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads; default: the runtime's."),
     quick: bool = typer.Option(False, "--quick", help="A short protocol (smoke runs; numbers are rough)."),
@@ -126,6 +143,10 @@ def bench(
     model file in BUNDLE, and write one results JSON per model file (schemas/results.schema.json)."""
     if device not in DEVICES:
         raise unknown("device", device, DEVICES)
+    if device != "browser":
+        for flag, value in (("--serve", serve), ("--accelerator", accelerator), ("--battery-wh", battery_wh)):
+            if value:
+                raise UserError(f"{flag} is for --device browser (this run is --device {device})")
     if threads is not None and threads < 1:
         raise UserError("--threads must be >= 1")
     protocol = _protocol(quick, warmup_runs, warmup_seconds, min_runs, min_seconds, max_seconds, cooldown,
@@ -148,6 +169,13 @@ def bench(
                                                              threads=threads, timeout_s=timeout,
                                                              runtimes=tuple(runtime) if runtime else None),
                               progress=progress)
+    elif device == "browser":
+        from vitsdk.bench.browser import BrowserOptions, run_browser
+
+        results = run_browser(bundle, output, BrowserOptions(
+            protocol=protocol, threads=threads, serve=serve, timeout_s=timeout, battery_wh=battery_wh,
+            accelerators=tuple(accelerator) if accelerator else BrowserOptions.accelerators,
+            show_url=_show_url), progress=progress)
     else:
         module_name, issue = EXTERNAL_RUNNERS[device]
         try:

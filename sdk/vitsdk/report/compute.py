@@ -22,7 +22,7 @@ from pathlib import Path
 from vitsdk.report.load import Loaded, Problem
 from vitsdk.report.variant import Variant, variant_of
 
-PLATFORMS = ("host", "android", "ios", "fpga")
+PLATFORMS = ("host", "android", "ios", "fpga", "browser")
 BASES = ("measured", "estimated", "unavailable")
 
 

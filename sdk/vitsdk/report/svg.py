@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 # platform -> (colour, pattern kind, marker shape); the pattern and shape carry the meaning, colour only helps.
 STYLE = {"host": ("#1f5f99", "solid", "circle"), "android": ("#2a7a3b", "hatch", "square"),
-         "ios": ("#6d3f9e", "dots", "triangle"), "fpga": ("#b35900", "cross", "diamond")}
+         "ios": ("#6d3f9e", "dots", "triangle"), "fpga": ("#b35900", "cross", "diamond"),
+         "browser": ("#a3164d", "stripes", "pentagon")}
 FONT = "font-family:system-ui,'DejaVu Sans',sans-serif"
 
 
@@ -35,6 +36,9 @@ def defs(prefix: str) -> str:
             out.append(f'<pattern id="{pid}" width="5" height="5" patternUnits="userSpaceOnUse">'
                        f'<rect width="5" height="5" fill="#fff"/><circle cx="2.5" cy="2.5" r="1.6" fill="{colour}"/>'
                        f'</pattern>')
+        elif kind == "stripes":
+            out.append(f'<pattern id="{pid}" width="6" height="6" patternUnits="userSpaceOnUse">'
+                       f'<rect width="6" height="6" fill="#fff"/><rect width="6" height="3" fill="{colour}"/></pattern>')
         else:
             out.append(f'<pattern id="{pid}" width="6" height="6" patternUnits="userSpaceOnUse">'
                        f'<rect width="6" height="6" fill="#fff"/><path d="M0 3H6M3 0V6" stroke="{colour}" '
@@ -144,6 +148,10 @@ def marker(shape: str, cx: float, cy: float, r: float, filled: bool, colour: str
     if shape == "triangle":
         return (f'<polygon points="{cx:.1f},{cy - r * 1.2:.1f} {cx + r * 1.1:.1f},{cy + r * 0.9:.1f} '
                 f'{cx - r * 1.1:.1f},{cy + r * 0.9:.1f}" {style}/>')
+    if shape == "pentagon":
+        points = " ".join(f"{cx + r * 1.2 * math.sin(k * 2 * math.pi / 5):.1f},"
+                          f"{cy - r * 1.2 * math.cos(k * 2 * math.pi / 5):.1f}" for k in range(5))
+        return f'<polygon points="{points}" {style}/>'
     return (f'<polygon points="{cx:.1f},{cy - r * 1.3:.1f} {cx + r * 1.1:.1f},{cy:.1f} {cx:.1f},{cy + r * 1.3:.1f} '
             f'{cx - r * 1.1:.1f},{cy:.1f}" {style}/>')
 

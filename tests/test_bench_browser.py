@@ -1,0 +1,278 @@
+"""`vitsdk bench --device browser`: the real page in Debian's headless Chromium with the real LiteRT.js runtime
+on a vit_nano bundle exported by the real exporter (fp32 and int8), the page's JavaScript statistics against
+the shared vectors (run with node), and the server's refusals. The phone is the only part not here: the
+same page and server serve it, so `--serve` is checked up to the point where a phone would open the URL."""
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import shutil
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from vitsdk.bench.browser import MAX_POST_BYTES, PAGE_DIR, BenchServer, BrowserOptions, build_spec, litertjs_dir, litertjs_pin, run_browser
+from vitsdk.bench.bundle import load_bundle
+from vitsdk.bench.protocol import Protocol
+from vitsdk.bench.schema import load_results
+from vitsdk.errors import UserError
+
+VECTORS = Path(__file__).resolve().parents[1] / "schemas" / "vectors"
+NODE = shutil.which("node")
+needs_runtime = pytest.mark.skipif(not (litertjs_dir() / "core" / "dist" / "index.js").is_file(),
+                                   reason="LiteRT.js not installed: run scripts/setup_browser.sh")
+needs_chromium = pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")),
+                                    reason="Chromium not installed: run scripts/setup_chromium.sh")
+
+
+TRAINED = Path(__file__).parent / "fixtures" / "fpga" / "vit_nano_fmnist.safetensors"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    """vit_nano_patch4_28 trained on Fashion-MNIST (the FPGA tests' fixture: a random ViT's near-equal logits
+    would make int8 top-1 agreement a coin toss) as fp32 and int8 .tflite, by the real exporter."""
+    from vitsdk.converters.bundle import export
+
+    out = tmp_path_factory.mktemp("browser") / "bundle"
+    export(TRAINED, target="tflite", output=out, precision="fp32,int8", calib_data="fashion-mnist",
+           calib_samples=32, reference_samples=8)
+    return out
+
+
+@pytest.fixture(scope="module")
+def headless(bundle, tmp_path_factory):
+    """One headless Chromium run for several checks: (results, progress lines, results folder)."""
+    out = tmp_path_factory.mktemp("results")
+    lines: list[str] = []
+    protocol = Protocol(warmup_runs=2, warmup_seconds=0.0, min_runs=12, min_seconds=0.0, max_seconds=20.0,
+                        cooldown_seconds=0.0, idle_baseline_seconds=0.0)
+    results = run_browser(bundle, out, BrowserOptions(protocol=protocol, accelerators=("wasm", "webgpu"),
+                                                      timeout_s=240), progress=lines.append)
+    return results, lines, out
+
+
+@needs_runtime
+@needs_chromium
+def test_headless_page_measures_fp32_and_int8_with_passing_numerics(headless, bundle):
+    results, lines, out = headless
+    by_precision = {doc["model"]["precision"]: (path, doc) for path, doc in results}
+    assert sorted(by_precision) == ["fp32", "int8"]
+    for path, doc in by_precision.values():
+        assert load_results(path) == doc     # written, and schema-valid when read back
+        assert (doc["status"], doc["device"]["platform"], doc["runtime"]["name"]) == ("complete", "browser", "litert.js")
+        assert doc["runtime"]["version"] == litertjs_pin()[1] and doc["runtime"]["delegate"] == "wasm"
+        assert "Chrome" in doc["device"]["user_agent"] and doc["device"]["os"] == "linux"
+        lat = doc["latency"]
+        assert lat["runs"] == len(lat["samples_ms"]) >= 12 and lat["warmup_runs"] == 2
+        assert lat["min_ms"] <= lat["median_ms"] <= lat["p90_ms"] <= lat["max_ms"] and lat["min_ms"] > 0
+        assert lat["load_ms"] > 0 and lat["first_ms"] > 0
+        # the loopback page is cross-origin isolated (COOP/COEP), so LiteRT.js runs its threaded build
+        assert doc["runtime"]["extra"]["cross_origin_isolated"] is True and doc["runtime"]["extra"]["wasm_threads"]
+        assert doc["energy"]["status"] == "unavailable" and doc["energy"]["reason"]
+    fp32, int8 = by_precision["fp32"][1]["numerics"], by_precision["int8"][1]["numerics"]
+    assert fp32["status"] == "pass" and fp32["rel_diff"] <= fp32["tolerance"] and fp32["top1_agree"] == 1.0
+    assert int8["status"] == "pass" and int8["top1_agree"] >= 0.9
+    # LiteRT.js computed what native LiteRT computed for the same int8 file when the exporter verified it
+    native = {f["precision"]: f["verification"] for f in json.loads((bundle / "manifest.json").read_text())["files"]}
+    assert int8["max_abs_diff"] == pytest.approx(native["int8"]["max_abs_diff"], rel=0.05)
+    assert int8["max_abs_diff"] > 100 * fp32["max_abs_diff"]
+    assert any("skip webgpu" in line for line in lines)   # --disable-gpu: no adapter, named instead of faked
+
+
+@needs_runtime
+@needs_chromium
+def test_browser_results_are_their_own_rows_in_the_report(headless, tmp_path, run_cli):
+    results, _, out = headless
+    done = run_cli("report", *(p for p, _ in results), "-o", tmp_path / "report.html")
+    assert done.returncode == 0, done.stderr
+    data = json.loads((tmp_path / "report.json").read_text()) if (tmp_path / "report.json").exists() else None
+    page = (tmp_path / "report.html").read_text()
+    assert "<td>browser</td>" in page and "litert.js" in page
+    if data is not None:
+        assert {e["platform"] for e in data["entries"]} == {"browser"}
+
+
+def _node(script: str, *args: str) -> dict:
+    done = subprocess.run([NODE, "--input-type=module", "-e", script, *args], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+VECTOR_SCRIPT = """
+import {readFileSync} from "node:fs";
+const [page, vectors] = process.argv.slice(1);
+const {latencyStats} = await import(`${page}/stats.mjs`);
+const {measure} = await import(`${page}/protocol.mjs`);
+const load = (n) => JSON.parse(readFileSync(`${vectors}/${n}`, "utf8")).cases;
+const stats = {}, schedule = {};
+for (const c of load("stats.json")) {
+  const s = latencyStats(c.samples_ms, c.cv_max, c.drift_max);
+  stats[c.name] = {...s, drift: s.stability.drift, stable: s.stability.stable};
+}
+for (const c of load("schedule.json")) {
+  let now = 0, i = 0;
+  const t = await measure(async () => { now += c.run_seconds[i++ % c.run_seconds.length]; }, c.protocol, () => now);
+  schedule[c.name] = {first_ms: t.firstMs, warmup_runs: t.warmupRuns, runs: t.samplesMs.length, duration_s: t.durationS};
+}
+console.log(JSON.stringify({stats, schedule}));
+"""
+
+
+@pytest.fixture(scope="module")
+def js_vectors() -> dict:
+    return _node(VECTOR_SCRIPT, str(PAGE_DIR), str(VECTORS))
+
+
+def _cases(name: str) -> list[dict]:
+    return json.loads((VECTORS / name).read_text())["cases"]
+
+
+def _close(got, want) -> bool:
+    if want is None or got is None or isinstance(want, bool):
+        return got is want or got == want and type(got) is type(want)
+    return math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12)
+
+
+@pytest.mark.skipif(NODE is None, reason="node not installed")
+@pytest.mark.parametrize("case", _cases("stats.json"), ids=lambda c: c["name"])
+def test_js_stats_match_the_shared_vectors(js_vectors, case):
+    got = js_vectors["stats"][case["name"]]
+    for key, want in case["expected"].items():
+        assert _close(got[key], want), (key, got[key], want)
+
+
+@pytest.mark.skipif(NODE is None, reason="node not installed")
+@pytest.mark.parametrize("case", _cases("schedule.json"), ids=lambda c: c["name"])
+def test_js_protocol_matches_the_shared_schedule(js_vectors, case):
+    got = js_vectors["schedule"][case["name"]]
+    for key, want in case["expected"].items():
+        assert _close(got[key], want), (key, got[key], want)
+
+
+BATTERY_SCRIPT = """
+const {batteryEnergy} = await import(`${process.argv[1]}/battery.mjs`);
+const r = (level, charging, t_s) => ({level, charging, t_s});
+const w = (a, b) => ({before: a, after: b});
+const run = w(r(0.80, false, 0), r(0.75, false, 1800));
+const idle = w(r(0.75, false, 1800), r(0.74, false, 3600));
+console.log(JSON.stringify({
+  no_api: batteryEnergy({api: false, active: null, idle: null, inferences: 10, capacityWh: 15}),
+  charging: batteryEnergy({api: true, active: w(r(1, true, 0), r(1, true, 60)), idle: null, inferences: 10, capacityWh: 15}),
+  no_capacity: batteryEnergy({api: true, active: run, idle, inferences: 90000, capacityWh: null}),
+  too_short: batteryEnergy({api: true, active: w(r(0.80, false, 0), r(0.79, false, 60)), idle, inferences: 3000, capacityWh: 15}),
+  no_idle: batteryEnergy({api: true, active: run, idle: null, inferences: 90000, capacityWh: 15}),
+  measured: batteryEnergy({api: true, active: run, idle, inferences: 90000, capacityWh: 15}),
+}));
+"""
+
+
+@pytest.mark.skipif(NODE is None, reason="node not installed")
+def test_js_battery_energy_is_a_number_only_when_measured_unplugged_long_and_with_a_baseline():
+    got = _node(BATTERY_SCRIPT, str(PAGE_DIR))
+    for name in ("no_api", "charging", "no_capacity", "too_short", "no_idle"):
+        assert got[name]["status"] == "unavailable" and got[name]["method"] == "none", name
+        assert "energy_mj" not in got[name], name
+    assert "Battery Status API" in got["no_api"]["reason"] and "charging" in got["charging"]["reason"]
+    assert "--battery-wh" in got["no_capacity"]["reason"] and "fewer than 3" in got["too_short"]["reason"]
+    m = got["measured"]
+    joules = 15 * 3600                                   # J per unit of battery level
+    active_w, idle_w = 0.05 * joules / 1800, 0.01 * joules / 1800
+    assert m["status"] == "measured" and m["method"] == "battery_level_delta" and m["reason"].startswith("coarse")
+    assert m["energy_mj"] == pytest.approx((active_w - idle_w) * 1800 / 90000 * 1e3)
+    se = math.hypot(0.01 / math.sqrt(6) * joules / 1800, 0.01 / math.sqrt(6) * joules / 1800) * 1800 / 90000 * 1e3
+    assert m["uncertainty_mj"] == pytest.approx(math.hypot(se, 0.1 * m["energy_mj"]))
+
+
+@pytest.fixture
+def server(bundle):
+    """The server alone, as a phone would reach it (no browser needed)."""
+    b = load_bundle(bundle)
+    models = [m for m in b.files if m.format == "tflite"]
+    srv = BenchServer(b, models, build_spec(b, models, BrowserOptions(), "t"), ("127.0.0.1", 0), lambda m: None)
+    import threading
+
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _get(url: str, data: bytes | None = None) -> tuple[int, bytes, dict]:
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)
+
+
+@needs_runtime
+def test_server_refuses_tokenless_and_out_of_bundle_requests(server):
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    ok = f"{base}/{server.token}"
+    status, body, headers = _get(f"{ok}/index.html")
+    assert status == 200 and b"bench.mjs" in body
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin" and headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+    assert _get(f"{ok}/bundle/model_fp32.tflite")[0] == 200 or any(
+        _get(f"{ok}/{r}")[0] == 200 for r in server.routes if r.startswith("bundle/") and r.endswith(".tflite"))
+    assert _get(f"{base}/index.html")[0] == 403                                  # no token
+    assert _get(f"{base}/{server.token[:-1]}x/index.html")[0] == 403             # wrong token
+    assert _get(f"{base}/bundle/manifest.json")[0] == 403
+    for path in ("bundle/manifest.json", "bundle/../manifest.json", "bundle/%2e%2e/%2e%2e/etc/passwd",
+                 "../../etc/passwd", "litert/core/package.json", "browser.py"):
+        assert _get(f"{ok}/{path}")[0] == 404, path
+    assert not server.run.results and not server.run.finished.is_set()
+
+
+@needs_runtime
+def test_server_rejects_oversized_and_schema_invalid_results(server):
+    ok = f"http://127.0.0.1:{server.server_address[1]}/{server.token}"
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+    conn.putrequest("POST", f"/{server.token}/result")
+    conn.putheader("Content-Length", str(MAX_POST_BYTES + 1))   # refused from the header, before any body is read
+    conn.endheaders(b"{}")
+    assert conn.getresponse().status == 413
+    conn.close()
+    assert not server.run.finished.is_set()
+    status, body, _ = _get(f"{ok}/result", json.dumps({"results": {"schema": "vitsdk.results/1"}}).encode())
+    assert status == 400 and b"results.schema.json" in body
+    assert server.run.finished.is_set() and "rejected" in server.run.failure and not server.run.results
+
+
+def test_cli_bad_input_is_one_error_line(bundle, tmp_path, run_cli, monkeypatch):
+    import os
+
+    env = dict(os.environ)
+    pte_only = tmp_path / "pte_only"
+    shutil.copytree(bundle, pte_only)
+    manifest = json.loads((pte_only / "manifest.json").read_text())
+    for f in manifest["files"]:
+        f.update(format="pte")
+    (pte_only / "manifest.json").write_text(json.dumps(manifest))
+    cases = [
+        ((pte_only,), {}, "has no .tflite file"),
+        ((bundle,), {"VITSDK_LITERTJS_DIR": str(tmp_path / "none")}, "scripts/setup_browser.sh"),
+        ((bundle,), {"VITSDK_CHROMIUM": str(tmp_path / "no-chromium")}, "scripts/setup_chromium.sh"),
+        ((bundle, "--serve", "127.0.0.1:99999"), {}, "expected HOST:PORT"),
+        ((bundle, "--accelerator", "wasn"), {}, "did you mean 'wasm'"),
+        ((bundle, "--serve", ":0", "--timeout", "1"), {}, "no page reported back within 1 s"),
+    ]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        cases.append(((bundle, "--serve", f"127.0.0.1:{busy.getsockname()[1]}"), {}, "is in use"))
+        for args, extra, message in cases:
+            out = tmp_path / "out"
+            done = run_cli("bench", args[0], "--device", "browser", "-o", out, "--quick", *args[1:],
+                           env={**env, **extra})
+            assert done.returncode == 2, (args, done.stdout, done.stderr)
+            lines = [line for line in done.stderr.splitlines() if line.strip()]
+            assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], (args, done.stderr)
+            assert not out.exists() or not any(out.iterdir()), args
