@@ -31,8 +31,10 @@ import torch
 from torch import nn
 
 from vitsdk.atomic import atomic_path
+from vitsdk.resources import schema_errors
 from vitsdk.converters.common import package_version
-from vitsdk.converters.targets import NEEDS_CALIBRATION, QUANTIZED, TOLERANCE, Target, plan
+from vitsdk.converters.targets import (NEEDS_CALIBRATION, QUANTIZED, RELATIVE_BOUND_PRECISIONS, TOLERANCE, Target,
+                                      plan)
 from vitsdk.errors import UserError
 
 MANIFEST_SCHEMA = "vitsdk.manifest/1"
@@ -576,7 +578,7 @@ def build_manifest(module: nn.Module, source: ModelSource, accounting, options: 
                       "labels": f"{REFERENCE_DIR}/labels.npy" if has_labels else None,
                       "source": ref_text, "produced_by": "PyTorch (fp32)",
                       "metric": "max_abs_diff / max_abs_ref", "tolerance": options.tolerance("fp32"),
-                      "tolerances": {p: options.tolerance(p) for p in TOLERANCE}},
+                      "tolerances": {p: options.tolerance(p) for p in RELATIVE_BOUND_PRECISIONS}},
         "exporters": {name: package_version(name) for name in EXPORTER_PACKAGES},
         "accuracy": None,
     }
@@ -587,18 +589,6 @@ def build_manifest(module: nn.Module, source: ModelSource, accounting, options: 
     return manifest
 
 
-def schema_path() -> Path:
-    """schemas/manifest.schema.json at the repository root (beside converters/)."""
-    return Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
-
-
 def manifest_errors(manifest: dict[str, Any]) -> list[str]:
     """Schema problems of a manifest, each naming its JSON path (empty when valid)."""
-    from jsonschema import Draft202012Validator
-
-    path = schema_path()
-    if not path.is_file():
-        return []  # an installed wheel without the schemas folder: nothing to check against
-    validator = Draft202012Validator(json.loads(path.read_text()))
-    return [f"/{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in
-            sorted(validator.iter_errors(manifest), key=lambda e: list(map(str, e.absolute_path)))]
+    return schema_errors(manifest, "manifest.schema.json")

@@ -105,11 +105,13 @@ def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Pa
             _replace_dir(tmp, path)
         else:
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # a failed write() names no file: name ours
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 
@@ -134,17 +136,19 @@ def check_writable(path: str | os.PathLike, flag: str, *, is_dir: bool) -> Path:
         raise UserError(f"{flag} '{path}' is a {other}; give a {want} path")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
-        os.close(fd)
-        os.unlink(probe)
+        # Beside it (atomic writes stage there) and, for an existing folder, inside it.
+        for folder in (path.parent, path) if path.is_dir() else (path.parent,):
+            fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
     except OSError as exc:
-        raise UserError(f"cannot write {flag} '{path}': {describe_os_error(exc)}") from None
+        raise UserError(f"cannot write {flag} '{path}': {describe_os_error(exc, name_file=False)}") from None
     return path
 
 
-def describe_os_error(exc: OSError) -> str:
-    """'permission denied on /x (choose a folder you can write, or fix its permissions)' and the like."""
-    where = f" on {exc.filename}" if exc.filename else ""
+def describe_os_error(exc: OSError, name_file: bool = True) -> str:
+    """'permission denied: /x (choose a folder you can write, or fix its permissions)' and the like."""
+    where = f": {exc.filename}" if exc.filename and name_file else ""
     hints = {errno.EACCES: "choose a folder you can write, or fix its permissions",
              errno.EPERM: "choose a folder you can write, or fix its permissions",
              errno.EROFS: "the file system is read-only; choose another folder",

@@ -2,7 +2,8 @@
 
 Only what the bench needs: the model files with their runtime, delegate, precision, sha256 and MACs,
 the input spec and the reference input/output arrays. Everything else in the manifest is the
-converters' business (schemas/manifest.schema.json validates it when present).
+converters' business (schemas/manifest.schema.json validates it). Every path the manifest names must
+resolve inside the bundle folder (checked here, not only by the schema's pattern).
 """
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from vitsdk.bench.schema import schema_dir
 from vitsdk.errors import UserError
+from vitsdk.resources import inside, schema_errors
 
 MANIFEST = "vitsdk.manifest/1"
 HOST_RUNTIMES = ("executorch", "litert")
@@ -59,14 +60,19 @@ class Bundle:
         if not all(isinstance(p, str) for p in paths):
             return None
         try:
-            return tuple(np.load(self.root / p, allow_pickle=False) for p in paths)  # type: ignore[return-value]
+            arrays = [np.load(inside(self.root, p, f"{self.root}/manifest.json"), allow_pickle=False) for p in paths]
+            return arrays[0], arrays[1]
         except (OSError, ValueError) as exc:
             raise UserError(f"{self.root}: cannot read reference arrays ({exc})") from exc
 
     def tolerance(self, precision: str) -> float | None:
-        """The manifest's tolerance of max |diff| / max |ref| for a precision (reference.tolerances)."""
+        """The manifest's tolerance of max |diff| / max |ref| for a precision (reference.tolerances); None for
+        integer precisions, which are judged by top-1 agreement even where an older manifest lists a bound
+        (see RELATIVE_BOUND_PRECISIONS)."""
+        from vitsdk.converters.targets import RELATIVE_BOUND_PRECISIONS
+
         ref = self.manifest.get("reference")
-        if not isinstance(ref, dict):
+        if not isinstance(ref, dict) or precision not in RELATIVE_BOUND_PRECISIONS:
             return None
         per = ref.get("tolerances")
         if isinstance(per, dict) and isinstance(per.get(precision), (int, float)):
@@ -76,7 +82,7 @@ class Bundle:
         return None
 
     def path_of(self, model: ModelFile) -> Path:
-        return self.root / model.path
+        return inside(self.root, model.path, f"{self.root}/manifest.json")
 
 
 def sha256_file(path: Path) -> str:
@@ -114,6 +120,8 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
             raise UserError(f"{manifest_path}: /files/{i} lacks {exc}") from None
     if not files:
         raise UserError(f"{manifest_path}: lists no model files")
+    for f in files:
+        inside(root, f.path, str(manifest_path))
     return Bundle(root, manifest, hashlib.sha256(raw).hexdigest(), tuple(files))
 
 
@@ -124,14 +132,6 @@ def _check_manifest_version(manifest: object, where: Path) -> None:
 
 
 def _validate_manifest(manifest: dict, where: Path) -> None:
-    """Validates against schemas/manifest.schema.json when the converters ship it."""
-    schema_path = schema_dir() / "manifest.schema.json"
-    if not schema_path.is_file():
-        return
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
-
-    error = best_match(Draft202012Validator(json.loads(schema_path.read_text())).iter_errors(manifest))
-    if error is not None:
-        loc = "/" + "/".join(map(str, error.absolute_path))
-        raise UserError(f"{where}: does not match the manifest schema: {loc}: {error.message}")
+    problems = schema_errors(manifest, "manifest.schema.json")
+    if problems:
+        raise UserError(f"{where}: does not match the manifest schema: {problems[0]}")

@@ -1,4 +1,4 @@
-"""The run spec and results schemas (`schemas/` at the repository root, the one source of truth).
+"""The run spec and results schemas (`schemas/` at the repository root, read through `vitsdk.resources`).
 
 Validation reports the JSON path of the problem, e.g. `/energy/energy_mj: None is not of type 'number'`.
 """
@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vitsdk import resources
 from vitsdk.errors import UserError
 
 RUN_SPEC = "vitsdk.run_spec/1"
@@ -17,25 +18,11 @@ RESULTS = "vitsdk.results/1"
 _FILES = {"run_spec": "run_spec.schema.json", "results": "results.schema.json"}
 
 
-def schema_dir() -> Path:
-    """`$VITSDK_SCHEMAS`, else `schemas/` next to the source tree (the editable install)."""
-    env = os.environ.get("VITSDK_SCHEMAS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "schemas"
-
-
 @functools.cache
 def _registry_and_schemas() -> tuple[Any, dict[str, dict]]:
     from referencing import Registry, Resource
 
-    schemas = {}
-    for kind, name in _FILES.items():
-        path = schema_dir() / name
-        try:
-            schemas[kind] = json.loads(path.read_text())
-        except OSError as exc:
-            raise UserError(f"cannot read the {kind} schema {path} ({exc.strerror}); set VITSDK_SCHEMAS") from exc
+    schemas = {kind: resources.load_schema(name) for kind, name in _FILES.items()}
     registry = Registry().with_resources(
         [(s["$id"], Resource.from_contents(s)) for s in schemas.values()]
         + [(name, Resource.from_contents(schemas[kind])) for kind, name in _FILES.items()])
@@ -48,21 +35,7 @@ def load_schema(kind: str) -> dict:
 
 def errors(document: Any, kind: str) -> list[str]:
     """Every schema violation as 'JSON-path: message', most specific first; [] when valid."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
-
-    registry, schemas = _registry_and_schemas()
-    validator = Draft202012Validator(schemas[kind], registry=registry)
-    found = list(validator.iter_errors(document))
-    if not found:
-        return []
-    first = best_match(found)
-    ordered = [first] + [e for e in sorted(found, key=lambda e: list(e.absolute_path).__repr__()) if e is not first]
-    return [f"{_json_path(e.absolute_path)}: {e.message}" for e in ordered]
-
-
-def _json_path(parts) -> str:
-    return "/" + "/".join(str(p) for p in parts) if parts else "/"
+    return resources.schema_errors(document, _FILES[kind], registry=_registry_and_schemas()[0])
 
 
 def check_version(document: Any, expected: str, where: str) -> None:

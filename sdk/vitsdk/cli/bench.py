@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from vitsdk.atomic import check_writable
 from vitsdk.cli.app import app
 from vitsdk.cli.console import console, err_console, print_json
 from vitsdk.errors import UserError, unknown
@@ -155,6 +156,7 @@ def bench(
         for name in runtime:
             if name not in ("executorch", "litert", "coreml", "fpga"):
                 raise unknown("runtime", name, ("executorch", "litert", "coreml", "fpga"))
+    check_writable(output, "--output", is_dir=True)  # before any timing, not after it
     progress = (lambda msg: err_console.print(msg)) if as_json else (lambda msg: console.print(msg))
     if device == "host":
         from vitsdk.bench.host import HostOptions, run_host

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from vitsdk.atomic import check_writable
 from vitsdk.cli.app import app
 from vitsdk.cli.console import console, print_json
 from vitsdk.converters.targets import all_precisions, help_text, list_targets
@@ -47,6 +48,7 @@ def export(
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of the table."),
 ) -> None:
     """Export a model to a verified bundle."""
+    check_writable(output, "--output", is_dir=True)
     from vitsdk.converters.bundle import ExportOptions, export as run_export
 
     precisions = tuple(p.strip() for item in (precision or []) for p in item.split(",") if p.strip()) or None

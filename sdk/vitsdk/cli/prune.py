@@ -8,6 +8,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from vitsdk.atomic import check_writable
 from vitsdk.cli.app import app
 from vitsdk.cli.console import console, print_json
 from vitsdk.errors import UserError
@@ -50,6 +51,7 @@ def prune(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of tables."),
 ) -> None:
     """Block-prune a ViT (balanced blocks), optionally fine-tune, and write the pruned-weights artifact."""
+    check_writable(out, "--out", is_dir=True)
     from vitsdk.models import count, resolve_model
     from vitsdk.sparsity import (COMPACTION_MODES, BlockPruneConfig, compact, load_pruned, prune_, save_pruned,
                                  sparsity_report)
@@ -65,8 +67,6 @@ def prune(
     if finetune_epochs == 0 and (criterion != "l2" or schedule != "one_shot"):
         raise UserError(f"--criterion {criterion} --schedule {schedule} act during fine-tuning: give "
                         f"--finetune-epochs N (N >= 1)")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out '{out}' exists and is not a folder")
     source = Path(ckpt)
     if source.exists() and out.resolve() == source.resolve():
         raise UserError("--out must differ from the input: the artifact is written next to, not over, its source")

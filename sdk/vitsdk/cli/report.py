@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from vitsdk.atomic import check_writable
 from vitsdk.cli.app import app
 from vitsdk.cli.console import console, err_console, print_json
 from vitsdk.report import FORMATS, build_report, format_for
@@ -31,6 +32,7 @@ def report(
     variant and platform, and writes latency, energy per inference, inferences/J, FPS/W, power, size and
     accuracy, each labelled measured or estimated with its method."""
     chosen = format_for(output, fmt)
+    check_writable(output, "--output", is_dir=False)
     result, written = build_report(paths, output, chosen.name, bundles=bundle, title=title, json_beside=not no_json)
     if as_json:
         from vitsdk.report.tables import report_dict

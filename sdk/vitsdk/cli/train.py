@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 
+from vitsdk.atomic import check_writable
 from vitsdk.cli.app import app
 from vitsdk.cli.console import console, print_json
 
@@ -46,6 +47,7 @@ def train(
 ) -> None:
     """Train with Tri-Level sparsity (fewer examples, tokens, attention connections); writes RUN_DIR/model.safetensors."""
     import torch
+    check_writable(output, "--output", is_dir=True)  # before loading anything, not after an epoch
 
     from vitsdk.data import load_dataset
     from vitsdk.errors import UserError

@@ -30,6 +30,7 @@ from vitsdk.atomic import atomic_path
 from vitsdk.errors import UserError, tool_failed
 from vitsdk.fpga.blocksparse import BlockShape, BlockSparse, encode
 from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
+from vitsdk.resources import fpga_path
 
 PROJECT_FORMAT = "vitsdk.fpga_project/1"
 TOP = "vit_top"
@@ -38,13 +39,8 @@ CXXFLAGS = ["-std=c++17", "-O2", "-fwrapv", "-Wall", "-Wno-unknown-pragmas", "-W
 
 
 def hls_source_dir() -> Path:
-    """fpga/hls/ of the repository (override with VITSDK_FPGA_HLS)."""
-    env = os.environ.get("VITSDK_FPGA_HLS")
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / "fpga" / "hls"
-    if not (path / "vit_kernels.h").is_file():
-        raise UserError(f"the HLS templates are missing ({path}/vit_kernels.h); set VITSDK_FPGA_HLS to the "
-                        f"fpga/hls folder of a vitsdk checkout")
-    return path
+    """fpga/hls/ (the HLS templates and testbench), package data of vitsdk."""
+    return fpga_path("hls")
 
 
 def c_name(layer: str) -> str:
@@ -279,11 +275,10 @@ def write_project(qv: QuantViT, out_dir: str | os.PathLike, block: BlockShape, p
         (tmp / "tb").mkdir()
         shutil.copy(src / "vit_kernels.h", tmp / "firmware" / "vit_kernels.h")
         shutil.copy(src / "tb_vit.cpp", tmp / "tb" / "tb_vit.cpp")
-        board = src.parent / "board" / "run_board.py"
-        if board.is_file():  # the board needs neither torch nor vitsdk: ship the runner and its sensor reader
-            (tmp / "board").mkdir()
-            shutil.copy(board, tmp / "board" / "run_board.py")
-            shutil.copy(Path(__file__).with_name("hwmon.py"), tmp / "board" / "hwmon.py")
+        # The board needs neither torch nor vitsdk: ship the runner and its sensor reader.
+        (tmp / "board").mkdir()
+        shutil.copy(fpga_path("board", "run_board.py"), tmp / "board" / "run_board.py")
+        shutil.copy(Path(__file__).with_name("hwmon.py"), tmp / "board" / "hwmon.py")
         for rel, text in files.items():
             (tmp / rel).write_text(text)
         (tmp / "weights.bin").write_bytes(blob)
@@ -325,7 +320,7 @@ def build_csim(project_dir: str | os.PathLike) -> tuple[Path, float]:
     cmd = [cxx, *CXXFLAGS, "-I", str(project / "firmware"), *map(str, sources), "-o", str(binary) + ".tmp"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise tool_failed(f"g++ on the generated project {project}", proc.returncode, proc.stderr)
+        raise tool_failed(f"{Path(cxx).name} on the generated project {project}", proc.returncode, proc.stderr)
     os.replace(str(binary) + ".tmp", binary)
     return binary, time.perf_counter() - start
 

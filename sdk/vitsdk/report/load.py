@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vitsdk.bench.schema import RESULTS, errors, schema_dir
+from vitsdk.bench.schema import RESULTS, errors
+from vitsdk.resources import schema_errors
 from vitsdk.errors import UserError
 
 MANIFEST = "vitsdk.manifest/1"
@@ -128,18 +129,12 @@ def _add_manifest(loaded: Loaded, path: Path, raw: bytes, document: dict) -> Non
 
 
 def _manifest_problem(document: dict, path: Path) -> Problem | None:
-    """Checks a manifest against schemas/manifest.schema.json when the converters ship one."""
-    schema_path = schema_dir() / "manifest.schema.json"
-    if not schema_path.is_file():
+    """Checks a manifest against schemas/manifest.schema.json."""
+    problems = schema_errors(document, "manifest.schema.json")
+    if not problems:
         return None
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
-
-    error = best_match(Draft202012Validator(json.loads(schema_path.read_text())).iter_errors(document))
-    if error is None:
-        return None
-    where = "/" + "/".join(map(str, error.absolute_path))
-    return Problem(path, where, f"manifest ignored (variant and accuracy unknown for its results): {error.message}")
+    where, _, message = problems[0].partition(": ")
+    return Problem(path, where, f"manifest ignored (variant and accuracy unknown for its results): {message}")
 
 
 def _try_manifest(loaded: Loaded, path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass
 
 # platform -> (colour, pattern kind, marker shape); the pattern and shape carry the meaning, colour only helps.
@@ -16,8 +17,15 @@ STYLE = {"host": ("#1f5f99", "solid", "circle"), "android": ("#2a7a3b", "hatch",
 FONT = "font-family:system-ui,'DejaVu Sans',sans-serif"
 
 
+# Characters a results file must not smuggle into the page: C0/C1 controls (NUL, ESC, ...) and the
+# bidirectional overrides/isolates that can make text read differently from what it is (U+202E, ...).
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    """HTML-escaped text with every unsafe character shown as a visible escape (e.g. '\\u202e')."""
+    safe = _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
+    return html.escape(safe, quote=True)
 
 
 def defs(prefix: str) -> str:

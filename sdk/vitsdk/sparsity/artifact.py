@@ -8,7 +8,6 @@ layer by layer and names the layer that does not match, then rebuilds the masked
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vitsdk import resources
 from vitsdk.atomic import atomic_path, write_text
 from vitsdk.errors import UserError
 from vitsdk.models.checkpoint import MODEL_FILE, read_state_dict
@@ -30,29 +30,12 @@ from vitsdk.sparsity.masks import BlockMask, masked_layers
 SPARSITY_SCHEMA = "vitsdk.sparsity/1"
 SPARSITY_FILE = "sparsity.json"
 BLOCKS_SUFFIX = ".weight_blocks"
-
-
-def schema_path() -> Path:
-    """`$VITSDK_SCHEMAS/sparsity.schema.json`, else `schemas/` next to the source tree."""
-    root = os.environ.get("VITSDK_SCHEMAS")
-    return (Path(root) if root else Path(__file__).resolve().parents[3] / "schemas") / "sparsity.schema.json"
-
-
-@functools.cache
-def _schema() -> dict:
-    path = schema_path()
-    try:
-        return json.loads(path.read_text())
-    except OSError as exc:
-        raise UserError(f"cannot read the sparsity schema {path} ({exc.strerror}); set VITSDK_SCHEMAS") from exc
+SCHEMA_FILE = "sparsity.schema.json"
 
 
 def schema_errors(document: Any) -> list[str]:
     """Every violation of the sparsity schema as 'JSON-path: message'; [] when valid."""
-    from jsonschema import Draft202012Validator
-
-    found = sorted(Draft202012Validator(_schema()).iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
-    return [("/" + "/".join(map(str, e.absolute_path))) + f": {e.message[:200]}" for e in found]
+    return resources.schema_errors(document, SCHEMA_FILE)
 
 
 def to_blocks(weight: torch.Tensor, mask: BlockMask) -> torch.Tensor:
@@ -189,7 +172,7 @@ def read_sparsity(folder: str | os.PathLike) -> dict:
     problems = schema_errors(document)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise UserError(f"{path}: does not match {schema_path().name}: {problems[0]}{more}")
+        raise UserError(f"{path}: does not match {SCHEMA_FILE}: {problems[0]}{more}")
     return document
 
 

@@ -1,0 +1,2 @@
+"""Package data of vitsdk (installed as `vitsdk._fpga`, read through `vitsdk.resources`); this file only
+makes the folder importable so a wheel and an editable install find it the same way."""

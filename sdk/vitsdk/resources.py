@@ -1,0 +1,81 @@
+"""The data files vitsdk reads at run time, found through `importlib.resources`, and the one schema loader.
+
+The files stay in the repository's top-level folders (the apps and the board share them); setup.py maps
+those folders into the package, so a wheel and an editable install see the same names:
+
+    schemas/      -> vitsdk._schemas     (JSON Schemas, vectors/)
+    fpga/         -> vitsdk._fpga        (hls/ templates, board/ runner, generated-RTL templates)
+
+A missing file is a broken installation and an error, never a skipped check.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from vitsdk.errors import UserError
+
+SCHEMAS = "vitsdk._schemas"
+FPGA = "vitsdk._fpga"
+
+
+def data_path(package: str, *parts: str) -> Path:
+    """The path of a data file (or folder) of `package`; UserError naming it when missing."""
+    try:
+        node = importlib.resources.files(package)
+    except ModuleNotFoundError:
+        raise UserError(f"this vitsdk installation lacks its data package {package}; reinstall vitsdk "
+                        f"(pip install --force-reinstall vitsdk, or pip install -e . in a checkout)") from None
+    for part in parts:  # a folder without __init__.py answers with a MultiplexedPath: walk one name at a time
+        node = node.joinpath(part)
+    if not isinstance(node, os.PathLike) or not os.path.exists(node):
+        raise UserError(f"this vitsdk installation lacks {'/'.join(parts)} of {package} (looked in {node}); "
+                        f"reinstall vitsdk")
+    return Path(node)
+
+
+def schema_path(name: str) -> Path:
+    """schemas/NAME (e.g. 'manifest.schema.json', 'vectors/stats.json')."""
+    return data_path(SCHEMAS, *name.split("/"))
+
+
+def fpga_path(*parts: str) -> Path:
+    """fpga/PARTS (e.g. fpga_path('hls', 'vit_kernels.h'))."""
+    return data_path(FPGA, *parts)
+
+
+@functools.cache
+def load_schema(name: str) -> dict:
+    """A JSON Schema by file name, parsed once."""
+    path = schema_path(name)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read the schema {path} ({exc}); reinstall vitsdk") from None
+
+
+def schema_errors(document: Any, name: str, registry: Any = None) -> list[str]:
+    """Every violation of schema `name` as 'JSON-path: message', the most relevant first; [] when valid."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    kwargs = {"registry": registry} if registry is not None else {}
+    found = list(Draft202012Validator(load_schema(name), **kwargs).iter_errors(document))
+    if not found:
+        return []
+    first = best_match(found)
+    ordered = [first] + [e for e in sorted(found, key=lambda e: list(map(str, e.absolute_path))) if e is not first]
+    return [("/" + "/".join(map(str, e.absolute_path))) + f": {e.message[:300]}" for e in ordered]
+
+
+def inside(root: str | Path, relative: str, where: str) -> Path:
+    """`root / relative`, refused unless it resolves inside `root` (no '..', absolute paths or symlinks out)."""
+    base = Path(root).resolve()
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base):
+        raise UserError(f"{where}: path '{relative}' points outside the bundle folder {base}; refusing to read it")
+    return base / relative
