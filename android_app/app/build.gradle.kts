@@ -3,16 +3,30 @@ plugins {
     id("org.jetbrains.kotlin.android")
 }
 
+// Every runtime version comes from schemas/runtime_versions.json (the one list; the Python exporter,
+// the host tests and the app at run time read the same file). The file is packaged as a Java resource,
+// so the app reports exactly the versions it was built with.
+val versionsFile = rootProject.file("../schemas/runtime_versions.json")
+@Suppress("UNCHECKED_CAST")
+val versions = groovy.json.JsonSlurper().parse(versionsFile) as Map<String, Any>
+fun v(name: String): String = versions[name]?.toString() ?: error("$versionsFile has no '$name'")
+
+val versionsResource = layout.buildDirectory.dir("generated/runtime-versions")
+val copyRuntimeVersions by tasks.registering(Copy::class) {
+    from(versionsFile)
+    into(versionsResource)
+}
+
 android {
     namespace = "dev.vitsdk.bench"
-    compileSdk = 35
+    compileSdk = v("compile_sdk").toInt()
 
     defaultConfig {
         applicationId = "dev.vitsdk.bench"
-        minSdk = 26          // LiteRT 1.4 and ExecuTorch need 23+; 26 for java.time and thermal APIs we use
-        targetSdk = 35       // Android 15: SystemHealthManager power monitors
+        minSdk = v("min_sdk").toInt()          // 26 for java.time and the thermal APIs the app uses
+        targetSdk = v("compile_sdk").toInt()   // 35, Android 15: SystemHealthManager power monitors
         versionCode = 1
-        versionName = "0.1.0"
+        versionName = v("app")
         ndk { abiFilters += listOf("arm64-v8a", "x86_64") }
     }
 
@@ -30,18 +44,21 @@ android {
         targetCompatibility = JavaVersion.VERSION_17
     }
     kotlinOptions { jvmTarget = "17" }
+    sourceSets["main"].resources.srcDir(versionsResource)
     packaging {
         jniLibs { useLegacyPackaging = true }   // .so files stay mmap-able for ExecuTorch/LiteRT
     }
 }
 
+tasks.named("preBuild") { dependsOn(copyRuntimeVersions) }
+
 dependencies {
     implementation(project(":benchcore"))
-    // ExecuTorch Java/Kotlin API (org.pytorch.executorch.Module) with the XNNPACK backend in its .so.
-    implementation("org.pytorch:executorch-android:1.0.1")
-    implementation("com.facebook.soloader:soloader:0.10.5")
-    implementation("com.facebook.fbjni:fbjni:0.5.1")
+    // ExecuTorch Java/Kotlin API (org.pytorch.executorch.Module) with the XNNPACK backend in its .so;
+    // the same version as the exporter's executorch (tests/test_android_versions.py checks).
+    implementation("org.pytorch:executorch-android:${v("executorch")}")
+    implementation("com.facebook.soloader:nativeloader:${v("soloader_nativeloader")}")
+    implementation("com.facebook.fbjni:fbjni:${v("fbjni")}")
     // LiteRT Interpreter API (package org.tensorflow.lite), CPU with XNNPACK.
-    implementation("com.google.ai.edge.litert:litert:1.4.1")
-    implementation("androidx.core:core-ktx:1.13.1")   // FileProvider for "Share results"
+    implementation("com.google.ai.edge.litert:litert:${v("litert")}")
 }

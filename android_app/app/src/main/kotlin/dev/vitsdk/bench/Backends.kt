@@ -1,5 +1,9 @@
 package dev.vitsdk.bench
 
+import dev.vitsdk.benchcore.Json
+import dev.vitsdk.benchcore.Manifest
+import dev.vitsdk.benchcore.Versions
+import dev.vitsdk.benchcore.str
 import java.io.File
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
@@ -26,7 +30,7 @@ class ExecuTorchBackend(file: File, shape: LongArray, threads: Int?, delegate: S
     }
 
     override val runtime = "executorch"
-    override val version: String? = BuildConfigVersions.EXECUTORCH
+    override val version: String? = RuntimeVersions.executorch
     override val delegate = delegate ?: "xnnpack"
     override val threads = threads
     override val inputShape: LongArray = this.shape
@@ -53,7 +57,7 @@ class LiteRtBackend(file: File, threads: Int?, delegate: String?) : InferenceBac
     private val out = FloatArray(outCount)
 
     override val runtime = "litert"
-    override val version: String? = BuildConfigVersions.LITERT
+    override val version: String? = RuntimeVersions.litert
     override val delegate = delegate ?: "xnnpack"
     override val threads = threads
     override val inputShape: LongArray = LongArray(inShape.size) { inShape[it].toLong() }
@@ -69,11 +73,44 @@ class LiteRtBackend(file: File, threads: Int?, delegate: String?) : InferenceBac
     override fun close() = interpreter.close()
 }
 
-/** Library versions as pinned in app/build.gradle.kts (neither library reports its own at run time). */
-object BuildConfigVersions {
-    const val APP = "0.1.0"
-    const val EXECUTORCH = "1.0.1"
-    const val LITERT = "1.4.1"
+/**
+ * The runtime versions the app was built with: schemas/runtime_versions.json, which app/build.gradle.kts
+ * both resolves its dependencies from and packages as a Java resource (neither runtime reports its own
+ * version at run time). One file, so the results can never name a version other than the one linked.
+ */
+object RuntimeVersions {
+    const val RESOURCE = "/runtime_versions.json"
+    private val doc: Map<String, Any?> by lazy {
+        val text = RuntimeVersions::class.java.getResourceAsStream(RESOURCE)?.use { String(it.readBytes()) }
+            ?: throw IllegalStateException("$RESOURCE is missing from the app: build it with android_app/app/build.gradle.kts")
+        @Suppress("UNCHECKED_CAST")
+        Json.parse(text) as Map<String, Any?>
+    }
+    val app: String get() = doc.str("app")
+    val executorch: String get() = doc.str("executorch")
+    val litert: String get() = doc.str("litert")
+
+    /** The version of [runtime] linked into this app, or null for a runtime it does not carry. */
+    fun of(runtime: String): String? = when (runtime) {
+        "executorch" -> executorch
+        "litert" -> litert
+        else -> null
+    }
+}
+
+/**
+ * Why this app must not run a file, or null: ExecuTorch reads programs written by the same or an older
+ * ExecuTorch, not newer ones, so a .pte whose manifest names a newer exporter is refused before loading.
+ */
+fun runtimeRefusal(runtime: String, manifest: Manifest): String? {
+    if (runtime != "executorch") return null
+    val wrote = manifest.exporters["executorch"] ?: return null
+    val runs = RuntimeVersions.executorch
+    return if (Versions.compare(wrote, runs) > 0)
+        "the .pte was written by ExecuTorch $wrote (manifest exporters.executorch) and this app runs ExecuTorch $runs, " +
+            "which cannot read programs from a newer ExecuTorch: rebuild the app with executorch $wrote in " +
+            "schemas/runtime_versions.json, or export with executorch==$runs"
+    else null
 }
 
 fun loadBackend(runtime: String, file: File, shape: LongArray, threads: Int?, delegate: String?): InferenceBackend =

@@ -11,7 +11,6 @@ import android.widget.Button
 import android.widget.LinearLayout
 import android.widget.ScrollView
 import android.widget.TextView
-import androidx.core.content.FileProvider
 import dev.vitsdk.benchcore.Manifest
 import dev.vitsdk.benchcore.ModelRun
 import dev.vitsdk.benchcore.Protocol
@@ -46,7 +45,7 @@ class BenchActivity : Activity() {
         logView = TextView(this).apply { textSize = 12f; setTextIsSelectable(true) }
         layout.addView(ScrollView(this).apply { addView(logView) })
         setContentView(layout)
-        log("vitsdk bench ${BuildConfigVersions.APP}: ExecuTorch ${BuildConfigVersions.EXECUTORCH}, LiteRT ${BuildConfigVersions.LITERT}")
+        log("vitsdk bench ${RuntimeVersions.app}: ExecuTorch ${RuntimeVersions.executorch}, LiteRT ${RuntimeVersions.litert}")
         if (!isPlugged(this)) log("unplugged: battery energy can be measured") else
             log("plugged in: battery energy is refused (use adb over Wi-Fi and unplug; power monitors still work)")
         handle(intent)
@@ -63,11 +62,10 @@ class BenchActivity : Activity() {
     }
 
     private fun handle(intent: Intent?) {
-        val path = intent?.getStringExtra("run_spec") ?: return
         val spec = try {
-            RunSpec.parse(File(path).readText())
+            runSpecFrom(intent) ?: return
         } catch (e: Exception) {
-            log("cannot read run spec $path: ${e.message}")
+            log("cannot read run spec ${intent?.getStringExtra(EXTRA_RUN_SPEC)}: ${e.message}")
             Log.e(TAG, "bad run spec", e)
             return
         }
@@ -76,7 +74,7 @@ class BenchActivity : Activity() {
 
     private fun start(spec: RunSpec) {
         if (runner != null) { log("a run is in progress"); return }
-        val r = BenchRunner(this, spec) { msg -> runOnUiThread { log(msg) } }
+        val r = BenchRunner(this, spec, { msg -> runOnUiThread { log(msg) } })
         runner = r
         lastResults = File(filesDir, "results/${spec.runId}")
         log("run ${spec.runId}: ${spec.models.size} model(s)")
@@ -148,7 +146,7 @@ class BenchActivity : Activity() {
         val dir = lastResults ?: run { log("no results yet"); return }
         val files = dir.listFiles { f -> f.name.endsWith(".json") && f.name != "progress.json" }.orEmpty()
         if (files.isEmpty()) { log("no results yet"); return }
-        val uris = ArrayList(files.map { FileProvider.getUriForFile(this, "dev.vitsdk.bench.files", it) })
+        val uris = ArrayList(files.map { ResultsProvider.uriFor(this, it) })
         startActivity(Intent.createChooser(Intent(Intent.ACTION_SEND_MULTIPLE).apply {
             type = "application/json"
             putParcelableArrayListExtra(Intent.EXTRA_STREAM, uris)
@@ -163,5 +161,18 @@ class BenchActivity : Activity() {
 
     companion object {
         private const val PICK_BUNDLE = 1
+        const val ACTION_RUN = "dev.vitsdk.bench.RUN"
+        const val EXTRA_RUN_SPEC = "run_spec"
+
+        /**
+         * The run spec a `RUN` intent names (`--es run_spec PATH`, what `vitsdk bench --device android`
+         * sends), or null for any other intent (the launcher's). Throws with the reason for a bad spec.
+         */
+        fun runSpecFrom(intent: Intent?): RunSpec? {
+            if (intent?.action != ACTION_RUN) return null
+            val path = intent.getStringExtra(EXTRA_RUN_SPEC)
+                ?: throw IllegalArgumentException("the $ACTION_RUN intent has no '$EXTRA_RUN_SPEC' extra (--es $EXTRA_RUN_SPEC PATH)")
+            return RunSpec.parse(File(path).readText())
+        }
     }
 }

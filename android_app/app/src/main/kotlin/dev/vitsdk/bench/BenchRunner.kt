@@ -22,11 +22,28 @@ import java.time.temporal.ChronoUnit
 const val TAG = "VitsdkBench"
 
 /**
+ * What [BenchRunner] takes from the phone besides a Context: the runtimes, the clock, sleeping and the
+ * power rails. The defaults are the real ones; host tests pass fakes where a phone cannot exist.
+ */
+class RunnerPlatform(
+    val loadBackend: (runtime: String, file: File, shape: LongArray, threads: Int?, delegate: String?) -> InferenceBackend = ::loadBackend,
+    /** Seconds; every timing and power sample of a run uses this one clock. */
+    val clock: () -> Double = { SystemClock.elapsedRealtimeNanos() / 1e9 },
+    val sleepMs: (Long) -> Unit = { SystemClock.sleep(it) },
+    val monitors: (Context) -> EnergyCounters? = ::powerMonitors,
+)
+
+/**
  * Runs a run spec on this phone: for each model, cooldown, idle baseline, load, protocol, numerics,
  * energy; writes one results JSON per model (results.schema.json) and progress.json after each, into
  * the internal files/results/RUN folder and the run spec's output_dir (adb pulls from there).
  */
-class BenchRunner(private val context: Context, private val spec: RunSpec, private val log: (String) -> Unit) {
+class BenchRunner(
+    private val context: Context,
+    private val spec: RunSpec,
+    private val log: (String) -> Unit,
+    private val platform: RunnerPlatform = RunnerPlatform(),
+) {
     private val internalDir = File(context.filesDir, "results/${spec.runId}")
     private val externalDir = spec.outputDir?.let { File(it) }
         ?: context.getExternalFilesDir("results")?.let { File(it, spec.runId) }
@@ -46,7 +63,7 @@ class BenchRunner(private val context: Context, private val spec: RunSpec, priva
             if (cancelled) { progress("failed", null, "cancelled on the phone"); return }
             progress("running", m.file, null)
             log("${m.file} (${m.runtime})")
-            if (index > 0 && spec.protocol.cooldownSeconds > 0) SystemClock.sleep((spec.protocol.cooldownSeconds * 1000).toLong())
+            if (index > 0 && spec.protocol.cooldownSeconds > 0) platform.sleepMs((spec.protocol.cooldownSeconds * 1000).toLong())
             val doc = runModel(bundle, manifest, manifestSha, m, device)
             val name = ResultsDoc.fileName(manifest.file(m.file), "android")
             write(name, Json.write(doc))
@@ -62,8 +79,8 @@ class BenchRunner(private val context: Context, private val spec: RunSpec, priva
         val entry = manifest.file(m.file)
         val p = spec.protocol
         val thermalBefore = thermalState(context)
-        val runtimeInfo = linkedMapOf<String, Any?>("name" to m.runtime, "version" to null, "delegate" to m.delegate, "threads" to m.threads)
-        fun failed(error: String) = ResultsDoc.build(spec.runId, now(), "failed", error, BuildConfigVersions.APP, device, runtimeInfo,
+        val runtimeInfo = linkedMapOf<String, Any?>("name" to m.runtime, "version" to RuntimeVersions.of(m.runtime), "delegate" to m.delegate, "threads" to m.threads)
+        fun failed(error: String) = ResultsDoc.build(spec.runId, now(), "failed", error, RuntimeVersions.app, device, runtimeInfo,
             entry, manifest, manifestSha, p, null, EnergyReport.unavailable("the model failed to run"), thermalBefore,
             thermalState(context), linkedMapOf("status" to "skipped", "reason" to "the model failed to run"))
         val file = File(bundle, entry.path)
@@ -73,22 +90,23 @@ class BenchRunner(private val context: Context, private val spec: RunSpec, priva
         } catch (e: Exception) {
             return failed("cannot read ${file.path}: ${e.message}")
         }
+        runtimeRefusal(m.runtime, manifest)?.let { return failed(it) }
         val plugged = isPlugged(context)
         val periodMs = p.powerSamplePeriodMs.toLong().coerceAtLeast(10)
-        val sampler: PowerSampler = bestPowerSampler(context, periodMs)
+        val sampler: PowerSampler = bestPowerSampler(context, periodMs, platform.clock, platform.monitors)
         var idle: EnergySamples? = null
         if (p.idleBaselineSeconds > 0) {
             sampler.start()
-            SystemClock.sleep((p.idleBaselineSeconds * 1000).toLong())
+            platform.sleepMs((p.idleBaselineSeconds * 1000).toLong())
             idle = sampler.stop()
         }
         val backend: InferenceBackend
         val loadMs: Double
         try {
             val shape = manifest.inputShape ?: throw IllegalArgumentException("manifest has no input shape")
-            val t0 = SystemClock.elapsedRealtimeNanos()
-            backend = loadBackend(m.runtime, file, shape, m.threads, m.delegate ?: entry.delegate)
-            loadMs = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6
+            val t0 = platform.clock()
+            backend = platform.loadBackend(m.runtime, file, shape, m.threads, m.delegate ?: entry.delegate)
+            loadMs = (platform.clock() - t0) * 1e3
         } catch (e: Throwable) {
             Log.e(TAG, "load failed", e)
             return failed("${e::class.simpleName}: ${e.message}")
@@ -99,7 +117,7 @@ class BenchRunner(private val context: Context, private val spec: RunSpec, priva
             val count = b.inputShape?.fold(1L) { a, c -> a * c }?.toInt() ?: 0
             val input = refs?.first?.takeIf { it.data.size >= count }?.data?.copyOf(count) ?: FloatArray(count)
             sampler.start()
-            val timings = measure(p, { SystemClock.elapsedRealtimeNanos() / 1e9 }) {
+            val timings = measure(p, platform.clock) {
                 if (cancelled) throw InterruptedException("cancelled on the phone")
                 b.run(input)
             }
@@ -114,7 +132,7 @@ class BenchRunner(private val context: Context, private val spec: RunSpec, priva
                 timings.samplesMs.isNotEmpty() -> "partial"
                 else -> "failed"
             }
-            return ResultsDoc.build(spec.runId, now(), status, timings.stopped, BuildConfigVersions.APP, device, runtimeInfo, entry,
+            return ResultsDoc.build(spec.runId, now(), status, timings.stopped, RuntimeVersions.app, device, runtimeInfo, entry,
                 manifest, manifestSha, p, ResultsDoc.latency(loadMs, timings, p), energy, thermalBefore, thermalState(context), numerics)
         }
     }
@@ -141,12 +159,12 @@ class BenchRunner(private val context: Context, private val spec: RunSpec, priva
     }
 
     private fun deviceInfo(): Map<String, Any?> {
-        val mem = ActivityManager.MemoryInfo().also { context.getSystemService(ActivityManager::class.java).getMemoryInfo(it) }
+        val mem = ActivityManager.MemoryInfo().also { context.getSystemService(ActivityManager::class.java)?.getMemoryInfo(it) }
         return linkedMapOf(
             "platform" to "android", "name" to Build.MODEL, "manufacturer" to Build.MANUFACTURER, "model" to Build.MODEL,
             "soc" to if (Build.VERSION.SDK_INT >= 31) "${Build.SOC_MANUFACTURER} ${Build.SOC_MODEL}" else Build.HARDWARE,
             "os" to "android", "os_version" to Build.VERSION.RELEASE, "api_level" to Build.VERSION.SDK_INT,
-            "cpu_cores" to Runtime.getRuntime().availableProcessors(), "memory_bytes" to mem.totalMem, "serial" to null,
+            "cpu_cores" to Runtime.getRuntime().availableProcessors(), "memory_bytes" to mem.totalMem.takeIf { it > 0 }, "serial" to null,
         )
     }
 

@@ -1,5 +1,6 @@
 package dev.vitsdk.bench
 
+import android.annotation.TargetApi
 import android.content.Context
 import android.content.Intent
 import android.content.IntentFilter
@@ -11,7 +12,6 @@ import android.os.PowerMonitor
 import android.os.PowerMonitorReadings
 import android.os.SystemClock
 import android.os.health.SystemHealthManager
-import androidx.annotation.RequiresApi
 import dev.vitsdk.benchcore.EnergySamples
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.Executors
@@ -25,23 +25,54 @@ interface PowerSampler {
     fun stop(): EnergySamples?
 }
 
+/** A cumulative energy counter: each reading is (seconds on the sampling clock, total microwatt-seconds). */
+interface EnergyCounters {
+    val description: String
+    fun read(): Pair<Double, Double>?
+}
+
+/** Reads [counters] every [periodMs] on a background thread; the samples become an [EnergySamples.Counter]. */
+class CounterSampler(private val counters: EnergyCounters, private val periodMs: Long) : PowerSampler {
+    private val times = ArrayList<Double>()
+    private val totals = ArrayList<Double>()
+    private var exec: ScheduledExecutorService? = null
+    override val description: String get() = counters.description
+
+    private fun sample() {
+        counters.read()?.let { (t, e) -> synchronized(this) { times.add(t); totals.add(e) } }
+    }
+
+    override fun start() {
+        synchronized(this) { times.clear(); totals.clear() }
+        exec = Executors.newSingleThreadScheduledExecutor().apply {
+            scheduleAtFixedRate({ sample() }, 0, periodMs, TimeUnit.MILLISECONDS)
+        }
+    }
+
+    override fun stop(): EnergySamples? {
+        exec?.let { it.shutdownNow(); it.awaitTermination(2, TimeUnit.SECONDS) }
+        exec = null
+        sample()
+        synchronized(this) {
+            if (times.size < 2) return null
+            return EnergySamples.Counter(times.toDoubleArray(), totals.toDoubleArray(), description)
+        }
+    }
+}
+
 /**
  * Android 15+ (API 35) SystemHealthManager power monitors: cumulative energy in microwatt-seconds.
  * Only MEASUREMENT monitors (on-device power rails, ODPM) are used; CONSUMER monitors are modelled
  * by the system, not measured, so a phone with only those falls back to the battery.
  */
-@RequiresApi(35)
-class PowerMonitorSampler private constructor(
+@TargetApi(35)
+class PowerMonitorCounters private constructor(
     private val shm: SystemHealthManager,
     private val monitors: List<PowerMonitor>,
-    private val periodMs: Long,
-) : PowerSampler {
-    private val times = ArrayList<Double>()
-    private val totals = ArrayList<Double>()
-    private var exec: ScheduledExecutorService? = null
+) : EnergyCounters {
     override val description: String = monitors.joinToString { it.name }
 
-    private fun read(): Pair<Double, Double>? {
+    override fun read(): Pair<Double, Double>? {
         val latch = CountDownLatch(1)
         var result: PowerMonitorReadings? = null
         shm.getPowerMonitorReadings(monitors, null, object : OutcomeReceiver<PowerMonitorReadings, RuntimeException> {
@@ -61,44 +92,34 @@ class PowerMonitorSampler private constructor(
         return (if (stampMs > 0) stampMs / 1e3 else SystemClock.elapsedRealtimeNanos() / 1e9) to total
     }
 
-    override fun start() {
-        synchronized(this) { times.clear(); totals.clear() }
-        exec = Executors.newSingleThreadScheduledExecutor().apply { scheduleAtFixedRate({
-            read()?.let { (t, e) -> synchronized(this@PowerMonitorSampler) { times.add(t); totals.add(e) } }
-        }, 0, periodMs, TimeUnit.MILLISECONDS) }
-    }
-
-    override fun stop(): EnergySamples? {
-        exec?.let { it.shutdownNow(); it.awaitTermination(2, TimeUnit.SECONDS) }
-        exec = null
-        read()?.let { (t, e) -> synchronized(this) { times.add(t); totals.add(e) } }
-        synchronized(this) {
-            if (times.size < 2) return null
-            return EnergySamples.Counter(times.toDoubleArray(), totals.toDoubleArray(), description)
-        }
-    }
-
     companion object {
         /** The MEASUREMENT monitors of this phone, or null when it has none. */
-        fun create(context: Context, periodMs: Long): PowerMonitorSampler? {
+        fun create(context: Context): PowerMonitorCounters? {
             val shm = context.getSystemService(SystemHealthManager::class.java) ?: return null
             val latch = CountDownLatch(1)
             var list: List<PowerMonitor> = emptyList()
             shm.getSupportedPowerMonitors(null) { l -> list = l; latch.countDown() }
             if (!latch.await(2, TimeUnit.SECONDS)) return null
             val rails = list.filter { it.type == PowerMonitor.POWER_MONITOR_TYPE_MEASUREMENT }
-            return if (rails.isEmpty()) null else PowerMonitorSampler(shm, rails, periodMs)
+            return if (rails.isEmpty()) null else PowerMonitorCounters(shm, rails)
         }
     }
 }
 
-/** The best energy source here: power rails on Android 15+, else the battery (never null). */
-fun bestPowerSampler(context: Context, periodMs: Long): PowerSampler =
-    (if (Build.VERSION.SDK_INT >= 35) PowerMonitorSampler.create(context, periodMs) else null)
-        ?: BatterySampler(context, periodMs)
+/** This phone's power rails (Android 15+), or null: where [bestPowerSampler] looks first. */
+fun powerMonitors(context: Context): EnergyCounters? =
+    if (Build.VERSION.SDK_INT >= 35) PowerMonitorCounters.create(context) else null
+
+/**
+ * The best energy source here: power rails when [monitors] finds them, else the battery (never null;
+ * a battery without readings yields no samples, and the results say energy is unavailable and why).
+ */
+fun bestPowerSampler(context: Context, periodMs: Long, clock: () -> Double,
+                     monitors: (Context) -> EnergyCounters? = ::powerMonitors): PowerSampler =
+    monitors(context)?.let { CounterSampler(it, periodMs) } ?: BatterySampler(context, periodMs, clock)
 
 /** BatteryManager CURRENT_NOW and the sticky battery intent's voltage, raw (units are detected later). */
-class BatterySampler(private val context: Context, private val periodMs: Long) : PowerSampler {
+class BatterySampler(private val context: Context, private val periodMs: Long, private val clock: () -> Double) : PowerSampler {
     private val bm = context.getSystemService(BatteryManager::class.java)
     private val t = ArrayList<Double>()
     private val current = ArrayList<Double>()
@@ -107,11 +128,11 @@ class BatterySampler(private val context: Context, private val periodMs: Long) :
     override val description = "BatteryManager CURRENT_NOW x EXTRA_VOLTAGE"
 
     private fun sample() {
-        val i = bm.getIntProperty(BatteryManager.BATTERY_PROPERTY_CURRENT_NOW)
+        val i = bm?.getIntProperty(BatteryManager.BATTERY_PROPERTY_CURRENT_NOW) ?: Int.MIN_VALUE
         val v = batteryIntent(context)?.getIntExtra(BatteryManager.EXTRA_VOLTAGE, -1) ?: -1
         if (i == Int.MIN_VALUE || v <= 0) return   // property unsupported or voltage unknown
         synchronized(this) {
-            t.add(SystemClock.elapsedRealtimeNanos() / 1e9); current.add(i.toDouble()); voltage.add(v.toDouble())
+            t.add(clock()); current.add(i.toDouble()); voltage.add(v.toDouble())
         }
     }
 
@@ -141,7 +162,7 @@ fun isPlugged(context: Context): Boolean = (batteryIntent(context)?.getIntExtra(
 /** PowerManager thermal status (API 29+) and the battery temperature, in the results' thermal_state shape. */
 fun thermalState(context: Context): Map<String, Any?> {
     val pm = context.getSystemService(PowerManager::class.java)
-    val status = if (Build.VERSION.SDK_INT >= 29) dev.vitsdk.benchcore.ResultsDoc.thermalName(pm.currentThermalStatus) else null
+    val status = if (Build.VERSION.SDK_INT >= 29) pm?.let { dev.vitsdk.benchcore.ResultsDoc.thermalName(it.currentThermalStatus) } else null
     val tenths = batteryIntent(context)?.getIntExtra(BatteryManager.EXTRA_TEMPERATURE, Int.MIN_VALUE) ?: Int.MIN_VALUE
     return linkedMapOf("state" to status, "temperature_c" to if (tenths == Int.MIN_VALUE) null else tenths / 10.0)
 }

@@ -15,21 +15,33 @@ data class RunSpec(
         const val SCHEMA = "vitsdk.run_spec/1"
         val RUNTIMES = setOf("executorch", "litert", "coreml", "fpga")
         private val RUN_ID = Regex("^[A-Za-z0-9._-]{1,80}$")
+        private val FIELDS = setOf("schema", "run_id", "bundle", "output_dir", "models", "protocol")
+        private val MODEL_FIELDS = setOf("file", "runtime", "delegate", "threads")
+
+        /** run_spec.schema.json allows no other fields: a misspelt one must not be silently ignored. */
+        private fun onlyKnown(doc: Map<String, Any?>, known: Set<String>, where: String) {
+            val unknown = doc.keys - known
+            require(unknown.isEmpty()) { "$where has unknown field(s) ${unknown.sorted()} (allowed: ${known.sorted()})".trimStart() }
+        }
 
         fun parse(text: String): RunSpec {
             val m = Json.parse(text) as? Map<*, *> ?: throw IllegalArgumentException("run spec must be a JSON object")
             @Suppress("UNCHECKED_CAST") val doc = m as Map<String, Any?>
             checkSchema(doc, SCHEMA, "run spec")
+            onlyKnown(doc, FIELDS, "")
             val runId = doc.str("run_id")
             require(RUN_ID.matches(runId)) { "run_id '$runId' must match ${RUN_ID.pattern}" }
             val models = doc.list("models").mapIndexed { i, item ->
                 @Suppress("UNCHECKED_CAST") val e = item as? Map<String, Any?> ?: throw IllegalArgumentException("/models/$i must be an object")
+                onlyKnown(e, MODEL_FIELDS, "/models/$i")
                 val runtime = e.str("runtime")
                 require(runtime in RUNTIMES) { "/models/$i/runtime '$runtime' is not one of $RUNTIMES" }
                 ModelRun(e.str("file"), runtime, e["delegate"] as? String, (e["threads"] as? Number)?.toInt())
             }
             require(models.isNotEmpty()) { "/models is empty" }
-            return RunSpec(runId, doc.str("bundle"), doc["output_dir"] as? String, models, Protocol.fromMap(doc.obj("protocol")))
+            val protocol = doc.obj("protocol")
+            onlyKnown(protocol, Protocol().toMap().keys, "/protocol")
+            return RunSpec(runId, doc.str("bundle"), doc["output_dir"] as? String, models, Protocol.fromMap(protocol))
         }
 
         /** A clear error for another format or a newer major version (same wording as the Python side). */
@@ -60,6 +72,8 @@ data class Manifest(
     val referenceInputs: String?,
     val referenceOutputs: String?,
     val tolerances: Map<String, Double> = emptyMap(),
+    /** manifest `exporters`: package -> version that wrote the files (e.g. executorch -> 1.5.1). */
+    val exporters: Map<String, String> = emptyMap(),
 ) {
     /** The manifest's tolerance of max |diff| / max |ref| for a precision (reference.tolerances). */
     fun tolerance(precision: String): Double? = tolerances[precision]
@@ -88,9 +102,24 @@ data class Manifest(
             val tolerances = LinkedHashMap<String, Double>()
             (ref?.get("tolerance") as? Number)?.let { tolerances["fp32"] = it.toDouble() }
             (ref?.get("tolerances") as? Map<*, *>)?.forEach { (k, v) -> if (v is Number) tolerances[k.toString()] = v.toDouble() }
+            val exporters = (doc["exporters"] as? Map<*, *>).orEmpty()
+                .mapNotNull { (k, v) -> (v as? String)?.let { k.toString() to it } }.toMap()
             return Manifest(model?.get("name") as? String, shape, files,
                 (ref?.get("inputs") ?: ref?.get("input")) as? String, (ref?.get("outputs") ?: ref?.get("output")) as? String,
-                tolerances)
+                tolerances, exporters)
         }
+    }
+}
+
+/** Release versions compared numerically part by part ("1.10.0" > "1.9.2"; a suffix such as "rc1" is ignored). */
+object Versions {
+    fun compare(a: String, b: String): Int {
+        fun parts(v: String) = v.split('.').map { p -> p.takeWhile { it.isDigit() }.toIntOrNull() ?: 0 }
+        val x = parts(a); val y = parts(b)
+        for (i in 0 until maxOf(x.size, y.size)) {
+            val c = x.getOrElse(i) { 0 }.compareTo(y.getOrElse(i) { 0 })
+            if (c != 0) return c
+        }
+        return 0
     }
 }
