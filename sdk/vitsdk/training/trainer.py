@@ -9,8 +9,10 @@ Why it looks the way it does:
   schedules are pure functions of the fractional epoch. So the sampler/RNG state of a checkpoint is
   its epoch number, and a resumed run repeats exactly what an uninterrupted one does.
 - Example-level statistics are updated at the end of each epoch from the all-gathered (index,
-  correct) pairs of every rank; each example is presented at most once per epoch, so this equals
-  updating after every step.
+  correct) or (index, loss) pairs of every rank; each example is presented at most once per epoch, so
+  this equals updating after every step. In soft mode the epoch's subset and loss weights are drawn at
+  its start from those statistics and a generator seeded by (seed, epoch): the same on every rank and
+  after a resume.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from vitsdk.training import distributed
 from vitsdk.training.checkpoint import (TRAIN_STATE_FILE, describe_difference, load_train_state,
                                         save_train_state)
 from vitsdk.training.config import TrainConfig
-from vitsdk.training.examples import ExamplePool, ForgettingStats, check_partition
+from vitsdk.training.examples import ExamplePool, ForgettingStats, LossScores, check_partition, weighted_loss
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -74,7 +76,7 @@ class TrainResult:
     eval_top1: float | None = None
     start_epoch: int = 0  # > 0 when the run resumed from a checkpoint
     out_dir: Path | None = None
-    forgetting: ForgettingStats | None = None  # example level: per-example statistics (same on every rank)
+    forgetting: ForgettingStats | LossScores | None = None  # example level: per-example statistics (same on every rank)
     pool: ExamplePool | None = None  # example level: the final active / held-out partition
 
 
@@ -113,22 +115,23 @@ def fit(model: VisionTransformer, train: ImageArrays, config: TrainConfig, out_d
 
     x_all, y_all = _prepare(train, model)
     n = len(y_all)
-    active_count = max(1, round(n * config.example.keep)) if config.example else n
+    soft = config.example is not None and config.example.mode == "soft"
+    hard = config.example is not None and not soft
+    active_count = max(1, round(n * config.example.keep)) if hard else n
     if config.batch_size % ctx.world:
         raise UserError(f"batch size {config.batch_size} is not divisible by the {ctx.world} processes")
     if active_count < config.batch_size:
-        what = f"{active_count} active examples ({n} x keep {config.example.keep})" if config.example else \
+        what = f"{active_count} active examples ({n} x keep {config.example.keep})" if hard else \
             f"{n} examples"
         raise UserError(f"the training set has {what}, fewer than one batch of {config.batch_size}; "
                         f"use a smaller --batch-size or more data")
-    steps = active_count // config.batch_size  # the last partial batch is dropped
     local_batch = config.batch_size // ctx.world
 
     fingerprint = {"model": initial_model_config, "train": config.to_dict(),
                    "data": {"examples": n, "label_checksum": int((y_all.numpy() * np.arange(1, n + 1) % 1000003).sum())}}
-    stats = ForgettingStats.empty(n) if config.example else None
-    pool = ExamplePool.start(n, config.example.keep, np.random.default_rng([config.seed, 7919])) \
-        if config.example else None
+    stats_type = LossScores if soft else ForgettingStats
+    stats = stats_type.empty(n) if config.example else None
+    pool = ExamplePool.start(n, config.example.keep, np.random.default_rng([config.seed, 7919])) if hard else None
 
     decay, no_decay = [], []
     for name, param in model.named_parameters():
@@ -159,7 +162,8 @@ def fit(model: VisionTransformer, train: ImageArrays, config: TrainConfig, out_d
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         if stats is not None:
-            stats = ForgettingStats.from_state_dict(state["stats"])
+            stats = stats_type.from_state_dict(state["stats"])
+        if pool is not None:
             pool = ExamplePool.from_state_dict(state["pool"])
         history = list(state["history"])
         start_epoch = int(state["epoch"])
@@ -170,7 +174,7 @@ def fit(model: VisionTransformer, train: ImageArrays, config: TrainConfig, out_d
             model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
     token_schedule = config.token.schedule(config.epochs) if config.token else None
     attn_schedule = config.attention.schedule(config.epochs) if config.attention else None
-    record_attn = bool(config.example and config.example.tie_break == "cls_attn_var")
+    record_attn = hard and config.example.tie_break == "cls_attn_var"
     model.record_cls_attn = record_attn
     tokens_cache: dict[float, float] = {}
     train_seconds = sum(h["seconds"] for h in history)
@@ -183,8 +187,14 @@ def fit(model: VisionTransformer, train: ImageArrays, config: TrainConfig, out_d
             aug_gen = torch.Generator().manual_seed(int(seeds[1]))
             order_rng = np.random.default_rng([config.seed, epoch])  # same on every rank
             active = pool.active_index if pool is not None else np.arange(n)
+            weight_all = None  # soft mode: per-example loss weights of this epoch
+            if soft and config.example.prunes(epoch, config.epochs):
+                kept, weights = stats.select(config.example.keep, np.random.default_rng([config.seed, epoch, 15485863]))
+                if len(kept) >= config.batch_size:
+                    active, weight_all = kept, torch.from_numpy(weights)
+            steps = len(active) // config.batch_size  # the last partial batch is dropped
             order = torch.from_numpy(active[order_rng.permutation(len(active))][:steps * config.batch_size])
-            seen_index, seen_correct, seen_var = [], [], []
+            seen_index, seen_correct, seen_var, seen_loss = [], [], [], []
             loss_sum = torch.zeros((), dtype=torch.float64)
             correct_sum = 0
             net.train()
@@ -206,7 +216,12 @@ def fit(model: VisionTransformer, train: ImageArrays, config: TrainConfig, out_d
                 x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
                 with _autocast(ctx.device, amp_dtype):
                     logits = net(x)
-                    loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+                    if soft:
+                        weight = weight_all.index_select(0, index).to(ctx.device) if weight_all is not None else None
+                        loss, per_example = weighted_loss(logits, y, weight, config.label_smoothing)
+                        seen_loss.append(per_example.detach().float().cpu())
+                    else:
+                        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
                     if regularizer is not None:
                         loss = loss + regularizer(model)
                 check = loss.detach().float().clone()
@@ -255,7 +270,11 @@ def fit(model: VisionTransformer, train: ImageArrays, config: TrainConfig, out_d
                 "seconds": seconds, "cpu_seconds": cpu_seconds, "img_per_s": steps * config.batch_size / max(seconds, 1e-9),
                 "active_examples": len(active), "keep_rate": model.config.keep_rate,
                 "attn_keep": model.config.attn_keep, "tokens_kept": _tokens_kept(model, tokens_cache)}
-            if stats is not None:
+            if soft:
+                all_index = distributed.all_gather_cat(ctx, torch.cat(seen_index)).numpy()
+                stats.update(all_index, distributed.all_gather_cat(ctx, torch.cat(seen_loss)).numpy())
+                record["skipped_examples"] = n - len(active)
+            elif stats is not None:
                 all_index = distributed.all_gather_cat(ctx, torch.cat(seen_index)).numpy()
                 all_correct = distributed.all_gather_cat(ctx, torch.cat(seen_correct)).numpy()
                 all_var = distributed.all_gather_cat(ctx, torch.cat(seen_var)).numpy() if record_attn else None
@@ -265,7 +284,7 @@ def fit(model: VisionTransformer, train: ImageArrays, config: TrainConfig, out_d
                 period = config.example.period(config.epochs)
                 if (epoch + 1) % period == 0 and epoch + 1 < config.epochs:
                     swap_rng = np.random.default_rng([config.seed, epoch, 104729])
-                    removed, restored = pool.swap(stats, round(n * config.example.swap), swap_rng,
+                    removed, restored = pool.swap(stats, config.example.swap_count(active_count), swap_rng,
                                                   config.example.tie_break)
                     check_partition(pool, n, active_count)
                     record["swapped"] = len(removed)
