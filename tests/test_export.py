@@ -200,12 +200,16 @@ def test_coreml_files_are_validated_not_executed(bundle):
 
 
 def test_bench_reads_the_manifest(bundle):
-    """The bench helper's reader (issue #6) accepts what the converters write."""
-    bench = pytest.importorskip("vitsdk.bench.bundle")
-    loaded = bench.load_bundle(bundle.path)
-    assert {f.path for f in loaded.files} == {f["path"] for f in bundle.files}
+    """The bench's reader accepts what the converters write: the same files with the same runtime, precision
+    and checksum, and the same reference arrays."""
+    from vitsdk.bench.bundle import load_bundle
+
+    loaded = load_bundle(bundle.path)
+    assert {(f.path, f.runtime, f.precision, f.sha256) for f in loaded.files} == \
+        {(f["path"], f["runtime"], f["precision"], f["sha256"]) for f in bundle.files}
     inputs, outputs = loaded.reference()
     assert inputs.shape[0] == outputs.shape[0] == 8
+    assert np.array_equal(outputs, np.load(bundle.path / bundle.manifest["reference"]["outputs"]))
 
 
 def test_runners_refuse_files_that_are_not_models(tmp_path):
@@ -234,7 +238,7 @@ def test_failed_verification_leaves_nothing(tmp_path):
 def test_pruned_artifact_exports_with_its_sparsity(tmp_path):
     """A block-pruned artifact (sparsity.json + model.safetensors) exports compacted; the manifest carries
     the pruning settings and the file matches PyTorch."""
-    sparsity = pytest.importorskip("vitsdk.sparsity")
+    from vitsdk import sparsity
     from vitsdk.models import create_model
 
     model = create_model(MODEL)
