@@ -191,3 +191,74 @@ def test_cli_android(bundle, fake_adb, tmp_path, capsys):
           "--quick", "--runtime", "litert", "--json"])
     docs = json.loads(capsys.readouterr().out)
     assert [d["runtime"]["name"] for d in docs] == ["litert"]
+
+
+PHONES = {"devices": [["A", "device"], ["B", "device"]]}
+
+
+def test_several_phones_run_in_parallel_each_in_its_own_folder(bundle, fake_adb, tmp_path):
+    """Two fake phones (no phone exists here): each gets its own adb -s calls, pushes, run and results folder."""
+    fake_adb.scenario(**PHONES, phones={"B": {"fail_model": "model_fp32.pte"}})
+    results = run_android(bundle, tmp_path / "out", AndroidOptions(serials=("A", "B"), poll_s=0, start_timeout_s=5))
+    by_phone = {(p.parent.name, d["runtime"]["name"]): d for p, d in results}
+    assert set(by_phone) == {(s, r) for s in "AB" for r in ("executorch", "litert")}
+    for path, doc in results:
+        assert schema.load_results(path) == doc
+    assert by_phone["A", "executorch"]["status"] == "complete"   # B's failing model stays on B
+    assert by_phone["B", "executorch"]["status"] == "failed" and by_phone["B", "litert"]["status"] == "complete"
+    starts = {c[1] for c in fake_adb.calls() if "am" in c and c[0] == "-s"}
+    assert starts == {"A", "B"}
+
+
+def test_a_failing_phone_does_not_stop_the_others(bundle, fake_adb, tmp_path):
+    fake_adb.scenario(devices=[["A", "device"], ["B", "device"], ["C", "unauthorized"]],
+                      phones={"B": {"installed": False}})
+    with pytest.raises(UserError) as err:
+        run_android(bundle, tmp_path / "out", AndroidOptions(serials=("A", "B", "C"), poll_s=0, start_timeout_s=5))
+    message = str(err.value)
+    assert message.startswith("2 of 3 phones failed") and "B: the benchmark app" in message and "C: device C is unauthorized" in message
+    assert sorted(p.name for p in (tmp_path / "out" / "A").glob("*.json")) == [
+        "model_fp32-executorch-android.json", "model_fp32-litert-android.json"]
+    assert not (tmp_path / "out" / "B").exists() and not (tmp_path / "out" / "C").exists()
+
+
+def test_all_devices_takes_the_ready_ones(bundle, fake_adb, tmp_path):
+    fake_adb.scenario(devices=[["A", "device"], ["B", "offline"], ["10.0.0.7:5555", "device"]])
+    results = run_android(bundle, tmp_path / "out", AndroidOptions(all_devices=True, poll_s=0, start_timeout_s=5))
+    assert sorted({p.parent.name for p, _ in results}) == ["10.0.0.7_5555", "A"]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"all_devices": True, "serials": ("A",)}, "drop --serial, or drop --all-devices"),
+    ({"serials": ("A", "Z")}, "--serial Z: not found by adb (attached: A, B)"),
+])
+def test_phone_selection_errors(bundle, fake_adb, tmp_path, options, message):
+    fake_adb.scenario(**PHONES)
+    with pytest.raises(UserError) as err:
+        run_android(bundle, tmp_path / "out", AndroidOptions(poll_s=0, **options))
+    assert message in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_pte_from_a_newer_executorch_is_refused_before_any_adb_call(bundle, fake_adb, tmp_path):
+    from vitsdk.bench.android import app_runtime_versions
+
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["exporters"] = {"executorch": "99.0.0"}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match=f"app runs ExecuTorch {app_runtime_versions()['executorch']}"):
+        run_android(bundle, tmp_path / "out", OPTS)
+    assert fake_adb.calls() == []
+    results = run_android(bundle, tmp_path / "out", AndroidOptions(runtimes=("litert",), poll_s=0, start_timeout_s=5))
+    assert [d["runtime"]["name"] for _, d in results] == ["litert"]
+
+
+def test_cli_several_phones(bundle, fake_adb, tmp_path, capsys):
+    from vitsdk.cli import main
+
+    fake_adb.scenario(**PHONES)
+    main(["bench", str(bundle), "--device", "android", "--serial", "A", "--serial", "B", "-o", str(tmp_path / "out"),
+          "--quick", "--json"])
+    docs = json.loads(capsys.readouterr().out)
+    assert len(docs) == 4
+    assert sorted(p.parent.name for p in (tmp_path / "out").glob("*/*.json")) == ["A", "A", "B", "B"]

@@ -21,7 +21,8 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vitsdk.atomic import write_json, write_text
@@ -30,6 +31,7 @@ from vitsdk.bench.host import results_name, utc_now
 from vitsdk.bench.protocol import Protocol
 from vitsdk.bench.schema import RESULTS, RUN_SPEC, errors
 from vitsdk.errors import UserError
+from vitsdk.resources import SCHEMAS, data_path
 
 PACKAGE = "dev.vitsdk.bench"
 ACTIVITY = f"{PACKAGE}/.BenchActivity"
@@ -52,6 +54,8 @@ class AndroidOptions:
     """Args:
         protocol: the measurement protocol the app follows.
         serial: adb serial; None: the only attached device.
+        serials: several phones at once (run in parallel, each phone's results in a folder named after it).
+        all_devices: every phone adb lists as ready, in parallel.
         install: an APK to install (adb install -r) before running.
         threads: CPU threads for every model; None: the runtime's default.
         runtimes: only these runtimes (default: every Android runtime in the bundle).
@@ -64,6 +68,8 @@ class AndroidOptions:
 
     protocol: Protocol = field(default_factory=Protocol)
     serial: str | None = None
+    serials: tuple[str, ...] = ()
+    all_devices: bool = False
     install: Path | None = None
     threads: int | None = None
     runtimes: tuple[str, ...] | None = None
@@ -76,6 +82,8 @@ class AndroidOptions:
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.poll_s < 0:
             raise ValueError("timeout_s must be > 0 and poll_s >= 0")
+        if self.all_devices and (self.serials or self.serial):
+            raise UserError("--all-devices runs every attached phone: drop --serial, or drop --all-devices")
 
 
 def find_adb(explicit: str | None = None) -> str:
@@ -133,8 +141,8 @@ def _unauthorized(serial: str | None) -> str:
             "(or revoke and re-accept it in Developer options), then run again")
 
 
-def pick_device(adb: Adb, serial: str | None) -> str:
-    """The serial to use; errors for no device, an unauthorised one, or several without --serial."""
+def attached_devices(adb: Adb) -> dict[str, str]:
+    """`adb devices` as {serial: state} (device, unauthorized, offline, ...)."""
     proc = adb.run("devices")
     if proc.returncode != 0:
         raise UserError(f"`adb devices` failed: {proc.stderr.strip()}")
@@ -145,6 +153,12 @@ def pick_device(adb: Adb, serial: str | None) -> str:
         parts = line.split()
         if len(parts) >= 2:
             devices[parts[0]] = " ".join(parts[1:])
+    return devices
+
+
+def pick_device(adb: Adb, serial: str | None) -> str:
+    """The serial to use; errors for no device, an unauthorised one, or several without --serial."""
+    devices = attached_devices(adb)
     hint = "connect the phone by USB, or over Wi-Fi with `adb pair` / `adb connect IP:PORT` (android_app/README.md)"
     if serial is not None:
         if serial not in devices:
@@ -268,9 +282,43 @@ def _accept(name: str, data: bytes, out_dir: Path) -> tuple[Path, dict]:
 def run_android(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, options: AndroidOptions = AndroidOptions(),
                 progress: Callable[[str], None] | None = None,
                 sleep: Callable[[float], None] = time.sleep) -> list[tuple[Path, dict]]:
-    """Runs every Android model file of the bundle on the phone; returns (results path, document) pairs."""
+    """Runs every Android model file of the bundle on the phone(s); returns (results path, document) pairs.
+
+    Several phones (`serials`, `all_devices`) run in parallel, one thread each driving its own adb -s
+    SERIAL; each phone's results go to OUT/SERIAL/ and a phone that fails does not stop the others: its
+    error is reported (UserError naming every failed phone) after the others finish.
+    """
+    serials = list(dict.fromkeys(options.serials + ((options.serial,) if options.serial else ())))
+    if not options.all_devices and len(serials) <= 1:
+        return _run_one(bundle_path, Path(out_dir), replace(options, serial=serials[0] if serials else None,
+                                                            serials=()), progress, sleep)
     say = progress or (lambda _msg: None)
+    android_models(bundle_path, options)   # a bad bundle is one error, not one per phone
+    serials = _ready_serials(Adb(find_adb(options.adb)), serials, options.all_devices)
     out_dir = Path(out_dir)
+    results: dict[str, list[tuple[Path, dict]]] = {}
+    failed: dict[str, str] = {}
+
+    def one(serial: str) -> None:
+        phone_say = lambda msg: say(f"[{serial}] {msg}")  # noqa: E731
+        try:
+            results[serial] = _run_one(bundle_path, out_dir / _phone_folder(serial),
+                                       replace(options, serial=serial, serials=(), all_devices=False), phone_say, sleep)
+        except UserError as exc:
+            failed[serial] = str(exc)
+            phone_say(f"failed: {exc}")
+
+    with ThreadPoolExecutor(max_workers=len(serials), thread_name_prefix="adb") as pool:
+        list(pool.map(one, serials))
+    if failed:
+        done = ", ".join(f"{s} -> {out_dir / _phone_folder(s)}" for s in serials if s in results) or "none"
+        raise UserError(f"{len(failed)} of {len(serials)} phones failed: "
+                        + "; ".join(f"{s}: {why}" for s, why in failed.items()) + f" (finished: {done})")
+    return [r for s in serials for r in results[s]]
+
+
+def android_models(bundle_path: str | os.PathLike, options: AndroidOptions) -> tuple[Bundle, list[ModelFile]]:
+    """The bundle and its files the app can run; UserError for none, or for a .pte the app's ExecuTorch cannot read."""
     bundle = load_bundle(bundle_path)
     wanted = options.runtimes or ANDROID_RUNTIMES
     models = [m for m in bundle.files if m.runtime in ANDROID_RUNTIMES and m.runtime in wanted]
@@ -279,6 +327,51 @@ def run_android(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, opti
         raise UserError(f"bundle '{bundle.root}' has no model for Android ({', '.join(wanted)}); it has: {have}")
     for m in models:
         _q(m.path)
+    wrote = (bundle.manifest.get("exporters") or {}).get("executorch")
+    app = app_runtime_versions()["executorch"]
+    if wrote and any(m.runtime == "executorch" for m in models) and _version(wrote) > _version(app):
+        raise UserError(f"bundle '{bundle.root}': its .pte files were written by ExecuTorch {wrote} (manifest "
+                        f"exporters.executorch) and the app runs ExecuTorch {app}, which cannot read newer programs; "
+                        f"export with executorch=={app}, or skip them with --runtime litert")
+    return bundle, models
+
+
+def app_runtime_versions() -> dict:
+    """schemas/runtime_versions.json: the runtimes the Android app is built with (one list for app, Gradle, tests)."""
+    return json.loads(data_path(SCHEMAS, "runtime_versions.json").read_text())
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """"1.10.0" > "1.9.2", part by part (a suffix such as rc1 is ignored), like the app's Versions.compare."""
+    parts = [int(re.match(r"\d*", part).group() or 0) for part in text.split(".")]
+    return tuple(parts + [0] * (4 - len(parts)))
+
+
+def _phone_folder(serial: str) -> str:
+    """A folder name for a serial (Wi-Fi serials are IP:PORT)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", serial)
+
+
+def _ready_serials(adb: Adb, serials: list[str], all_devices: bool) -> list[str]:
+    """The phones to use: every listed serial must be attached; --all-devices takes the ready ones."""
+    attached = attached_devices(adb)
+    if all_devices:
+        ready = [s for s, state in attached.items() if state == "device"]
+        if not ready:
+            raise UserError("--all-devices: no ready Android device (`adb devices` lists "
+                            + (", ".join(f"{s} {st}" for s, st in attached.items()) or "none") + ")")
+        return ready
+    missing = [s for s in serials if s not in attached]
+    if missing:
+        raise UserError(f"--serial {', '.join(missing)}: not found by adb (attached: {', '.join(attached) or 'none'})")
+    return serials
+
+
+def _run_one(bundle_path: str | os.PathLike, out_dir: Path, options: AndroidOptions,
+             progress: Callable[[str], None] | None, sleep: Callable[[float], None]) -> list[tuple[Path, dict]]:
+    say = progress or (lambda _msg: None)
+    out_dir = Path(out_dir)
+    bundle, models = android_models(bundle_path, options)
     if options.install is not None and not Path(options.install).is_file():
         raise UserError(f"--install {options.install}: no such APK file")
 

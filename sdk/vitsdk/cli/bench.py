@@ -117,7 +117,9 @@ def bench(
     bundle: Path = typer.Argument(..., help="Bundle folder made by `vitsdk export` (holds manifest.json)."),
     device: str = typer.Option("host", "--device", "-d", help="host | android | ios | fpga | browser."),
     output: Path = typer.Option(Path("results"), "--output", "-o", help="Folder for the results JSON files."),
-    serial: Optional[str] = typer.Option(None, "--serial", "-s", help="adb serial of the phone (android)."),
+    serial: Optional[list[str]] = typer.Option(None, "--serial", "-s", help="adb serial of the phone (android); "
+                                               "repeat it to run several phones in parallel."),
+    all_devices: bool = typer.Option(False, "--all-devices", help="android: every attached phone, in parallel."),
     install: Optional[Path] = typer.Option(None, "--install", help="Install this app APK first (android)."),
     board: str = typer.Option("zcu102", "--board", help="FPGA board profile (fpga)."),
     serve: Optional[str] = typer.Option(None, "--serve", help="browser: serve the page on HOST:PORT for a phone "
@@ -167,7 +169,8 @@ def bench(
     elif device == "android":
         from vitsdk.bench.android import AndroidOptions, run_android
 
-        results = run_android(bundle, output, AndroidOptions(protocol=protocol, serial=serial, install=install,
+        results = run_android(bundle, output, AndroidOptions(protocol=protocol, serials=tuple(serial or ()),
+                                                             all_devices=all_devices, install=install,
                                                              threads=threads, timeout_s=timeout,
                                                              runtimes=tuple(runtime) if runtime else None),
                               progress=progress)
