@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 from vitsdk.bench.schema import errors
 from vitsdk.errors import UserError
 from vitsdk.report import build_report, make_report, pareto_front
+from vitsdk.report.compute import COLUMNS
 from vitsdk.report.variant import Variant, accuracy_of, prune_ratio
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
@@ -187,17 +189,58 @@ def test_no_usable_file_is_an_error(tmp_path):
 
 
 def test_every_valid_vector_renders_in_every_format(tmp_path):
-    """The shared schema vectors (failed, partial, unavailable, estimated) render without errors."""
+    """The shared schema vectors (failed, partial, unavailable, estimated) each become one row in every format,
+    with their own platform, status and energy figure: a number only where the file has one, labelled with its
+    basis (measured / estimated), and nothing where energy is unavailable or the run failed."""
     folder = tmp_path / "results"
     folder.mkdir()
-    for case in _cases(True):
-        (folder / f"{case['name']}.json").write_text(json.dumps(case["document"]))
+    cases = {case["name"]: case["document"] for case in _cases(True)}
+    for name, doc in cases.items():
+        (folder / f"{name}.json").write_text(json.dumps(doc))
+
+    def expected_energy(doc: dict):
+        return doc["energy"].get("energy_mj") if doc["energy"]["status"] != "unavailable" else None
+
+    out = {}
     for fmt in ("html", "md", "csv", "json"):
         rep, written = build_report([folder], tmp_path / f"out.{fmt}", fmt, json_beside=False)
-        assert written == [tmp_path / f"out.{fmt}"] and written[0].stat().st_size > 500
-    failed = [e for e in rep.entries if e.status == "failed"]
-    assert failed and failed[0].figures["latency_ms"].value is None
-    assert len(rep.entries) == len(_cases(True))
+        assert written == [tmp_path / f"out.{fmt}"]
+        out[fmt] = written[0].read_text()
+    assert len(rep.entries) == len(cases)
+
+    rows = {Path(r["file"]).stem: r for r in csv.DictReader(io.StringIO(out["csv"]))}
+    assert set(rows) == set(cases)
+    for name, row in rows.items():
+        doc = cases[name]
+        assert (row["platform"], row["status"]) == (doc["device"]["platform"], doc["status"]), name
+        energy = expected_energy(doc)
+        assert row["energy_mj"] == ("" if energy is None else str(energy)), name
+        assert row["energy_mj_basis"] == doc["energy"]["status"], name
+        assert row["latency_ms"] == ("" if doc["latency"] is None else str(doc["latency"]["median_ms"])), name
+
+    entries = {Path(e["file"]).stem: e for e in json.loads(out["json"])["entries"]}
+    assert set(entries) == set(cases)
+    for name, entry in entries.items():
+        assert entry["status"] == cases[name]["status"] and entry["figures"]["energy_mj"]["value"] == \
+            expected_energy(cases[name]), name
+
+    md_rows = {re.search(r"\[(\w+)\.json\]", line).group(1): line for line in out["md"].splitlines()
+               if line.startswith("| ") and ".json](" in line}
+    assert set(md_rows) == set(cases)
+    for name, line in md_rows.items():
+        energy, doc = expected_energy(cases[name]), cases[name]
+        cell = line.split(" | ")[7]
+        assert (cell == "—") if energy is None else cell.startswith(f"{energy:g} "), (name, cell)
+        assert cell.endswith("(est.)") == (doc["energy"]["status"] == "estimated"), (name, cell)
+
+    html_rows = re.findall(r'<tr id="r\d+" class="status-(\w+)">(.*?)</tr>', out["html"], re.S)
+    assert sorted(status for status, _ in html_rows) == sorted(doc["status"] for doc in cases.values())
+    energy_column = [c.key for c in COLUMNS].index("energy_mj")
+    for name, doc in cases.items():
+        (row,) = [body for _, body in html_rows if f"results/{name}.json" in body]
+        cell = re.findall(r'<td class="num([^"]*)" data-v="([^"]*)"', row)[energy_column]
+        energy = expected_energy(doc)
+        assert cell == ((" b-unavailable", "") if energy is None else ("", repr(float(energy)))), (name, cell)
 
 
 def test_formats_carry_the_same_figures(tmp_path):
