@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vitsdk.data import load_dataset
 from vitsdk.errors import UserError
@@ -112,6 +113,60 @@ def test_swaps_do_not_preferentially_remove_the_examples_just_put_back():
     assert max(shares) <= 1.5 * count / 2400, shares
 
 
+def test_soft_mode_expected_gradient_equals_the_full_data_gradient(monkeypatch):
+    """Constructed case: 12 examples through a linear classifier, the well-learned ones (loss below the mean)
+    each kept with probability 0.5. Averaging the epoch gradient over every equally likely keep/skip
+    combination gives the exact expectation: it must equal the full data's gradient. Without the 1 / keep
+    rescaling it falls short by half the well-learned examples' gradient."""
+    torch.manual_seed(0)
+    x, y = torch.randn(12, 5), torch.arange(12) % 3
+    model = torch.nn.Linear(5, 3)
+    scores = LossScores.empty(12)
+    with torch.no_grad():
+        scores.update(np.arange(12), F.cross_entropy(model(x), y, reduction="none").numpy())
+    well = np.flatnonzero(scores.loss < scores.loss.mean())
+    assert 2 <= len(well) <= 10
+
+    def epoch_gradient(index, weight):
+        model.zero_grad()
+        loss, _ = weighted_loss(model(x[index]), y[index], weight, label_smoothing=0.1)
+        (loss * len(index)).backward()  # the sum over the epoch's batches of (batch mean x batch size)
+        return torch.cat([p.grad.flatten() for p in model.parameters()])
+
+    class Draw:  # the uniform draws of one combination: 0.25 keeps a well-learned example, 0.75 skips it
+        def __init__(self, kept):
+            self.kept = kept
+
+        def random(self, n):
+            return np.where(np.isin(np.arange(n), self.kept), 0.25, 0.75)
+
+    combinations = [well[[bool(bits >> j & 1) for j in range(len(well))]] for bits in range(2 ** len(well))]
+    total = torch.zeros_like(epoch_gradient(torch.arange(12), None))
+    for kept in combinations:
+        index, weight = scores.select(0.5, Draw(kept))
+        assert len(index) == 12 - len(well) + len(kept)
+        total += epoch_gradient(torch.from_numpy(index), torch.from_numpy(weight[index]))
+    torch.testing.assert_close(total / len(combinations), epoch_gradient(torch.arange(12), None), rtol=1e-5, atol=1e-6)
+
+
+def test_training_attention_path_equals_the_plain_ops_path():
+    """Training runs attention through the fused SDPA kernel (mask included), eval through plain matmuls
+    (what export traces): same outputs and gradients with token and attention sparsity on."""
+    torch.manual_seed(0)
+    model = create_model("vit_micro_patch4_28", keep_rate=0.7, attn_keep=0.3)
+    x = torch.randn(4, 1, 28, 28)
+    outputs, grads = [], []
+    for train in (True, False):
+        model.train(train)
+        model.zero_grad()
+        out = model(x)
+        out.square().sum().backward()
+        outputs.append(out)
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-3, atol=1e-5)
+
+
 def test_cls_attention_variance_breaks_ties():
     stats = ForgettingStats.empty(6)
     stats.update(np.arange(6), np.ones(6, bool), attn_var=np.array([0.5, 0.1, 0.3, 0.2, 0.9, 0.05], np.float32))
@@ -157,7 +212,8 @@ def test_fit_trains_all_three_levels_and_writes_a_loadable_run(tmp_path, tiny_tr
     assert all(h["active_examples"] == 192 for h in result.history)
     assert result.history[-1]["keep_rate"] == pytest.approx(0.7) and result.history[-1]["attn_keep"] == 0.5
     assert result.history[-1]["tokens_kept"] < 1.0
-    assert 0.0 <= result.eval_top1 <= 1.0
+    assert result.eval_top1 == result.history[-1]["eval_top1"] == evaluate(result.model, tiny_test)  # the EMA model
+    assert [h.get("swapped") for h in result.history] == [round(192 * 0.1), None]  # 10% of the active set, once
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
     loaded = resolve_model(str(tmp_path / "run"))  # what prune/export read
@@ -173,8 +229,11 @@ def test_seeded_runs_are_identical(tiny_train):
         assert torch.equal(value, b.model.state_dict()[key]), key
 
 
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, tiny_train, tiny_test):
+@pytest.mark.parametrize("mode", ["forgetting", "soft"])
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, tiny_train, tiny_test, mode):
     config = tiny_config(epochs=3, ema_decay=0.9)
+    if mode == "soft":  # skips well-learned examples in epochs 1-2 (epoch 1 has no losses yet), all data in epoch 3
+        config = config.replace(example=ExampleLevel(mode="soft", keep=0.5, anneal=0.3))
     straight = fit(nano(), tiny_train, config, tmp_path / "straight", eval_data=tiny_test)
 
     class Interrupt(Exception):
@@ -196,8 +255,11 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, tiny_train, tiny_t
     assert strip[0] == strip[1]
     a = load_train_state(tmp_path / "straight" / TRAIN_STATE_FILE)
     b = load_train_state(tmp_path / "resumed" / TRAIN_STATE_FILE)
+    if mode == "soft":
+        assert [h["skipped_examples"] > 0 for h in resumed.history] == [False, True, False]
     for part in ("stats", "pool"):
-        for key, value in a[part].items():
+        assert (a[part] is None) == (b[part] is None) == (mode == "soft" and part == "pool")
+        for key, value in (a[part] or {}).items():
             torch.testing.assert_close(value, b[part][key], rtol=0, atol=0, equal_nan=True, msg=f"{part}.{key}")
 
 

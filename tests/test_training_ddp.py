@@ -1,9 +1,10 @@
 """The trainer under torchrun: 2 CPU processes (gloo) with DistributedDataParallel.
 
 The test launches this same file with `torch.distributed.run`; each rank trains vit_nano on 256
-Fashion-MNIST images with the example level on and dumps its forgetting statistics and example pool.
-Example-level bookkeeping must be identical on both ranks (all-gathered), must count every example
-presented by either rank, and must see the same presentations as a single-process run.
+Fashion-MNIST images with the example level on, once in forgetting mode and once in soft mode, and
+dumps its statistics (and example pool). Example-level bookkeeping must be identical on both ranks
+(all-gathered), must count every example presented by either rank, and must see the same
+presentations as a single-process run.
 """
 from __future__ import annotations
 
@@ -22,13 +23,15 @@ from vitsdk.training.checkpoint import TRAIN_STATE_FILE, load_train_state
 
 CONFIG = TrainConfig(epochs=2, batch_size=64, lr=2e-3, seed=5, augment=False, precision="fp32",
                      example=ExampleLevel(keep=0.75, swap=0.1, period_epochs=1), token=TokenLevel(0.7))
+# soft: epoch 1 presents everything (no losses yet), epoch 2 skips half the well-learned examples
+SOFT = CONFIG.replace(epochs=2, example=ExampleLevel(mode="soft", keep=0.5, anneal=0.0))
 
 
-def train_once(out_dir: Path) -> dict:
+def train_once(out_dir: Path, config: TrainConfig = CONFIG) -> dict:
     torch.manual_seed(0)
     torch.set_num_threads(1)
     data = load_dataset("fashion-mnist", "train").subset(256, seed=1)
-    return fit(create_model("vit_nano_patch4_28"), data, CONFIG, out_dir)
+    return fit(create_model("vit_nano_patch4_28"), data, config, out_dir)
 
 
 def test_two_process_ddp_matches_single_process_bookkeeping(tmp_path):
@@ -52,6 +55,16 @@ def test_two_process_ddp_matches_single_process_bookkeeping(tmp_path):
     for key, value in state["model"].items():
         torch.testing.assert_close(ddp_state["model"][key], value, rtol=2e-3, atol=2e-4, msg=key)
 
+    # soft mode: every rank holds every example's latest loss, the same as one process (up to float order),
+    # so every rank draws the same epoch-2 subset
+    soft = [np.load(tmp_path / "ddp" / "soft" / f"rank{r}.npz") for r in (0, 1)]
+    np.testing.assert_array_equal(soft[0]["loss"], soft[1]["loss"])
+    single_soft = train_once(tmp_path / "single_soft", SOFT)
+    np.testing.assert_allclose(soft[0]["loss"], single_soft.forgetting.loss, rtol=2e-3, atol=2e-4)
+    ddp_soft = load_train_state(tmp_path / "ddp" / "soft" / TRAIN_STATE_FILE)["history"]
+    assert [h["skipped_examples"] for h in ddp_soft] == [h["skipped_examples"] for h in single_soft.history]
+    assert ddp_soft[1]["skipped_examples"] > 0
+
 
 if __name__ == "__main__":  # one rank, launched by the test through torch.distributed.run
     import torch.distributed as dist
@@ -61,4 +74,6 @@ if __name__ == "__main__":  # one rank, launched by the test through torch.distr
     stats = result.forgetting
     np.savez(out / f"rank{os.environ['RANK']}.npz", presentations=stats.presentations, forgets=stats.forgets,
              last_correct=stats.last_correct, learned=stats.learned, active=result.pool.active)
+    soft = train_once(out / "soft", SOFT)
+    np.savez(out / "soft" / f"rank{os.environ['RANK']}.npz", loss=soft.forgetting.loss)
     dist.destroy_process_group()
