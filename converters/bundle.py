@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from vitsdk.atomic import atomic_path
-from vitsdk.resources import schema_errors
+from vitsdk.resources import load_schema, schema_errors
 from vitsdk.converters.common import package_version
 from vitsdk.converters.targets import (NEEDS_CALIBRATION, QUANTIZED, RELATIVE_BOUND_PRECISIONS, TOLERANCE, Target,
                                       plan)
@@ -580,6 +580,8 @@ def build_manifest(module: nn.Module, source: ModelSource, accounting, options: 
                       "metric": "max_abs_diff / max_abs_ref", "tolerance": options.tolerance("fp32"),
                       "tolerances": {p: options.tolerance(p) for p in RELATIVE_BOUND_PRECISIONS}},
         "exporters": {name: package_version(name) for name in EXPORTER_PACKAGES},
+        # what the Android app built from the same schemas/runtime_versions.json runs these files with
+        "app_runtimes": {name: load_schema("runtime_versions.json")[name] for name in ("executorch", "litert")},
         "accuracy": None,
     }
     if accuracy_set is not None:

@@ -262,3 +262,47 @@ def test_cli_several_phones(bundle, fake_adb, tmp_path, capsys):
     docs = json.loads(capsys.readouterr().out)
     assert len(docs) == 4
     assert sorted(p.parent.name for p in (tmp_path / "out").glob("*/*.json")) == ["A", "A", "B", "B"]
+
+
+def _tflite_with_op(path: Path, op: str, version: int) -> None:
+    """A minimal LiteRT flatbuffer naming one operator code, built with the runtime's own schema."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as fb
+
+    b = flatbuffers.Builder(64)
+    fb.OperatorCodeStart(b)
+    fb.OperatorCodeAddBuiltinCode(b, getattr(fb.BuiltinOperator, op))
+    fb.OperatorCodeAddDeprecatedBuiltinCode(b, min(getattr(fb.BuiltinOperator, op), 127))
+    fb.OperatorCodeAddVersion(b, version)
+    code = fb.OperatorCodeEnd(b)
+    fb.ModelStartOperatorCodesVector(b, 1)
+    b.PrependUOffsetTRelative(code)
+    codes = b.EndVector()
+    fb.ModelStart(b)
+    fb.ModelAddVersion(b, 3)
+    fb.ModelAddOperatorCodes(b, codes)
+    b.Finish(fb.ModelEnd(b), file_identifier=b"TFL3")
+    path.write_bytes(b.Output())
+
+
+def test_tflite_needing_ops_the_apps_litert_lacks_is_refused(bundle, fake_adb, tmp_path):
+    from manifest_helper import sha256
+
+    from vitsdk.bench.android import app_runtime_versions, litert_op_gaps, tflite_op_versions
+
+    pinned = app_runtime_versions()["litert"]
+    table = json.loads((Path(__file__).parents[1] / "schemas" / "litert_op_versions.json").read_text())["releases"]
+    newest = table[pinned]["FULLY_CONNECTED"]
+    tfl = bundle / "model_fp32.tflite"
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    entry = next(f for f in manifest["files"] if f["path"] == tfl.name)
+    for version, refused in ((newest, False), (newest + 1, True)):
+        _tflite_with_op(tfl, "FULLY_CONNECTED", version)
+        assert tflite_op_versions(tfl) == {"FULLY_CONNECTED": version}
+        entry.update(sha256=sha256(tfl), size_bytes=tfl.stat().st_size)
+        (bundle / "manifest.json").write_text(json.dumps(manifest))
+        if refused:
+            with pytest.raises(UserError, match=f"FULLY_CONNECTED v{version} .LiteRT {pinned} registers up to v{newest}."):
+                run_android(bundle, tmp_path / "out", OPTS)
+        else:
+            assert litert_op_gaps(tflite_op_versions(tfl)) == []

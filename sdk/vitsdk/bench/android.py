@@ -31,7 +31,7 @@ from vitsdk.bench.host import results_name, utc_now
 from vitsdk.bench.protocol import Protocol
 from vitsdk.bench.schema import RESULTS, RUN_SPEC, errors
 from vitsdk.errors import UserError
-from vitsdk.resources import SCHEMAS, data_path
+from vitsdk.resources import load_schema
 
 PACKAGE = "dev.vitsdk.bench"
 ACTIVITY = f"{PACKAGE}/.BenchActivity"
@@ -333,12 +333,56 @@ def android_models(bundle_path: str | os.PathLike, options: AndroidOptions) -> t
         raise UserError(f"bundle '{bundle.root}': its .pte files were written by ExecuTorch {wrote} (manifest "
                         f"exporters.executorch) and the app runs ExecuTorch {app}, which cannot read newer programs; "
                         f"export with executorch=={app}, or skip them with --runtime litert")
+    for m in models:
+        gaps = _litert_gaps(bundle.root / m.path) if m.runtime == "litert" else []
+        if gaps:
+            raise UserError(f"{m.path} needs op versions the app's LiteRT lacks: {'; '.join(gaps)}; export it with "
+                            f"the pinned converter (pyproject), or skip it with --runtime executorch")
     return bundle, models
+
+
+def _litert_gaps(path: Path) -> list[str]:
+    """litert_op_gaps for a file; [] when it is no LiteRT flatbuffer (the app reports that) or the schema
+    package (ai-edge-litert, the export extra) is not installed here."""
+    with open(path, "rb") as f:
+        if f.read(8)[4:8] != b"TFL3":
+            return []
+    try:
+        return litert_op_gaps(tflite_op_versions(path))
+    except ModuleNotFoundError:
+        return []
 
 
 def app_runtime_versions() -> dict:
     """schemas/runtime_versions.json: the runtimes the Android app is built with (one list for app, Gradle, tests)."""
-    return json.loads(data_path(SCHEMAS, "runtime_versions.json").read_text())
+    return load_schema("runtime_versions.json")
+
+
+def tflite_op_versions(path: str | os.PathLike) -> dict[str, int]:
+    """{builtin op: highest version} a .tflite's operator codes ask for (custom ops as CUSTOM:name, version 1)."""
+    from ai_edge_litert import schema_py_generated as fb   # the flatbuffer schema of the runtime that ran the export
+
+    model = fb.Model.GetRootAsModel(Path(path).read_bytes(), 0)
+    names = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+    ops: dict[str, int] = {}
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        op = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())   # codes past 127 live in the new field only
+        name = f"CUSTOM:{(code.CustomCode() or b'').decode()}" if op == fb.BuiltinOperator.CUSTOM else names.get(op, str(op))
+        ops[name] = max(ops.get(name, 0), code.Version())
+    return ops
+
+
+def litert_op_gaps(ops: dict[str, int], release: str | None = None) -> list[str]:
+    """What LiteRT `release` (default: the app's) lacks to run a file needing `ops`; empty when it runs it."""
+    release = release or app_runtime_versions()["litert"]
+    table = load_schema("litert_op_versions.json")["releases"]
+    if release not in table:
+        raise UserError(f"LiteRT {release} is not in schemas/litert_op_versions.json ({', '.join(table)}); "
+                        "regenerate it with android_app/tools/litert_op_table.py")
+    have = table[release]
+    return [f"{op} v{v} (LiteRT {release} registers " + (f"up to v{have[op]})" if op in have else "no such builtin)")
+            for op, v in sorted(ops.items()) if v > have.get(op, 0)]
 
 
 def _version(text: str) -> tuple[int, ...]:
