@@ -142,17 +142,12 @@ def _close(got, want) -> bool:
 
 
 @pytest.mark.skipif(NODE is None, reason="node not installed")
-@pytest.mark.parametrize("case", _cases("stats.json"), ids=lambda c: c["name"])
-def test_js_stats_match_the_shared_vectors(js_vectors, case):
-    got = js_vectors["stats"][case["name"]]
-    for key, want in case["expected"].items():
-        assert _close(got[key], want), (key, got[key], want)
-
-
-@pytest.mark.skipif(NODE is None, reason="node not installed")
-@pytest.mark.parametrize("case", _cases("schedule.json"), ids=lambda c: c["name"])
-def test_js_protocol_matches_the_shared_schedule(js_vectors, case):
-    got = js_vectors["schedule"][case["name"]]
+@pytest.mark.parametrize("kind,case", [("stats", c) for c in _cases("stats.json")]
+                         + [("schedule", c) for c in _cases("schedule.json")],
+                         ids=lambda v: v if isinstance(v, str) else v["name"])
+def test_js_stats_and_protocol_match_the_shared_vectors(js_vectors, kind, case):
+    """stats.mjs against stats.json, protocol.mjs's loop on a simulated clock against schedule.json."""
+    got = js_vectors[kind][case["name"]]
     for key, want in case["expected"].items():
         assert _close(got[key], want), (key, got[key], want)
 
