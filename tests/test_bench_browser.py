@@ -99,6 +99,35 @@ def test_browser_results_are_their_own_rows_in_the_report(headless, tmp_path, ru
     assert page.count("<td>browser</td>") == 2 and "litert.js" in page
 
 
+@needs_runtime
+@needs_chromium
+def test_serve_mode_collects_the_results_of_a_page_opened_elsewhere(bundle, tmp_path):
+    """--serve as a phone would use it; the phone is Chromium started by hand on the printed URL, without
+    Playwright (a real phone is the one thing not here)."""
+    from vitsdk.bench.browser import CHROMIUM_FLAGS, find_chromium
+
+    opened = []
+
+    def open_url(url: str) -> None:
+        opened.append(subprocess.Popen([find_chromium(), "--headless", *CHROMIUM_FLAGS,
+                                        f"--user-data-dir={tmp_path / 'profile'}", url],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    protocol = Protocol(warmup_runs=1, warmup_seconds=0.0, min_runs=5, min_seconds=0.0, cooldown_seconds=0.0,
+                        idle_baseline_seconds=0.0)
+    try:
+        results = run_browser(bundle, tmp_path / "out", BrowserOptions(
+            protocol=protocol, accelerators=("wasm",), serve="127.0.0.1:0", timeout_s=120, show_url=open_url))
+    finally:
+        for proc in opened:
+            proc.kill()
+            proc.wait()
+    assert len(opened) == 1
+    assert sorted(d["model"]["precision"] for _, d in results) == ["fp32", "int8"]
+    assert all(d["numerics"]["status"] == "pass" and d["latency"]["runs"] == 5 for _, d in results)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p, _ in results)
+
+
 def _node(script: str, *args: str) -> dict:
     done = subprocess.run([NODE, "--input-type=module", "-e", script, *args], capture_output=True, text=True,
                           timeout=60)

@@ -109,7 +109,8 @@ def _show_url(url: str) -> None:
         segno.make(url, error="l").terminal(compact=True)
     except ModuleNotFoundError:
         pass
-    console.print(f"open on the phone (same network): {url}\nwaiting for the page's results (Ctrl-C stops)")
+    hint = " (loopback: this machine, or a phone after `adb reverse`)" if "//127.0.0.1:" in url else ""
+    console.print(f"open on the phone{hint}: {url}\nwaiting for the page's results (Ctrl-C stops)")
 
 
 @app.command()
