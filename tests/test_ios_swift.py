@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -141,11 +143,22 @@ def test_chroot_script_refuses_unknown_commands():
 
 
 def test_chroot_script_says_it_needs_root(tmp_path):
-    """Without root it stops at once with one clear line (as root, the test drops to uid 65534)."""
+    """Without root it stops at once with one clear line (as root, the test drops to uid 65534). uid 65534
+    may not be able to read the checkout (a clone inside a 0700 folder, or pytest's own 0700 tmp folders),
+    so the script is run from a world-readable copy."""
     drop = (lambda: os.setuid(65534)) if os.geteuid() == 0 else None
-    env = {**os.environ, "HOME": str(tmp_path), "VITSDK_SWIFT_CHROOT": str(tmp_path / "chroot")}
-    done = subprocess.run(["bash", str(SCRIPT), "setup"], capture_output=True, text=True, timeout=60,
-                          preexec_fn=drop, env=env, cwd="/")
-    assert done.returncode == 2
-    assert done.stderr.strip() == "error: swift_chroot: needs root (debootstrap and chroot do); run it as root or with sudo"
-    assert not (tmp_path / "chroot").exists()
+    public = Path(tempfile.mkdtemp(prefix="vitsdk-chroot-test-", dir="/tmp"))
+    try:
+        public.chmod(0o755)
+        script = public / SCRIPT.name
+        shutil.copy(SCRIPT, script)
+        script.chmod(0o644)
+        env = {**os.environ, "HOME": str(public), "VITSDK_SWIFT_CHROOT": str(public / "chroot")}
+        done = subprocess.run(["bash", str(script), "setup"], capture_output=True, text=True, timeout=60,
+                              preexec_fn=drop, env=env, cwd="/")
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == ("error: swift_chroot: needs root (debootstrap and chroot do); run it as "
+                                       "root or with sudo")
+        assert not (public / "chroot").exists()
+    finally:
+        shutil.rmtree(public)
