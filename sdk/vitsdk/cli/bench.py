@@ -62,6 +62,8 @@ def print_table(results: list[tuple[Path, dict]]) -> None:
         stable = (lat.get("stability") or {}).get("stable")
         cv = _fmt(lat.get("cv"), 2) + ("*" if lat and stable is False else "")
         name = doc["model"]["file"] + ("" if doc["status"] == "complete" else f" [{doc['status']}]")
+        if doc["device"]["platform"] == "browser":   # one file runs on several LiteRT.js accelerators
+            name += f" ({doc['runtime']['delegate']})"
         median = _fmt(lat.get("median_ms"))
         if lat.get("median_ms") is not None:  # every latency cell says how it was obtained
             median += f" ({BASIS_MARK[latency_basis(doc)[0]]})"
