@@ -154,11 +154,13 @@ class TokenKeep(nn.Module):
                 attn_mode: str) -> tuple[torch.Tensor, SparseAttention | None]:
         B, T, C = x.shape
         n = T - 1
-        avg = attn.mean(dim=1)  # (B, T, T), head-averaged
         k = keep_count(n, keep_rate)
         fused = False
+        keep_idx = None
         if k < n:
-            cls_attn = avg[:, 0, 1:]
+            # The CLS row is sliced before the head average so that ExecuTorch keeps the slice in the XNNPACK
+            # subgraph that computed `attn` and token selection is one portable segment (converters/executorch.py).
+            cls_attn = attn[:, :, 0, 1:].mean(dim=1)
             order = cls_attn.topk(n, dim=1).indices  # all tokens, most attended first
             keep_idx = order[:, :k]
             kept = torch.gather(x[:, 1:], 1, keep_idx[:, :, None].expand(B, k, C))
@@ -170,13 +172,14 @@ class TokenKeep(nn.Module):
                 parts.append((dropped * weight).sum(dim=1, keepdim=True) / weight.sum(dim=1, keepdim=True))
                 fused = True
             x = torch.cat(parts, dim=1)
-            patch_attn = torch.gather(avg[:, 1:, 1:], 1, keep_idx[:, :, None].expand(B, k, n))
-            patch_attn = torch.gather(patch_attn, 2, keep_idx[:, None, :].expand(B, k, k))
         else:
             k = n
-            patch_attn = avg[:, 1:, 1:]
         if attn_keep >= 1.0:
             return x, None
+        patch_attn = attn.mean(dim=1)[:, 1:, 1:]  # (B, n, n), head-averaged
+        if keep_idx is not None:
+            patch_attn = torch.gather(patch_attn, 1, keep_idx[:, :, None].expand(B, k, n))
+            patch_attn = torch.gather(patch_attn, 2, keep_idx[:, None, :].expand(B, k, k))
         return x, attention_pattern(patch_attn, keep_count(k, attn_keep), fused, attn_mode)
 
 
