@@ -75,6 +75,7 @@ def test_headless_page_measures_fp32_and_int8_with_passing_numerics(headless, bu
         # the loopback page is cross-origin isolated (COOP/COEP), so LiteRT.js runs its threaded build
         assert doc["runtime"]["extra"]["cross_origin_isolated"] is True and doc["runtime"]["extra"]["wasm_threads"]
         assert doc["energy"]["status"] == "unavailable" and doc["energy"]["reason"]
+        assert doc["runtime"]["extra"]["accelerators_unavailable"].startswith("webgpu: ")
     fp32, int8 = by_precision["fp32"][1]["numerics"], by_precision["int8"][1]["numerics"]
     assert fp32["status"] == "pass" and fp32["rel_diff"] <= fp32["tolerance"] and fp32["top1_agree"] == 1.0
     assert int8["status"] == "pass" and int8["top1_agree"] >= 0.9
@@ -106,9 +107,10 @@ def test_serve_mode_collects_the_results_of_a_page_opened_elsewhere(bundle, tmp_
     Playwright (a real phone is the one thing not here)."""
     from vitsdk.bench.browser import CHROMIUM_FLAGS, find_chromium
 
-    opened = []
+    opened, urls = [], []
 
     def open_url(url: str) -> None:
+        urls.append(url)
         opened.append(subprocess.Popen([find_chromium(), "--headless", *CHROMIUM_FLAGS,
                                         f"--user-data-dir={tmp_path / 'profile'}", url],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -126,6 +128,25 @@ def test_serve_mode_collects_the_results_of_a_page_opened_elsewhere(bundle, tmp_
     assert sorted(d["model"]["precision"] for _, d in results) == ["fp32", "int8"]
     assert all(d["numerics"]["status"] == "pass" and d["latency"]["runs"] == 5 for _, d in results)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p, _ in results)
+    with pytest.raises(urllib.error.URLError):     # the server stopped after the run
+        urllib.request.urlopen(urls[0], timeout=5)
+
+
+@needs_runtime
+def test_serve_mode_stops_on_ctrl_c_with_one_error_line(bundle, tmp_path):
+    import signal
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "vitsdk", "bench", str(bundle), "--device", "browser", "--serve",
+                             "127.0.0.1:0", "-o", str(tmp_path / "out")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:                     # the URL is printed, then the server waits for the page
+        if "waiting for the page" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and err.strip().startswith("error:") and "Ctrl-C" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def _node(script: str, *args: str) -> dict:

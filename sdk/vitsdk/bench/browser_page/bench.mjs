@@ -131,6 +131,7 @@ async function benchOne(spec, litert, entry, accel, device, env, reference) {
     runtime: {name: "litert.js", version: spec.litert_version, delegate: accel, threads: env.threads,
               extra: {accelerator: accel, cross_origin_isolated: window.crossOriginIsolated === true,
                       wasm_threads: threaded, timer_resolution_ms: env.timerResolutionMs,
+                      accelerators_unavailable: env.unavailable,
                       timed: "run + read of the first output"}},
     model: entry.model, protocol: p, latency: null,
     energy: {status: "unavailable", method: "none", reason: "model was not run"},
@@ -217,7 +218,10 @@ async function main() {
   const reference = spec.reference_inputs ? parseNpy(await (await fetch(spec.reference_inputs)).arrayBuffer()) : null;
   const skipped = [];
   let first = true;
-  for (const accel of await accelerators(spec.accelerators, litert)) {
+  const available = await accelerators(spec.accelerators, litert);
+  // every results file says which requested accelerators this browser lacked, and why
+  env.unavailable = available.filter((a) => a.unavailable).map((a) => `${a.name}: ${a.unavailable}`).join("; ") || null;
+  for (const accel of available) {
     if (accel.unavailable) {
       skipped.push({accelerator: accel.name, reason: accel.unavailable});
       show(`skip ${accel.name}: ${accel.unavailable}`);   // the host prints the skipped ones at the end
