@@ -279,6 +279,9 @@ def main() -> None:
     parser.add_argument("--test-size", type=int, default=None, help="seeded subset of the 10k test images")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--warmup-epochs", type=float, default=None, help="LR warm-up (default: 5/300 of the run)")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                        help="random flip and +-2 px shift (--no-augment: off)")
     parser.add_argument("--keep-examples", type=float, default=0.8, help="forgetting mode: active fraction")
     parser.add_argument("--soft-keep", type=float, default=0.5,
                         help="soft mode: probability a well-learned example is kept in an epoch")
@@ -311,7 +314,8 @@ def main() -> None:
     variants = args.variants.split(",")
     train = load_dataset("fashion-mnist", "train").subset(args.train_size, args.seed)
     test = load_dataset("fashion-mnist", "test").subset(test_size, args.seed)
-    base = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, precision=args.precision)
+    base = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, precision=args.precision,
+                       warmup_epochs=args.warmup_epochs, augment=args.augment)
     load_before = os.getloadavg()
     console.print(f"{args.model}, {len(train)} train / {len(test)} test images, {args.epochs} epochs, batch "
                   f"{args.batch_size}, {args.threads} thread(s), precision {args.precision} (bf16 hardware: {cpu_has_bf16()}); load average {load_before[0]:.1f}")
@@ -400,6 +404,7 @@ def main() -> None:
     out = RESULTS / f"{name}.json"
     payload = {"benchmark": "training", "model": args.model, "train_images": len(train), "test_images": len(test),
                "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+               "warmup_epochs": args.warmup_epochs, "augment": args.augment, "soft_keep": args.soft_keep,
                "threads": args.threads, "precision": args.precision, "cpu_bf16": cpu_has_bf16(),
                "keep_examples": args.keep_examples, "keep_rate": args.keep_rate,
                "attn_keep": args.attn_keep, "attn_mode": "mask",
