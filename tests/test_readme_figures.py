@@ -1,0 +1,105 @@
+"""Every performance figure the README quotes comes from a committed benchmark run (benchmarks/reference/README.md).
+
+A figure is a Markdown link whose text is the figure and whose target is a reference JSON, e.g.
+`[1.9-2.0x](benchmarks/reference/pruning_deit_s_speed.json)`. CHECKS holds, per (file, link text), a function
+that reads the numbers out of that file; the numbers written in the link (a value, or a range a-b meaning
+min-max) must equal them rounded to the digits shown. Measured-looking figures outside such links fail, unless
+EXEMPT lists them with the reason they are not our measurements.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+READMES = ("README.md",)
+LINK = re.compile(r"\[([^\]]+)\]\((benchmarks/reference/[^)#\s]+\.json)\)")
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# A figure that looks measured: 1.6x, 1.6-1.8x, 12 ms, 0.3 pt, 94-97%.
+FIGURE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?(?:x\b| ?ms\b| pt\b|%)")
+
+
+def _rows(rows: list[dict], **match) -> list[dict]:
+    found = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+    assert found, f"no row with {match}"
+    return found
+
+
+# (reference file, link text) -> the numbers the text must show. Add one per figure you quote.
+CHECKS: dict[tuple[str, str], Callable[[dict], list[float]]] = {
+    # browser / native median latency, one thread, every model of the run
+    ("browser.json", "2.4-3.4x"): lambda d: [r["ratio"] for r in _rows(d["rows"], threads=1)],
+}
+# (figure, a phrase of its line) -> why it is not a benchmark figure of ours.
+EXEMPT = {
+    ("5%", "least-forgotten"): "the reference algorithm's setting (Tri-Level E-ViT), not a measurement",
+    ("90%", "reference inputs"): "a pass threshold of the numerics check, not a measurement",
+}
+
+
+def _prose(text: str) -> str:
+    """The README without fenced code blocks (commands and code, not claims)."""
+    return re.sub(r"```.*?```", "", text, flags=re.S)
+
+
+def _links() -> list[tuple[str, str, str]]:
+    return [(readme, m.group(1), m.group(2)) for readme in READMES for m in LINK.finditer((ROOT / readme).read_text())]
+
+
+def _shown(text: str) -> list[tuple[float, int]]:
+    """The numbers in a figure's text with their decimals: '1.9-2.0x' -> [(1.9, 1), (2.0, 1)]."""
+    return [(float(n), len(n.partition(".")[2])) for n in NUMBER.findall(text)]
+
+
+def check_figure(text: str, values: list[float]) -> None:
+    shown = _shown(text)
+    assert values, f"{text}: the checker found no values"
+    wanted = [min(values), max(values)] if len(shown) == 2 else values
+    assert len(shown) == len(wanted) or (len(shown) == 1 and len(set(round(v, shown[0][1]) for v in values)) == 1), \
+        f"{text}: shows {len(shown)} number(s) for {len(values)} value(s) {values}"
+    for (number, digits), value in zip(shown, wanted):
+        assert round(value, digits) == number, f"{text}: the data says {value:.4g}, the README {number}"
+
+
+@pytest.mark.parametrize("readme, text, target", _links() or [pytest.param("", "", "", marks=pytest.mark.skip(
+    reason="the README links no reference figure"))])
+def test_linked_figure_matches_its_reference_file(readme, text, target):
+    path = ROOT / target
+    assert path.is_file(), f"{readme}: [{text}] links {target}, which is not committed"
+    doc = json.loads(path.read_text())
+    provenance = doc.get("provenance") or {}
+    assert provenance.get("command") and re.fullmatch(r"[0-9a-f]{40}", provenance.get("commit", "")), \
+        f"{target}: no provenance.command / provenance.commit (make it with benchmarks/pin.py)"
+    key = (path.name, text)
+    assert key in CHECKS, f"{readme}: [{text}]({target}) has no checker in CHECKS"
+    check_figure(text, CHECKS[key](doc))
+
+
+def test_every_checker_has_its_link():
+    linked = {(Path(target).name, text) for _, text, target in _links()}
+    assert not set(CHECKS) - linked, f"checkers whose figure the README no longer links: {set(CHECKS) - linked}"
+
+
+def test_no_unlinked_measured_figure():
+    found = []
+    for readme in READMES:
+        for line in _prose((ROOT / readme).read_text()).splitlines():
+            bare = LINK.sub("", line)
+            for figure in FIGURE.findall(bare):
+                if not any(figure == f and phrase in line for f, phrase in EXEMPT):
+                    found.append(f"{readme}: {figure!r} in: {line.strip()[:120]}")
+    assert not found, "figures with no committed run behind them (link them to benchmarks/reference/, see " \
+                      "its README, or exempt them with the reason):\n" + "\n".join(found)
+
+
+def test_check_figure_rounds_to_the_digits_shown():
+    """The checker itself: right values pass, a figure one rounding step off fails."""
+    check_figure("1.9-2.0x", [1.93, 2.04, 1.96])
+    check_figure("2.13x", [2.1312, 2.1349])
+    for text, values in (("1.9-2.0x", [1.93, 2.06]), ("2.13x", [2.1249]), ("1.9-2.0x", [])):
+        with pytest.raises(AssertionError):
+            check_figure(text, values)
