@@ -253,6 +253,22 @@ def results_cases():
                       "source": None, "energy_mj": 4.2, "uncertainty_mj": None, "power_w": 6.5,
                       "model_parameters": {"formula": "static + dynamic(DSP, BRAM, DDR)", "dsp_count": 1024,
                                            "clock_mhz": 200.0, "static_power_w": 3.1, "pj_per_mac": 1.2}}
+    browser = copy.deepcopy(host)
+    ua = ("Mozilla/5.0 (Linux; Android 15; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
+          "Mobile Safari/537.36")
+    browser["device"] = {"platform": "browser", "name": "Google Chrome 131.0.6778.81 on android",
+                         "manufacturer": None, "model": "Pixel 8", "soc": None, "os": "android", "os_version": "15",
+                         "api_level": None, "cpu_cores": 8, "memory_bytes": None, "serial": None, "user_agent": ua}
+    browser["runtime"] = {"name": "litert.js", "version": "2.5.3", "delegate": "wasm", "threads": 1,
+                          "extra": {"accelerator": "wasm", "cross_origin_isolated": False, "wasm_threads": False,
+                                    "timer_resolution_ms": 0.1, "accelerators_unavailable": None}}
+    browser["model"].update(file="model_fp32.tflite", format="tflite")
+    browser["energy"] = {"status": "measured", "method": "battery_level_delta", "source": "navigator.getBattery() level",
+                         "reason": "coarse: whole-phone battery level in 1% steps, idle subtracted, capacity 15 Wh "
+                                   "passed by the user", "energy_mj": 5.0, "uncertainty_mj": 1.2, "power_w": 1.5,
+                         "idle_power_w": 0.3, "net_power_w": 1.2,
+                         "model_parameters": {"battery_capacity_wh": 15.0, "level_step": 0.01, "inferences": 90000}}
+    browser["thermal"] = {"before": {"state": None}, "after": {"state": None}}
     failed = copy.deepcopy(android)
     failed.update(status="failed", error="model failed to load: Error 0x20 (NotSupported)", latency=None)
     failed["energy"] = {"status": "unavailable", "method": "none", "reason": "model failed to load"}
@@ -270,7 +286,8 @@ def results_cases():
         return {"name": name, "valid": False, "error_path": error_path, "document": doc}
 
     valid = [("host_rapl", host), ("host_unavailable", unavailable), ("android_battery", android),
-             ("android_partial", partial), ("ios_coreml", ios), ("fpga_estimated", fpga), ("android_failed", failed)]
+             ("android_partial", partial), ("ios_coreml", ios), ("fpga_estimated", fpga), ("android_failed", failed),
+             ("browser_battery", browser)]
     cases = [{"name": n, "valid": True, "error_path": None, "document": d} for n, d in valid]
     cases += [
         bad("unavailable_with_number", unavailable, ["energy", "energy_mj"], 12.5, "/energy/energy_mj"),
