@@ -20,12 +20,13 @@ from vitsdk.bench.browser import MAX_POST_BYTES, PAGE_DIR, BenchServer, BrowserO
 from vitsdk.bench.bundle import load_bundle
 from vitsdk.bench.protocol import Protocol
 from vitsdk.bench.schema import load_results
-from vitsdk.errors import UserError
 
 VECTORS = Path(__file__).resolve().parents[1] / "schemas" / "vectors"
 NODE = shutil.which("node")
 needs_runtime = pytest.mark.skipif(not (litertjs_dir() / "core" / "dist" / "index.js").is_file(),
                                    reason="LiteRT.js not installed: run scripts/setup_browser.sh")
+# one worker builds the module's bundle and Chromium run when the suite runs with --dist loadgroup
+pytestmark = pytest.mark.xdist_group("browser")
 needs_chromium = pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")),
                                     reason="Chromium not installed: run scripts/setup_chromium.sh")
 
@@ -266,12 +267,13 @@ def test_server_refuses_tokenless_and_out_of_bundle_requests(server):
     status, body, headers = _get(f"{ok}/index.html")
     assert status == 200 and b"bench.mjs" in body
     assert headers["Cross-Origin-Opener-Policy"] == "same-origin" and headers["Cross-Origin-Embedder-Policy"] == "require-corp"
-    assert _get(f"{ok}/bundle/model_fp32.tflite")[0] == 200 or any(
-        _get(f"{ok}/{r}")[0] == 200 for r in server.routes if r.startswith("bundle/") and r.endswith(".tflite"))
+    served = sorted(r for r in server.routes if r.startswith("bundle/"))
+    assert served == ["bundle/reference/inputs.npy", "bundle/tflite-fp32.tflite", "bundle/tflite-int8.tflite"]
+    assert all(_get(f"{ok}/{r}")[0] == 200 for r in served)
     assert _get(f"{base}/index.html")[0] == 403                                  # no token
     assert _get(f"{base}/{server.token[:-1]}x/index.html")[0] == 403             # wrong token
     assert _get(f"{base}/bundle/manifest.json")[0] == 403
-    for path in ("bundle/manifest.json", "bundle/../manifest.json", "bundle/%2e%2e/%2e%2e/etc/passwd",
+    for path in ("bundle/manifest.json", "bundle/reference/outputs.npy", "bundle/../manifest.json", "bundle/%2e%2e/%2e%2e/etc/passwd",
                  "../../etc/passwd", "litert/core/package.json", "browser.py"):
         assert _get(f"{ok}/{path}")[0] == 404, path
     assert not server.run.results and not server.run.finished.is_set()
