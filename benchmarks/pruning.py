@@ -15,6 +15,12 @@ machine's cores are shared.
 
     python benchmarks/pruning.py [--threads 1] [--rounds 20] [--variants a,b] [--skip-accuracy] [--quick]
     python benchmarks/pruning.py --skip-speed --skip-accuracy --profile "32x32 cols gather,fullx32 cols gather"
+    python benchmarks/pruning.py --phones --model vit_micro_patch4_28 --threads-list 1,2   # the phone matrix
+
+The phone matrix (`--phones`, issue 18): dense vs 16x16, 32x32 and fullx32 at the ratio, each with and
+without keep 0.7, compacted as `vitsdk prune` loads them ('auto'); fp32 on both runtimes (LiteRT pruned
+files both block-sparse and dense-stored), int8 for dense and the best layout (ExecuTorch static and
+dynamic int8, LiteRT static int8); at each thread count of --threads-list, round-robin in one run.
 """
 from __future__ import annotations
 
@@ -137,6 +143,111 @@ def measure(built: list[Built], runtimes: list[str], x: torch.Tensor, rounds: in
             runner.run(data)
             times[key].append((time.perf_counter() - start) * 1e3)
     return {"times": times, "max_err": max_err}
+
+
+PHONE_VARIANTS = [Variant("dense", mode="auto"), Variant("dense keep0.7", mode="auto", keep_rate=0.7)] + [
+    Variant(f"{block}{' keep0.7' if keep < 1 else ''}", block, mode="auto", keep_rate=keep)
+    for block in ("16x16", "32x32", "fullx32") for keep in (1.0, 0.7)]
+# (runtime, precision, weight storage) per file; int8 only for --int8-variants (export time on a shared machine)
+PHONE_FILES = [("executorch", "fp32", None), ("litert", "fp32", "auto"), ("litert", "fp32", "dense")]
+PHONE_INT8 = [("executorch", "int8", None), ("executorch", "int8-dynamic", None), ("litert", "int8", "auto")]
+
+
+def phones(args) -> dict:
+    """The issue-18 matrix: file bytes and latency of every (variant, runtime, precision, storage, threads)."""
+    from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+
+    from vitsdk.converters.executorch import to_pte
+    from vitsdk.converters.litert import convert_float, to_tflite
+    from vitsdk.converters.runtimes import ExecuTorchRunner, LiteRTRunner
+
+    c = create_model(args.model).config
+    x = torch.randn(1, c.in_chans, c.img_size, c.img_size)
+    calibration = torch.randn(16, c.in_chans, c.img_size, c.img_size)  # speed only: ranges need not be real
+    torch.manual_seed(0)
+    base = create_model(args.model).eval()
+    rows, files = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        names = set(args.variants.split(",")) if args.variants else None
+        for i, v in enumerate(PHONE_VARIANTS):
+            if names is not None and v.label not in names:
+                continue
+            model = create_model(args.model, keep_rate=v.keep_rate).eval()
+            model.load_state_dict(base.state_dict())
+            if v.block is not None:
+                prune_(model, BlockPruneConfig(block_shape=v.block, ratio=args.ratio))
+                model = compact(model, v.mode)
+            with torch.no_grad():
+                reference = model(x).numpy()
+            macs = count(model).macs
+            wanted = PHONE_FILES + (PHONE_INT8 if v.label in args.int8_variants.split(",") else [])
+            float_tflite = None
+            for runtime, precision, storage in wanted:
+                if v.block is None and storage == "dense":
+                    continue  # a dense model's file is the same either way
+                path = Path(tmp) / f"v{i}-{runtime}-{precision}-{storage}.{'pte' if runtime == 'executorch' else 'tflite'}"
+                start = time.perf_counter()
+                if runtime == "executorch":
+                    info = to_pte(model, (x,), path, precision, calibration=calibration)
+                else:
+                    float_tflite = float_tflite or convert_float(model, (x,))
+                    info = to_tflite(model, (x,), path, precision, calibration=calibration, float_model=float_tflite,
+                                     weight_storage=storage)
+                key = (i, runtime, precision, storage or "dense")
+                files[key] = path
+                rows.append({"variant": v.label, "storage_requested": storage, "block": v.block, "keep_rate": v.keep_rate, "ratio": args.ratio if v.block else 0.0,
+                             "runtime": runtime, "precision": precision,
+                             "weight_storage": (info.get("weight_storage") or {}).get("storage", "dense"),
+                             "file_bytes": info["size_bytes"], "gmacs": macs / 1e9, "reference": reference,
+                             "subgraphs": (info.get("delegation") or {}).get("subgraphs"), "key": key,
+                             "export_s": round(time.perf_counter() - start, 1)})
+                console.print(f"[dim]{v.label:22s} {runtime:10s} {precision:12s} {storage or '':5s} "
+                              f"{info['size_bytes'] / 2**20:7.3f} MiB export {rows[-1]['export_s']:6.1f} s[/dim]")
+        data = x.numpy()
+        out_rows = []
+        for threads in [int(t) for t in args.threads_list.split(",")]:
+            _unsafe_reset_threadpool(threads)
+            runners = {}
+            for r in rows:
+                path = files[r["key"]]
+                runner = ExecuTorchRunner(path) if r["runtime"] == "executorch" else LiteRTRunner(path, num_threads=threads)
+                err = float(np.abs(runner.run(data) - r["reference"]).max())
+                for _ in range(3):
+                    runner.run(data)
+                runners[r["key"]] = (runner, err)
+            times = {key: [] for key in runners}
+            for _ in range(args.rounds):  # round-robin: every file once per round
+                for key, (runner, _) in runners.items():
+                    start = time.perf_counter()
+                    runner.run(data)
+                    times[key].append((time.perf_counter() - start) * 1e3)
+            for r in rows:
+                t = times[r["key"]]
+                out_rows.append({**{k: v for k, v in r.items() if k not in ("reference", "key")}, "threads": threads,
+                                 "median_ms": statistics.median(t), "p10_ms": float(np.percentile(t, 10)),
+                                 "p90_ms": float(np.percentile(t, 90)), "max_abs_err": runners[r["key"]][1]})
+    for r in out_rows:  # speedup over the dense model on the same runtime, precision and thread count
+        base_row = next(b for b in out_rows if b["variant"] == "dense" and b["runtime"] == r["runtime"]
+                        and b["precision"] == r["precision"] and b["threads"] == r["threads"])
+        r["speedup"] = base_row["median_ms"] / r["median_ms"]
+        r["mac_ratio"] = base_row["gmacs"] / r["gmacs"]
+        r["file_ratio"] = r["file_bytes"] / base_row["file_bytes"]
+        fp32 = next((b for b in out_rows if b["variant"] == r["variant"] and b["runtime"] == r["runtime"]
+                     and b["precision"] == "fp32" and b["threads"] == r["threads"]), None)
+        r["speedup_over_fp32"] = fp32["median_ms"] / r["median_ms"] if fp32 else None
+    table = Table(title=f"{args.model} batch 1, {args.ratio:.0%} block pruning ('auto' compaction), {args.rounds} "
+                        f"round-robin runs per file (2 shared cores: noisy)")
+    for col in ("variant", "runtime", "prec", "weights", "thr", "KiB", "file/dense", "median ms", "p10-p90",
+                "speedup", "MAC ratio", "vs fp32"):
+        table.add_column(col, justify="left" if col in ("variant", "runtime", "prec", "weights") else "right")
+    for r in out_rows:
+        table.add_row(r["variant"], r["runtime"], r["precision"],
+                      r["weight_storage"] + (" (asked dense)" if r["storage_requested"] == "dense" else ""), str(r["threads"]),
+                      f"{r['file_bytes'] / 1024:.0f}", f"{r['file_ratio']:.2f}", f"{r['median_ms']:.2f}",
+                      f"{r['p10_ms']:.2f}-{r['p90_ms']:.2f}", f"{r['speedup']:.2f}x", f"{r['mac_ratio']:.2f}x",
+                      "" if r["speedup_over_fp32"] is None or r["precision"] == "fp32" else f"{r['speedup_over_fp32']:.2f}x")
+    console.print(table)
+    return {"model": args.model, "ratio": args.ratio, "rounds": args.rounds, "rows": out_rows}
 
 
 def speed(args) -> dict:
@@ -308,6 +419,10 @@ def main() -> None:
     parser.add_argument("--acc-methods", default="l2:one_shot,l2:gradual", help="criterion:schedule list to compare")
     parser.add_argument("--profile", default="", help="comma list of variant labels to profile (op time shares)")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (vit_nano, 4 variants, small data)")
+    parser.add_argument("--phones", action="store_true", help="the phone matrix only (see the module docstring)")
+    parser.add_argument("--threads-list", default="1,2", help="thread counts for --phones, timed in one run")
+    parser.add_argument("--int8-variants", default="dense,fullx32 keep0.7", help="--phones variants also exported "
+                        "in int8 (comma list; '' for none)")
     args = parser.parse_args()
     if args.quick:
         args.model, args.rounds = "vit_nano_patch4_28", 5
@@ -316,6 +431,9 @@ def main() -> None:
     report = {"benchmark": "pruning", "quick": args.quick, "host": platform.platform(),
               "machine_note": "2 cores shared with other jobs: latencies are noisy; compare within this run only",
               "threads": args.threads, "rounds": args.rounds, "torch": torch.__version__}
+    if args.phones:
+        report["phones"] = phones(args)
+        args.skip_speed = args.skip_accuracy = True
     if args.profile:
         report["profile"] = profile(args)
     if not args.skip_speed:
@@ -324,7 +442,7 @@ def main() -> None:
         report["accuracy"] = accuracy(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     parts = [part for part, ran in (("speed", "speed" in report), ("accuracy", "accuracy" in report),
-                                    ("profile", "profile" in report)) if ran]
+                                    ("profile", "profile" in report), ("phones", "phones" in report)) if ran]
     name = "pruning" + ("_quick" if args.quick else "") + ("" if parts == ["speed", "accuracy"] else
                                                              "_" + "_".join(parts)) + ".json"
     (RESULTS / name).write_text(json.dumps(report, indent=2, default=str) + "\n")

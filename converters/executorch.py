@@ -1,5 +1,9 @@
 """ExecuTorch (.pte) export through the XNNPACK delegate, fp32 or int8 (XNNPACK quantizer, PT2E).
 
+int8 is static (activation ranges from calibration data, quantize/dequantize around every linear layer);
+int8-dynamic quantizes each linear layer's input on the fly from its own range (XNNPACK's qd8 kernels:
+int8 weights, per-channel; no calibration data), so the file carries no activation observers' guesses.
+
 Pipeline: `torch.export` -> (int8: `prepare_pt2e` / calibrate / `convert_pt2e` / re-export) ->
 `to_edge_transform_and_lower(partitioner=[XnnpackPartitioner()])` -> `to_executorch`. LayerNorm has no
 XNNPACK kernel and would split the graph at every block, so it is rewritten into ops XNNPACK runs
@@ -21,7 +25,7 @@ from vitsdk.atomic import atomic_path
 from vitsdk.converters.common import (calibration_batches, export_friendly, package_version,
                                       require_calibration, require_precision, standard_inputs)
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "int8", "int8-dynamic")
 # Nodes that are bookkeeping, not work: they do not count against delegation coverage.
 _FREE_OPS = {"getitem"}
 
@@ -102,6 +106,20 @@ def _import_executorch():
 
         raise UserError(f"ExecuTorch is not installed ({exc}); install the extra: pip install 'vitsdk[export]'") from None
     return XnnpackPartitioner, to_edge_transform_and_lower
+
+
+def quantize_dynamic(model: torch.nn.Module, example_inputs: tuple) -> torch.nn.Module:
+    """Dynamic int8 linear layers for XNNPACK: per-channel symmetric int8 weights, activations quantized
+    per row at run time (no calibration)."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                         get_symmetric_quantization_config)
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True)
+    prepared = prepare_pt2e(torch.export.export(model, example_inputs).module(), XNNPACKQuantizer().set_global(config))
+    with torch.no_grad():
+        prepared(*example_inputs)
+    return convert_pt2e(prepared)
 
 
 def quantize_int8(model: torch.nn.Module, example_inputs: tuple, calibration: torch.Tensor) -> torch.nn.Module:
@@ -196,6 +214,20 @@ def delegation(graph_module: torch.fx.GraphModule) -> dict[str, Any]:
             "non_delegated_ops": dict(sorted(fallback.items()))}
 
 
+def weight_storage(model: torch.nn.Module, size_bytes: int) -> dict[str, Any]:
+    """The manifest's `weight_storage` of a .pte: always dense. XNNPACK has no sparse weight format and a
+    .pte has no DENSIFY-like unpacking, so pruned zeros left in dense weights ('remove'/'auto' compaction
+    of multi-strip layers) stay in the file; 'gather' drops them but ran slower, int8 quarters every weight."""
+    linear = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    total = sum(w.numel() for w in linear)
+    zeros = sum(int((w == 0).sum()) for w in linear)
+    record: dict[str, Any] = {"storage": "dense", "dense_equivalent_bytes": int(size_bytes)}
+    if total and zeros / total >= 0.1:
+        record["note"] = (f"{100 * zeros / total:.0f}% of the linear weights are pruned zeros stored dense (ExecuTorch "
+                          f"has no sparse weight storage); int8/int8-dynamic store a quarter of the bytes")
+    return record
+
+
 def to_pte(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLike, precision: str = "fp32",
            *, calibration: torch.Tensor | None = None) -> dict[str, Any]:
     """Exports `model` to an ExecuTorch program at `path` (written atomically).
@@ -204,7 +236,8 @@ def to_pte(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLik
         model: the PyTorch model (not modified).
         example_inputs: a tuple of input tensors; their shapes become the program's static shapes.
         path: the .pte file to write.
-        precision: 'fp32' or 'int8' (static int8 via the XNNPACK quantizer; needs `calibration`).
+        precision: 'fp32', 'int8' (static int8 via the XNNPACK quantizer; needs `calibration`) or
+            'int8-dynamic' (int8 weights, activations quantized at run time; no calibration).
         calibration: float inputs (N, C, H, W), preprocessed like the model expects, for int8 ranges.
 
     Returns:
@@ -219,6 +252,8 @@ def to_pte(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLik
     model = export_friendly(model)
     if precision == "int8":
         model = quantize_int8(model, example_inputs, calibration)
+    elif precision == "int8-dynamic":
+        model = quantize_dynamic(model, example_inputs)
     program = torch.export.export(model, example_inputs)
     edge = to_edge_transform_and_lower(program, transform_passes=[views_for_xnnpack],
                                       partitioner=[segment_partitioner()])
@@ -229,5 +264,6 @@ def to_pte(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLik
         tmp.write_bytes(buffer)
     return {"format": "pte", "runtime": "executorch", "precision": precision, "delegate": "xnnpack",
             "delegation": coverage, "size_bytes": path.stat().st_size,
+            "weight_storage": weight_storage(model, path.stat().st_size),
             "export_s": round(time.perf_counter() - start, 3),
             "exporter": {"executorch": package_version("executorch"), "torch": package_version("torch")}}

@@ -76,6 +76,22 @@ class LiteRTRunner:
 
 
 RUNNERS = {"executorch": ExecuTorchRunner, "litert": LiteRTRunner}
+_RUNTIME_MODULES = {"executorch": "executorch.runtime", "litert": "ai_edge_litert.interpreter"}
+
+
+def require_runtime(runtime: str) -> None:
+    """A clear error unless `runtime` is one we run here and it is installed."""
+    import importlib
+
+    from vitsdk.errors import unknown
+
+    if runtime not in RUNNERS:
+        raise unknown("runtime", runtime, RUNNERS)
+    try:
+        importlib.import_module(_RUNTIME_MODULES[runtime])
+    except ImportError as exc:
+        raise UserError(f"runtime '{runtime}' is not installed here ({exc}); install the extra: "
+                        f"pip install 'vitsdk[export]'") from None
 
 
 def load_runner(runtime: str, path: str | os.PathLike):

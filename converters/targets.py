@@ -51,8 +51,10 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
-    Target("executorch", "ExecuTorch program (.pte), XNNPACK delegate; int8 via the XNNPACK quantizer",
-           format="pte", suffix=".pte", runtime="executorch", precisions=("fp32", "int8"), defaults=("fp32",),
+    Target("executorch", "ExecuTorch program (.pte), XNNPACK delegate; static int8 or dynamic int8 linear "
+                         "layers via the XNNPACK quantizer",
+           format="pte", suffix=".pte", runtime="executorch", precisions=("fp32", "int8", "int8-dynamic"),
+           defaults=("fp32",),
            executable_here=True),
     Target("tflite", "LiteRT flatbuffer (.tflite) via litert-torch; fp16 weights, dynamic-range, static int8 "
                      "linear layers, or full integer",

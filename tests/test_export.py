@@ -64,7 +64,7 @@ def bundle(checkpoint, tmp_path_factory) -> Bundle:
     return result
 
 
-EXPECTED = {("executorch", "fp32"), ("executorch", "int8"), ("tflite", "fp32"), ("tflite", "fp16"),
+EXPECTED = {("executorch", "fp32"), ("executorch", "int8"), ("executorch", "int8-dynamic"), ("tflite", "fp32"), ("tflite", "fp16"),
             ("tflite", "int8-dynamic"), ("tflite", "int8"), ("tflite", "int8-full"), ("coreml", "fp32"), ("coreml", "fp16"),
             ("coreml", "int8"), ("fpga", "int8")}
 

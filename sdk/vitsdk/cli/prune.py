@@ -48,6 +48,9 @@ def prune(
     batch_size: int = typer.Option(128, min=1, help="Fine-tuning batch size."),
     lr: float = typer.Option(5e-4, help="Fine-tuning peak learning rate (AdamW, cosine)."),
     model_name: Optional[str] = typer.Option(None, "--model", help="Architecture of a foreign checkpoint."),
+    advise: Optional[str] = typer.Option(None, "--advise", help="Time every compaction in this runtime here "
+                                         "(executorch or litert) and record the fastest in sparsity.json."),
+    advise_rounds: int = typer.Option(10, min=1, help="Timed runs per compaction for --advise (round-robin)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of tables."),
 ) -> None:
     """Block-prune a ViT (balanced blocks), optionally fine-tune, and write the pruned-weights artifact."""
@@ -61,6 +64,10 @@ def prune(
         from vitsdk.errors import unknown
 
         raise unknown("compaction", compaction, COMPACTION_MODES)
+    if advise is not None:  # before any work: an unknown or missing runtime is a usage error
+        from vitsdk.converters.runtimes import require_runtime
+
+        require_runtime(advise)
     config = BlockPruneConfig(block_shape=block, ratio=ratio, direction=direction,
                               layers=tuple(x.strip() for x in layers.split(",") if x.strip()),
                               layer_ratios=parse_layer_ratios(layer_ratio), criterion=criterion, schedule=schedule)
@@ -84,12 +91,19 @@ def prune(
         finetune = finetune_pruned(model, config, settings, out_dir=out / "finetune")
     else:
         prune_(model, config)
-    save_pruned(model, out, finetune=finetune, compaction=compaction)
+    advice = None
+    if advise is not None:
+        from vitsdk.sparsity.compact import time_compactions
+
+        console.print(f"[dim]--advise {advise}: exporting and timing each compaction ({advise_rounds} rounds)...[/dim]")
+        advice = time_compactions(model, advise, rounds=advise_rounds)
+        compaction = advice["chosen"]
+    save_pruned(model, out, finetune=finetune, compaction=compaction, advice=advice)
     compacted = compact(model, compaction)
     report = sparsity_report(model)
     compact_report = sparsity_report(compacted)
     if as_json:
-        print_json({"artifact": str(out), "config": config.to_dict(), "finetune": finetune,
+        print_json({"artifact": str(out), "config": config.to_dict(), "finetune": finetune, "advice": advice,
                     "masked": report.to_dict(), "compacted": compact_report.to_dict(),
                     "dense": {"params": dense_params, "macs": dense_macs}})
         return
@@ -100,6 +114,11 @@ def prune(
             console.print(f"[dim]auto keeps multi-strip layers as dense matmuls (on XNNPACK and LiteRT they ran "
                           f"slower than dense, see benchmarks/pruning.py); block-compact ('--compaction gather', as "
                           f"an FPGA PE array runs it) would be {gather_macs / 1e9:.4f} GMACs[/dim]")
+    if advice is not None:
+        timings = ", ".join(f"{mode} {ms:.3f} ms" for mode, ms in sorted(advice["median_ms"].items(), key=lambda i: i[1]))
+        same = "".join(f"; {m} = {o}" for m, o in advice["same_as"].items())
+        console.print(f"advise ({advise}, median of {advice['rounds']} runs, batch 1): {timings}{same} -> "
+                      f"'{compaction}' recorded in sparsity.json (export builds it)")
     if finetune:
         console.print(f"fine-tuned {finetune['epochs']} epoch(s) on {finetune['data']}: top-1 "
                       f"{_pct(finetune.get('top1_before'))} after pruning -> {_pct(finetune.get('top1_after'))}")

@@ -78,7 +78,7 @@ def file_sha256(path: Path) -> str:
 
 
 def save_pruned(model: VisionTransformer, folder: str | os.PathLike, finetune: dict | None = None,
-                compaction: str = "auto") -> Path:
+                compaction: str = "auto", advice: dict | None = None) -> Path:
     """Writes the artifact folder for a masked (pruned, not compacted) model.
 
     Each file is written to a temporary name and renamed; the weights go first and sparsity.json
@@ -132,6 +132,8 @@ def save_pruned(model: VisionTransformer, folder: str | os.PathLike, finetune: d
                    "macs_dense": count(dense_model).macs, "macs_compact": count(compact(model, compaction)).macs,
                    "compaction": compaction},
     }
+    if advice is not None:  # `vitsdk prune --advise`: the compaction measured fastest, used by load_pruned('auto')
+        document["advice"] = advice
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / MODEL_FILE) as tmp:
         save_file(tensors, str(tmp), metadata={"format": SPARSITY_SCHEMA})
@@ -178,7 +180,8 @@ def read_sparsity(folder: str | os.PathLike) -> dict:
 
 def load_pruned(path: str | os.PathLike, compaction: str = "auto", **overrides: Any) -> nn.Module:
     """The model of a pruned artifact folder, compacted (`compaction` 'auto' | 'gather' | 'remove', or
-    'mask' for the masked full-size model that can be fine-tuned or pruned further). `overrides` change
+    'mask' for the masked full-size model that can be fine-tuned or pruned further). 'auto' is the mode
+    `vitsdk prune --advise` measured fastest when the artifact records one. `overrides` change
     the ViTConfig (e.g. keep_rate=0.7)."""
     if compaction not in COMPACTION_MODES:
         raise UserError(f"compaction '{compaction}' is not one of {', '.join(COMPACTION_MODES)}")
@@ -186,6 +189,8 @@ def load_pruned(path: str | os.PathLike, compaction: str = "auto", **overrides: 
     document = read_sparsity(folder)
     weights_path = folder / MODEL_FILE
     tensors, _ = read_state_dict(weights_path)
+    if compaction == "auto" and "advice" in document:
+        compaction = document["advice"]["chosen"]
     config = ViTConfig.from_dict(document["model"]).replace(**overrides)
     model = VisionTransformer(config)
     _check_tensors(tensors, document, weights_path)

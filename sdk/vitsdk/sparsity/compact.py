@@ -323,3 +323,61 @@ def _row_block(layer: _Layer) -> RowBlockLinear:
     if len(in_index) == in_f and bool((in_index == torch.arange(in_f)).all()):
         in_index = None
     return RowBlockLinear(in_f, out_f, weight, in_index, scatter.flatten(), layer.bias, layer.info())
+
+
+def _structure(model: nn.Module) -> tuple:
+    """What a compacted model computes with: module kinds and weight shapes (equal structures run alike)."""
+    return tuple((name, type(m).__name__, tuple(m.weight.shape)) for name, m in model.named_modules()
+                 if isinstance(m, (nn.Linear,) + COMPACT_MODULES))
+
+
+def time_compactions(model: nn.Module, runtime: str, rounds: int = 10, threads: int = 1) -> dict:
+    """Exports every compaction of the masked `model` to `runtime` ('executorch' or 'litert'), times the
+    files round-robin in the real runtime here (batch 1, fp32) and returns the measurements with the
+    fastest mode as `chosen`. Modes that compact to the same structure are timed once.
+
+    Which layout is fastest depends on the runtime and the shapes (many small strips ran slower than
+    the dense layer on XNNPACK, one gather + one matmul faster): measuring beats a rule.
+    """
+    import statistics
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from vitsdk.converters.runtimes import RUNNERS, require_runtime
+
+    require_runtime(runtime)
+    c = model.config
+    x = torch.randn(1, c.in_chans, c.img_size, c.img_size)
+    runners, same_as, seen = {}, {}, {}
+    with tempfile.TemporaryDirectory() as folder:
+        for mode in ("auto", "remove", "gather", "mask"):
+            compacted = compact(model, mode)
+            key = _structure(compacted)
+            if key in seen:
+                same_as[mode] = seen[key]
+                continue
+            seen[key] = mode
+            path = Path(folder) / f"{mode}.{'pte' if runtime == 'executorch' else 'tflite'}"
+            if runtime == "executorch":
+                from vitsdk.converters.executorch import to_pte
+
+                to_pte(compacted, (x,), path)
+            else:
+                from vitsdk.converters.litert import to_tflite
+
+                to_tflite(compacted, (x,), path)
+            runner = RUNNERS[runtime](path) if runtime == "executorch" else RUNNERS[runtime](path, num_threads=threads)
+            for _ in range(3):  # warm-up
+                runner.run(x.numpy())
+            runners[mode] = runner
+        times: dict[str, list[float]] = {mode: [] for mode in runners}
+        for _ in range(rounds):  # round-robin, so machine noise hits every mode alike
+            for mode, runner in runners.items():
+                start = time.perf_counter()
+                runner.run(x.numpy())
+                times[mode].append((time.perf_counter() - start) * 1e3)
+    median = {mode: round(statistics.median(t), 4) for mode, t in times.items()}
+    chosen = min(median, key=median.get)
+    return {"runtime": runtime, "chosen": chosen, "median_ms": median, "same_as": same_as, "rounds": rounds,
+            "threads": threads, "batch": 1, "precision": "fp32"}
