@@ -21,6 +21,7 @@ bench: setup
 		--acc-finetune 2 --acc-methods l2:one_shot
 	.venv/bin/python benchmarks/export.py --checkpoint benchmarks/results/ckpt/micro_b64/tokens.safetensors
 	.venv/bin/python benchmarks/bench_overhead.py
+	.venv/bin/python benchmarks/browser.py
 	.venv/bin/python benchmarks/fpga.py
 	.venv/bin/python benchmarks/report.py
 
