@@ -8,6 +8,9 @@ import {measure} from "./protocol.mjs";
 import {latencyStats} from "./stats.mjs";
 
 const clock = () => performance.now() / 1e3;
+// Raw samples go back only up to this many (about 2 MB of JSON, half the host's post limit); the
+// statistics always cover every timed run.
+const MAX_POSTED_SAMPLES = 100000;
 const sleep = (s) => new Promise((resolve) => setTimeout(resolve, s * 1e3));
 const logBox = document.getElementById("log");
 
@@ -91,7 +94,7 @@ function latencyBlock(loadMs, t, p) {
     block.stability = {stable: false, drift: null};
   }
   block.runs = t.samplesMs.length;
-  block.samples_ms = t.samplesMs;
+  if (t.samplesMs.length <= MAX_POSTED_SAMPLES) block.samples_ms = t.samplesMs;
   return block;
 }
 
@@ -131,8 +134,8 @@ async function benchOne(spec, litert, entry, accel, device, env, reference) {
     runtime: {name: "litert.js", version: spec.litert_version, delegate: accel, threads: env.threads,
               extra: {accelerator: accel, cross_origin_isolated: window.crossOriginIsolated === true,
                       wasm_threads: threaded, timer_resolution_ms: env.timerResolutionMs,
-                      accelerators_unavailable: env.unavailable,
-                      timed: "run + read of the first output"}},
+                      accelerators_unavailable: env.unavailable, screen_wake_lock: env.wakeLock,
+                      timed: "run (with the input copy an accelerator needs) + read of the first output"}},
     model: entry.model, protocol: p, latency: null,
     energy: {status: "unavailable", method: "none", reason: "model was not run"},
     thermal: {before: {state: null}, after: {state: null}},
@@ -170,6 +173,7 @@ async function benchOne(spec, litert, entry, accel, device, env, reference) {
     const t = await measure(() => infer(compiled, input), p, clock);
     const batteryAfter = await readBattery(navigator, clock);
     doc.latency = latencyBlock(loadMs, t, p);
+    doc.runtime.extra.samples_posted = "samples_ms" in doc.latency;
     doc.energy = batteryEnergy({api: batteryBefore !== null,
                                 active: batteryBefore && {before: batteryBefore, after: batteryAfter},
                                 idle, inferences: t.samplesMs.length, capacityWh: spec.battery_wh});
@@ -208,13 +212,23 @@ async function loadRuntime(spec, jspi) {
   return {litert, threads: threads ? (spec.threads || cores) : 1};
 }
 
+/** Keeps a phone's screen on during a long run (Screen Wake Lock; needs a secure context), if it can. */
+async function keepAwake() {
+  try {
+    await navigator.wakeLock.request("screen");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function main() {
   const spec = await (await fetch("spec.json")).json();
   document.getElementById("title").textContent = `vitsdk bench: ${spec.run_id}`;
   const device = await describeDevice();
   await progress(`${device.name}; cross-origin isolated: ${window.crossOriginIsolated === true}`);
   let {litert, threads} = await loadRuntime(spec, false);
-  const env = {threads, timerResolutionMs: timerResolutionMs()};
+  const env = {threads, timerResolutionMs: timerResolutionMs(), wakeLock: await keepAwake()};
   const reference = spec.reference_inputs ? parseNpy(await (await fetch(spec.reference_inputs)).arrayBuffer()) : null;
   const skipped = [];
   let first = true;
