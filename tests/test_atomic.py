@@ -30,7 +30,7 @@ WRITER = textwrap.dedent("""
 
 
 def write(out: Path, text: str, crash_at: str | None = None, exchange: bool = True) -> int:
-    env = {**os.environ, "VITSDK_TEST_CRASH_AT": crash_at or ""}
+    env = {**os.environ, "VITSDK_TEST_CRASH_AT": f"{crash_at}:{out.name}" if crash_at else ""}
     return subprocess.run([sys.executable, "-c", WRITER, str(out), text, "1" if exchange else "0"], env=env,
                           timeout=60).returncode
 
@@ -80,7 +80,7 @@ def _export(out: Path, seed_text: str, crash_at: str | None = None) -> int:
     # --reference-samples differs between the runs, so old and new bundles differ in content.
     cmd = [sys.executable, "-m", "vitsdk", "export", "vit_nano_patch4_28", "--target", "tflite", "-o", str(out),
            "--reference-samples", seed_text, "--force"]
-    env = {**os.environ, "VITSDK_TEST_CRASH_AT": crash_at or ""}
+    env = {**os.environ, "VITSDK_TEST_CRASH_AT": f"{crash_at}:{out.name}" if crash_at else ""}
     return subprocess.run(cmd, env=env, capture_output=True, timeout=300).returncode
 
 

@@ -6,8 +6,8 @@ is complete before the old one leaves its path, and a crash at any point leaves 
 `.NAME.old.*` (a crash between the two renames leaves it there, and the next write through this module
 puts it back).
 
-`VITSDK_TEST_CRASH_AT=STEP` makes the process SIGKILL itself at that step (tests prove the claim above
-with it): `staged` (new output complete, nothing moved), `swapped` (new in place, old not yet removed),
+`VITSDK_TEST_CRASH_AT=STEP:NAME` makes the process SIGKILL itself at that step of writing NAME (tests
+prove the claim above with it): `staged` (new output complete, nothing moved), `swapped` (new in place, old not yet removed),
 `aside` (fallback only: old moved aside, new not yet renamed in).
 """
 from __future__ import annotations
@@ -32,9 +32,10 @@ _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
 
-def crash_point(step: str) -> None:
-    """Test hook: SIGKILL this process at `step` when VITSDK_TEST_CRASH_AT names it."""
-    if os.environ.get("VITSDK_TEST_CRASH_AT") == step:
+def crash_point(step: str, path: Path) -> None:
+    """Test hook: SIGKILL this process at `step` of writing `path` when VITSDK_TEST_CRASH_AT is 'STEP:NAME'
+    (NAME: the last part of `path`, so the inner writes of an export do not trigger it)."""
+    if os.environ.get("VITSDK_TEST_CRASH_AT") == f"{step}:{path.name}":
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -70,14 +71,14 @@ def _replace_dir(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
         return
     if _exchange(tmp, path):  # tmp now holds the old folder
-        crash_point("swapped")
+        crash_point("swapped", path)
         shutil.rmtree(tmp, ignore_errors=True)
         return
     aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
     os.replace(path, aside)
-    crash_point("aside")
+    crash_point("aside", path)
     os.replace(tmp, path)
-    crash_point("swapped")
+    crash_point("swapped", path)
     shutil.rmtree(aside, ignore_errors=True)
 
 
@@ -100,7 +101,7 @@ def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Pa
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, (0o777 if is_dir else 0o666) & ~umask)
-        crash_point("staged")
+        crash_point("staged", path)
         if is_dir:
             _replace_dir(tmp, path)
         else:
