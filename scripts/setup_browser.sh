@@ -7,8 +7,16 @@ cd "$(dirname "$0")/.."
 
 pin=sdk/vitsdk/bench/browser_page/litertjs.json
 if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
-  echo "setup_browser: npm/node not found; install them (apt-get install npm) and run this script again" >&2
-  exit 1
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup_browser: npm/node not found; install them (sudo apt-get install npm) and run this script again" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  # A fresh machine may have no package lists yet: update once and retry when the first try fails.
+  if ! apt-get install -y -q --no-install-recommends nodejs npm >/dev/null 2>&1; then
+    apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends nodejs npm >/dev/null || {
+      echo "setup_browser: 'apt-get install nodejs npm' failed (see above)" >&2; exit 1; }
+  fi
 fi
 package=$(node -p "require('./$pin').package")
 version=$(node -p "require('./$pin').version")
