@@ -13,8 +13,8 @@ if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
   fi
   export DEBIAN_FRONTEND=noninteractive
   # A fresh machine may have no package lists yet: update once and retry when the first try fails.
-  if ! apt-get install -y -q --no-install-recommends nodejs npm >/dev/null 2>&1; then
-    apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends nodejs npm >/dev/null || {
+  if ! apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nodejs npm >/dev/null 2>&1; then
+    apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nodejs npm >/dev/null || {
       echo "setup_browser: 'apt-get install nodejs npm' failed (see above)" >&2; exit 1; }
   fi
 fi
