@@ -186,6 +186,20 @@ def test_executorch_is_delegated_to_xnnpack(bundle):
                                            "aten_unsqueeze_copy_default"}
 
 
+def test_tflite_files_run_on_the_android_apps_litert_and_executorch(bundle):
+    """Every (op, version) each exported .tflite names is registered by the LiteRT release the Android app pins
+    (schemas/runtime_versions.json vs schemas/litert_op_versions.json); the manifest names the app's runtimes,
+    and its ExecuTorch is the one that wrote the .pte files."""
+    from vitsdk.bench.android import litert_op_gaps, tflite_op_versions
+
+    files = [f for f in bundle.files if f["target"] == "tflite"]
+    assert len(files) == 5
+    for f in files:
+        ops = tflite_op_versions(bundle.path / f["path"])
+        assert "FULLY_CONNECTED" in ops and litert_op_gaps(ops) == [], f["path"]
+    assert bundle.manifest["app_runtimes"]["executorch"] == bundle.manifest["exporters"]["executorch"]
+
+
 def test_coreml_files_are_validated_not_executed(bundle):
     for precision, compute in (("fp16", "fp16"), ("fp32", "fp32"), ("int8", "fp16")):
         f = bundle.file("coreml", precision)
