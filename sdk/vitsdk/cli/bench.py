@@ -153,6 +153,8 @@ def bench(
         for flag, value in (("--serve", serve), ("--accelerator", accelerator), ("--battery-wh", battery_wh)):
             if value:
                 raise UserError(f"{flag} is for --device browser (this run is --device {device})")
+    if all_devices and device != "android":
+        raise UserError(f"--all-devices is for --device android (this run is --device {device})")
     if threads is not None and threads < 1:
         raise UserError("--threads must be >= 1")
     protocol = _protocol(quick, warmup_runs, warmup_seconds, min_runs, min_seconds, max_seconds, cooldown,
