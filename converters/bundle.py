@@ -480,6 +480,8 @@ def describe(t: Target, precision: str, name: str, info: dict[str, Any], staging
     if t.name == "coreml":
         entry["coreml"] = {k: info[k] for k in ("compute_precision", "weights", "compression",
                                                 "minimum_deployment_target")}
+    if t.name == "fpga":
+        entry["fpga"] = info["fpga"]
     return entry
 
 

@@ -40,12 +40,17 @@ def fmnist():
     return data.to_tensor(c.img_size, c.in_chans, c.mean, c.std), data.labels
 
 
+# A tiny engine (4 x 8 MACs, 4 vector lanes): one Verilator build serves every nano test; Yosys runs only in
+# the synthesis tests (on single units), board-sized designs are for benchmarks/fpga.py.
+TINY = {"tokens": 4, "outputs": 8, "lanes": 4}
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, fmnist):
-    """vit_nano with token dropping at blocks 1 and 2, exported and C-simulated once for the module."""
+    """vit_nano with token dropping at blocks 1 and 2, exported, RTL- and C-simulated once for the module."""
     model = nano(keep_rate=0.7)
     out = tmp_path_factory.mktemp("fpga") / "project"
-    return model, F.export_fpga(model, out, block_shape="8x16", reference=fmnist[0][:16])
+    return model, F.export_fpga(model, out, block_shape="8x16", reference=fmnist[0][:16], engine=TINY, synth=False)
 
 
 # ---- integer primitives ----
@@ -149,11 +154,13 @@ def test_pruned_artifact_exports_with_its_block_shape_and_stays_bit_exact(tmp_pa
     model = nano()
     prune_(model, BlockPruneConfig(block_shape=(16, 16), ratio=0.5))
     save_pruned(model, tmp_path / "pruned")
-    ex = F.export_fpga(tmp_path / "pruned", tmp_path / "fpga", calibration=fmnist[0][:64], reference=fmnist[0][:8])
+    ex = F.export_fpga(tmp_path / "pruned", tmp_path / "fpga", calibration=fmnist[0][:64], reference=fmnist[0][:8],
+                       engine={**TINY, "outputs": 16}, synth=False, check=False)
     assert ex.project["block_shape"] == "16x16"
     fc1 = next(layer for layer in ex.project["layers"] if layer["name"] == "blocks.0.mlp.fc1")
     assert fc1["work_fraction"] == pytest.approx(0.5) and fc1["balanced"]
-    assert np.array_equal(ex.csim.logits, Q.forward_int(ex.model, Q.quantize_input(ex.model, fmnist[0][:8].numpy())))
+    assert np.array_equal(run_csim(ex.path).logits,
+                          Q.forward_int(ex.model, Q.quantize_input(ex.model, fmnist[0][:8].numpy())))
 
 
 # ---- bad input ----
@@ -230,15 +237,18 @@ def test_pruning_and_token_dropping_reduce_the_estimate():
     assert F.estimate(create_model("vit_nano_patch4_28"), "kv260").weights_on_chip
 
 
-def test_results_documents_validate_against_the_shared_schema(exported):
+def test_bench_results_are_simulated_latency_and_estimated_energy(exported):
     from vitsdk.bench.schema import errors
     _, ex = exported
-    result = F.bench_fpga(ex.path, "zcu104")
+    result = F.bench_fpga(ex.path, "zcu102", synth=False)
     assert errors(result, "results") == []
-    assert result["energy"]["status"] == "estimated" and result["energy"]["method"] == "analytical_model"
-    assert result["energy"]["model_parameters"]["dsp_count"] == int(1728 * 0.8)
+    lat, extra = result["latency"], result["runtime"]["extra"]
+    assert lat["status"] == "simulated" and "Verilator" in lat["method"] and lat["cv"] is None
+    assert lat["median_ms"] == pytest.approx(extra["cycles"] / 300e3)  # cycles at the stated 300 MHz
+    assert result["energy"]["status"] == "estimated" and result["energy"]["energy_mj"] > 0
+    assert result["energy"]["model_parameters"]["macs_issued"] == extra["mac_cycles"] * 32
     assert result["numerics"]["status"] == "pass" and result["numerics"]["tolerance"] == 0.0
-    assert result["runtime"]["extra"]["latency_method"] == "estimated"
+    assert extra["macs_per_cycle"] <= extra["peak_macs_per_cycle"] == 32
 
 
 # ---- honest labels: one simulated/estimated figure is not a distribution ----
@@ -246,7 +256,7 @@ def test_results_documents_validate_against_the_shared_schema(exported):
 def _single_figure_doc(exported, status: str) -> dict:
     from vitsdk.fpga.api import single_figure_latency
     _, ex = exported
-    doc = F.bench_fpga(ex.path, "zcu104", csim=False)
+    doc = F.bench_fpga(ex.path, "zcu102", synth=False)
     doc["latency"] = single_figure_latency(1.25, status, "test figure")
     return doc
 
@@ -266,8 +276,10 @@ def test_schema_refuses_a_single_figure_dressed_up_as_a_distribution(exported, s
 
 
 def test_estimate_results_say_estimated_with_no_spread(exported):
+    from vitsdk.fpga.api import estimate_result
     _, ex = exported
-    doc = F.bench_fpga(ex.path, "zcu104", csim=False)
+    doc = estimate_result(F.estimate(create_model("vit_nano_patch4_28"), "zcu104"), F.get_board("zcu104"),
+                          ex.project)
     lat = doc["latency"]
     assert lat["status"] == "estimated" and "analytical" in lat["method"]
     assert lat["runs"] == 0 and lat["cv"] is None and lat["p99_ms"] is None and lat["stability"]["stable"] is None
@@ -295,3 +307,88 @@ def test_bench_table_and_report_mark_every_latency_cell(exported, tmp_path):
     build_report([results], tmp_path / "report.md")
     md = (tmp_path / "report.md").read_text()
     assert "1.25 ms (sim.)" in md and "2.5 ms (est.)" in md
+
+
+# ---- the RTL engine (Verilator) and its resources (Yosys) ----
+
+def test_rtl_is_bit_exact_with_the_fused_token_and_its_cycles_repeat(tmp_path, fmnist):
+    """EViT's fused token at keep 0.7: the Verilator run of the engine equals forward_int bit for bit, the cycle
+    count is identical between images and between two runs, and the quick mode (rtl.cycle_model) is within 10%."""
+    from vitsdk.fpga.api import simulate_project
+    from vitsdk.fpga.rtl import cycle_model
+    model = nano(keep_rate=0.7, fuse_token=True)
+    ex = F.export_fpga(model, tmp_path / "p", block_shape="8x16", calibration=fmnist[0][:64],
+                       reference=fmnist[0][:4], engine=TINY, synth=False)
+    assert ex.project["tokens_per_block"] == [50, 50, 37, 28, 28]  # CLS + kept + the fused token
+    patches = Q.quantize_input(ex.model, fmnist[0][4:10].numpy())
+    first, program = simulate_project(ex.path, ex.project, patches)
+    second, _ = simulate_project(ex.path, ex.project, patches)
+    assert np.array_equal(first.logits, Q.forward_int(ex.model, patches))
+    assert len(set(first.cycles + second.cycles + ex.rtl.cycles)) == 1
+    assert abs(cycle_model(program)["cycles"] / first.cycles[0] - 1) <= 0.10
+    assert first.mac_cycles[0] < first.cycles[0] and first.ddr_bytes[0] == 0  # weights on chip
+
+
+def test_streamed_weights_stall_on_the_ddr_model_and_stay_exact(exported, fmnist):
+    """A weight buffer smaller than the weights: every linear streams (double-buffered) at 1 byte/cycle, the
+    simulated DDR bytes are the weights, stalls appear, the logits do not change, the quick mode follows."""
+    from dataclasses import replace
+
+    from vitsdk.fpga.api import simulate_project
+    from vitsdk.fpga.rtl import EngineConfig, cycle_model
+    _, ex = exported
+    engine = EngineConfig(**{k: ex.project["engine"][k] for k in EngineConfig.__dataclass_fields__})
+    slow = replace(engine, weight_buffer_bytes=20000, ddr_bytes_per_cycle=1.0)
+    patches = Q.quantize_input(ex.model, fmnist[0][:2].numpy())
+    sim, program = simulate_project(ex.path, ex.project, patches, config=slow)
+    assert program.streamed and sim.ddr_bytes[0] == program.weight_bytes and sim.stall_cycles[0] > 0
+    assert np.array_equal(sim.logits, Q.forward_int(ex.model, patches))
+    assert sim.cycles[0] > ex.rtl.cycles[0]
+    assert abs(cycle_model(program)["cycles"] / sim.cycles[0] - 1) <= 0.10
+
+
+def test_tampered_rtl_sources_are_refused_before_anything_runs(exported, tmp_path, monkeypatch):
+    import shutil
+
+    from vitsdk.fpga.api import simulate_project
+    _, ex = exported
+    copy = tmp_path / "copy"
+    shutil.copytree(ex.path, copy)
+    engine = copy / "rtl" / "vit_engine.v"
+    text = engine.read_text()
+    assert "sum = sum + x" in text
+    engine.write_text(text.replace("sum = sum + x", "sum = sum - x"))
+    monkeypatch.setenv("VITSDK_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(UserError, match=r"vit_engine\.v do\(es\) not match the sha256"):
+        simulate_project(copy, ex.project)
+    assert not (tmp_path / "cache").exists()  # nothing was built
+
+
+def test_missing_verilator_says_how_to_install(exported, monkeypatch):
+    import shutil as _shutil
+
+    from vitsdk.fpga.api import simulate_project
+    _, ex = exported
+    real = _shutil.which
+    monkeypatch.setattr(_shutil, "which", lambda name, *a, **k: None if name == "verilator" else real(name, *a, **k))
+    monkeypatch.setenv("VITSDK_CACHE", "/nonexistent-vitsdk-cache")
+    with pytest.raises(UserError, match="apt-get install -y verilator yosys"):
+        simulate_project(ex.path, ex.project)
+
+
+def test_yosys_counts_the_packed_mac_array_and_the_fit_check_refuses_with_numbers(exported):
+    """One row of 8 int8 MACs is 4 DSP48E2 (two MACs per DSP by packing); a board too small for the engine is
+    refused with the counts."""
+    from dataclasses import replace
+
+    from vitsdk.fpga.synth import Resources, check_fit, fit_report, parse_stat, resources_of, synthesize
+    res, cells, _ = synthesize("vit_mac_array", {"TM": 1, "TN": 8, "R": 8}, "xcup")
+    assert cells["DSP48E2"] == 4 and res.dsp == 4 and res.lut > 100 and res.ff == 8 * 32
+    log = "   Number of cells:   7\n     DSP48E2   3\n     LUT6   2\n     RAMB18E2   2\n\n"
+    assert resources_of(parse_stat(log)) == Resources(dsp=3, lut=2, ff=0, carry=0, bram36=1.0, uram=0)
+    board = replace(F.get_board("kv260"), dsp=3)
+    assert fit_report(res, F.get_board("kv260"))["fits"]
+    report = fit_report(res, board)
+    assert not report["fits"] and report["use_percent"]["dsp"] == pytest.approx(133.3)
+    with pytest.raises(UserError, match=r"does not fit the Kria KV260 .*dsp 4 > 3 \(Yosys count\)"):
+        check_fit(report, board, "the engine")

@@ -5,14 +5,14 @@
 module tb_vit;
     parameter integer TM = 4, TN = 8, R = 4, L = 4, AW = 1024, PW = 1024, SW = 1024, RW = 1024, WW = 1024,
                       XW = 1024, CW = 1024, GW = 256, OW = 16, QW = 1024, TMAX = 64, CMAX = 64,
-                      DDR_NUM = 38, DDR_DEN = 1, DDR_LAT = 100, LN_LAT = 40, NOUT = 10;
+                      DDR_NUM = 38, DDR_DEN = 1, DDR_LAT = 100, LN_LAT = 40, RECIP_LAT = 4, STREAM = 0, NOUT = 10;
     reg clk = 1'b0;
     reg start = 1'b0;
     wire done;
     wire [63:0] cycles, mac_cycles, stall_cycles, ddr_bytes;
     vit_engine #(.TM(TM), .TN(TN), .R(R), .L(L), .AW(AW), .PW(PW), .SW(SW), .RW(RW), .WW(WW), .XW(XW), .CW(CW),
                  .GW(GW), .OW(OW), .QW(QW), .TMAX(TMAX), .CMAX(CMAX), .DDR_NUM(DDR_NUM), .DDR_DEN(DDR_DEN),
-                 .DDR_LAT(DDR_LAT), .LN_LAT(LN_LAT)) dut (
+                 .DDR_LAT(DDR_LAT), .LN_LAT(LN_LAT), .RECIP_LAT(RECIP_LAT), .STREAM(STREAM)) dut (
         .clk(clk), .start(start), .done(done), .cycles(cycles), .mac_cycles(mac_cycles),
         .stall_cycles(stall_cycles), .ddr_bytes(ddr_bytes));
     always #1 clk = ~clk;

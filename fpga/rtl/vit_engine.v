@@ -19,7 +19,8 @@ module vit_engine #(
     parameter integer WW = 1024, parameter integer XW = 1024, parameter integer CW = 1024, parameter integer GW = 256,
     parameter integer OW = 16, parameter integer QW = 1024, parameter integer TMAX = 64, parameter integer CMAX = 64,
     parameter integer DDR_NUM = 38, parameter integer DDR_DEN = 1, parameter integer DDR_LAT = 100,
-    parameter integer LN_LAT = 40, parameter integer NF = 24
+    parameter integer LN_LAT = 40, parameter integer RECIP_LAT = 4, parameter integer STREAM = 0,
+    parameter integer NF = 24
 ) (
     input wire clk,
     input wire start,
@@ -34,6 +35,7 @@ module vit_engine #(
     localparam [3:0] S_IDLE = 0, S_FETCH = 1, S_MM_INIT = 2, S_MM_RUN = 3, S_MM_END = 4, S_MM_FLUSH = 5,
                      S_LN_SUM = 6, S_LN_STAT = 7, S_LN_NORM = 8, S_SM_MAX = 9, S_SM_SUM = 10, S_SM_NORM = 11,
                      S_SEL_RANK = 12, S_SEL_COPY = 13, S_SEL_FUSE = 14, S_SEL_FDIV = 15;
+    localparam [4:0] S_SM_RECIP = 16, S_SEL_RECIP = 17;
 
     // ---- buffers ----
     reg [63:0] prog [0:QW-1];                  // instruction stream, NF words per instruction
@@ -53,7 +55,7 @@ module vit_engine #(
     reg signed [63:0] facc [0:CMAX-1];         // fused-token accumulators
 
     // ---- instruction ----
-    reg [3:0] state;
+    reg [4:0] state;
     reg [31:0] pc;
     reg [63:0] f [0:NF-1];
     wire [63:0] op = f[0];
@@ -63,7 +65,7 @@ module vit_engine #(
     wire signed [63:0] kept = f[11], nblk = f[12], cbase = f[13], lutbase = f[14], dbase = f[15], dstride = f[16];
     wire signed [63:0] mscal = f[17], sscal = f[18], strips = f[19], next_bytes = f[20], lo = f[21], hi = f[22];
     wire a_pmem = flags[0], b_dense = flags[1], packed_mode = flags[2], per_channel = flags[12];
-    wire has_lut = flags[13], streamed = flags[14];
+    wire has_lut = flags[13], streamed = STREAM != 0 && flags[15];  // weights stream when they do not fit on chip
     wire [1:0] emode = flags[5:4], dsel = flags[9:8];
 
     // ---- MAC array operands (combinational reads of the current k-step) ----
@@ -112,6 +114,7 @@ module vit_engine #(
 
     // ---- vector unit and counters ----
     reg signed [63:0] row, c0, sum, sumsq, mean, stdv, mx, esum, wsum, lat, cand, rank_cnt, ndrop, fetch_ready, ddr_free;
+    reg [63:0] rcp;  // the shared reciprocal unit's result for the current row (vit_ops.vh recip)
     reg signed [63:0] x, y, tval, ev, pv, bias, mval, widx, cidx;
     reg [6:0] shv;
 
@@ -158,7 +161,7 @@ module vit_engine #(
                     64'd3: begin state <= S_SM_MAX; row <= 0; c0 <= 0; mx = -64'sd9223372036854775807; end
                     64'd4: begin state <= S_SEL_RANK; cand <= 0; c0 <= 0; rank_cnt = 0; ndrop <= 0; wsum <= 0; end
                     default: begin  // 5: start of an inference: prefetch the first streamed layer's weights
-                        if (prog[pc * NF + 20] != 0) begin
+                        if (STREAM != 0 && prog[pc * NF + 20] != 0) begin
                             fetch_ready <= DDR_LAT + (prog[pc * NF + 20] * DDR_DEN + DDR_NUM - 1) / DDR_NUM;
                             ddr_free <= DDR_LAT + (prog[pc * NF + 20] * DDR_DEN + DDR_NUM - 1) / DDR_NUM;
                             ddr_bytes <= prog[pc * NF + 20];
@@ -227,7 +230,8 @@ module vit_engine #(
             S_LN_STAT: begin  // divider + isqrt: a multicycle unit of LN_LAT cycles per row
                 if (lat == 0) begin
                     y = isqrt(floor_div(sumsq - 2 * mean * sum + N * mean * mean, N) + f[19]);
-                    stdv <= y < 1 ? 64'sd1 : y;
+                    if (y < 1) y = 1;
+                    stdv <= y; rcp <= recip(y, K_LAYERNORM);
                 end
                 if (lat + 1 >= LN_LAT) begin
                     state <= S_LN_NORM; c0 <= 0;
@@ -237,7 +241,7 @@ module vit_engine #(
             S_LN_NORM: begin
                 for (l = 0; l < L; l = l + 1)
                     if (c0 + l < N) begin
-                        y = ln_norm(rmem[abase + row * astride + c0 + l], mean, stdv, cmem[cbase + c0 + l],
+                        y = ln_norm(rmem[abase + row * astride + c0 + l], mean, stdv, rcp, cmem[cbase + c0 + l],
                                     cmem[cbase + N + c0 + l], f[17][6:0], f[18][6:0]);
                         amem[dbase + row * dstride + c0 + l] <= y[7:0];
                     end
@@ -261,14 +265,19 @@ module vit_engine #(
                         tval = softmax_t(smem[abase + row * N + c0 + l], mx, mscal, sscal[6:0]);
                         esum = esum + softmax_e(tval, elut[tval[7:0]]);
                     end
-                if (c0 + L >= N) begin state <= S_SM_NORM; c0 <= 0; end else c0 <= c0 + L;
+                if (c0 + L >= N) begin state <= S_SM_RECIP; c0 <= 0; lat <= 0; end else c0 <= c0 + L;
+            end
+            S_SM_RECIP: begin  // the shared reciprocal unit: RECIP_LAT cycles per row
+                if (lat == 0) rcp <= recip(esum, K_SOFTMAX);
+                if (lat + 1 >= RECIP_LAT) state <= S_SM_NORM;
+                lat <= lat + 1;
             end
             S_SM_NORM: begin
                 for (l = 0; l < L; l = l + 1)
                     if (c0 + l < N) begin
                         tval = softmax_t(smem[abase + row * N + c0 + l], mx, mscal, sscal[6:0]);
                         ev = softmax_e(tval, elut[tval[7:0]]);
-                        pv = ((ev << f[19][5:0]) + (esum >>> 1)) / esum;
+                        pv = div_recip((ev << f[19][5:0]) + (esum >>> 1), esum, rcp, K_SOFTMAX);
                         pmem[dbase + row * N + c0 + l] <= pv[15:0];
                         if (flags[0] && row == 0 && c0 + l >= 1) cls[c0 + l - 1] <= cls[c0 + l - 1] + pv;
                     end
@@ -300,7 +309,8 @@ module vit_engine #(
                     if (row + 1 > K) begin
                         row <= 0;
                         for (j = 0; j < CMAX; j = j + 1) facc[j] <= 0;
-                        state <= flags[0] && ndrop != 0 ? S_SEL_FUSE : (flags[0] ? S_SEL_FDIV : S_FETCH);
+                        state <= flags[0] && ndrop != 0 ? S_SEL_FUSE : (flags[0] ? S_SEL_RECIP : S_FETCH);
+                        lat <= 0;
                     end else row <= row + 1;
                 end else c0 <= c0 + L;
             end
@@ -310,13 +320,18 @@ module vit_engine #(
                         facc[c0 + l] <= facc[c0 + l] + cls[drop[row]] * rmem[abase + (1 + drop[row]) * N + c0 + l];
                 if (c0 + L >= N) begin
                     c0 <= 0;
-                    if (row + 1 >= ndrop) state <= S_SEL_FDIV; else row <= row + 1;
+                    if (row + 1 >= ndrop) begin state <= S_SEL_RECIP; lat <= 0; end else row <= row + 1;
                 end else c0 <= c0 + L;
+            end
+            S_SEL_RECIP: begin
+                if (lat == 0) rcp <= recip(wsum > 0 ? 2 * wsum : 64'sd1, K_FUSE);
+                if (lat + 1 >= RECIP_LAT) state <= S_SEL_FDIV;
+                lat <= lat + 1;
             end
             S_SEL_FDIV: begin  // fused = round(sum w x / sum w), appended after the kept tokens
                 for (l = 0; l < L; l = l + 1)
                     if (c0 + l < N) begin
-                        y = wsum > 0 ? floor_div(2 * facc[c0 + l] + wsum, 2 * wsum) : 64'sd0;
+                        y = wsum > 0 ? div_recip(2 * facc[c0 + l] + wsum, 2 * wsum, rcp, K_FUSE) : 64'sd0;
                         rmem[dbase + (K + 1) * N + c0 + l] <= y[31:0];
                     end
                 if (c0 + L >= N) state <= S_FETCH; else c0 <= c0 + L;

@@ -54,11 +54,35 @@ function automatic signed [63:0] epilogue(input signed [31:0] acc, input signed 
     end
 endfunction
 
-// LayerNorm's second pass for one element: y = clamp(round_shift(floor(d * 2^F / std) * gain + offset, shift))
+// Division in the lanes: one shared reciprocal unit computes r = floor(2^k / b) once per row (a multicycle
+// divider), every lane then divides by multiplying: q0 = (u * r) >> k is floor(u / b) or one less for
+// 0 <= u < 2^k, and one compare corrects it. k per use covers its dividends: softmax 30 (< 2^29),
+// LayerNorm 42 (|d| * 2^F < 2^41), fused token 54 (< 2^53).
+localparam [6:0] K_SOFTMAX = 30, K_LAYERNORM = 42, K_FUSE = 54;
+function automatic [63:0] recip(input [63:0] b, input [6:0] k);
+    recip = (64'd1 << k) / b;
+endfunction
+
+// floor(a / b) for b > 0 through the reciprocal r = recip(b, k): exact (the same as floor_div) for |a| + b < 2^k.
+function automatic signed [63:0] div_recip(input signed [63:0] a, input [63:0] b, input [63:0] r, input [6:0] k);
+    reg [63:0] u, q;
+    reg [127:0] prod;
+    begin
+        u = a < 0 ? $unsigned(-a) + b - 64'd1 : $unsigned(a);
+        prod = u * r;
+        q = prod >> k;
+        if ((q + 64'd1) * b <= u) q = q + 64'd1;
+        div_recip = a < 0 ? -$signed(q) : $signed(q);
+    end
+endfunction
+
+// LayerNorm's second pass for one element: y = clamp(round_shift(floor(d * 2^F / std) * gain + offset, shift)),
+// rstd = recip(std)
 function automatic signed [63:0] ln_norm(input signed [63:0] x, input signed [63:0] mean, input signed [63:0] std,
-                                         input signed [63:0] gain, input signed [63:0] offset, input [6:0] fb,
-                                         input [6:0] sh);
-    ln_norm = clamp(round_shift(floor_div((x - mean) <<< fb, std) * gain + offset, sh), -64'sd128, 64'sd127);
+                                         input [63:0] rstd, input signed [63:0] gain, input signed [63:0] offset,
+                                         input [6:0] fb, input [6:0] sh);
+    ln_norm = clamp(round_shift(div_recip((x - mean) <<< fb, std, rstd, K_LAYERNORM) * gain + offset, sh),
+                    -64'sd128, 64'sd127);
 endfunction
 
 // Softmax: the exp2 table position t = round_shift(min(max - s, 2^31-1) * m, shift) (-log2 e^x in 2^-8 units)

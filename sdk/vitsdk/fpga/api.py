@@ -20,6 +20,7 @@ from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.estimate import ESTIMATOR_VERSION, Estimate, EstimateConfig, LayerWork, Workload, estimate, workload
 from vitsdk.fpga.extract import calibrate, extract
 from vitsdk.fpga.hls import PROJECT_FORMAT, CsimResult, read_io, run_csim, write_project
+from vitsdk.fpga import rtl as R
 from vitsdk.models import VisionTransformer, count
 
 RESULTS_SCHEMA = "vitsdk.results/1"
@@ -37,6 +38,7 @@ class FpgaExport:
     project: dict
     model: Q.QuantViT
     csim: CsimResult | None
+    rtl: R.RtlResult | None = None
 
 
 def load_for_fpga(spec: str | os.PathLike) -> tuple[VisionTransformer, BlockShape | None]:
@@ -86,7 +88,8 @@ def default_calibration(model: VisionTransformer, count_: int = 256) -> tuple[to
 def export_fpga(model: VisionTransformer | str | os.PathLike, out_dir: str | os.PathLike, *,
                 block_shape: BlockShape | str | None = None, quant: Q.QuantConfig | None = None,
                 calibration: torch.Tensor | None = None, reference: torch.Tensor | None = None,
-                board: str = "zcu102", check: bool = True) -> FpgaExport:
+                board: str = "zcu102", check: bool = True, engine: dict | None = None,
+                synth: bool = True) -> FpgaExport:
     """Quantises `model`, writes its HLS C++ project to `out_dir` and (with `check`) proves the C simulation
     matches the numpy integer reference bit for bit on the reference inputs.
 
@@ -99,8 +102,12 @@ def export_fpga(model: VisionTransformer | str | os.PathLike, out_dir: str | os.
         calibration: float NCHW images, normalised like the model's input, to set activation ranges.
         reference: float NCHW images whose integer outputs go into the project as test vectors
             (default: the first 8 calibration images).
-        board: board profile whose part and clock go into build_prj.tcl.
-        check: compile with g++ and run the C simulation against the reference.
+        board: board profile: the engine is sized for it (`rtl.design_for`), its part and clock go into
+            build_prj.tcl.
+        check: run the RTL simulation (Verilator) and the HLS C simulation (g++) on the reference inputs;
+            both must match the integer reference bit for bit.
+        engine: overrides of the engine sizes (`rtl.EngineConfig` fields, e.g. {"tokens": 8}).
+        synth: count the engine's resources with Yosys and refuse a design that does not fit the board.
     """
     artifact_block = None
     if not isinstance(model, VisionTransformer):
@@ -113,13 +120,15 @@ def export_fpga(model: VisionTransformer | str | os.PathLike, out_dir: str | os.
     was_training = model.training
     model.eval()
     try:
-        return _export(model, Path(out_dir), block, profile, quant, calibration, reference, check)
+        return _export(model, Path(out_dir), block, profile, quant, calibration, reference, check, engine or {},
+                       synth)
     finally:
         model.train(was_training)
 
 
 def _export(model: VisionTransformer, out_dir: Path, block: BlockShape, profile: BoardProfile, quant: Q.QuantConfig,
-            calibration: torch.Tensor | None, reference: torch.Tensor | None, check: bool) -> FpgaExport:
+            calibration: torch.Tensor | None, reference: torch.Tensor | None, check: bool, engine: dict,
+            synth: bool) -> FpgaExport:
     source = "given"
     if calibration is None:
         calibration, source = default_calibration(model)
@@ -141,15 +150,46 @@ def _export(model: VisionTransformer, out_dir: Path, block: BlockShape, profile:
                 "workload": asdict(work),
                 "reference_fp32_logits": fp32.tolist(),
                 "reference_int_vs_fp32_max_abs": float(np.abs(Q.logits_float(qv, expected) - fp32).max())}
+    program = R.compile_program(qv, block, R.design_for(profile, block, **engine))
+    resources = None
+    if synth:
+        from vitsdk.fpga.synth import check_fit, engine_resources
+        resources = engine_resources(program, profile)
+        check_fit(resources, profile, f"the {model.config.name} engine {design_name(program.config)}")
+
+    def stage(folder: Path) -> dict:
+        R.write_rtl(program, folder)
+        return {"engine": {"board": profile.name, **program.config.to_dict(), "streamed": program.streamed,
+                           "resources": resources},
+                "rtl_sha256": R.sha256_file(folder / "rtl" / "rtl.json")}
+
     project = write_project(qv, out_dir, block, patches.reshape(len(patches), -1), expected, metadata,
-                            part=profile.part, clock_ns=round(1000.0 / profile.clock_mhz, 3))
-    csim = None
+                            part=profile.part, clock_ns=round(1000.0 / profile.clock_mhz, 3), stage=stage)
+    csim = sim = None
     if check:
         csim = run_csim(out_dir)
-        if not np.array_equal(csim.logits, expected):
-            bad = int(np.count_nonzero(csim.logits != expected))
-            raise RuntimeError(f"C simulation differs from the integer reference in {bad} logits ({out_dir})")
-    return FpgaExport(out_dir, project, qv, csim)
+        sim, _ = simulate_project(out_dir, project, patches)
+        for name, got in (("the RTL simulation", sim.logits), ("the C simulation", csim.logits)):
+            if not np.array_equal(got, expected):
+                bad = int(np.count_nonzero(got != expected))
+                raise RuntimeError(f"{name} differs from the integer reference in {bad} logits ({out_dir})")
+    return FpgaExport(out_dir, project, qv, csim, sim)
+
+
+def design_name(config: R.EngineConfig) -> str:
+    return f"(TM={config.tokens} x TN={config.outputs} MACs, {config.lanes} vector lanes)"
+
+
+def simulate_project(folder: Path, project: dict, patches: np.ndarray | None = None,
+                     config: R.EngineConfig | None = None) -> tuple[R.RtlResult, R.Program]:
+    """Runs the project's RTL in Verilator (built from its sha256-verified sources in the cache) on `patches`
+    (default: its reference inputs), on its own engine or on `config`."""
+    record = R.read_rtl(folder)
+    files = R.verified_files(folder, record, project.get("rtl_sha256"))
+    program = R.load_program(record, files, config)
+    if patches is None:
+        patches = read_io(folder / "tb" / "inputs.bin", "int8").reshape(-1, *program.input_shape)
+    return R.simulate(files, program.parameters(), patches), program
 
 
 def to_fpga(model: VisionTransformer, example_inputs: tuple, path: str | os.PathLike, precision: str = "int8", *,
@@ -172,6 +212,10 @@ def to_fpga(model: VisionTransformer, example_inputs: tuple, path: str | os.Path
             "csim": {"images": ex.csim.images, "bit_exact": True, "images_per_s": round(ex.csim.images_per_second, 2),
                      "compile_s": round(ex.csim.compile_seconds, 2)},
             "int_vs_fp32_max_abs": project["reference_int_vs_fp32_max_abs"],
+            "fpga": {"board": project["engine"]["board"], "rtl_sha256": project["rtl_sha256"],
+                     "engine": {k: v for k, v in project["engine"].items() if isinstance(v, (int, float, str, bool))},
+                     "simulated_cycles": ex.rtl.cycles[0],
+                     "resources": (project["engine"]["resources"] or {}).get("total")},
             "exporter": {"vitsdk.fpga": str(project["format"]), "quant": str(project["quant"]["version"])}}
 
 
@@ -283,29 +327,105 @@ def _version() -> str:
 
 
 def bench_fpga(bundle: str | os.PathLike, board: str = "zcu102", config: EstimateConfig | None = None,
-               csim: bool = True) -> dict:
-    """`vitsdk bench BUNDLE --device fpga --estimate`: the estimated results document of a bundle's FPGA
-    project on `board`; with `csim`, its numerics come from running the C simulation on the bundle's
-    reference inputs against the integer reference (bit-exact: tolerance 0)."""
+               csim: bool = True, synth: bool = True) -> dict:
+    """`vitsdk bench BUNDLE --device fpga`: latency SIMULATED by Verilator on the bundle's RTL (cycles / the
+    stated clock), resources from Yosys, power and energy ESTIMATED from them and the simulated activity;
+    numerics: the simulated logits against the integer reference (bit-exact: tolerance 0). The engine is
+    the one exported for `board`, or re-sized for it (`rtl.design_for`) when the bundle was made for another
+    board. A project from before the RTL (no rtl/) gets the analytical estimate, labelled so."""
     folder, project = read_project(bundle)
     profile = get_board(board)
-    est = estimate(workload_of_project(project), profile, config=config)
-    numerics = None
-    if csim:
-        if shutil.which(os.environ.get("CXX", "g++")) is None:
-            numerics = {"status": "skipped", "reason": "no C++ compiler for the C simulation", "max_abs_diff": None,
-                        "tolerance": 0.0, "top1_agree": None}
-        else:
-            result = run_csim(folder)
-            expected = read_io(folder / "tb" / "expected.bin", "int32")
-            diff = np.abs(result.logits.astype(np.int64) - expected)
-            numerics = {"status": "pass" if diff.max() == 0 else "fail",
-                        "reason": "C simulation (g++) of the generated accelerator vs the numpy integer reference",
-                        "max_abs_diff": float(diff.max()), "tolerance": 0.0,
-                        "top1_agree": float(np.mean(result.logits.argmax(1) == expected.argmax(1)))}
     found = bundle_entry(bundle, folder)
-    if found is None:
-        return estimate_result(est, profile, project, numerics, sha256=project.get("weights_sha256"))
-    manifest_sha256, entry = found
-    return estimate_result(est, profile, project, numerics, model_file=entry["path"], sha256=entry["sha256"],
-                           manifest_sha256=manifest_sha256)
+    names = {"model_file": found[1]["path"], "sha256": found[1]["sha256"], "manifest_sha256": found[0]} if found \
+        else {"sha256": project.get("weights_sha256")}
+    if not (folder / "rtl").is_dir():
+        est = estimate(workload_of_project(project), profile, config=config)
+        return estimate_result(est, profile, project, _csim_numerics(folder) if csim else None, **names)
+    exported = project["engine"]
+    block = BlockShape.parse(project["block_shape"])
+    same = exported["board"] == profile.name
+    design = R.EngineConfig(**{k: exported[k] for k in R.EngineConfig.__dataclass_fields__}) if same \
+        else R.design_for(profile, block)
+    sim, program = simulate_project(folder, project, config=design)
+    expected = read_io(folder / "tb" / "expected.bin", "int32")
+    if len(set(sim.cycles)) != 1:
+        raise RuntimeError(f"the engine's cycle count changed between images: {sim.cycles}")
+    quick = R.cycle_model(program)
+    resources = None
+    if synth:
+        from vitsdk.fpga.synth import engine_resources
+        resources = exported.get("resources") if same and exported.get("resources") else \
+            engine_resources(program, profile)
+    from vitsdk.fpga.synth import estimate_power
+    power = estimate_power(program, profile, sim.cycles[0], sim.mac_cycles[0], sim.ddr_bytes[0])
+    return simulated_result(project, profile, program, sim, quick, resources, power, expected, same, **names)
+
+
+def _csim_numerics(folder: Path) -> dict:
+    if shutil.which(os.environ.get("CXX", "g++")) is None:
+        return {"status": "skipped", "reason": "no C++ compiler for the C simulation", "max_abs_diff": None,
+                "tolerance": 0.0, "top1_agree": None}
+    result = run_csim(folder)
+    return _numerics(result.logits, read_io(folder / "tb" / "expected.bin", "int32"),
+                     "C simulation (g++) of the generated accelerator vs the numpy integer reference")
+
+
+def _numerics(logits: np.ndarray, expected: np.ndarray, how: str) -> dict:
+    diff = np.abs(logits.astype(np.int64) - expected)
+    return {"status": "pass" if diff.max() == 0 else "fail", "reason": how, "max_abs_diff": float(diff.max()),
+            "tolerance": 0.0, "top1_agree": float(np.mean(logits.argmax(1) == expected.argmax(1)))}
+
+
+def simulated_result(project: dict, profile: BoardProfile, program: R.Program, sim: R.RtlResult, quick: dict,
+                     resources: dict | None, power: dict, expected: np.ndarray, same_board: bool,
+                     model_file: str = "fpga/project.json", sha256: str | None = None,
+                     manifest_sha256: str | None = None) -> dict:
+    """The `vitsdk.results/1` document of a simulated run: latency simulated, energy estimated."""
+    cfg = program.config
+    cycles = sim.cycles[0]
+    ms = cycles / (cfg.clock_mhz * 1e3)
+    useful = sum(layer["macs"] for layer in program.layers)
+    model = project.get("model", {})
+    total = (resources or {}).get("total") or {}
+    extra = {"latency_method": "simulated", "cycles": cycles, "quick_mode_cycles": quick["cycles"],
+             "quick_mode_error": round(quick["cycles"] / cycles - 1, 6), "mac_cycles": sim.mac_cycles[0],
+             "stall_cycles": sim.stall_cycles[0], "ddr_bytes": sim.ddr_bytes[0],
+             "macs_per_cycle": round(useful / cycles, 2), "peak_macs_per_cycle": cfg.tokens * cfg.outputs,
+             "engine": design_name(cfg), "engine_for_board": "exported" if same_board else "re-sized for this board",
+             "weights": "streamed from DDR (double-buffered)" if program.streamed else "on chip",
+             "block_shape": str(program.block), "fits": (resources or {}).get("fits"),
+             **{f"yosys_{k}": v for k, v in total.items()}}
+    params = {k: v for k, v in power["parameters"].items()}
+    params.update({f"resource_{k}": v for k, v in total.items()})
+    params.update({"engine_tokens": cfg.tokens, "engine_outputs": cfg.outputs, "engine_lanes": cfg.lanes,
+                   "formula": "energy = macs*pj_mac_int8 + lane_ops*pj_lane_op + sram_bytes*pj_sram_byte + "
+                              "ddr_bytes*ddr_w_per_gbps; power = static + energy/latency"})
+    return {
+        "schema": RESULTS_SCHEMA, "run_id": f"fpga-rtl-{profile.name}-{model.get('name', 'model')}",
+        "created_utc": _utc_now(), "status": "complete", "error": None,
+        "tool": {"name": "vitsdk", "version": _version()},
+        "device": {"platform": "fpga", "name": profile.title, "manufacturer": "AMD Xilinx", "model": profile.title,
+                   "soc": profile.part, "os": profile.os,
+                   "os_version": "n/a (Verilator simulation of the generated RTL, no board attached)",
+                   "clock_mhz": cfg.clock_mhz},
+        "runtime": {"name": "fpga", "version": None, "delegate": "rtl", "threads": None, "extra": extra},
+        "model": {"name": model.get("name"), "file": model_file, "format": "rtl",
+                  "sha256": sha256 or project.get("weights_sha256", "0" * 64),
+                  "size_bytes": project.get("weights_bytes"), "precision": "int8", "macs": project.get("macs"),
+                  "input_shape": [1, model["in_chans"], model["img_size"], model["img_size"]] if model else None,
+                  "manifest_sha256": manifest_sha256},
+        "protocol": {"warmup_runs": 0, "warmup_seconds": 0.0, "min_runs": 1, "min_seconds": 0.0, "max_runs": None,
+                     "max_seconds": None, "cooldown_seconds": 0.0, "power_sample_period_ms": 1.0},
+        "latency": single_figure_latency(ms, "simulated", f"Verilator cycle-accurate simulation of the generated "
+                                         f"RTL: {cycles} cycles at {cfg.clock_mhz:g} MHz (clock assumed, timing "
+                                         f"not closed); DDR a bandwidth/latency model"),
+        "energy": {"status": "estimated", "method": "analytical_model",
+                   "reason": "no board attached: per-operation energies x simulated activity + board idle power",
+                   "source": "vitsdk.fpga.synth (Horowitz ISSCC 2014 x Kuon & Rose 2007)",
+                   "energy_mj": power["energy_mj"], "uncertainty_mj": None, "power_w": power["power_w"],
+                   "idle_power_w": power["idle_power_w"], "net_power_w": power["net_power_w"],
+                   "model_parameters": params},
+        "thermal": {"before": {"state": None, "temperature_c": None}, "after": {"state": None, "temperature_c": None}},
+        "numerics": _numerics(sim.logits, expected, "Verilator simulation of the generated RTL vs the numpy "
+                                                    "integer reference"),
+    }

@@ -34,6 +34,8 @@ class BoardProfile:
         dsp_mw: dynamic mW per busy DSP (with its fabric/BRAM share) at clock_mhz, assumed.
         ddr_w_per_gbps: DDR dynamic power per GB/s of traffic, assumed.
         os: what the board runs (for the results file).
+        lut, ff: the part's LUTs and flip-flops (data sheet), for the Yosys fit check.
+        family: Yosys `synth_xilinx -family` of the part.
     """
 
     name: str
@@ -50,6 +52,13 @@ class BoardProfile:
     dsp_mw: float
     ddr_w_per_gbps: float
     os: str = "pynq"
+    lut: int = 0
+    ff: int = 0
+    family: str = "xcup"
+
+    @property
+    def bram36(self) -> int:
+        return self.bram_bytes // 4608
 
     @property
     def on_chip_bytes(self) -> int:
@@ -66,19 +75,19 @@ _KB = 1024
 BOARDS: dict[str, BoardProfile] = {b.name: b for b in [
     # XCZU9EG: 2520 DSP48E2, 912 BRAM36 (32.1 Mb), no URAM; PL DDR4 64-bit 2400 MT/s.
     BoardProfile("zcu102", "ZCU102", "xczu9eg-ffvb1156-2-e", 2520, 300.0, 912 * 4608, 0, 19.2, 2, 1,
-                 static_w=4.5, dsp_mw=2.4, ddr_w_per_gbps=0.16),
+                 static_w=4.5, dsp_mw=2.4, ddr_w_per_gbps=0.16, lut=274080, ff=548160),
     # XCZU7EV: 1728 DSP48E2, 312 BRAM36 (11 Mb), 96 URAM (27 Mb); PS DDR4 64-bit 2400 MT/s.
     BoardProfile("zcu104", "ZCU104", "xczu7ev-ffvc1156-2-e", 1728, 300.0, 312 * 4608, 96 * 36864, 19.2, 2, 1,
-                 static_w=4.0, dsp_mw=2.4, ddr_w_per_gbps=0.16),
+                 static_w=4.0, dsp_mw=2.4, ddr_w_per_gbps=0.16, lut=230400, ff=460800),
     # K26 SOM (XCK26): 1248 DSP48E2, 144 BRAM36 (5.1 Mb), 64 URAM (18 Mb); DDR4 64-bit 2400 MT/s.
     BoardProfile("kv260", "Kria KV260", "xck26-sfvc784-2lv-c", 1248, 300.0, 144 * 4608, 64 * 36864, 19.2, 2, 1,
-                 static_w=3.0, dsp_mw=2.2, ddr_w_per_gbps=0.16),
+                 static_w=3.0, dsp_mw=2.2, ddr_w_per_gbps=0.16, lut=117120, ff=234240),
     # XCZU3EG: 360 DSP48E2, 216 BRAM36 (7.6 Mb); LPDDR4 32-bit 2133 MT/s.
     BoardProfile("ultra96v2", "Ultra96-V2", "xczu3eg-sbva484-1-e", 360, 250.0, 216 * 4608, 0, 8.5, 2, 1,
-                 static_w=2.5, dsp_mw=2.0, ddr_w_per_gbps=0.16),
+                 static_w=2.5, dsp_mw=2.0, ddr_w_per_gbps=0.16, lut=70560, ff=141120),
     # XC7Z020: 220 DSP48E1 (no int8 packing), 140 BRAM36 (4.9 Mb); DDR3 16-bit 1066 MT/s.
     BoardProfile("pynq-z2", "PYNQ-Z2", "xc7z020clg400-1", 220, 125.0, 140 * 4608, 0, 2.1, 1, 1,
-                 static_w=1.6, dsp_mw=1.5, ddr_w_per_gbps=0.2),
+                 static_w=1.6, dsp_mw=1.5, ddr_w_per_gbps=0.2, lut=53200, ff=106400, family="xc7"),
 ]}
 
 

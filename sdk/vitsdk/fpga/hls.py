@@ -257,8 +257,9 @@ def read_io(path: Path, dtype: str) -> np.ndarray:
 
 def write_project(qv: QuantViT, out_dir: str | os.PathLike, block: BlockShape, patches: np.ndarray,
                   expected: np.ndarray, metadata: dict, part: str = "xczu9eg-ffvb1156-2-e",
-                  clock_ns: float = 3.33) -> dict:
-    """Writes the whole project atomically (a temp folder renamed into place). Returns project.json."""
+                  clock_ns: float = 3.33, stage=None) -> dict:
+    """Writes the whole project atomically (a temp folder renamed into place). Returns project.json.
+    `stage(folder) -> dict` writes more into the staged folder (the RTL design) and adds to project.json."""
     src = hls_source_dir()
     files, params, layers = render(qv, block)
     blob, layout = params.blob()
@@ -288,6 +289,8 @@ def write_project(qv: QuantViT, out_dir: str | os.PathLike, block: BlockShape, p
         write_io(tmp / "tb" / "expected.bin", expected, "int32")
         (tmp / "build_prj.tcl").write_text(_tcl(part, clock_ns, f"vitsdk_{qv.config.name}"))
         (tmp / "Makefile").write_text((src / "Makefile.in").read_text())
+        if stage is not None:
+            project.update(stage(tmp))
         (tmp / "project.json").write_text(json.dumps(project, indent=1) + "\n")
         tmp.chmod(0o755)
     return project

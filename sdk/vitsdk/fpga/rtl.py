@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vitsdk.errors import UserError
+from vitsdk.errors import UserError, tool_failed
 from vitsdk.fpga.blocksparse import BlockShape, encode
 from vitsdk.fpga.boards import BoardProfile
 from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
@@ -36,7 +36,7 @@ NF = 24  # 64-bit words per instruction (vit_engine.v)
 OP_END, OP_MM, OP_LN, OP_SM, OP_SEL, OP_START = 0, 1, 2, 3, 4, 5
 # MM flags (vit_engine.v): bit 0 A from the probability buffer, 1 B dense from activations, 2 packed int8 pairs,
 # 4-5 epilogue mode (0 raw, 1 int8, 2 residual add), 8-9 destination (0 act, 1 residual, 2 scores, 3 logits),
-# 12 per-channel constants, 13 GELU table, 14 streamed weights
+# 12 per-channel constants, 13 GELU table, 15 a weighted linear (streams from DDR when the engine's STREAM is set)
 MODE_RAW, MODE_ACT, MODE_RES = 0, 1, 2
 DST_ACT, DST_RES, DST_SCORE, DST_OUT = 0, 1, 2, 3
 
@@ -59,6 +59,7 @@ class EngineConfig:
         outputs: TN, output channels per tile (columns); a multiple of the block rows (one strip per R).
         lanes: L, elements per cycle of the LayerNorm / softmax / token-selection unit.
         ln_latency: cycles of the LayerNorm statistics unit per row (iterative divider + isqrt).
+        recip_latency: cycles of the shared reciprocal unit (once per softmax row and per fused token).
         clock_mhz: the clock the latency is stated at (an assumption: timing is not closed here).
         ddr_bytes_per_cycle: weight-stream bandwidth in bytes per clock (board peak x efficiency / clock).
         ddr_latency: cycles from a weight request to its first byte.
@@ -70,6 +71,7 @@ class EngineConfig:
     outputs: int = 8
     lanes: int = 4
     ln_latency: int = 40
+    recip_latency: int = 4
     clock_mhz: float = 300.0
     ddr_bytes_per_cycle: float = 38.4
     ddr_latency: int = 100
@@ -94,17 +96,21 @@ class EngineConfig:
 
 
 def design_for(profile: BoardProfile, block: BlockShape, **overrides) -> EngineConfig:
-    """The engine vitsdk sizes for `profile`: the MAC array takes about 40% of the DSPs as int8 pairs (the
-    epilogue and vector lanes take their own), TN a multiple of the block rows; the weight buffer about 70%
-    of BRAM+URAM. Every size can be overridden."""
-    pairs = int(profile.dsp * 0.4)
-    outputs = max(block.rows, 64 if pairs >= 1024 else 32 if pairs >= 256 else 16)
-    outputs -= outputs % block.rows
-    tokens = max(4, min(32, (2 * pairs // outputs) // 4 * 4))
+    """The engine vitsdk sizes for `profile` (checked against the part by Yosys' count at export): the MAC array
+    (TM x TN int8 MACs, two per DSP48E2), the vector lanes (each ~63 DSPs and ~4k LUTs by Yosys, so few), a
+    weight buffer of ~70% of BRAM+URAM; the DDR stream at 60% of the board's peak. Every size can be overridden."""
+    if profile.dsp >= 2000:
+        tokens, outputs, lanes = 16, 64, 8
+    elif profile.dsp >= 1500:
+        tokens, outputs, lanes = 16, 32, 8
+    elif profile.dsp >= 1000:
+        tokens, outputs, lanes = 8, 32, 4
+    else:
+        tokens, outputs, lanes = 4, 16, 2
+    outputs = max(outputs - outputs % block.rows, block.rows)
     ddr = profile.ddr_gbps * 1e9 * 0.6 / (profile.clock_mhz * 1e6)
-    base = EngineConfig(tokens=tokens, outputs=outputs, lanes=32 if profile.dsp >= 1024 else 8, ln_latency=40,
-                        clock_mhz=profile.clock_mhz, ddr_bytes_per_cycle=round(ddr, 3), ddr_latency=100,
-                        weight_buffer_bytes=int(profile.on_chip_bytes * 0.7))
+    base = EngineConfig(tokens=tokens, outputs=outputs, lanes=lanes, clock_mhz=profile.clock_mhz,
+                        ddr_bytes_per_cycle=round(ddr, 3), weight_buffer_bytes=int(profile.on_chip_bytes * 0.7))
     return replace(base, **overrides)
 
 
@@ -118,17 +124,51 @@ class Program:
     memories: dict[str, np.ndarray]  # name -> flat integer image (hex file rtl/<name>.hex)
     sizes: dict[str, int]  # Verilog parameters (buffer depths, TMAX, CMAX, NOUT)
     layers: list[dict]  # per linear: name, tokens, strips, col_blocks, kept, weight bytes
-    streamed: bool  # weights stream from DDR (double-buffered) instead of staying on chip
     weight_bytes: int
-    activation_bytes: int
+    activation_bytes: int  # every buffer but the weights
     input_shape: tuple[int, int]  # (patches, patch values)
     classes: int
+
+    @property
+    def streamed(self) -> bool:
+        """The weights stream from DDR (double-buffered) because they do not fit the weight buffer."""
+        return self.weight_bytes > self.config.weight_buffer_bytes
+
+    @property
+    def on_chip_bytes(self) -> int:
+        largest = max(layer["weight_bytes"] for layer in self.layers)
+        return self.activation_bytes + (2 * largest if self.streamed else self.weight_bytes)
+
+    def with_config(self, config: EngineConfig) -> "Program":
+        """The same instruction stream on an engine of other sizes (the program does not depend on them)."""
+        program = replace(self, config=config)
+        program.check()
+        return program
+
+    def check(self) -> None:
+        cfg, name = self.config, self.layers[0]["name"]
+        if self.block.rows < 2 or cfg.outputs % self.block.rows:
+            raise UserError(f"engine outputs (TN={cfg.outputs}) must be a multiple of the block rows "
+                            f"({self.block.rows}, at least 2): choose other engine sizes or another block shape")
+        largest = max(layer["weight_bytes"] for layer in self.layers)
+        if self.streamed and 2 * largest > cfg.weight_buffer_bytes:
+            raise UserError(f"the model cannot run on this engine even when streaming: its largest layer needs "
+                            f"{largest / 1e6:.2f} MB of weights twice (double buffering) and the weight buffer has "
+                            f"{cfg.weight_buffer_bytes / 1e6:.2f} MB; prune it (vitsdk prune) or pick a larger "
+                            f"board (first layer: {name})")
 
     def parameters(self) -> dict[str, int]:
         c = self.config
         num, den = _ratio(c.ddr_bytes_per_cycle)
         return {"TM": c.tokens, "TN": c.outputs, "R": self.block.rows, "L": c.lanes, "DDR_NUM": num, "DDR_DEN": den,
-                "DDR_LAT": c.ddr_latency, "LN_LAT": c.ln_latency, **self.sizes}
+                "DDR_LAT": c.ddr_latency, "LN_LAT": c.ln_latency, "RECIP_LAT": c.recip_latency,
+                "STREAM": int(self.streamed), **self.sizes}
+
+    def summary(self) -> dict:
+        """What rtl.json records to rebuild the program from its files (`load_program`)."""
+        return {"block_shape": str(self.block), "sizes": self.sizes, "layers": self.layers,
+                "weight_bytes": self.weight_bytes, "activation_bytes": self.activation_bytes,
+                "input_shape": list(self.input_shape), "classes": self.classes}
 
 
 def _ratio(value: float) -> tuple[int, int]:
@@ -178,7 +218,7 @@ class _Builder:
                             "balanced": bs.balanced, "weight_bytes": int(nbytes),
                             "macs": int(tokens * np.count_nonzero(ql.weight))})
         lo, hi = self.res_range
-        flags = (1 << 2) | (mode << 4) | (dst << 8) | (1 << 12) | ((lut is not None) << 13)
+        flags = (1 << 2) | (mode << 4) | (dst << 8) | (1 << 12) | ((lut is not None) << 13) | (1 << 15)
         self.mm_weighted.append(len(self.prog))
         self.emit(OP_MM, M=tokens, N=bs.out_features, K=bs.col_blocks * bs.kept, flags=flags, abase=abase,
                   astride=astride, bbase=vbase, xbase=xbase, kept=bs.kept, nblk=bs.col_blocks, cbase=cbase,
@@ -205,9 +245,6 @@ class _Builder:
 
 def compile_program(qv: QuantViT, block: BlockShape, config: EngineConfig) -> Program:
     """The instruction stream and buffer images of `qv` on an engine of `config`."""
-    if block.rows < 2 or config.outputs % block.rows:
-        raise UserError(f"engine outputs (TN={config.outputs}) must be a multiple of the block rows ({block.rows}, "
-                        f"at least 2): pass --engine-outputs or another block shape")
     c = qv.config
     C, D = c.embed_dim, c.head_dim
     N, T0 = c.num_patches, 1 + c.num_patches
@@ -254,22 +291,9 @@ def compile_program(qv: QuantViT, block: BlockShape, config: EngineConfig) -> Pr
     b.linear(qv.head, 1, LN, C, MODE_RAW, DST_OUT, 0, classes)
     b.emit(OP_END)
 
-    weight_bytes = sum(layer["weight_bytes"] for layer in b.layers)
-    largest = max(layer["weight_bytes"] for layer in b.layers)
-    streamed = weight_bytes > config.weight_buffer_bytes
-    if streamed and 2 * largest > config.weight_buffer_bytes:
-        raise UserError(f"{c.name} cannot run on this engine even when streaming: its largest layer needs "
-                        f"{largest / 1e6:.2f} MB of weights twice (double buffering) and the weight buffer has "
-                        f"{config.weight_buffer_bytes / 1e6:.2f} MB; prune it (vitsdk prune) or pick a larger board")
     for k, index in enumerate(b.mm_weighted):  # the weight fetch chain: each linear prefetches the next one
-        row = b.prog[index]
-        nxt = b.prog[b.mm_weighted[k + 1]][20] if k + 1 < len(b.mm_weighted) else 0
-        if streamed:
-            row[4] |= 1 << 14
-            row[20] = nxt
-        else:
-            row[20] = 0
-    b.prog[0][20] = b.layers[0]["weight_bytes"] if streamed else 0  # START fetches the first linear's weights
+        b.prog[index][20] = b.prog[b.mm_weighted[k + 1]][20] if k + 1 < len(b.mm_weighted) else 0
+    b.prog[0][20] = b.layers[0]["weight_bytes"]  # START fetches the first linear's weights
 
     memories = {
         "wmem": np.concatenate(b.w), "xmem": np.concatenate(b.x), "cmem": np.concatenate(b.c),
@@ -281,10 +305,11 @@ def compile_program(qv: QuantViT, block: BlockShape, config: EngineConfig) -> Pr
     sizes = {"AW": AW, "PW": T0 * T0, "SW": T0 * T0, "RW": 2 * T0 * C, "WW": memories["wmem"].size,
              "XW": memories["xmem"].size, "CW": memories["cmem"].size, "GW": memories["glut"].size,
              "OW": classes, "QW": memories["prog"].size, "TMAX": T0, "CMAX": C, "NOUT": classes}
-    activation_bytes = AW + 3 * T0 * T0 + 8 * T0 * C  # int8 regions, scores (int32) + probabilities (int16), residual
-    on_chip = weight_bytes if not streamed else 2 * largest
-    return Program(config, block, b.prog, memories, sizes, b.layers, streamed, int(weight_bytes),
-                   int(activation_bytes + on_chip), (N, Pdim), classes)
+    activation_bytes = AW + 6 * T0 * T0 + 6 * T0 * C  # int8 regions, scores + probabilities, two 24-bit residuals
+    program = Program(config, block, b.prog, memories, sizes, b.layers,
+                      int(sum(layer["weight_bytes"] for layer in b.layers)), int(activation_bytes), (N, Pdim), classes)
+    program.check()
+    return program
 
 
 # ---- files ----
@@ -315,11 +340,9 @@ def write_rtl(program: Program, folder: Path) -> dict:
         (out / f"{name}.hex").write_text(to_hex(values, _HEX_WIDTH[name]))
     for path in sorted(out.iterdir()):
         files[path.name] = sha256_file(path)
-    record = {"format": RTL_FORMAT, "engine": program.config.to_dict(), "block_shape": str(program.block),
-              "parameters": program.parameters(), "streamed": program.streamed, "weight_bytes": program.weight_bytes,
-              "on_chip_bytes": program.activation_bytes, "input_shape": list(program.input_shape),
-              "classes": program.classes, "instructions": len(program.instructions), "layers": program.layers,
-              "files": files}
+    record = {"format": RTL_FORMAT, "engine": program.config.to_dict(), "parameters": program.parameters(),
+              "streamed": program.streamed, "on_chip_bytes": program.on_chip_bytes,
+              "instructions": len(program.instructions), "program": program.summary(), "files": files}
     (out / "rtl.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
 
@@ -333,6 +356,17 @@ def read_rtl(project: Path) -> dict:
     if record.get("format") != RTL_FORMAT:
         raise UserError(f"{path} is not a vitsdk RTL record (format {record.get('format')!r})")
     return record
+
+
+def load_program(record: dict, files: dict[str, Path], config: EngineConfig | None = None) -> Program:
+    """The program of a verified rtl/ folder (instructions from prog.hex), on its engine or on `config`."""
+    words = [int(line, 16) for line in files["prog.hex"].read_text().split()]
+    words = [w - (1 << 64) if w >> 63 else w for w in words]
+    rows = [words[i:i + NF] for i in range(0, len(words), NF)]
+    p = record["program"]
+    program = Program(EngineConfig(**record["engine"]), BlockShape.parse(p["block_shape"]), rows, {}, p["sizes"],
+                      p["layers"], p["weight_bytes"], p["activation_bytes"], tuple(p["input_shape"]), p["classes"])
+    return program.with_config(config) if config is not None else program
 
 
 def verified_files(project: Path, record: dict, expected_rtl_sha256: str | None = None) -> dict[str, Path]:
@@ -391,7 +425,7 @@ def build_simulator(files: dict[str, Path], parameters: dict[str, int]) -> tuple
                "-I.", "tb_vit.v", "vit_engine.v", "vit_mac_array.v", "-o", "Vtb_vit", "--Mdir", "obj"]
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise RuntimeError(f"verilator failed on the engine sources:\n{(proc.stdout + proc.stderr)[-4000:]}")
+            raise tool_failed("verilator on the engine sources", proc.returncode, proc.stdout + proc.stderr)
         (work / "obj" / "Vtb_vit").rename(work / "Vtb_vit")
         shutil.rmtree(work / "obj")
         try:
@@ -433,7 +467,7 @@ def simulate(files: dict[str, Path], parameters: dict[str, int], patches: np.nda
         proc = subprocess.run([str(binary), f"+images={len(patches)}"], cwd=run, capture_output=True, text=True)
         seconds = time.perf_counter() - start
         if proc.returncode != 0 or not (run / "out.txt").is_file():
-            raise RuntimeError(f"the RTL simulation failed ({proc.returncode}): {(proc.stdout + proc.stderr)[-2000:]}")
+            raise tool_failed(f"the RTL simulation {binary}", proc.returncode, proc.stdout + proc.stderr)
         lines = (run / "out.txt").read_text().split("\n")
     logits, counters = [], []
     i = 0
@@ -448,3 +482,57 @@ def simulate(files: dict[str, Path], parameters: dict[str, int], patches: np.nda
     return RtlResult(np.array(logits, dtype=np.int64).astype(np.int32), [c["cycles"] for c in counters],
                      [c["mac_cycles"] for c in counters], [c["stall_cycles"] for c in counters],
                      [c["ddr_bytes"] for c in counters], build_s, seconds, parameters)
+
+
+# ---- the quick mode: the sequencer's cycle rules applied to the instruction stream ----
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def cycle_model(program: Program) -> dict:
+    """Cycles of one inference by the engine's own timing rules (vit_engine.v state by state: fetch, matmul
+    tiles with the epilogue draining behind them, LayerNorm/softmax/selection passes of L lanes, the DDR
+    fetch chain), without simulating data. Token selection's fused-token pass counts every dropped token.
+    Returns cycles, MAC-busy cycles, stall cycles and DDR bytes, like the simulator's counters."""
+    cfg = program.config
+    TM, TN, L = cfg.tokens, cfg.outputs, cfg.lanes
+    num, den = _ratio(cfg.ddr_bytes_per_cycle)
+    cycles = mac = stall = ddr = 0
+    fetch_ready = ddr_free = 0
+    for row in program.instructions:
+        op, M, N, K, flags = row[0], row[1], row[2], row[3], row[4]
+        cycles += 1  # fetch
+        if op == OP_START and program.streamed and row[20]:
+            fetch_ready = ddr_free = cfg.ddr_latency + _ceil(row[20] * den, num)
+            ddr = row[20]
+        elif op == OP_MM:
+            if program.streamed and flags >> 15 & 1:
+                if cycles < fetch_ready:
+                    stall += fetch_ready - cycles
+                    cycles = fetch_ready
+                if row[20]:
+                    start = max(cycles, ddr_free)
+                    fetch_ready = ddr_free = start + cfg.ddr_latency + _ceil(row[20] * den, num)
+                    ddr += row[20]
+            cycles += 1  # init
+            steps = K * (1 if flags >> 2 & 1 else 2)
+            previous = 0
+            for _ in range(_ceil(M, TM)):
+                for nt in range(0, N, TN):
+                    wait = max(0, previous - steps)
+                    cycles += steps + 1 + wait
+                    stall += wait
+                    mac += steps
+                    previous = min(TN, N - nt)
+            cycles += previous + 1  # flush: the last tile drains
+        elif op == OP_LN:
+            cycles += M * (2 * _ceil(N, L) + cfg.ln_latency)
+        elif op == OP_SM:
+            cycles += M * (3 * _ceil(N, L) + cfg.recip_latency)
+        elif op == OP_SEL:
+            n = M - 1
+            cycles += n * _ceil(n, L) + (K + 1) * _ceil(N, L)
+            if flags & 1:
+                cycles += (n - K) * _ceil(N, L) + cfg.recip_latency + _ceil(N, L)
+    return {"cycles": cycles, "mac_cycles": mac, "stall_cycles": stall, "ddr_bytes": ddr}
