@@ -310,6 +310,7 @@ def test_cli_bad_input_is_one_error_line(bundle, tmp_path, run_cli, monkeypatch)
         ((bundle,), {"VITSDK_CHROMIUM": str(tmp_path / "no-chromium")}, "scripts/setup_chromium.sh"),
         ((bundle, "--serve", "127.0.0.1:99999"), {}, "expected HOST:PORT"),
         ((bundle, "--accelerator", "wasn"), {}, "did you mean 'wasm'"),
+        ((bundle, "--headless", "--serve", ":0"), {}, "give one of them"),
         ((bundle, "--serve", ":0", "--timeout", "1"), {}, "no page reported back within 1 s"),
     ]
     with socket.socket() as busy:

@@ -127,6 +127,8 @@ def bench(
     board: str = typer.Option("zcu102", "--board", help="FPGA board profile (fpga)."),
     serve: Optional[str] = typer.Option(None, "--serve", help="browser: serve the page on HOST:PORT for a phone "
                                         "(0.0.0.0:8765 for this network) instead of running headless Chromium."),
+    headless: bool = typer.Option(False, "--headless", help="browser: run the page in Debian's Chromium here through "
+                                  "Playwright (the default without --serve)."),
     accelerator: Optional[list[str]] = typer.Option(None, "--accelerator", help="browser: LiteRT.js accelerators "
                                                     "to try (repeatable): wasm, webgpu, webnn; default all."),
     battery_wh: Optional[float] = typer.Option(None, "--battery-wh", help="browser: the phone battery's capacity "
@@ -149,8 +151,11 @@ def bench(
     model file in BUNDLE, and write one results JSON per model file (schemas/results.schema.json)."""
     if device not in DEVICES:
         raise unknown("device", device, DEVICES)
+    if headless and serve:
+        raise UserError("--headless runs the page here and --serve waits for a phone: give one of them")
     if device != "browser":
-        for flag, value in (("--serve", serve), ("--accelerator", accelerator), ("--battery-wh", battery_wh)):
+        for flag, value in (("--serve", serve), ("--headless", headless), ("--accelerator", accelerator),
+                            ("--battery-wh", battery_wh)):
             if value:
                 raise UserError(f"{flag} is for --device browser (this run is --device {device})")
     if all_devices and device != "android":
