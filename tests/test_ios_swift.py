@@ -28,7 +28,7 @@ SCRIPT = ROOT / "scripts" / "swift_chroot.sh"
 # Written by ios_app/BenchCore/Tests/BenchCoreTests/SessionTests.swift.
 EXPECTED = {
     "ios_executorch_complete.json": ("complete", "unavailable"),
-    "ios_coreml_battery_measured.json": ("complete", "measured"),
+    "ios_coreml_battery_unresolved.json": ("complete", "unavailable"),
     "ios_coreml_load_failed.json": ("failed", "unavailable"),
     "ios_executorch_partial.json": ("partial", "unavailable"),
     "ios_executorch_sha_mismatch.json": ("failed", "unavailable"),
@@ -131,9 +131,9 @@ def test_swift_tests_pass_and_write_schema_valid_results(swift_run):
             assert doc["latency"] is None and doc["error"]
         else:
             assert doc["latency"]["runs"] == len(doc["latency"]["samples_ms"]) > 0
-    measured = json.loads((out / "ios_coreml_battery_measured.json").read_text())["energy"]
-    assert measured["method"] == "battery_level_delta" and measured["uncertainty_mj"] > 0
-    assert measured["reason"].startswith("coarse"), "a battery-level figure must say it is coarse"
+    unresolved = json.loads((out / "ios_coreml_battery_unresolved.json").read_text())["energy"]
+    assert unresolved.get("energy_mj") is None and unresolved["method"] == "none"
+    assert unresolved["reason"].startswith("not resolved: "), "a battery figure within its noise is no figure"
 
 
 def test_chroot_script_refuses_unknown_commands():

@@ -116,11 +116,14 @@ public struct BatteryEnergyEstimator: Equatable, Sendable {
         }
         let capacityTerm = abs(per.energyMj) * capacityRelUncertainty
         let uncertainty = hypot(per.uncertaintyMj, capacityTerm)
-        let resolved = abs(per.energyMj) >= 2 * uncertainty
-            ? "" : "not resolved (within two standard errors of zero: run longer); "
+        // A figure within two standard errors of zero measured nothing: no number, and the reason says so.
+        guard abs(per.energyMj) >= 2 * uncertainty else {
+            return .unavailable(String(format: "not resolved: %.3g +- %.3g mJ per inference is within two standard errors of zero (run longer); ", per.energyMj, uncertainty)
+                                + "whole-phone battery level in \(Int(step * 100))% steps, idle subtracted; \(observed)")
+        }
         return EnergyResult(
             status: "measured", method: "battery_level_delta",
-            reason: "coarse: \(resolved)whole-phone battery level in \(Int(step * 100))% steps, idle subtracted, capacity \(capacityWh) Wh entered by the user (wear unknown, +-\(Int(capacityRelUncertainty * 100))%); \(observed)",
+            reason: "coarse: whole-phone battery level in \(Int(step * 100))% steps, idle subtracted, capacity \(capacityWh) Wh entered by the user (wear unknown, +-\(Int(capacityRelUncertainty * 100))%); \(observed)",
             source: source, energyMj: per.energyMj, uncertaintyMj: uncertainty, powerW: per.powerW,
             idlePowerW: per.idlePowerW, netPowerW: per.netPowerW,
             modelParameters: [
