@@ -50,10 +50,15 @@ for aar in pathlib.Path(sys.argv[1]).glob("*/*.aar"):
         aar.with_suffix(".jar").write_bytes(z.read("classes.jar"))
     aar.unlink()
 PY
+for jar in "$tmp"/test/*.jar; do   # the test set includes the compile set: one copy on disk
+  [ -f "$tmp/compile/${jar##*/}" ] && ln -f "$tmp/compile/${jar##*/}" "$jar"
+done
 rm -f "$tmp/mvn.log"
 touch "$tmp/.complete"
 mkdir -p "$cache"
 rm -rf "$out"
 mv "$tmp" "$out"
 trap - EXIT
+# folders of older pom/versions files (the Maven cache m2/ stays: a re-resolve is then offline)
+find "$cache" -mindepth 1 -maxdepth 1 -type d ! -name m2 ! -name "$key" ! -name '*.tmp.*' -exec rm -rf {} +
 echo "setup_android: resolved the Android compile/test jars into $out"

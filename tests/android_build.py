@@ -46,17 +46,17 @@ class AndroidBuild:
                                "-cp", cp, main_class, *args], capture_output=True, text=True, timeout=900)
 
 
-def _setup(script: str) -> None:
+def _setup(script: str) -> str:
+    """Runs scripts/SCRIPT (a no-op once done); returns its one line of output."""
     proc = subprocess.run(["bash", str(ROOT / "scripts" / script)], capture_output=True, text=True)
     assert proc.returncode == 0, f"scripts/{script} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout.strip()
 
 
 def _jars() -> tuple[list[Path], list[Path], Path]:
     """(compile jars, run jars, the folder holding android-all-instrumented)."""
-    _setup("setup_android.sh")
-    done = sorted((CACHE / "android").glob("*/.complete"), key=lambda p: p.stat().st_mtime)
-    assert done, "scripts/setup_android.sh left no resolved jars"
-    base = done[-1].parent
+    base = Path(_setup("setup_android.sh").split()[-1])   # "... jars into DIR" / "... already in DIR"
+    assert (base / ".complete").is_file(), f"scripts/setup_android.sh left no resolved jars in {base}"
     framework = f"android-all-{VERSIONS['android_all']}.jar"
     assert (base / "compile" / framework).is_file(), f"{framework} missing from {base / 'compile'}"
     compile_jars = sorted((base / "compile").glob("*.jar"))

@@ -65,8 +65,10 @@ class BenchActivity : Activity() {
         val spec = try {
             runSpecFrom(intent) ?: return
         } catch (e: Exception) {
-            log("cannot read run spec ${intent?.getStringExtra(EXTRA_RUN_SPEC)}: ${e.message}")
+            val path = intent?.getStringExtra(EXTRA_RUN_SPEC)
+            log("cannot read run spec $path: ${e.message}")
             Log.e(TAG, "bad run spec", e)
+            path?.let { BenchRunner.refuse(this, it, "run spec refused: ${e.message}") }
             return
         }
         start(spec)

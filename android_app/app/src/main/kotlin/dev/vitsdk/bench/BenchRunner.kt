@@ -10,6 +10,7 @@ import dev.vitsdk.benchcore.EnergySamples
 import dev.vitsdk.benchcore.Json
 import dev.vitsdk.benchcore.Manifest
 import dev.vitsdk.benchcore.NpyArray
+import dev.vitsdk.benchcore.Protocol
 import dev.vitsdk.benchcore.Numerics
 import dev.vitsdk.benchcore.ResultsDoc
 import dev.vitsdk.benchcore.RunSpec
@@ -176,6 +177,20 @@ class BenchRunner(
     }
 
     fun fail(error: String) = progress("failed", null, error)
+
+    companion object {
+        /**
+         * A run spec the app refuses (unreadable, unknown fields, ...): when it still names a usable run_id,
+         * progress.json says `failed` with [error] where the host driver polls, so `vitsdk bench` stops
+         * waiting and reports why instead of timing out.
+         */
+        fun refuse(context: Context, specPath: String, error: String) {
+            @Suppress("UNCHECKED_CAST")
+            val doc = try { Json.parse(File(specPath).readText()) as? Map<String, Any?> } catch (e: Exception) { null } ?: return
+            val runId = (doc["run_id"] as? String)?.takeIf { RunSpec.isRunId(it) } ?: return
+            BenchRunner(context, RunSpec(runId, "", doc["output_dir"] as? String, emptyList(), Protocol()), {}).fail(error)
+        }
+    }
 
     /** Written to a temporary name, then renamed: a reader never sees half a file. */
     private fun write(name: String, text: String) {

@@ -124,8 +124,16 @@ class BenchAppTest {
         try { BenchActivity.runSpecFrom(Intent(BenchActivity.ACTION_RUN)); fail("RUN without run_spec accepted") }
         catch (e: IllegalArgumentException) { assertTrue(e.message!!, e.message!!.contains("--es run_spec")) }
         val typo = spec("typo", bundle("typo"), extra = "\"thread\": 4,")
-        try { BenchActivity.runSpecFrom(Intent(BenchActivity.ACTION_RUN).putExtra("run_spec", typo.path)); fail("unknown field accepted") }
-        catch (e: IllegalArgumentException) { assertTrue(e.message!!, e.message!!.contains("unknown field(s) [thread]")) }
+        val refusal = try {
+            BenchActivity.runSpecFrom(Intent(BenchActivity.ACTION_RUN).putExtra("run_spec", typo.path)); "accepted"
+        } catch (e: IllegalArgumentException) { e.message!! }
+        assertTrue(refusal, refusal.contains("unknown field(s) [thread]"))
+        // what BenchActivity does with it: progress.json says failed and why, where the host driver polls
+        BenchRunner.refuse(context, typo.path, "run spec refused: $refusal")
+        @Suppress("UNCHECKED_CAST")
+        val progress = Json.parse(File(out, "typo/progress.json").readText()) as Map<String, Any?>
+        assertEquals("failed", progress["state"])
+        assertEquals("run spec refused: $refusal", progress["error"])
     }
 
     @Test fun powerMonitorsThroughTheWholeProtocol() {

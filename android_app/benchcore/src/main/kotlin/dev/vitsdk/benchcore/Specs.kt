@@ -15,6 +15,9 @@ data class RunSpec(
         const val SCHEMA = "vitsdk.run_spec/1"
         val RUNTIMES = setOf("executorch", "litert", "coreml", "fpga")
         private val RUN_ID = Regex("^[A-Za-z0-9._-]{1,80}$")
+
+        /** A run id names folders on the phone: letters, digits and ._- only, and never "." or "..". */
+        fun isRunId(text: String): Boolean = RUN_ID.matches(text) && text != "." && text != ".."
         private val FIELDS = setOf("schema", "run_id", "bundle", "output_dir", "models", "protocol")
         private val MODEL_FIELDS = setOf("file", "runtime", "delegate", "threads")
 
@@ -30,7 +33,7 @@ data class RunSpec(
             checkSchema(doc, SCHEMA, "run spec")
             onlyKnown(doc, FIELDS, "")
             val runId = doc.str("run_id")
-            require(RUN_ID.matches(runId)) { "run_id '$runId' must match ${RUN_ID.pattern}" }
+            require(isRunId(runId)) { "run_id '$runId' must match ${RUN_ID.pattern}" }
             val models = doc.list("models").mapIndexed { i, item ->
                 @Suppress("UNCHECKED_CAST") val e = item as? Map<String, Any?> ?: throw IllegalArgumentException("/models/$i must be an object")
                 onlyKnown(e, MODEL_FIELDS, "/models/$i")
