@@ -297,6 +297,20 @@ def hostile_results(folder: Path) -> Path:
     return folder
 
 
+def test_control_and_bidi_characters_are_shown_escaped(tmp_path):
+    """NUL, ESC and the bidirectional overrides (U+202E makes 'fdp.exe' read as 'exe.pdf') from a results file
+    reach the page as visible escapes, never as the characters themselves."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    doc = json.loads((FIXTURES / "results" / "host_dense.json").read_text())
+    doc["device"]["name"] = "dev\u0000box\u001b[31m \u202efdp.exe \u2066x\u2069"
+    (folder / "r.json").write_text(json.dumps(doc))
+    build_report([folder], tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    assert "dev\\u0000box\\u001b[31m \\u202efdp.exe \\u2066x\\u2069" in html
+    assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", html)
+
+
 def test_text_from_results_is_escaped(tmp_path):
     folder = hostile_results(tmp_path / "in")
     rep, _ = build_report([folder], tmp_path / "r.html")
