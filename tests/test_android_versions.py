@@ -22,14 +22,15 @@ def test_app_executorch_is_the_exporters():
 
 
 def test_gradle_and_maven_take_every_version_from_the_file():
-    gradle = (ROOT / "android_app" / "app" / "build.gradle.kts").read_text()
-    coordinates = re.findall(r'^\s*implementation\("(.+)"\)\s*$', gradle, re.M)
-    assert coordinates, "no dependencies found in app/build.gradle.kts"
-    for coordinate in coordinates:
-        group, artifact, version = coordinate.split(":")
-        key = re.fullmatch(r'\$\{v\("(\w+)"\)\}', version)
-        assert key and key.group(1) in VERSIONS, f"{group}:{artifact} names version '{version}', not one from the file"
-    assert 'rootProject.file("../schemas/runtime_versions.json")' in gradle
+    for module, use in (("app", r'\$\{v\("(\w+)"\)\}'), ("benchcore", r'\$\{versions\["(\w+)"\]\}')):
+        gradle = (ROOT / "android_app" / module / "build.gradle.kts").read_text()
+        coordinates = re.findall(r'^\s*(?:test)?[iI]mplementation\("([^:"]+:[^:"]+:.+)"\)\s*$', gradle, re.M)
+        assert coordinates, f"no dependencies found in {module}/build.gradle.kts"
+        for coordinate in coordinates:
+            group, artifact, version = coordinate.split(":")
+            key = re.fullmatch(use, version)
+            assert key and key.group(1) in VERSIONS, f"{module}: {group}:{artifact} names version '{version}', not the file's"
+        assert 'rootProject.file("../schemas/runtime_versions.json")' in gradle, module
     pom = (ROOT / "android_app" / "pom.xml").read_text()
     for version in re.findall(r"<version>([^<]+)</version>", pom.split("<dependencies>", 1)[1]):
         assert re.fullmatch(r"\$\{(\w+)\}", version) and version[2:-1] in VERSIONS, version

@@ -8,8 +8,12 @@ kotlin {
     jvmToolchain(17)
 }
 
+// versions: ../schemas/runtime_versions.json, the one list (app/build.gradle.kts reads it the same way)
+@Suppress("UNCHECKED_CAST")
+val versions = groovy.json.JsonSlurper().parse(rootProject.file("../schemas/runtime_versions.json")) as Map<String, Any>
+
 dependencies {
-    testImplementation("junit:junit:4.13.2")
+    testImplementation("junit:junit:${versions["junit"]}")
 }
 
 tasks.test {
