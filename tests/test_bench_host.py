@@ -243,3 +243,39 @@ def test_cli_bad_input(bundle, tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.startswith("error:") and message in err, err
     assert err.count("\n") == 1 and not (tmp_path / "r").exists()
+
+
+def _int8_bundle(tmp_path: Path, reference: "np.ndarray") -> "Bundle":
+    import numpy as np
+
+    from vitsdk.bench.bundle import Bundle, ModelFile
+
+    (tmp_path / "ref").mkdir()
+    np.save(tmp_path / "ref" / "inputs.npy", np.zeros((len(reference), 1, 28, 28), np.float32))
+    np.save(tmp_path / "ref" / "outputs.npy", reference)
+    # An older manifest that still lists a loose int8 bound: it must not make an int8 file `pass`.
+    manifest = {"reference": {"inputs": "ref/inputs.npy", "outputs": "ref/outputs.npy", "tolerance": 1e-4,
+                              "tolerances": {"fp32": 1e-4, "int8": 0.6}}}
+    model = ModelFile("m.tflite", "tflite", "litert", "int8", None, None, "0" * 64, None)
+    return Bundle(tmp_path, manifest, "1" * 64, (model,)), model
+
+
+def test_int8_numerics_pass_on_top1_agreement_not_a_loose_relative_bound(tmp_path):
+    """An int8 file whose logits are 40% off (relative) passes only while its top-1 class agrees with fp32 on
+    the reference inputs; with 2 of 8 classes flipped it fails, whatever relative bound the manifest lists.
+    The relative error is reported either way."""
+    import numpy as np
+
+    reference = np.tile(np.arange(10, dtype=np.float32), (8, 1))        # class 9 everywhere, max |ref| = 9
+    reference[:, 8] = 8.9                                               # a close runner-up
+    bundle, model = _int8_bundle(tmp_path, reference)
+    close = reference.copy()
+    close[:, 0] += 3.6                                                  # 40% of max |ref| off, class kept
+    doc = host.numerics(bundle, model, lambda x: close, (8, 1, 28, 28), np.float32)
+    assert doc["status"] == "pass" and doc["metric"] == "top1_agree" and doc["top1_agree"] == 1.0
+    assert doc["rel_diff"] == pytest.approx(0.4) and doc["tolerance"] is None
+    flipped = close.copy()
+    flipped[:2, 8] = 9.1                                                # 2 of 8 now predict class 8
+    doc = host.numerics(bundle, model, lambda x: flipped, (8, 1, 28, 28), np.float32)
+    assert doc["status"] == "fail" and doc["top1_agree"] == 0.75 and doc["rel_diff"] < 0.6
+    assert doc["reason"].startswith("top-1 agreement 0.75 < 0.9 on 8 reference inputs")
