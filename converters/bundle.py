@@ -64,7 +64,7 @@ class ExportOptions:
         tolerances: per-precision overrides of `TOLERANCE` (max |diff| / max |ref|).
         force: replace an existing bundle at the output path.
         coreml_target: Core ML minimum deployment target ('iOS17', ...).
-        coreml_compression: 'none', 'sparse' or 'palettized'.
+        coreml_compression: 'auto' (sparse for a pruned model), 'none', 'sparse' or 'palettized'.
         batch: the static batch size of the exported graphs.
         seed: seed for sampling calibration/reference images.
     """
@@ -81,7 +81,7 @@ class ExportOptions:
     tolerances: dict[str, float] = field(default_factory=dict)
     force: bool = False
     coreml_target: str = "iOS17"
-    coreml_compression: str = "none"
+    coreml_compression: str = "auto"
     batch: int = 1
     seed: int = 0
 

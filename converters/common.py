@@ -45,6 +45,13 @@ def standard_inputs(example_inputs: tuple) -> tuple:
                  for t in example_inputs)
 
 
+def pruned_fraction(model: nn.Module) -> float:
+    """The fraction of linear-layer weights that are exactly zero (block-pruned zeros kept in dense weights)."""
+    weights = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
+    total = sum(w.numel() for w in weights)
+    return sum(int((w == 0).sum()) for w in weights) / total if total else 0.0
+
+
 def package_version(name: str) -> str | None:
     try:
         return importlib.metadata.version(name)

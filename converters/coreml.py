@@ -3,7 +3,8 @@
 Precisions: 'fp16' (Core ML's default compute precision), 'fp32' (for models whose softmax/LayerNorm
 overflow in fp16) and 'int8' (int8 linear-quantized weights, fp16 compute). Optional weight compression:
 'sparse' stores the weights' existing zeros sparsely (it keeps block-pruned zeros exactly and prunes
-nothing new), 'palettized' clusters each weight tensor to a 256-entry lookup table (8 bits).
+nothing new), 'palettized' clusters each weight tensor to a 256-entry lookup table (8 bits); 'auto' (the
+default) is 'sparse' for a block-pruned model (fp16/fp32) and 'none' otherwise.
 
 Core ML prediction needs macOS, so on Linux the converted program is validated instead of run: the spec
 is an ML program, its input/output names and shapes match the model, and the op list is recorded.
@@ -21,11 +22,12 @@ from typing import Any
 
 import torch
 
-from vitsdk.converters.common import export_friendly, package_version, require_precision, standard_inputs
+from vitsdk.converters.common import (export_friendly, package_version, pruned_fraction, require_precision,
+                                      standard_inputs)
 from vitsdk.errors import UserError, suggest
 
 PRECISIONS = ("fp16", "fp32", "int8")
-COMPRESSIONS = ("none", "sparse", "palettized")
+COMPRESSIONS = ("auto", "none", "sparse", "palettized")
 DEFAULT_DEPLOYMENT_TARGET = "iOS17"
 NOT_EXECUTED = "Core ML prediction needs macOS; the program was validated (spec, inputs/outputs, ops), not run"
 
@@ -67,7 +69,7 @@ def _compress(ml, precision: str, compression: str):
 
 def to_mlpackage(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLike, precision: str = "fp16",
                  *, minimum_deployment_target: str = DEFAULT_DEPLOYMENT_TARGET,
-                 compression: str = "none") -> dict[str, Any]:
+                 compression: str = "auto") -> dict[str, Any]:
     """Converts `model` to a Core ML ML program saved at `path` (an .mlpackage folder, written atomically).
 
     Args:
@@ -76,12 +78,15 @@ def to_mlpackage(model: torch.nn.Module, example_inputs: tuple, path: str | os.P
         path: the .mlpackage folder to write.
         precision: 'fp16' or 'fp32' compute precision, or 'int8' (int8 weights, fp16 compute).
         minimum_deployment_target: a coremltools target name ('iOS16', 'iOS17', 'macOS14', ...).
-        compression: 'none', 'sparse' (keep existing zeros sparse) or 'palettized' (8-bit lookup tables).
+        compression: 'auto', 'none', 'sparse' (keep existing zeros sparse) or 'palettized' (8-bit lookup
+            tables); 'auto' is 'sparse' when at least 10% of the linear weights are pruned zeros (not with int8).
     """
     require_precision("coreml", precision, PRECISIONS)
     if compression not in COMPRESSIONS:
         raise UserError(f"unknown Core ML compression '{compression}'{suggest(compression, COMPRESSIONS)}; "
                         f"choose from: {', '.join(COMPRESSIONS)}")
+    if compression == "auto":
+        compression = "sparse" if precision != "int8" and pruned_fraction(model) >= 0.1 else "none"
     if precision == "int8" and compression == "palettized":
         raise UserError("Core ML int8 weights and palettized compression do not combine: choose one "
                         "(--precision int8, or --coreml-compression palettized with fp16/fp32)")

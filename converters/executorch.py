@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from vitsdk.atomic import atomic_path
-from vitsdk.converters.common import (calibration_batches, export_friendly, package_version,
+from vitsdk.converters.common import (calibration_batches, export_friendly, package_version, pruned_fraction,
                                       require_calibration, require_precision, standard_inputs)
 
 PRECISIONS = ("fp32", "int8", "int8-dynamic")
@@ -218,12 +218,10 @@ def weight_storage(model: torch.nn.Module, size_bytes: int) -> dict[str, Any]:
     """The manifest's `weight_storage` of a .pte: always dense. XNNPACK has no sparse weight format and a
     .pte has no DENSIFY-like unpacking, so pruned zeros left in dense weights ('remove'/'auto' compaction
     of multi-strip layers) stay in the file; 'gather' drops them but ran slower, int8 quarters every weight."""
-    linear = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    total = sum(w.numel() for w in linear)
-    zeros = sum(int((w == 0).sum()) for w in linear)
+    zeros = pruned_fraction(model)
     record: dict[str, Any] = {"storage": "dense", "dense_equivalent_bytes": int(size_bytes)}
-    if total and zeros / total >= 0.1:
-        record["note"] = (f"{100 * zeros / total:.0f}% of the linear weights are pruned zeros stored dense (ExecuTorch "
+    if zeros >= 0.1:
+        record["note"] = (f"{100 * zeros:.0f}% of the linear weights are pruned zeros stored dense (ExecuTorch "
                           f"has no sparse weight storage); int8/int8-dynamic store a quarter of the bytes")
     return record
 

@@ -118,3 +118,15 @@ def _tiny_fc_model(weight: np.ndarray) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
         litert_torch.convert(linear, (torch.randn(1, weight.shape[1]),)).export(str(Path(folder) / "m.tflite"))
         return (Path(folder) / "m.tflite").read_bytes()
+
+
+@pytest.mark.slow
+def test_coreml_stores_a_pruned_model_sparse_by_default(models, tmp_path):
+    """Core ML's default compression ('auto') is 'sparse' for a pruned model: its zeros stay out of the weights."""
+    from vitsdk.converters.common import pruned_fraction
+    from vitsdk.converters.coreml import to_mlpackage
+
+    pruned, x, _, _ = models
+    info = to_mlpackage(pruned, (x,), tmp_path / "pruned.mlpackage")
+    assert info["compression"] == "sparse" and pruned_fraction(pruned) > 0.3
+    assert pruned_fraction(create_model("vit_nano_patch4_28")) == 0.0  # a dense model stays 'none'

@@ -42,8 +42,9 @@ def export(
     allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Keep quantized files whose parity "
                                         "exceeds the tolerance (judge them by --accuracy-data); fp32 must match."),
     coreml_target: str = typer.Option("iOS17", help="Core ML minimum deployment target."),
-    coreml_compression: str = typer.Option("none", help="Core ML weight compression: none, sparse (keeps "
-                                           "pruned zeros sparse), palettized (8-bit lookup tables)."),
+    coreml_compression: str = typer.Option("auto", help="Core ML weight compression: auto (sparse for a pruned "
+                                           "model, else none), none, sparse (keeps pruned zeros sparse), "
+                                           "palettized (8-bit lookup tables)."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace an existing bundle at --output."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of the table."),
 ) -> None:
