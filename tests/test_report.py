@@ -374,3 +374,12 @@ def test_cli_subprocess_json(tmp_path, run_cli):
     assert len(data["entries"]) == 6
     assert math.isclose(data["entries"][0]["figures"]["latency_ms"]["value"], 0.9)
     assert (tmp_path / "report.md").is_file() and (tmp_path / "report.json").is_file()
+
+
+def test_numerics_label_says_what_an_integer_pass_means():
+    """bench tables and the HTML report show an int8 file's agreement and relative error beside its `pass`."""
+    from vitsdk.report.tables import numerics_label
+
+    assert numerics_label({"status": "pass", "metric": "max_abs_diff / max_abs_ref", "rel_diff": 1e-6}) == "pass"
+    assert numerics_label({"status": "fail", "metric": "top1_agree", "top1_agree": 0.75, "rel_diff": 0.41}) == \
+        "fail (top-1 75%, rel 0.41)"

@@ -11,6 +11,7 @@ from pathlib import Path
 from vitsdk.report.compute import COLUMNS, PLATFORMS, Entry, Report
 from vitsdk.report.links import href
 from vitsdk.report.svg import Bar, Point, bar_chart, breakdown_chart, esc, pareto_chart
+from vitsdk.report.tables import numerics_label
 
 CSS = """
 body{font-family:system-ui,'DejaVu Sans',sans-serif;margin:24px;color:#111;background:#fff;}
@@ -140,7 +141,7 @@ def _provenance(report: Report, out_dir: Path) -> str:
             f"</code></span></td>"
             f'<td>{esc(e.energy_note)}{f"<span class=how>estimate: {esc(estimate)}</span>" if estimate else ""}'
             f'</td><td>{esc(_thermal(thermal["before"]))} → {esc(_thermal(thermal["after"]))}'
-            f'<span class="how">numerics {esc(d["numerics"]["status"])}</span></td>'
+            f'<span class="how">numerics {esc(numerics_label(d["numerics"]))}</span></td>'
             f'<td>{esc(tool.get("name", "?"))} {esc(tool.get("version", ""))}</td></tr>')
     head = "".join(f"<th>{h}</th>" for h in ("Results file", "Run / date", "Device", "Runtime", "Model file",
                                              "Energy method", "Thermal", "Tool"))

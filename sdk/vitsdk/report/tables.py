@@ -11,6 +11,13 @@ from vitsdk.report.links import href
 REPORT_SCHEMA = "vitsdk.report/1"
 
 
+def numerics_label(numerics: dict) -> str:
+    """'pass', or for integer files judged by agreement 'pass (top-1 100%, rel 0.41)': what the pass means."""
+    if numerics.get("metric") != "top1_agree" or numerics.get("top1_agree") is None:
+        return numerics["status"]
+    return f"{numerics['status']} (top-1 {numerics['top1_agree']:.0%}, rel {numerics.get('rel_diff') or 0:.2g})"
+
+
 def report_dict(report: Report, out_dir: Path) -> dict:
     """Everything the HTML shows, as JSON for CI dashboards (raw values in the units named)."""
     groups = []
