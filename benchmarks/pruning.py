@@ -150,7 +150,7 @@ PHONE_VARIANTS = [Variant("dense", mode="auto"), Variant("dense keep0.7", mode="
     for block in ("16x16", "32x32", "fullx32") for keep in (1.0, 0.7)]
 # (runtime, precision, weight storage) per file; int8 only for --int8-variants (export time on a shared machine)
 PHONE_FILES = [("executorch", "fp32", None), ("litert", "fp32", "auto"), ("litert", "fp32", "dense")]
-PHONE_INT8 = [("executorch", "int8", None), ("executorch", "int8-dynamic", None), ("litert", "int8", "auto")]
+PHONE_INT8 = [("executorch", "int8-dynamic", None), ("executorch", "int8", None), ("litert", "int8", "auto")]
 
 
 def phones(args) -> dict:
@@ -180,11 +180,14 @@ def phones(args) -> dict:
             with torch.no_grad():
                 reference = model(x).numpy()
             macs = count(model).macs
-            wanted = PHONE_FILES + (PHONE_INT8 if v.label in args.int8_variants.split(",") else [])
+            int8 = [f for f in PHONE_INT8 if f[0] != "executorch" or f[1] in args.executorch_int8.split(",")]
+            wanted = PHONE_FILES + (int8 if v.label in args.int8_variants.split(",") else [])
             float_tflite = None
             for runtime, precision, storage in wanted:
                 if v.block is None and storage == "dense":
                     continue  # a dense model's file is the same either way
+                if runtime == "executorch" and v.label in args.litert_only.split(","):
+                    continue
                 path = Path(tmp) / f"v{i}-{runtime}-{precision}-{storage}.{'pte' if runtime == 'executorch' else 'tflite'}"
                 start = time.perf_counter()
                 if runtime == "executorch":
@@ -421,6 +424,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (vit_nano, 4 variants, small data)")
     parser.add_argument("--phones", action="store_true", help="the phone matrix only (see the module docstring)")
     parser.add_argument("--threads-list", default="1,2", help="thread counts for --phones, timed in one run")
+    parser.add_argument("--litert-only", default="", help="--phones variants exported to LiteRT only (comma "
+                        "list; ExecuTorch lowering takes minutes per file on a shared 2-core machine)")
+    parser.add_argument("--executorch-int8", default="int8-dynamic,int8", help="ExecuTorch int8 precisions for --phones")
     parser.add_argument("--int8-variants", default="dense,fullx32 keep0.7", help="--phones variants also exported "
                         "in int8 (comma list; '' for none)")
     args = parser.parse_args()
