@@ -40,18 +40,19 @@ echo "== 3. block pruning: 16x16 blocks, half the columns of every MLP and atten
 vitsdk prune "$OUT/run" --block 16x16 --ratio 0.5 --layers mlp,attn --finetune-epochs 1 --data fashion-mnist \
   --train-examples 8192 --eval-examples 2000 -o "$OUT/pruned"
 
-echo "== 4. export the same pruned weights: android (ExecuTorch + LiteRT), ios (Core ML + ExecuTorch), fpga (HLS C++)"
+echo "== 4. export the same pruned weights: android (ExecuTorch + LiteRT), ios (Core ML + ExecuTorch), fpga (RTL engine)"
 vitsdk export "$OUT/pruned" --target android --keep-rate 0.7 --accuracy-data fashion-mnist -o "$OUT/android"
 vitsdk export "$OUT/pruned" --target ios --keep-rate 0.7 -o "$OUT/ios"
-# The FPGA engine computes token dropping but not attention sparsity: export it with --attn-keep 1.
+# The FPGA engine computes token dropping but not attention sparsity: export it with --attn-keep 1. The export
+# sizes the engine for the ZCU102, checks its fit with Yosys and runs its RTL in Verilator (bit-exact).
 vitsdk export "$OUT/pruned" --target fpga --keep-rate 0.7 --attn-keep 1 -o "$OUT/fpga"
 
 echo "== 5. bench: host runtimes measured here, the .tflite files in headless Chromium (LiteRT.js, as a phone's"
-echo "      browser would run them), FPGA estimated by the analytical board model"
+echo "      browser would run them), FPGA latency simulated (Verilator, the exported engine), energy estimated"
 vitsdk bench "$OUT/android" --device host --quick -o "$OUT/results"
 vitsdk bench "$OUT/android" --device browser --quick -o "$OUT/results"
-vitsdk bench "$OUT/fpga" --device fpga --board zcu104 -o "$OUT/results"
+vitsdk bench "$OUT/fpga" --device fpga --board zcu102 -o "$OUT/results"
 
-echo "== 6. the energy report (host and browser measured, FPGA estimated)"
+echo "== 6. the energy report (host and browser measured, FPGA latency simulated, energy estimated)"
 vitsdk report "$OUT/results" --bundle "$OUT/android" --bundle "$OUT/fpga" -o "$OUT/report.html"
 echo "report: $OUT/report.html (figures for dashboards: $OUT/report.json)"

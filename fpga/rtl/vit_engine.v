@@ -108,7 +108,7 @@ module vit_engine #(
         .a_flat(a_flat), .b_flat(b_flat), .acc_flat(acc_flat));
 
     // ---- epilogue (drains one output column of the previous tile per cycle) ----
-    reg signed [31:0] shadow [0:TM*TN-1];
+    reg [TM*TN*32-1:0] shadow;  // the finished tile's accumulators, drained while the next tile runs
     reg drain_busy;
     reg signed [63:0] d_t0, d_n0, d_col, d_cnt;
 
@@ -132,7 +132,7 @@ module vit_engine #(
             for (i = 0; i < TM; i = i + 1) begin
                 if (d_t0 + i < M) begin
                     widx = dbase + (d_t0 + i) * dstride + cidx;
-                    y = epilogue(shadow[i * TN + d_col], bias, mval, shv, emode, dsel == 2'd1 ? $signed(rmem[widx]) : 64'sd0,
+                    y = epilogue(shadow[(i * TN + d_col) * 32 +: 32], bias, mval, shv, emode, dsel == 2'd1 ? $signed(rmem[widx]) : 64'sd0,
                                  lo, hi);
                     if (has_lut) y = glut[lutbase + y + 128];
                     case (dsel)
@@ -202,7 +202,7 @@ module vit_engine #(
                 if (drain_busy) begin
                     stall_cycles <= stall_cycles + 1;  // the epilogue is still draining the previous tile
                 end else begin
-                    for (j = 0; j < TM * TN; j = j + 1) shadow[j] <= acc_flat[j * 32 +: 32];
+                    shadow <= acc_flat;
                     d_t0 <= tt; d_n0 <= nt; d_col <= 0; d_cnt <= (N - nt < TN) ? N - nt : TN; drain_busy <= 1'b1;
                     ks <= 0; blk <= 0; kk <= 0; half <= 1'b0;
                     if (nt + TN >= N) begin
@@ -256,8 +256,6 @@ module vit_engine #(
                 for (l = 0; l < L; l = l + 1)
                     if (c0 + l < N && smem[abase + row * N + c0 + l] > mx) mx = smem[abase + row * N + c0 + l];
                 if (c0 + L >= N) begin state <= S_SM_SUM; c0 <= 0; esum = 0; end else c0 <= c0 + L;
-                if (row == 0 && c0 == 0 && flags[1])
-                    for (j = 0; j < TMAX; j = j + 1) cls[j] <= 0;
             end
             S_SM_SUM: begin
                 for (l = 0; l < L; l = l + 1)
@@ -279,7 +277,8 @@ module vit_engine #(
                         ev = softmax_e(tval, elut[tval[7:0]]);
                         pv = div_recip((ev << f[19][5:0]) + (esum >>> 1), esum, rcp, K_SOFTMAX);
                         pmem[dbase + row * N + c0 + l] <= pv[15:0];
-                        if (flags[0] && row == 0 && c0 + l >= 1) cls[c0 + l - 1] <= cls[c0 + l - 1] + pv;
+                        if (flags[0] && row == 0 && c0 + l >= 1)  // the first head starts the sum
+                            cls[c0 + l - 1] <= (flags[1] ? 64'sd0 : cls[c0 + l - 1]) + pv;
                     end
                 if (c0 + L >= N) begin
                     c0 <= 0; mx = -64'sd9223372036854775807;
@@ -308,7 +307,6 @@ module vit_engine #(
                     c0 <= 0;
                     if (row + 1 > K) begin
                         row <= 0;
-                        for (j = 0; j < CMAX; j = j + 1) facc[j] <= 0;
                         state <= flags[0] && ndrop != 0 ? S_SEL_FUSE : (flags[0] ? S_SEL_RECIP : S_FETCH);
                         lat <= 0;
                     end else row <= row + 1;
@@ -317,7 +315,8 @@ module vit_engine #(
             S_SEL_FUSE: begin  // weighted sum of the dropped tokens (weights: their CLS scores)
                 for (l = 0; l < L; l = l + 1)
                     if (c0 + l < N)
-                        facc[c0 + l] <= facc[c0 + l] + cls[drop[row]] * rmem[abase + (1 + drop[row]) * N + c0 + l];
+                        facc[c0 + l] <= (row == 0 ? 64'sd0 : facc[c0 + l])
+                                        + cls[drop[row]] * rmem[abase + (1 + drop[row]) * N + c0 + l];
                 if (c0 + L >= N) begin
                     c0 <= 0;
                     if (row + 1 >= ndrop) begin state <= S_SEL_RECIP; lat <= 0; end else row <= row + 1;

@@ -6,7 +6,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from vitsdk.errors import UserError
 from vitsdk.fpga import quant as Q
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
-from vitsdk.fpga.estimate import ESTIMATOR_VERSION, Estimate, EstimateConfig, LayerWork, Workload, estimate, workload
+from vitsdk.fpga.estimate import ESTIMATOR_VERSION, Estimate, workload
 from vitsdk.fpga.extract import calibrate, extract
 from vitsdk.fpga.hls import PROJECT_FORMAT, CsimResult, read_io, run_csim, write_project
 from vitsdk.fpga import rtl as R
@@ -259,12 +258,6 @@ def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
                     f"`vitsdk export MODEL --target fpga` (it needs the pruned artifact or a checkpoint)")
 
 
-def workload_of_project(project: dict) -> Workload:
-    data = dict(project["workload"])
-    data["linears"] = [LayerWork(**layer) for layer in data["linears"]]
-    return Workload(**data)
-
-
 def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -288,7 +281,7 @@ def estimate_result(est: Estimate, profile: BoardProfile, project: dict | None =
     """
     model = (project or {}).get("model", {})
     latency = single_figure_latency(est.latency_ms, "estimated",
-                                    f"analytical model vitsdk.fpga.estimate v{ESTIMATOR_VERSION} at "
+                                    f"quick mode of the generated engine (vitsdk.fpga.estimate v{ESTIMATOR_VERSION}) at "
                                     f"{est.parameters['clock_mhz']:g} MHz")
     params = {k: v for k, v in est.parameters.items() if isinstance(v, (str, int, float, bool)) or v is None}
     return {
@@ -326,21 +319,20 @@ def _version() -> str:
     return vitsdk.__version__
 
 
-def bench_fpga(bundle: str | os.PathLike, board: str = "zcu102", config: EstimateConfig | None = None,
-               csim: bool = True, synth: bool = True) -> dict:
+def bench_fpga(bundle: str | os.PathLike, board: str = "zcu102", synth: bool = True) -> dict:
     """`vitsdk bench BUNDLE --device fpga`: latency SIMULATED by Verilator on the bundle's RTL (cycles / the
     stated clock), resources from Yosys, power and energy ESTIMATED from them and the simulated activity;
     numerics: the simulated logits against the integer reference (bit-exact: tolerance 0). The engine is
     the one exported for `board`, or re-sized for it (`rtl.design_for`) when the bundle was made for another
-    board. A project from before the RTL (no rtl/) gets the analytical estimate, labelled so."""
+    board. A project from before the RTL (no rtl/) is refused: export it again."""
     folder, project = read_project(bundle)
     profile = get_board(board)
     found = bundle_entry(bundle, folder)
     names = {"model_file": found[1]["path"], "sha256": found[1]["sha256"], "manifest_sha256": found[0]} if found \
         else {"sha256": project.get("weights_sha256")}
     if not (folder / "rtl").is_dir():
-        est = estimate(workload_of_project(project), profile, config=config)
-        return estimate_result(est, profile, project, _csim_numerics(folder) if csim else None, **names)
+        raise UserError(f"{folder} was exported before the RTL engine (no rtl/): export it again with "
+                        f"`vitsdk export MODEL --target fpga` to simulate it")
     exported = project["engine"]
     block = BlockShape.parse(project["block_shape"])
     same = exported["board"] == profile.name
@@ -359,15 +351,6 @@ def bench_fpga(bundle: str | os.PathLike, board: str = "zcu102", config: Estimat
     from vitsdk.fpga.synth import estimate_power
     power = estimate_power(program, profile, sim.cycles[0], sim.mac_cycles[0], sim.ddr_bytes[0])
     return simulated_result(project, profile, program, sim, quick, resources, power, expected, same, **names)
-
-
-def _csim_numerics(folder: Path) -> dict:
-    if shutil.which(os.environ.get("CXX", "g++")) is None:
-        return {"status": "skipped", "reason": "no C++ compiler for the C simulation", "max_abs_diff": None,
-                "tolerance": 0.0, "top1_agree": None}
-    result = run_csim(folder)
-    return _numerics(result.logits, read_io(folder / "tb" / "expected.bin", "int32"),
-                     "C simulation (g++) of the generated accelerator vs the numpy integer reference")
 
 
 def _numerics(logits: np.ndarray, expected: np.ndarray, how: str) -> dict:

@@ -1,18 +1,10 @@
-"""Analytical latency / power / energy of the block-sparse accelerator on a board profile (no board needed).
+"""The engine's work per model (`workload`) and the quick mode of its latency, power and energy (`estimate`).
 
-Model (every parameter is returned with the estimate, labelled `estimated`):
-- MAC array: `dsp * dsp_fraction` DSPs, each doing `macs_per_dsp` int8 MACs per cycle; it achieves
-  `pe_efficiency` of that peak (pipeline fill, control, tile edges). Linear layers cost the MAC slots
-  the engine issues: tokens x padded rows x kept columns per block (pruned columns cost nothing,
-  padding of unbalanced blocks does). QK^T and AV are dense; AV's 13-bit probabilities take a whole DSP
-  per MAC (no int8 packing).
-- Nonlinear units (softmax, LayerNorm, GELU) process `nonlinear_lanes` elements per cycle.
-- Weights: if they (values + kept indices + per-channel constants) fit in `on_chip_fraction` of
-  BRAM+URAM next to the activation buffers, they are loaded once and cost no traffic per inference;
-  otherwise every layer streams its weights from DDR at `ddr_efficiency` of the peak bandwidth,
-  overlapped with compute (a layer takes the longer of the two).
-- Power = static (board idle) + busy DSPs x dsp_mw x (0.3 + 0.7 x utilisation) + DDR W per GB/s;
-  energy_mj is the part above idle (as measured runs report it), `energy_total_mj` includes idle.
+`estimate` is not a separate model of some accelerator: it compiles the model for the engine vitsdk
+generates (`vitsdk.fpga.rtl`) and applies the sequencer's cycle rules (`rtl.cycle_model`) to the
+instruction stream, so it describes exactly the design the export writes; the Verilator simulation of
+that design gives the same cycles (tests and benchmarks/fpga.py compare them). Power and energy come
+from `vitsdk.fpga.synth.estimate_power` (estimated from the activity). Every figure is `estimated`.
 """
 from __future__ import annotations
 
@@ -20,48 +12,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from vitsdk.errors import UserError
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.extract import FloatLinear, FloatViT, extract
 from vitsdk.models import VisionTransformer, keep_count
 
-ESTIMATOR_VERSION = 1
-
-
-@dataclass(frozen=True)
-class EstimateConfig:
-    """Assumptions of the estimate (all reported with it).
-
-    Args:
-        bits: weight/activation precision of the MAC array (8 or 16).
-        dsp_fraction: share of the board's DSPs given to the MAC array.
-        pe_efficiency: achieved fraction of the array's peak MAC rate.
-        ddr_efficiency: achieved fraction of peak DDR bandwidth.
-        on_chip_fraction: share of BRAM+URAM usable for weights and activations.
-        nonlinear_lanes: softmax / LayerNorm / GELU elements per cycle.
-        clock_mhz: fabric clock; None uses the board profile's.
-    """
-
-    bits: int = 8
-    dsp_fraction: float = 0.8
-    pe_efficiency: float = 0.5
-    ddr_efficiency: float = 0.6
-    on_chip_fraction: float = 0.8
-    nonlinear_lanes: int = 16
-    clock_mhz: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.bits not in (8, 16):
-            raise UserError(f"estimate bits must be 8 or 16, got {self.bits}")
-        for key in ("dsp_fraction", "pe_efficiency", "ddr_efficiency", "on_chip_fraction"):
-            value = getattr(self, key)
-            if not 0.0 < value <= 1.0:
-                raise UserError(f"{key} must be in (0, 1], got {value}")
-        if self.nonlinear_lanes < 1:
-            raise UserError(f"nonlinear_lanes must be >= 1, got {self.nonlinear_lanes}")
-        if self.clock_mhz is not None and not 10.0 <= self.clock_mhz <= 1000.0:
-            raise UserError(f"clock_mhz must be in 10..1000, got {self.clock_mhz}")
+ESTIMATOR_VERSION = 2
 
 
 @dataclass
@@ -144,7 +100,7 @@ def workload(model: VisionTransformer | FloatViT, block_shape: BlockShape | str 
         attention += 2 * tokens * tokens * H * D
         nonlinear += tokens * tokens * H + tokens * C
         if i in c.prune_at and c.keep_rate < 1.0:
-            tokens = 1 + keep_count(tokens - 1, c.keep_rate)
+            tokens = 1 + keep_count(tokens - 1, c.keep_rate) + int(c.fuse_token)
         hidden = fb.fc1.weight.shape[0]
         widest = max(widest, hidden, 3 * H * D)
         for name, fl in (("mlp.fc1", fb.fc1), ("mlp.fc2", fb.fc2)):
@@ -192,51 +148,40 @@ class Estimate:
         return data
 
 
-def estimate(model: VisionTransformer | FloatViT | Workload, board: str | BoardProfile = "zcu102",
-             block_shape: BlockShape | str = BlockShape(), config: EstimateConfig | None = None) -> Estimate:
-    """Latency, power and energy per inference of `model` on `board` (labelled estimated)."""
-    config = config or EstimateConfig()
+def estimate(model: VisionTransformer | FloatViT, board: str | BoardProfile = "zcu102",
+             block_shape: BlockShape | str = BlockShape(), engine: dict | None = None) -> Estimate:
+    """Latency, power and energy per inference of `model` on the engine vitsdk generates for `board`, by the
+    engine's quick mode (labelled estimated): the model is compiled to the engine's instruction stream (its
+    shapes and block pattern; activation scales are placeholders, they change no cycle), `rtl.cycle_model`
+    counts its cycles by the sequencer's rules (equal to the Verilator simulation wherever both ran), and
+    `synth.estimate_power` turns that activity into power and energy."""
+    from vitsdk.fpga import quant as Q
+    from vitsdk.fpga import rtl
+    from vitsdk.fpga.extract import Ranges
+    from vitsdk.fpga.synth import estimate_power
     profile = board if isinstance(board, BoardProfile) else get_board(board)
-    work = model if isinstance(model, Workload) else workload(model, block_shape, config.bits)
-    clock_hz = (config.clock_mhz or profile.clock_mhz) * 1e6
-    dsps = int(profile.dsp * config.dsp_fraction)
-    peak_macs_per_cycle = dsps * profile.macs_per_dsp(config.bits)
-    mac_rate = peak_macs_per_cycle * config.pe_efficiency * clock_hz
-    budget = int(profile.on_chip_bytes * config.on_chip_fraction) - work.activation_bytes
-    on_chip = work.weight_bytes <= budget
-    ddr_rate = profile.ddr_gbps * 1e9 * config.ddr_efficiency
-    compute_s = memory_s = 0.0
-    for layer in work.linears:
-        c_s = layer.slots / mac_rate
-        m_s = 0.0 if on_chip else layer.weight_bytes / ddr_rate
-        compute_s += c_s
-        memory_s += max(0.0, m_s - c_s)
-    # QK^T is int8 x int8 (packed like the linears); AV multiplies 13-bit probabilities: one MAC per DSP.
-    compute_s += work.attention_macs / 2 / mac_rate + work.attention_macs / 2 / (dsps * config.pe_efficiency * clock_hz)
-    nonlinear_s = work.nonlinear_elements / (config.nonlinear_lanes * clock_hz)
-    latency_s = compute_s + memory_s + nonlinear_s
-    utilisation = work.slots / (peak_macs_per_cycle * clock_hz * latency_s)
-    clock_ratio = clock_hz / (profile.clock_mhz * 1e6)
-    pl_w = dsps * profile.dsp_mw / 1000.0 * clock_ratio * (0.3 + 0.7 * utilisation)
-    ddr_gbps_used = 0.0 if on_chip else work.weight_bytes / latency_s / 1e9
-    ddr_w = profile.ddr_w_per_gbps * ddr_gbps_used
-    power_w = profile.static_w + pl_w + ddr_w
-    parameters = {
-        "formula": "latency = sum(max(slots/mac_rate, streamed_bytes/ddr_rate)) + qk/mac_rate + av/(mac_rate/packing) + "
-                   "nonlinear/(lanes*clock); power = static + dsps*dsp_mw*(0.3+0.7*util) + ddr_w_per_gbps*GB/s",
-        "estimator_version": ESTIMATOR_VERSION, "board": profile.name, "part": profile.part,
-        "clock_mhz": clock_hz / 1e6, "dsp_count": dsps, "dsp_fraction": config.dsp_fraction,
-        "macs_per_dsp": profile.macs_per_dsp(config.bits), "bits": config.bits,
-        "pe_efficiency": config.pe_efficiency, "utilisation": round(utilisation, 4),
-        "ddr_gbps_peak": profile.ddr_gbps, "ddr_efficiency": config.ddr_efficiency,
-        "ddr_gbps_used": round(ddr_gbps_used, 3), "on_chip_bytes": profile.on_chip_bytes,
-        "on_chip_fraction": config.on_chip_fraction, "activation_bytes": work.activation_bytes,
-        "weight_bytes": work.weight_bytes, "weights_on_chip": on_chip,
-        "nonlinear_lanes": config.nonlinear_lanes, "static_power_w": profile.static_w,
-        "dsp_mw": profile.dsp_mw, "ddr_w_per_gbps": profile.ddr_w_per_gbps, "block_shape": work.block_shape,
-        "macs": work.macs, "mac_slots": work.slots, "energy_total_mj": round(power_w * latency_s * 1e3, 4),
-    }
-    return Estimate(profile.name, work.model, latency_s * 1e3, compute_s * 1e3, memory_s * 1e3, nonlinear_s * 1e3,
-                    power_w, profile.static_w, (power_w - profile.static_w) * latency_s * 1e3,
-                    power_w * latency_s * 1e3, on_chip, work.weight_bytes, max(budget, 0), work.macs,
-                    work.dense_macs, parameters)
+    block = BlockShape.parse(block_shape)
+    fv = model if isinstance(model, FloatViT) else extract(model)
+    keys = ("ln1", "q", "k", "v", "av", "ln2", "fc1", "gelu")
+    ranges = Ranges(input=4.0, residual=64.0, blocks=[dict.fromkeys(keys, 8.0) for _ in fv.blocks], norm=8.0)
+    program = rtl.compile_program(Q.quantize(fv, ranges), block, rtl.design_for(profile, block, **(engine or {})))
+    quick = rtl.cycle_model(program)
+    power = estimate_power(program, profile, quick["cycles"], quick["mac_cycles"], quick["ddr_bytes"])
+    cfg = program.config
+    clock_hz = cfg.clock_mhz * 1e6
+    work = workload(fv, block)
+    seconds = quick["cycles"] / clock_hz
+    parameters = {"formula": "cycles = rtl.cycle_model(instruction stream); energy = synth.estimate_power",
+                  "estimator_version": ESTIMATOR_VERSION, "board": profile.name, "part": profile.part,
+                  "clock_mhz": cfg.clock_mhz, "macs_per_dsp": profile.macs_per_dsp(8), "bits": 8,
+                  "engine_tokens": cfg.tokens, "engine_outputs": cfg.outputs, "engine_lanes": cfg.lanes,
+                  "cycles": quick["cycles"], "mac_cycles": quick["mac_cycles"], "stall_cycles": quick["stall_cycles"],
+                  "ddr_bytes": quick["ddr_bytes"], "weights_on_chip": not program.streamed,
+                  "weight_bytes": program.weight_bytes, "block_shape": str(block), "macs": work.macs,
+                  **{k: v for k, v in power["parameters"].items() if k not in ("cycles", "clock_mhz", "ddr_bytes")}}
+    return Estimate(profile.name, work.model, seconds * 1e3, quick["mac_cycles"] / clock_hz * 1e3,
+                    quick["stall_cycles"] / clock_hz * 1e3,
+                    (quick["cycles"] - quick["mac_cycles"] - quick["stall_cycles"]) / clock_hz * 1e3,
+                    power["power_w"], profile.static_w, power["energy_mj"], power["energy_total_mj"],
+                    not program.streamed, program.weight_bytes, cfg.weight_buffer_bytes, work.macs, work.dense_macs,
+                    parameters)
