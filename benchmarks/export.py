@@ -4,6 +4,8 @@ token-dropped and a block-pruned ViT trained briefly on Fashion-MNIST. Everythin
 
     flock /tmp/vitsdk-bench.lock .venv/bin/python benchmarks/export.py           # vit_micro, 1,000 test images
     flock /tmp/vitsdk-bench.lock .venv/bin/python benchmarks/export.py --quick   # vit_nano, smoke run
+    .venv/bin/python benchmarks/export.py --checkpoint CKPT --targets executorch --precisions fp32,int8-dynamic \
+        --variants dense --name export_int8   # one slice of the table (exports take minutes each)
 
 Writes benchmarks/results/export.json (export_quick.json with --quick) and prints a table. Core ML
 files are converted and validated but cannot run on Linux: their latency and accuracy are "n/a".
@@ -109,8 +111,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="vit_nano, fewer images and runs (smoke test)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="start from this trained checkpoint instead of training briefly here")
+    parser.add_argument("--targets", default=",".join(FILE_TARGETS), help="comma list of file targets")
+    parser.add_argument("--precisions", default=",".join(PRECISIONS), help="comma list of precisions")
+    parser.add_argument("--variants", default="", help="comma list of variant labels (default: all)")
+    parser.add_argument("--name", default="", help="results file name (default: export / export_quick)")
     args = parser.parse_args()
     quick = args.quick
+    wanted = set(args.variants.split(",")) if args.variants else None
     accuracy_samples = 300 if quick else 1000
     min_runs, min_seconds, warmup = (20, 0.3, 5) if quick else (100, 2.0, 20)
     torch.set_num_threads(1)
@@ -118,11 +125,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for label, spec, overrides in variants(quick, work, args.checkpoint):
+            if wanted is not None and label not in wanted:
+                continue
             # One bundle per file target, so a target that refuses a model (the FPGA engine does not fuse
             # dropped tokens) is a row saying why instead of ending the benchmark.
             bundles = []
-            for target in FILE_TARGETS:
-                precisions = tuple(p for p in PRECISIONS if p in TARGETS[target].precisions)
+            for target in args.targets.split(","):
+                precisions = tuple(p for p in args.precisions.split(",") if p in TARGETS[target].precisions)
                 options = ExportOptions(target=target, precisions=precisions, calib_data="fashion-mnist",
                                         calib_samples=128, accuracy_data="fashion-mnist",
                                         accuracy_samples=accuracy_samples, allow_mismatch=True)
@@ -173,7 +182,7 @@ def main() -> None:
         row["speedup_vs_fp32"] = base["latency"]["median_ms"] / row["latency"]["median_ms"] if ok else None
     print_table(rows)
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / ("export_quick.json" if quick else "export.json")
+    path = RESULTS / ((args.name or ("export_quick" if quick else "export")) + ".json")
     meta = {"benchmark": "export", "quick": quick, "checkpoint": str(args.checkpoint) if args.checkpoint else None, "threads": 1, "machine": platform.machine(),
             "python": platform.python_version(), "accuracy_samples": accuracy_samples,
             "latency_protocol": f"warm-up {warmup} runs, then >= {min_runs} runs and >= {min_seconds} s; batch 1; "
