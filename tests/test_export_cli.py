@@ -97,8 +97,8 @@ def test_platform_targets_expand_from_the_table():
     assert names("android") == [("executorch", "fp32"), ("tflite", "fp32")]
     assert names("ios") == [("coreml", "fp16"), ("executorch", "fp32")]
     assert names("all") == [("executorch", "fp32"), ("tflite", "fp32"), ("coreml", "fp16"), ("fpga", "int8")]
-    assert names("android", ["fp32", "int8-dynamic"]) == [("executorch", "fp32"), ("tflite", "fp32"),
-                                                          ("tflite", "int8-dynamic")]
+    assert names("android", ["fp32", "int8-dynamic"]) == [("executorch", "fp32"), ("executorch", "int8-dynamic"),
+                                                          ("tflite", "fp32"), ("tflite", "int8-dynamic")]
 
 
 def test_readme_target_table_is_generated_from_the_registry():
