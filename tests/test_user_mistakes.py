@@ -75,6 +75,8 @@ MISTAKES = [
             r"--output '.*/a_file' is a file; give a folder path"),
     Mistake("prune -o an existing file", ["prune", NANO, "-o", "{tmp}/a_file"],
             r"--out '.*/a_file' is a file; give a folder path"),
+    Mistake("prune -o a path below a file", ["prune", NANO, "-o", "{tmp}/a_file/pruned"],
+            r"--out '.*/a_file/pruned': '.*/a_file' is a file, so no folder can be made there; choose another path"),
     Mistake("train -o an existing file", ["train", "-m", NANO, "--epochs", "1", "-o", "{tmp}/a_file"],
             r"--output '.*/a_file' is a file; give a folder path"),
     Mistake("disk full while writing the report", ["report", str(REPORT_FIXTURES), "-o", "{full}/report.html"],

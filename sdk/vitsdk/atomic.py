@@ -128,17 +128,21 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 def check_writable(path: str | os.PathLike, flag: str, *, is_dir: bool) -> Path:
     """Fails fast, before any long work, when `path` cannot be written as a file (or folder) there.
 
-    Creates missing parent folders (as the write would) and a probe file beside `path`; errors name the
-    flag, the path and what to do. Returns `path` as a Path.
+    Creates a probe file (removed at once) in the nearest existing folder above `path`, where the write
+    will create what is missing and stage its temporary sibling, and inside `path` when it is an existing
+    folder; creates nothing else. Errors name the flag, the path and what to do. Returns `path` as a Path.
     """
     path = Path(path)
     want, other = ("folder", "file") if is_dir else ("file", "folder")
     if path.exists() and path.is_dir() != is_dir:
         raise UserError(f"{flag} '{path}' is a {other}; give a {want} path")
+    anchor = path.absolute().parent
+    while not anchor.exists() and anchor != anchor.parent:
+        anchor = anchor.parent
+    if not anchor.is_dir():
+        raise UserError(f"{flag} '{path}': '{anchor}' is a file, so no folder can be made there; choose another path")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Beside it (atomic writes stage there) and, for an existing folder, inside it.
-        for folder in (path.parent, path) if path.is_dir() else (path.parent,):
+        for folder in (anchor, path) if path.is_dir() else (anchor,):
             fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
             os.close(fd)
             os.unlink(probe)
