@@ -131,7 +131,7 @@ def test_fpga_estimate_names_the_bundle_like_the_other_runners(bundle, tmp_path)
     from vitsdk.report.variant import variant_of
 
     f = bundle.file("fpga", "int8")
-    doc = bench_fpga(bundle.path, "zcu104", csim=False)
+    doc = bench_fpga(bundle.path, "zcu102", synth=False)  # the engine the export sized for the ZCU102
     assert doc["model"]["file"] == f["path"] and doc["model"]["sha256"] == f["sha256"]
     assert doc["model"]["manifest_sha256"] == hashlib.sha256((bundle.path / "manifest.json").read_bytes()).hexdigest()
     (tmp_path / "fpga.json").write_text(json.dumps(doc))
