@@ -67,18 +67,9 @@ def dense_time_to(history: list[dict], top1: float) -> float | None:
     """Training seconds the dense run needed to reach `top1` on the test set, interpolated linearly between
     its per-epoch evaluations (from 0 s at chance, 10%); None without per-epoch evaluations or if dense
     never got there."""
-    t_prev, acc_prev, elapsed = 0.0, 0.1, 0.0
-    for record in history:
-        if record.get("eval_top1") is None:
-            return None
-        elapsed += record["seconds"]
-        acc = record["eval_top1"]
-        if acc >= top1:
-            if acc == acc_prev:
-                return elapsed
-            return t_prev + (elapsed - t_prev) * max(0.0, top1 - acc_prev) / (acc - acc_prev)
-        t_prev, acc_prev = elapsed, acc
-    return None
+    if any(record.get("eval_top1") is None for record in history):
+        return None
+    return time_to(mean_curve([history]), top1)
 
 
 def new_model(args: argparse.Namespace):
