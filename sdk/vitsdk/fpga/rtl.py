@@ -99,14 +99,16 @@ def design_for(profile: BoardProfile, block: BlockShape, **overrides) -> EngineC
     """The engine vitsdk sizes for `profile` (checked against the part by Yosys' count at export): the MAC array
     (TM x TN int8 MACs, two per DSP48E2), the vector lanes (each ~63 DSPs and ~4k LUTs by Yosys, so few), a
     weight buffer of ~70% of BRAM+URAM; the DDR stream at 60% of the board's peak. Every size can be overridden."""
+    # TN/R strips each read their own kept column, so the activation buffer is replicated TN/R times: wide TN
+    # costs BRAM (DeiT-S at TN=64 did not fit the ZCU102's 912 BRAM36 by the count below), tall TM costs LUTs.
     if profile.dsp >= 2000:
-        tokens, outputs, lanes = 16, 64, 8
+        tokens, outputs, lanes = 32, 32, 8
     elif profile.dsp >= 1500:
-        tokens, outputs, lanes = 16, 32, 8
+        tokens, outputs, lanes = 32, 16, 8
     elif profile.dsp >= 1000:
-        tokens, outputs, lanes = 8, 32, 4
+        tokens, outputs, lanes = 16, 16, 4
     else:
-        tokens, outputs, lanes = 4, 16, 2
+        tokens, outputs, lanes = 8, 16, 2
     outputs = max(outputs - outputs % block.rows, block.rows)
     ddr = profile.ddr_gbps * 1e9 * 0.6 / (profile.clock_mhz * 1e6)
     base = EngineConfig(tokens=tokens, outputs=outputs, lanes=lanes, clock_mhz=profile.clock_mhz,

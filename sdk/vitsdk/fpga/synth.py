@@ -31,7 +31,7 @@ from pathlib import Path
 
 from vitsdk.errors import UserError, tool_failed
 from vitsdk.fpga.boards import BoardProfile
-from vitsdk.fpga.rtl import EngineConfig, Program, cache_dir, rtl_source_dir
+from vitsdk.fpga.rtl import Program, cache_dir, rtl_source_dir
 
 SYNTH_SOURCES = ("vit_mac_array.v", "vit_datapath.v", "vit_ops.vh")
 FPGA_ASIC_GAP = 7.1  # Kuon & Rose 2007, dynamic power with hard blocks
@@ -161,15 +161,26 @@ def buffer_brams(program: Program, profile: BoardProfile) -> dict:
     }
     weights = program.weight_bytes if not program.streamed else 2 * max(layer["weight_bytes"] for layer in
                                                                          program.layers)
-    bram = 0.0
-    for nbytes, banks in buffers.values():
-        bram += max(banks / 2, math.ceil(nbytes * 8 / 36864))
+    buffers["weights"] = (weights, cfg.outputs // 2)
     uram_bytes = 36864
-    uram = min(math.ceil(weights / uram_bytes), profile.uram_bytes // uram_bytes) if profile.uram_bytes else 0
-    rest = max(0, weights - uram * uram_bytes)
-    bram += max(cfg.outputs / 2 if rest else 0, math.ceil(rest * 8 / 36864))
+    uram_left = profile.uram_bytes // uram_bytes
+    placed = {}
+    bram = 0.0
+    # URAM (where the part has it) takes the weights first, then the largest other buffers while BRAM is short
+    for name in ["weights"] + sorted((k for k in buffers if k != "weights"), key=lambda k: -buffers[k][0]):
+        nbytes, banks = buffers[name]
+        need_uram = math.ceil(nbytes / uram_bytes)
+        short = name == "weights" or bram + sum(max(b / 2, math.ceil(n * 8 / 36864)) for k, (n, b) in buffers.items()
+                                                if k not in placed) > profile.bram36
+        if uram_left >= need_uram and short and nbytes:
+            placed[name] = ("uram", need_uram)
+            uram_left -= need_uram
+        else:
+            placed[name] = ("bram", max(banks / 2, math.ceil(nbytes * 8 / 36864)) if nbytes else 0)
+            bram += placed[name][1]
+    uram = sum(n for kind, n in placed.values() if kind == "uram")
     return {"bram36": bram, "uram": int(uram), "weight_bytes_on_chip": int(weights), "tokens": T0,
-            "buffers": {k: {"bytes": v[0], "banks": v[1]} for k, v in buffers.items()}}
+            "buffers": {k: {"bytes": v[0], "banks": v[1], "in": placed[k][0]} for k, v in buffers.items()}}
 
 
 def engine_resources(program: Program, profile: BoardProfile, family: str | None = None) -> dict:
