@@ -137,7 +137,10 @@ def test_host_energy_from_rapl_counters(bundle, tmp_path, monkeypatch):
     assert fake.inferences > 1.5 * lat["runs"], "the warm-up must be as long as the timed phase for this test"
     assert energy["energy_mj"] == pytest.approx(fake.INFERENCE_UJ / 1e3, rel=0.05), energy
     assert energy["idle_power_w"] == pytest.approx(fake.IDLE_W, rel=0.02), energy
-    assert 0 <= energy["uncertainty_mj"] < 0.1 * energy["energy_mj"] and energy["samples"]["idle_count"] >= 2
+    # The standard error comes from how unevenly inferences fall between 20 ms samples, which depends on
+    # scheduling: about 2% on an idle machine, 15% seen at load average 12. Half the value still fails a
+    # runner that reports the samples' spread (std) instead of its standard error, or no uncertainty at all.
+    assert 0 < energy["uncertainty_mj"] < 0.5 * energy["energy_mj"] and energy["samples"]["idle_count"] >= 2
     assert doc["thermal"]["before"] == {"state": None, "temperature_c": 47.0}
     assert schema.errors(doc, "results") == []
 
