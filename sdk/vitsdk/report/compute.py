@@ -23,7 +23,6 @@ from vitsdk.report.load import Loaded, Problem
 from vitsdk.report.variant import Variant, variant_of
 
 PLATFORMS = ("host", "android", "ios", "fpga", "browser")
-BASES = ("measured", "estimated", "unavailable")
 
 
 @dataclass(frozen=True)
