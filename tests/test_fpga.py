@@ -205,6 +205,22 @@ def test_bench_without_a_project_says_how_to_make_one(tmp_path):
         F.bench_fpga(tmp_path)
 
 
+def test_manifest_path_outside_the_bundle_is_refused(tmp_path):
+    """A manifest naming an FPGA project outside its bundle ('../') is refused before anything is read there,
+    even though a valid-looking project.json waits at that path (the confinement is code, not a schema)."""
+    import json
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "project.json").write_text(json.dumps({"format": "not-read"}))
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text(json.dumps(
+        {"files": [{"path": "../elsewhere", "runtime": "fpga", "sha256": "0" * 64}]}))
+    with pytest.raises(UserError, match="points outside the bundle"):
+        F.read_project(bundle)
+
+
 # ---- estimator ----
 
 def test_unknown_board_lists_the_known_ones():

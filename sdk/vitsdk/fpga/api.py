@@ -21,6 +21,7 @@ from vitsdk.fpga.extract import calibrate, extract
 from vitsdk.fpga.hls import PROJECT_FORMAT, CsimResult, read_io, run_csim, write_project
 from vitsdk.fpga import rtl as R
 from vitsdk.models import VisionTransformer, count
+from vitsdk.resources import inside
 
 RESULTS_SCHEMA = "vitsdk.results/1"
 DEFAULT_BLOCK = BlockShape(16, 16)
@@ -246,7 +247,9 @@ def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
     """The FPGA project in `path`: a project folder, or a bundle whose manifest names one (else fpga/)."""
     path = Path(path)
     _, entries = _fpga_entries(path)
-    candidates = [path] + [path / f["path"] for f in entries] + [path / "fpga"]
+    # a manifest path is confined to the bundle in code, as every other bundle reader does
+    candidates = [path] + [inside(path, f["path"], f"{path / 'manifest.json'} files[]") for f in entries]
+    candidates.append(path / "fpga")
     for folder in candidates:
         if (folder / "project.json").is_file():
             project = json.loads((folder / "project.json").read_text())
