@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from vitsdk.atomic import atomic_path
+from vitsdk.hashing import file_sha256
 from vitsdk.resources import load_schema, schema_errors
 from vitsdk.converters.common import package_version
 from vitsdk.converters.targets import (NEEDS_CALIBRATION, QUANTIZED, RELATIVE_BOUND_PRECISIONS, TOLERANCE, Target,
@@ -149,11 +150,8 @@ def sha256_of(path: Path) -> str:
         for item in sorted(p for p in path.rglob("*") if p.is_file()):
             digest.update(item.relative_to(path).as_posix().encode() + b"\0")
             digest.update(hashlib.sha256(item.read_bytes()).digest())
-    else:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
+        return digest.hexdigest()
+    return file_sha256(path)
 
 
 def size_of(path: Path) -> int:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from vitsdk.atomic import atomic_path
-from vitsdk.bench.bundle import load_bundle, sha256_file
+from vitsdk.bench.bundle import load_bundle
+from vitsdk.hashing import file_sha256
 
 # Writes folder `out` holding files a..e with the given text, through atomic_path (optionally without the
 # Linux exchange, to test the fallback).
@@ -86,7 +87,7 @@ def _export(out: Path, seed_text: str, crash_at: str | None = None) -> int:
 
 def _whole(bundle: Path) -> bool:
     loaded = load_bundle(bundle)
-    return all(sha256_file(loaded.path_of(f)) == f.sha256 for f in loaded.files)
+    return all(file_sha256(loaded.path_of(f)) == f.sha256 for f in loaded.files)
 
 
 def test_export_force_killed_before_the_swap_keeps_the_old_bundle(tmp_path):

@@ -53,14 +53,11 @@ class Bundle:
         """(inputs, outputs) from the manifest's `reference` .npy files, or None when the bundle has none."""
         import numpy as np
 
-        ref = self.manifest.get("reference")
-        if not isinstance(ref, dict):
-            return None
-        paths = [ref.get(k, ref.get(k[:-1])) for k in ("inputs", "outputs")]  # "inputs" or "input"
-        if not all(isinstance(p, str) for p in paths):
+        paths = self.reference_files()
+        if paths is None:
             return None
         try:
-            arrays = [np.load(inside(self.root, p, f"{self.root}/manifest.json"), allow_pickle=False) for p in paths]
+            arrays = [np.load(self.inside(p), allow_pickle=False) for p in paths]
             return arrays[0], arrays[1]
         except (OSError, ValueError) as exc:
             raise UserError(f"{self.root}: cannot read reference arrays ({exc})") from exc
@@ -81,16 +78,21 @@ class Bundle:
             return float(ref["tolerance"])
         return None
 
+    def reference_files(self) -> tuple[str, str] | None:
+        """The manifest's reference (inputs, outputs) paths, relative to the bundle ("inputs" or the older
+        "input"), or None when the bundle has none."""
+        ref = self.manifest.get("reference")
+        if not isinstance(ref, dict):
+            return None
+        paths = [ref.get(k, ref.get(k[:-1])) for k in ("inputs", "outputs")]
+        return (paths[0], paths[1]) if all(isinstance(p, str) for p in paths) else None
+
+    def inside(self, relative: str) -> Path:
+        """A path the manifest names, refused unless it resolves inside the bundle folder."""
+        return inside(self.root, relative, f"{self.root}/manifest.json")
+
     def path_of(self, model: ModelFile) -> Path:
-        return inside(self.root, model.path, f"{self.root}/manifest.json")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return self.inside(model.path)
 
 
 def load_bundle(path: str | os.PathLike) -> Bundle:

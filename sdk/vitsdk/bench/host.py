@@ -19,7 +19,8 @@ import numpy as np
 
 from vitsdk.atomic import write_json
 from vitsdk.bench import rapl
-from vitsdk.bench.bundle import HOST_RUNTIMES, Bundle, ModelFile, load_bundle, sha256_file
+from vitsdk.bench.bundle import HOST_RUNTIMES, Bundle, ModelFile, load_bundle
+from vitsdk.hashing import file_sha256
 from vitsdk.bench.energy import PowerTrace, per_inference
 from vitsdk.bench.protocol import Protocol, Timings, measure
 from vitsdk.bench.schema import RESULTS, errors
@@ -178,7 +179,7 @@ def bench_model(bundle: Bundle, model: ModelFile, options: HostOptions, run_id: 
     path = bundle.path_of(model)
     timings = None
     try:
-        actual = sha256_file(path)
+        actual = file_sha256(path)
         if actual != model.sha256:
             raise ValueError(f"{model.path}: sha256 {actual[:12]}... does not match the manifest ({model.sha256[:12]}...)")
         idle = None

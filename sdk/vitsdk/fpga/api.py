@@ -20,6 +20,7 @@ from vitsdk.fpga.estimate import ESTIMATOR_VERSION, Estimate, workload
 from vitsdk.fpga.extract import calibrate, extract
 from vitsdk.fpga.hls import PROJECT_FORMAT, CsimResult, read_io, run_csim, write_project
 from vitsdk.fpga import rtl as R
+from vitsdk.hashing import file_sha256
 from vitsdk.models import VisionTransformer, count
 from vitsdk.resources import inside
 
@@ -161,7 +162,7 @@ def _export(model: VisionTransformer, out_dir: Path, block: BlockShape, profile:
         R.write_rtl(program, folder)
         return {"engine": {"board": profile.name, **program.config.to_dict(), "streamed": program.streamed,
                            "resources": resources},
-                "rtl_sha256": R.sha256_file(folder / "rtl" / "rtl.json")}
+                "rtl_sha256": file_sha256(folder / "rtl" / "rtl.json")}
 
     project = write_project(qv, out_dir, block, patches.reshape(len(patches), -1), expected, metadata,
                             part=profile.part, clock_ns=round(1000.0 / profile.clock_mhz, 3), stage=stage)

@@ -28,6 +28,8 @@ import numpy as np
 from vitsdk.errors import UserError, tool_failed
 from vitsdk.fpga.blocksparse import BlockShape, encode
 from vitsdk.fpga.boards import BoardProfile
+from vitsdk.hashing import file_sha256
+from vitsdk.resources import fpga_path
 from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
 
 RTL_FORMAT = "vitsdk.fpga_rtl/1"
@@ -43,10 +45,6 @@ DST_ACT, DST_RES, DST_SCORE, DST_OUT = 0, 1, 2, 3
 
 def rtl_source_dir() -> Path:
     """fpga/rtl/ (the engine's Verilog), package data of vitsdk."""
-    try:
-        from vitsdk.resources import fpga_path
-    except ImportError:  # a checkout without the resources module: the repository folder
-        return Path(__file__).resolve().parents[3] / "fpga" / "rtl"
     return fpga_path("rtl")
 
 
@@ -325,10 +323,6 @@ def to_hex(values: np.ndarray, digits: int) -> str:
     return "\n".join(format(int(v) & mask, f"0{digits}x") for v in np.asarray(values).reshape(-1).tolist()) + "\n"
 
 
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_rtl(program: Program, folder: Path) -> dict:
     """Writes rtl/ into a project folder being staged: the engine sources, the buffer images and rtl.json
     (parameters, sha256 of every file). Returns the rtl record for project.json."""
@@ -341,7 +335,7 @@ def write_rtl(program: Program, folder: Path) -> dict:
     for name, values in program.memories.items():
         (out / f"{name}.hex").write_text(to_hex(values, _HEX_WIDTH[name]))
     for path in sorted(out.iterdir()):
-        files[path.name] = sha256_file(path)
+        files[path.name] = file_sha256(path)
     record = {"format": RTL_FORMAT, "engine": program.config.to_dict(), "parameters": program.parameters(),
               "streamed": program.streamed, "on_chip_bytes": program.on_chip_bytes,
               "instructions": len(program.instructions), "program": program.summary(), "files": files}
@@ -375,11 +369,11 @@ def verified_files(project: Path, record: dict, expected_rtl_sha256: str | None 
     """Every file the simulator is built from or loads, after its sha256 matched the record (and the record
     the sha256 the project/manifest holds for it). A mismatch is refused before anything is built or run."""
     rtl = project / "rtl"
-    if expected_rtl_sha256 is not None and sha256_file(rtl / "rtl.json") != expected_rtl_sha256:
+    if expected_rtl_sha256 is not None and file_sha256(rtl / "rtl.json") != expected_rtl_sha256:
         raise UserError(f"{rtl / 'rtl.json'} does not match the sha256 its project records: the bundle was "
                         f"modified after export; export it again (nothing was built or run)")
     bad = [name for name, digest in record["files"].items()
-           if not (rtl / name).is_file() or sha256_file(rtl / name) != digest]
+           if not (rtl / name).is_file() or file_sha256(rtl / name) != digest]
     if bad:
         raise UserError(f"{rtl}: {', '.join(sorted(bad))} do(es) not match the sha256 in rtl.json: the bundle's "
                         f"sources were modified after export; export it again (nothing was built or run)")
@@ -388,7 +382,7 @@ def verified_files(project: Path, record: dict, expected_rtl_sha256: str | None 
 
 # ---- simulation ----
 
-def _tool(name: str) -> str:
+def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         raise UserError(f"{name} is not installed: run `sudo apt-get install -y verilator yosys` "
@@ -405,7 +399,7 @@ def cache_dir() -> Path:
 def build_simulator(files: dict[str, Path], parameters: dict[str, int]) -> tuple[Path, float]:
     """Builds (once per sources + parameters) the Verilator simulator from verified copies of the sources in
     the cache folder; returns the binary and the build seconds (0 when cached)."""
-    verilator = _tool("verilator")
+    verilator = require_tool("verilator")
     digest = hashlib.sha256()
     for name in SOURCES:
         digest.update(name.encode() + files[name].read_bytes())

@@ -20,6 +20,7 @@ from torch import nn
 from vitsdk import resources
 from vitsdk.atomic import atomic_path, write_text
 from vitsdk.errors import UserError
+from vitsdk.hashing import file_sha256
 from vitsdk.models.checkpoint import MODEL_FILE, read_state_dict
 from vitsdk.models.config import ViTConfig
 from vitsdk.models.vision_transformer import VisionTransformer
@@ -67,14 +68,6 @@ def blocks_shape(mask: BlockMask) -> tuple[int, ...]:
 
 def tensor_sha256(tensor: torch.Tensor) -> str:
     return hashlib.sha256(tensor.detach().contiguous().cpu().numpy().tobytes()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_pruned(model: VisionTransformer, folder: str | os.PathLike, finetune: dict | None = None,
