@@ -22,7 +22,6 @@ import hashlib
 import json
 import math
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 
 from vitsdk.errors import UserError, tool_failed
 from vitsdk.fpga.boards import BoardProfile
-from vitsdk.fpga.rtl import Program, cache_dir, rtl_source_dir
+from vitsdk.fpga.rtl import Program, cache_dir, require_tool, rtl_source_dir
 
 SYNTH_SOURCES = ("vit_mac_array.v", "vit_datapath.v", "vit_ops.vh")
 FPGA_ASIC_GAP = 7.1  # Kuon & Rose 2007, dynamic power with hard blocks
@@ -103,19 +102,11 @@ def resources_of(cells: dict[str, int]) -> Resources:
     return r
 
 
-def _yosys() -> str:
-    path = shutil.which("yosys")
-    if path is None:
-        raise UserError("yosys is not installed: run `sudo apt-get install -y verilator yosys` "
-                        "(or scripts/setup_fpga.sh as root)")
-    return path
-
-
 def synthesize(top: str, parameters: dict[str, int], family: str = "xcup", timeout_s: float = 1800.0
                ) -> tuple[Resources, dict[str, int], float]:
     """Synthesises module `top` of the datapath sources with `parameters`; returns its resources, raw cell
     counts and seconds (0 when cached)."""
-    yosys = _yosys()
+    yosys = require_tool("yosys")
     src = rtl_source_dir()
     digest = hashlib.sha256(json.dumps([top, parameters, family]).encode())
     for name in SYNTH_SOURCES:
