@@ -35,8 +35,9 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from vitsdk.atomic import write_json
-from vitsdk.bench.bundle import Bundle, ModelFile, load_bundle, sha256_file
+from vitsdk.bench.bundle import Bundle, ModelFile, load_bundle
 from vitsdk.bench.host import model_block, numerics
+from vitsdk.hashing import file_sha256
 from vitsdk.bench.protocol import Protocol
 from vitsdk.bench.schema import RESULTS, errors
 from vitsdk.errors import UserError, unknown
@@ -168,7 +169,6 @@ class _Run:
     results: list[tuple[ModelFile, str, dict]] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     failure: str | None = None
-    refused: list[str] = field(default_factory=list)
     finished: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -192,7 +192,7 @@ class BenchServer(http.server.ThreadingHTTPServer):
         for m in models:
             self.routes[f"bundle/{m.path}"] = bundle.path_of(m)
         if spec["reference_inputs"]:
-            self.routes[spec["reference_inputs"]] = bundle.root / spec["reference_inputs"].removeprefix("bundle/")
+            self.routes[spec["reference_inputs"]] = bundle.inside(spec["reference_inputs"].removeprefix("bundle/"))
         self.routes["spec.json"] = json.dumps(spec).encode()
         try:
             super().__init__(address, _Handler)
@@ -270,7 +270,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         token, _, rest = path.lstrip("/").partition("/")
         if not hmac.compare_digest(token.encode(), self.server.token.encode()):
-            self.server.run.refused.append(path)
             self._send(403, b"forbidden: this URL needs the run's token\n")
             return None
         return rest
@@ -281,7 +280,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         target = self.server.routes.get(route or "index.html")
         if target is None:
-            self.server.run.refused.append(route)
             self._send(404, b"not found: only the page, its runtime and the bundle's model files are served\n")
             return
         body = target if isinstance(target, bytes) else target.read_bytes()
@@ -341,10 +339,8 @@ def build_spec(bundle: Bundle, models: list[ModelFile], options: BrowserOptions,
     """What the page needs: the protocol, what to run and the skeleton of each results document."""
     from vitsdk import __version__
 
-    ref = bundle.manifest.get("reference")
-    ref_inputs = ref.get("inputs", ref.get("input")) if isinstance(ref, dict) else None
-    if not (isinstance(ref_inputs, str) and (bundle.root / ref_inputs).is_file()):
-        ref_inputs = None
+    ref = bundle.reference_files()
+    ref_inputs = ref[0] if ref and bundle.inside(ref[0]).is_file() else None
     return {"run_id": run_id, "tool": {"name": "vitsdk", "version": __version__},
             "protocol": options.protocol.to_dict(), "accelerators": list(options.accelerators),
             "threads": options.threads, "battery_wh": options.battery_wh, "litert_version": litertjs_pin()[1],
@@ -396,7 +392,7 @@ def run_browser(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, opti
         raise UserError(f"bundle '{bundle.root}' has no .tflite file (it has: {have}); the browser runs LiteRT "
                         f"files: export one with `vitsdk export ... --target tflite` (or android, all)")
     for m in models:
-        if sha256_file(bundle.path_of(m)) != m.sha256:
+        if file_sha256(bundle.path_of(m)) != m.sha256:
             raise UserError(f"{bundle.path_of(m)}: sha256 does not match the manifest (re-export the bundle)")
     run_id = options.run_id or f"{bundle.root.resolve().name}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
     spec = build_spec(bundle, models, options, run_id)
