@@ -214,11 +214,11 @@ def delegation(graph_module: torch.fx.GraphModule) -> dict[str, Any]:
             "non_delegated_ops": dict(sorted(fallback.items()))}
 
 
-def weight_storage(model: torch.nn.Module, size_bytes: int) -> dict[str, Any]:
+def weight_storage(zeros: float, size_bytes: int) -> dict[str, Any]:
     """The manifest's `weight_storage` of a .pte: always dense. XNNPACK has no sparse weight format and a
     .pte has no DENSIFY-like unpacking, so pruned zeros left in dense weights ('remove'/'auto' compaction
-    of multi-strip layers) stay in the file; 'gather' drops them but ran slower, int8 quarters every weight."""
-    zeros = pruned_fraction(model)
+    of multi-strip layers) stay in the file; 'gather' drops them but ran slower, int8 quarters every weight.
+    `zeros` is the pruned fraction of the caller's model: a quantised export graph has no nn.Linear left."""
     record: dict[str, Any] = {"storage": "dense", "dense_equivalent_bytes": int(size_bytes)}
     if zeros >= 0.1:
         record["note"] = (f"{100 * zeros:.0f}% of the linear weights are pruned zeros stored dense (ExecuTorch "
@@ -247,6 +247,7 @@ def to_pte(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLik
     _, to_edge_transform_and_lower = _import_executorch()
     start = time.perf_counter()
     example_inputs = standard_inputs(example_inputs)
+    zeros = pruned_fraction(model)
     model = export_friendly(model)
     if precision == "int8":
         model = quantize_int8(model, example_inputs, calibration)
@@ -262,6 +263,6 @@ def to_pte(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLik
         tmp.write_bytes(buffer)
     return {"format": "pte", "runtime": "executorch", "precision": precision, "delegate": "xnnpack",
             "delegation": coverage, "size_bytes": path.stat().st_size,
-            "weight_storage": weight_storage(model, path.stat().st_size),
+            "weight_storage": weight_storage(zeros, path.stat().st_size),
             "export_s": round(time.perf_counter() - start, 3),
             "exporter": {"executorch": package_version("executorch"), "torch": package_version("torch")}}
