@@ -154,18 +154,18 @@ def check_writable(path: str | os.PathLike, flag: str, *, is_dir: bool) -> Path:
 def describe_os_error(exc: OSError, name_file: bool = True) -> str:
     """'permission denied: /x (choose a folder you can write, or fix its permissions)' and the like."""
     where = f": {exc.filename}" if exc.filename and name_file else ""
-    hints = {errno.EACCES: "choose a folder you can write, or fix its permissions",
-             errno.EPERM: "choose a folder you can write, or fix its permissions",
-             errno.EROFS: "the file system is read-only; choose another folder",
-             errno.ENOSPC: "the disk is full; free space or choose another disk",
-             errno.EDQUOT: "the disk quota is exceeded; free space or choose another disk",
-             errno.EISDIR: "a folder is in the way; give a file path",
-             errno.ENOTDIR: "a file is in the way where a folder is needed; choose another path",
-             errno.EEXIST: "something is already there; remove it or choose another path",
-             errno.ENAMETOOLONG: "use a shorter path"}
-    hint = hints.get(exc.errno)
+    hint = _OS_ERROR_HINTS.get(exc.errno)
     return f"{(exc.strerror or str(exc)).lower()}{where}" + (f" ({hint})" if hint else "")
 
 
-USER_OS_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EISDIR, errno.ENOTDIR,
-                  errno.EEXIST, errno.ENAMETOOLONG)
+# The OS errors that are the user's to fix (one error line, exit 2), each with how to fix it.
+_OS_ERROR_HINTS = {errno.EACCES: "choose a folder you can write, or fix its permissions",
+                   errno.EPERM: "choose a folder you can write, or fix its permissions",
+                   errno.EROFS: "the file system is read-only; choose another folder",
+                   errno.ENOSPC: "the disk is full; free space or choose another disk",
+                   errno.EDQUOT: "the disk quota is exceeded; free space or choose another disk",
+                   errno.EISDIR: "a folder is in the way; give a file path",
+                   errno.ENOTDIR: "a file is in the way where a folder is needed; choose another path",
+                   errno.EEXIST: "something is already there; remove it or choose another path",
+                   errno.ENAMETOOLONG: "use a shorter path"}
+USER_OS_ERRORS = tuple(_OS_ERROR_HINTS)

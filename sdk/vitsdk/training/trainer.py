@@ -270,12 +270,11 @@ def fit(model: VisionTransformer, train: ImageArrays, config: TrainConfig, out_d
                 "seconds": seconds, "cpu_seconds": cpu_seconds, "img_per_s": steps * config.batch_size / max(seconds, 1e-9),
                 "active_examples": len(active), "keep_rate": model.config.keep_rate,
                 "attn_keep": model.config.attn_keep, "tokens_kept": _tokens_kept(model, tokens_cache)}
+            all_index = distributed.all_gather_cat(ctx, torch.cat(seen_index)).numpy() if stats is not None else None
             if soft:
-                all_index = distributed.all_gather_cat(ctx, torch.cat(seen_index)).numpy()
                 stats.update(all_index, distributed.all_gather_cat(ctx, torch.cat(seen_loss)).numpy())
                 record["skipped_examples"] = n - len(active)
             elif stats is not None:
-                all_index = distributed.all_gather_cat(ctx, torch.cat(seen_index)).numpy()
                 all_correct = distributed.all_gather_cat(ctx, torch.cat(seen_correct)).numpy()
                 all_var = distributed.all_gather_cat(ctx, torch.cat(seen_var)).numpy() if record_attn else None
                 stats.update(all_index, all_correct, all_var)
