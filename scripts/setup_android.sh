@@ -16,7 +16,8 @@ for cmd in java python3; do
 done
 if ! command -v mvn >/dev/null 2>&1; then
   [ "$(id -u)" = 0 ] || { echo "setup_android: 'mvn' not found; install Maven (apt-get install maven)" >&2; exit 1; }
-  apt-get install -y -q maven >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q maven >/dev/null; }
+  . "$(dirname "$0")/lib/apt_install.sh"
+  apt_install maven || { echo "setup_android: 'apt-get install maven' failed (see above)" >&2; exit 1; }
 fi
 
 key=$(cat "$pom" "$versions" "$0" | sha256sum | cut -c1-16)

@@ -11,12 +11,8 @@ if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
     echo "setup_browser: npm/node not found; install them (sudo apt-get install npm) and run this script again" >&2
     exit 1
   fi
-  export DEBIAN_FRONTEND=noninteractive
-  # A fresh machine may have no package lists yet: update once and retry when the first try fails.
-  if ! apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nodejs npm >/dev/null 2>&1; then
-    apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends nodejs npm >/dev/null || {
-      echo "setup_browser: 'apt-get install nodejs npm' failed (see above)" >&2; exit 1; }
-  fi
+  . "$(dirname "$0")/lib/apt_install.sh"
+  apt_install nodejs npm || { echo "setup_browser: 'apt-get install nodejs npm' failed (see above)" >&2; exit 1; }
 fi
 package=$(node -p "require('./$pin').package")
 version=$(node -p "require('./$pin').version")

@@ -20,12 +20,6 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-# A fresh machine may have no package lists yet: update once and retry when the first try fails.
-if ! apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends chromium >/dev/null 2>&1; then
-  if ! { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends chromium >/dev/null; }; then
-    echo "setup_chromium: 'apt-get install chromium' failed (see above); the report's browser tests will skip" >&2
-    exit 1
-  fi
-fi
+. "$(dirname "$0")/lib/apt_install.sh"
+apt_install chromium || { echo "setup_chromium: 'apt-get install chromium' failed (see above)" >&2; exit 1; }
 echo "setup_chromium: installed $(command -v chromium)"

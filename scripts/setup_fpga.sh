@@ -16,12 +16,6 @@ if ! command -v apt-get >/dev/null 2>&1 || [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-# A fresh machine may have no package lists yet: update once and retry when the first try fails.
-if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
-  if ! { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }; then
-    echo "setup_fpga: 'apt-get install ${missing[*]}' failed (see above)" >&2
-    exit 1
-  fi
-fi
+. "$(dirname "$0")/lib/apt_install.sh"
+apt_install "${missing[@]}" || { echo "setup_fpga: 'apt-get install ${missing[*]}' failed (see above)" >&2; exit 1; }
 echo "setup_fpga: installed ${missing[*]}"
