@@ -4,6 +4,7 @@ the shared vectors (run with node), and the server's refusals. The phone is the 
 same page and server serve it, so `--serve` is checked up to the point where a phone would open the URL."""
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import math
@@ -23,12 +24,28 @@ from vitsdk.bench.schema import load_results
 
 VECTORS = Path(__file__).resolve().parents[1] / "schemas" / "vectors"
 NODE = shutil.which("node")
-needs_runtime = pytest.mark.skipif(not (litertjs_dir() / "core" / "dist" / "index.js").is_file(),
-                                   reason="LiteRT.js not installed: run scripts/setup_browser.sh")
+
+
+def _required(present: bool, message: str):
+    """`make test` installs this (scripts/setup_*.sh): its absence fails the test, never skips it."""
+    def decorate(test):
+        if present:
+            return test
+
+        @functools.wraps(test)
+        def missing(*args, **kwargs):
+            pytest.fail(message)
+        return missing
+    return decorate
+
+
+needs_runtime = _required((litertjs_dir() / "core" / "dist" / "index.js").is_file(),
+                          "LiteRT.js is not installed: run scripts/setup_browser.sh")
+needs_node = _required(NODE is not None, "node is not installed: run scripts/setup_browser.sh")
 # one worker builds the module's bundle and Chromium run when the suite runs with --dist loadgroup
 pytestmark = pytest.mark.xdist_group("browser")
-needs_chromium = pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")),
-                                    reason="Chromium not installed: run scripts/setup_chromium.sh")
+needs_chromium = _required(bool(shutil.which("chromium") or shutil.which("chromium-browser")),
+                           "Chromium is not installed: run scripts/setup_chromium.sh as root")
 
 
 TRAINED = Path(__file__).parent / "fixtures" / "fpga" / "vit_nano_fmnist.safetensors"
@@ -192,7 +209,7 @@ def _close(got, want) -> bool:
     return math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12)
 
 
-@pytest.mark.skipif(NODE is None, reason="node not installed")
+@needs_node
 @pytest.mark.parametrize("kind,case", [("stats", c) for c in _cases("stats.json")]
                          + [("schedule", c) for c in _cases("schedule.json")],
                          ids=lambda v: v if isinstance(v, str) else v["name"])
@@ -220,7 +237,7 @@ console.log(JSON.stringify({
 """
 
 
-@pytest.mark.skipif(NODE is None, reason="node not installed")
+@needs_node
 def test_js_battery_energy_is_a_number_only_when_measured_unplugged_long_and_with_a_baseline():
     got = _node(BATTERY_SCRIPT, str(PAGE_DIR))
     for name in ("no_api", "charging", "no_capacity", "too_short", "no_idle"):
