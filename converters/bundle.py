@@ -32,15 +32,13 @@ from torch import nn
 
 from vitsdk.atomic import atomic_path
 from vitsdk.hashing import file_sha256
-from vitsdk.resources import load_schema, schema_errors
+from vitsdk.formats.manifest import MANIFEST, MANIFEST_FILE, REFERENCE_DIR
+from vitsdk.formats.schema import load_schema
 from vitsdk.converters.common import package_version
 from vitsdk.converters.targets import (NEEDS_CALIBRATION, QUANTIZED, RELATIVE_BOUND_PRECISIONS, TOLERANCE, Target,
                                       plan)
 from vitsdk.errors import UserError
 
-MANIFEST_SCHEMA = "vitsdk.manifest/1"
-MANIFEST_FILE = "manifest.json"
-REFERENCE_DIR = "reference"
 PREPROCESSING = ("uint8 image -> float / 255 -> resize to img_size x img_size (bilinear) -> channels "
                  "(grey repeated to RGB, RGB averaged to grey) -> (x - mean) / std per channel; layout NCHW")
 EXPORTER_PACKAGES = ("torch", "executorch", "litert-torch", "ai-edge-quantizer", "ai-edge-litert", "coremltools")
@@ -122,8 +120,7 @@ class Bundle:
             manifest = json.loads((path / MANIFEST_FILE).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise UserError(f"'{path}' is not a bundle (cannot read {MANIFEST_FILE}: {exc})") from None
-        if manifest.get("schema") != MANIFEST_SCHEMA:
-            raise UserError(f"{path / MANIFEST_FILE}: schema {manifest.get('schema')!r}, expected {MANIFEST_SCHEMA}")
+        MANIFEST.check_tag(manifest, str(path / MANIFEST_FILE))
         return cls(path, manifest)
 
     @property
@@ -561,7 +558,7 @@ def build_manifest(module: nn.Module, source: ModelSource, accounting, options: 
 
     c = module.config
     manifest: dict[str, Any] = {
-        "schema": MANIFEST_SCHEMA,
+        "schema": MANIFEST.tag,
         "created_by": f"vitsdk {__version__}",
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "target": options.target,
@@ -593,4 +590,4 @@ def build_manifest(module: nn.Module, source: ModelSource, accounting, options: 
 
 def manifest_errors(manifest: dict[str, Any]) -> list[str]:
     """Schema problems of a manifest, each naming its JSON path (empty when valid)."""
-    return schema_errors(manifest, "manifest.schema.json")
+    return MANIFEST.errors(manifest)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 
 from android_build import APP, VERSIONS, android_build  # noqa: F401  (the session fixture)
-from vitsdk.bench import schema
+from vitsdk.formats.results import RESULTS
 
 
 def test_every_app_source_compiled_against_the_real_framework(android_build):
@@ -48,7 +48,7 @@ def test_robolectric_app_tests_and_their_results_files(android_build, tmp_path):
         assert progress["state"] == "done" and len(progress["files"]) == 2, (case, progress)
         for name in progress["files"]:
             doc = json.loads((out / case / name).read_text())
-            assert schema.errors(doc, "results") == [], (case, name, schema.errors(doc, "results"))
+            assert RESULTS.errors(doc) == [], (case, name, RESULTS.errors(doc))
             docs[case, doc["model"]["file"]] = doc
         assert not list((out / case).glob(".*.tmp")), f"{case}: a half-written file was left behind"
     assert docs["monitors", "model.pte"]["runtime"]["version"] == VERSIONS["executorch"]

@@ -9,7 +9,7 @@ import json
 import numpy as np
 
 from android_build import ROOT, android_build  # noqa: F401  (the session fixture)
-from vitsdk.bench import schema
+from vitsdk.formats.results import RESULTS
 
 TEST_CLASSES = ["dev.vitsdk.benchcore.VectorsTest", "dev.vitsdk.benchcore.ResultsWriterTest"]
 
@@ -26,7 +26,7 @@ def test_benchcore_junit_against_shared_vectors(android_build, tmp_path):
     docs = {p.name: json.loads(p.read_text()) for p in out.glob("*.json")}
     assert set(docs) == {"battery.json", "monitors.json", "plugged.json", "failed.json"}
     for name, doc in docs.items():
-        assert schema.errors(doc, "results") == [], name
+        assert RESULTS.errors(doc) == [], name
     assert docs["battery.json"]["energy"]["method"] == "battery_current_voltage"
     assert docs["battery.json"]["energy"]["battery"] == {"current_unit": "uA", "discharge_sign": -1,
                                                          "voltage_unit": "mV", "plugged": False, "note": None}

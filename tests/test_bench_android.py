@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from vitsdk.bench import schema
+from vitsdk.formats.results import load_results
+from vitsdk.formats.run_spec import RUN_SPEC
 from vitsdk.bench.android import AndroidOptions, run_android
 from vitsdk.bench.protocol import Protocol
 from vitsdk.errors import UserError
@@ -83,7 +84,7 @@ def test_full_run_pulls_and_validates_every_result(bundle, fake_adb, tmp_path):
     names = [p.name for p, _ in results]
     assert names == ["model_fp32-executorch-android.json", "model_fp32-litert-android.json"]
     for path, doc in results:
-        assert schema.load_results(path) == doc and doc["status"] == "complete"
+        assert load_results(path) == doc and doc["status"] == "complete"
     calls = fake_adb.calls()
     assert calls[0] == ["devices"]
     assert calls[1] == ["-s", "SERIAL1", "shell", "getprop"]
@@ -97,7 +98,7 @@ def test_full_run_pulls_and_validates_every_result(bundle, fake_adb, tmp_path):
     assert start[2:9] == ["shell", "am", "start", "-W", "-n", "dev.vitsdk.bench/.BenchActivity", "-a"]
     spec_path = start[-1]
     spec = json.loads((tmp_path / "adb_state" / "pushed_spec.json").read_text())   # the fake keeps a copy
-    assert schema.errors(spec, "run_spec") == []
+    assert RUN_SPEC.errors(spec) == []
     assert [m["file"] for m in spec["models"]] == ["model_fp32.pte", "model_fp32.tflite"]
     assert " " not in spec["run_id"] and spec["run_id"].startswith("my_bundle-")
     assert any(c[2:3] == ["pull"] and c[3].endswith("/progress.json") for c in calls)
@@ -156,7 +157,7 @@ def test_device_lost_mid_run_keeps_and_marks_partial_results(bundle, fake_adb, t
         run_android(bundle, tmp_path / "out", OPTS)
     assert "kept 1 pulled results" in str(err.value)
     out = tmp_path / "out"
-    docs = {p.name: schema.load_results(p) for p in out.glob("*.json")}
+    docs = {p.name: load_results(p) for p in out.glob("*.json")}
     assert docs["model_fp32-executorch-android.json"]["status"] == "complete"
     lost = docs["model_fp32-litert-android.json"]
     assert lost["status"] == "failed" and "disconnected mid-run" in lost["error"]
@@ -203,7 +204,7 @@ def test_several_phones_run_in_parallel_each_in_its_own_folder(bundle, fake_adb,
     by_phone = {(p.parent.name, d["runtime"]["name"]): d for p, d in results}
     assert set(by_phone) == {(s, r) for s in "AB" for r in ("executorch", "litert")}
     for path, doc in results:
-        assert schema.load_results(path) == doc
+        assert load_results(path) == doc
     assert by_phone["A", "executorch"]["status"] == "complete"   # B's failing model stays on B
     assert by_phone["B", "executorch"]["status"] == "failed" and by_phone["B", "litert"]["status"] == "complete"
     starts = {c[1] for c in fake_adb.calls() if "am" in c and c[0] == "-s"}

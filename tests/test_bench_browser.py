@@ -20,7 +20,7 @@ import pytest
 from vitsdk.bench.browser import MAX_POST_BYTES, PAGE_DIR, BenchServer, BrowserOptions, build_spec, litertjs_dir, litertjs_pin, run_browser
 from vitsdk.bench.bundle import load_bundle
 from vitsdk.bench.protocol import Protocol
-from vitsdk.bench.schema import load_results
+from vitsdk.formats.results import load_results
 
 VECTORS = Path(__file__).resolve().parents[1] / "schemas" / "vectors"
 NODE = shutil.which("node")

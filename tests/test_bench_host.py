@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from vitsdk.atomic import atomic_path
-from vitsdk.bench import host, rapl, schema
+from vitsdk.bench import host, rapl
 from vitsdk.bench.host import HostOptions, run_host
 from vitsdk.bench.protocol import Protocol
 from vitsdk.errors import UserError
+from vitsdk.formats.results import RESULTS, load_results
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 sys.path.insert(0, str(FIXTURES))
@@ -48,7 +49,7 @@ def test_host_run_writes_valid_results_for_every_model(bundle, tmp_path):
     results = run_host(bundle, tmp_path / "results", HostOptions(protocol=QUICK, powercap=tmp_path / "none"))
     assert sorted(p.name for p, _ in results) == ["model_fp32-executorch-host.json", "model_fp32-litert-host.json"]
     for path, doc in results:
-        assert schema.load_results(path) == doc
+        assert load_results(path) == doc
         assert doc["status"] == "complete" and doc["error"] is None
         lat = doc["latency"]
         assert lat["runs"] >= QUICK.min_runs and lat["warmup_runs"] >= QUICK.warmup_runs
@@ -142,7 +143,7 @@ def test_host_energy_from_rapl_counters(bundle, tmp_path, monkeypatch):
     # runner that reports the samples' spread (std) instead of its standard error, or no uncertainty at all.
     assert 0 < energy["uncertainty_mj"] < 0.5 * energy["energy_mj"] and energy["samples"]["idle_count"] >= 2
     assert doc["thermal"]["before"] == {"state": None, "temperature_c": 47.0}
-    assert schema.errors(doc, "results") == []
+    assert RESULTS.errors(doc) == []
 
 
 def test_rapl_reader_zones_and_permissions(tmp_path, monkeypatch):
@@ -203,7 +204,7 @@ def test_truncated_results_file_is_rejected(tmp_path):
     text = json.dumps(example["cases"][0]["document"])
     (tmp_path / "r.json").write_text(text[: len(text) // 2])
     with pytest.raises(UserError, match="truncated"):
-        schema.load_results(tmp_path / "r.json")
+        load_results(tmp_path / "r.json")
 
 
 def test_cli_host_quick(bundle, tmp_path):

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from vitsdk.bench import battery, schema
+from vitsdk.bench import battery
 from vitsdk.bench.energy import PowerTrace, per_inference
 from vitsdk.bench.protocol import Protocol, measure
 from vitsdk.bench.stats import LatencyStats
+from vitsdk.formats.results import RESULTS
+from vitsdk.formats.run_spec import RUN_SPEC
 
 VECTORS = Path(__file__).resolve().parents[1] / "schemas" / "vectors"
 
@@ -137,7 +139,7 @@ def test_measure_marks_the_timed_edges_with_the_edge_callback():
 
 @pytest.mark.parametrize("case", cases("results_examples.json"), ids=lambda c: c["name"])
 def test_results_examples(case):
-    problems = schema.errors(case["document"], "results")
+    problems = RESULTS.errors(case["document"])
     if case["valid"]:
         assert problems == []
     else:
@@ -145,12 +147,12 @@ def test_results_examples(case):
 
 
 def test_protocol_defaults_fit_the_run_spec_schema():
-    spec = {"schema": schema.RUN_SPEC, "run_id": "r1", "bundle": "/data/local/tmp/b",
+    spec = {"schema": RUN_SPEC.tag, "run_id": "r1", "bundle": "/data/local/tmp/b",
             "models": [{"file": "m.pte", "runtime": "executorch", "delegate": None, "threads": 4}],
             "protocol": Protocol().to_dict()}
-    assert schema.errors(spec, "run_spec") == []
+    assert RUN_SPEC.errors(spec) == []
     spec["protocol"]["min_runs"] = 0
-    assert schema.errors(spec, "run_spec")[0].startswith("/protocol/min_runs")
+    assert RUN_SPEC.errors(spec)[0].startswith("/protocol/min_runs")
     with pytest.raises(ValueError, match="min_runs"):
         Protocol(min_runs=0)
 

@@ -254,10 +254,10 @@ def test_pruning_and_token_dropping_reduce_the_estimate():
 
 
 def test_bench_results_are_simulated_latency_and_estimated_energy(exported):
-    from vitsdk.bench.schema import errors
+    from vitsdk.formats.results import RESULTS
     _, ex = exported
     result = F.bench_fpga(ex.path, "zcu102", synth=False)
-    assert errors(result, "results") == []
+    assert RESULTS.errors(result) == []
     lat, extra = result["latency"], result["runtime"]["extra"]
     assert lat["status"] == "simulated" and "Verilator" in lat["method"] and lat["cv"] is None
     assert lat["median_ms"] == pytest.approx(extra["cycles"] / 300e3)  # cycles at the stated 300 MHz
@@ -280,15 +280,15 @@ def _single_figure_doc(exported, status: str) -> dict:
 @pytest.mark.parametrize("status", ["simulated", "estimated"])
 def test_schema_refuses_a_single_figure_dressed_up_as_a_distribution(exported, status):
     """Catches a writer that repeats one simulated/estimated figure as min/p99 with cv 0 and stable: true."""
-    from vitsdk.bench.schema import errors
+    from vitsdk.formats.results import RESULTS
     doc = _single_figure_doc(exported, status)
-    assert errors(doc, "results") == []
+    assert RESULTS.errors(doc) == []
     for key, fake in (("cv", 0.0), ("p99_ms", 1.25), ("min_ms", 1.25), ("runs", 1)):
         bad = {**doc, "latency": {**doc["latency"], key: fake}}
-        assert errors(bad, "results"), key
+        assert RESULTS.errors(bad), key
     bad = {**doc, "latency": {**doc["latency"], "stability": {"stable": True, "drift": None}}}
-    assert errors(bad, "results")
-    assert errors({**doc, "latency": {**doc["latency"], "status": "guessed"}}, "results")
+    assert RESULTS.errors(bad)
+    assert RESULTS.errors({**doc, "latency": {**doc["latency"], "status": "guessed"}})
 
 
 def test_estimate_results_say_estimated_with_no_spread(exported):

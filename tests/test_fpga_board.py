@@ -129,7 +129,7 @@ def protocol(runner) -> dict:
 
 
 def test_board_runner_measures_energy_with_idle_subtracted(project, tree):
-    from vitsdk.bench.schema import errors
+    from vitsdk.formats.results import RESULTS
     runner = load_runner()
     acc = FakeAccelerator(project, tree)
     sensors = hwmon.find_sensors(tree)
@@ -143,7 +143,7 @@ def test_board_runner_measures_energy_with_idle_subtracted(project, tree):
 
     runner.sample_for = idle_then_busy
     result = runner.measure(acc, project, p, sensors, "hwmon VCCINT+VCC1V2+hwmon3", "hwmon", device, load_ms=12.0)
-    assert errors(result, "results") == []
+    assert RESULTS.errors(result) == []
     assert result["numerics"]["status"] == "pass" and result["numerics"]["max_abs_diff"] == 0.0
     lat = result["latency"]
     assert lat["runs"] >= 20 and lat["duration_s"] >= 0.1 and lat["median_ms"] >= 2.0
@@ -154,12 +154,12 @@ def test_board_runner_measures_energy_with_idle_subtracted(project, tree):
 
 
 def test_board_runner_flags_wrong_outputs_and_missing_sensors(project, tree):
-    from vitsdk.bench.schema import errors
+    from vitsdk.formats.results import RESULTS
     runner = load_runner()
     device = {"platform": "fpga", "name": "KV260", "os": "pynq", "os_version": "3.0.1"}
     result = runner.measure(FakeAccelerator(project, tree, wrong=True), project, protocol(runner), None, None,
                             "none", device, load_ms=None)
-    assert errors(result, "results") == []
+    assert RESULTS.errors(result) == []
     assert result["numerics"]["status"] == "fail" and result["numerics"]["max_abs_diff"] == 1.0
     assert result["energy"]["status"] == "unavailable" and "no power sensors" in result["energy"]["reason"]
 

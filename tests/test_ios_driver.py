@@ -17,7 +17,8 @@ import pytest
 
 from vitsdk.bench import ios
 from vitsdk.bench.protocol import Protocol
-from vitsdk.bench.schema import errors
+from vitsdk.formats.results import RESULTS
+from vitsdk.formats.run_spec import RUN_SPEC
 from vitsdk.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,7 +241,7 @@ def test_runs_the_bundle_and_collects_valid_results(phone, bundle, tmp_path):
         ("model.mlpackage", "coreml", "cpu"), ("model.mlpackage", "coreml", "cpu_ane"),
         ("model_fp32.pte", "executorch", "xnnpack")]
     for path, doc in results:
-        assert path.parent == out and errors(json.loads(path.read_text()), "results") == []
+        assert path.parent == out and RESULTS.errors(json.loads(path.read_text())) == []
         assert doc["model"]["sha256"] in ("a" * 64, "b" * 64)
     calls = _calls(phone)
     verbs = [" ".join(c[1:4]) for c in calls]
@@ -254,7 +255,7 @@ def test_runs_the_bundle_and_collects_valid_results(phone, bundle, tmp_path):
     assert launch[-2:] == ["--battery-wh", "12.7"]
     spec_on_phone = phone / "container/Documents/inbox" / f"{results[0][1]['run_id']}.json"
     spec = json.loads(spec_on_phone.read_text())
-    assert errors(spec, "run_spec") == [] and spec["protocol"] == Protocol.quick().to_dict()
+    assert RUN_SPEC.errors(spec) == [] and spec["protocol"] == Protocol.quick().to_dict()
     assert (phone / "container/Documents" / spec["bundle"] / "manifest.json").is_file()
 
 

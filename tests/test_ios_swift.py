@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vitsdk.bench.schema import errors
+from vitsdk.formats.results import RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "swift_chroot.sh"
@@ -122,7 +122,7 @@ def test_swift_tests_pass_and_write_schema_valid_results(swift_run):
     assert written == sorted(EXPECTED), f"Swift tests wrote {written}"
     for name, (status, energy) in EXPECTED.items():
         doc = json.loads((out / name).read_text())
-        problems = errors(doc, "results")
+        problems = RESULTS.errors(doc)
         assert problems == [], f"{name} breaks results.schema.json: {problems}"
         assert doc["device"]["platform"] == "ios"
         assert doc["status"] == status, name

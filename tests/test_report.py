@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from vitsdk.bench.schema import errors
+from vitsdk.formats.results import RESULTS
 from vitsdk.errors import UserError
 from vitsdk.report import build_report, make_report, pareto_front
 from vitsdk.report.compute import COLUMNS
@@ -44,7 +44,7 @@ def _entry(report, name: str):
 
 def test_fixtures_are_valid_results():
     for path in sorted((FIXTURES / "results").glob("*.json")):
-        assert errors(json.loads(path.read_text()), "results") == [], path
+        assert RESULTS.errors(json.loads(path.read_text())) == [], path
 
 
 def test_host_measured_figures(report):

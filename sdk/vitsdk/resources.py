@@ -6,16 +6,14 @@ those folders into the package, so a wheel and an editable install see the same 
     schemas/      -> vitsdk._schemas     (JSON Schemas, vectors/)
     fpga/         -> vitsdk._fpga        (hls/ templates, board/ runner, generated-RTL templates)
 
-A missing file is a broken installation and an error, never a skipped check.
+A missing file is a broken installation and an error, never a skipped check. Schemas are loaded and
+applied by `vitsdk.formats.schema`.
 """
 from __future__ import annotations
 
-import functools
 import importlib.resources
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 from vitsdk.errors import UserError
 
@@ -46,30 +44,6 @@ def schema_path(name: str) -> Path:
 def fpga_path(*parts: str) -> Path:
     """fpga/PARTS (e.g. fpga_path('hls', 'vit_kernels.h'))."""
     return data_path(FPGA, *parts)
-
-
-@functools.cache
-def load_schema(name: str) -> dict:
-    """A JSON Schema by file name, parsed once."""
-    path = schema_path(name)
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read the schema {path} ({exc}); reinstall vitsdk") from None
-
-
-def schema_errors(document: Any, name: str, registry: Any = None) -> list[str]:
-    """Every violation of schema `name` as 'JSON-path: message', the most relevant first; [] when valid."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
-
-    kwargs = {"registry": registry} if registry is not None else {}
-    found = list(Draft202012Validator(load_schema(name), **kwargs).iter_errors(document))
-    if not found:
-        return []
-    first = best_match(found)
-    ordered = [first] + [e for e in sorted(found, key=lambda e: list(map(str, e.absolute_path))) if e is not first]
-    return [("/" + "/".join(map(str, e.absolute_path))) + f": {e.message[:300]}" for e in ordered]
 
 
 def inside(root: str | Path, relative: str, where: str) -> Path:

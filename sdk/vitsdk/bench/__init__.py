@@ -5,7 +5,7 @@
 imported only when a model runs.
 """
 from vitsdk.bench.protocol import Protocol
-from vitsdk.bench.schema import load_results
+from vitsdk.formats.results import load_results
 
 __all__ = ["Protocol", "load_results", "run_host"]
 

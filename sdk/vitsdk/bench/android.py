@@ -29,9 +29,10 @@ from vitsdk.atomic import write_json, write_text
 from vitsdk.bench.bundle import Bundle, ModelFile, load_bundle
 from vitsdk.bench.host import results_name, utc_now
 from vitsdk.bench.protocol import Protocol
-from vitsdk.bench.schema import RESULTS, RUN_SPEC, errors
+from vitsdk.formats.results import RESULTS
+from vitsdk.formats.run_spec import RUN_SPEC
 from vitsdk.errors import UserError
-from vitsdk.resources import load_schema
+from vitsdk.formats.schema import load_schema
 
 PACKAGE = "dev.vitsdk.bench"
 ACTIVITY = f"{PACKAGE}/.BenchActivity"
@@ -199,7 +200,7 @@ def device_properties(adb: Adb) -> dict:
 
 
 def run_spec(bundle: Bundle, models: list[ModelFile], run_id: str, device_bundle: str, options: AndroidOptions) -> dict:
-    return {"schema": RUN_SPEC, "run_id": run_id, "bundle": device_bundle,
+    return {"schema": RUN_SPEC.tag, "run_id": run_id, "bundle": device_bundle,
             "output_dir": f"{EXTERNAL_RESULTS}/{run_id}",
             "models": [{"file": m.path, "runtime": m.runtime, "delegate": m.delegate, "threads": options.threads}
                        for m in models],
@@ -253,7 +254,7 @@ def _placeholder(bundle: Bundle, model: ModelFile, run_id: str, device: dict, pr
     """A results document for a model whose results never arrived: marked failed, nothing invented."""
     from vitsdk import __version__
 
-    return {"schema": RESULTS, "run_id": run_id, "created_utc": utc_now(), "status": "failed", "error": why,
+    return {"schema": RESULTS.tag, "run_id": run_id, "created_utc": utc_now(), "status": "failed", "error": why,
             "tool": {"name": "vitsdk", "version": __version__}, "device": device,
             "runtime": {"name": model.runtime, "version": None, "delegate": model.delegate, "threads": None},
             "model": {"name": bundle.model_name, "file": model.path, "format": model.format, "sha256": model.sha256,
@@ -271,9 +272,7 @@ def _accept(name: str, data: bytes, out_dir: Path) -> tuple[Path, dict]:
         doc = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{where}: not valid JSON (truncated?): {exc}") from None
-    from vitsdk.bench.schema import validate
-
-    validate(doc, "results", where)
+    RESULTS.validate(doc, where)
     path = out_dir / name
     write_json(path, doc)
     return path, doc
@@ -445,7 +444,7 @@ def _run_one(bundle_path: str | os.PathLike, out_dir: Path, options: AndroidOpti
             if proc.returncode != 0:
                 raise UserError(f"adb push {f} failed: {proc.stderr.strip()}")
         spec = run_spec(bundle, models, run_id, device_bundle, options)
-        problems = errors(spec, "run_spec")
+        problems = RUN_SPEC.errors(spec)
         if problems:
             raise AssertionError(f"run spec fails its schema: {problems[0]}")
         with tempfile.TemporaryDirectory() as tmp:

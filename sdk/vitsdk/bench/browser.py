@@ -39,7 +39,7 @@ from vitsdk.bench.bundle import Bundle, ModelFile, load_bundle
 from vitsdk.bench.host import model_block, numerics
 from vitsdk.hashing import file_sha256
 from vitsdk.bench.protocol import Protocol
-from vitsdk.bench.schema import RESULTS, errors
+from vitsdk.formats.results import RESULTS
 from vitsdk.errors import UserError, unknown
 
 PAGE_DIR = Path(__file__).resolve().parent / "browser_page"
@@ -212,7 +212,7 @@ class BenchServer(http.server.ThreadingHTTPServer):
         if not isinstance(envelope, dict) or not isinstance(envelope.get("results"), dict):
             return "the post is not a JSON object with a 'results' document"
         doc = envelope["results"]
-        problems = errors(doc, "results")
+        problems = RESULTS.errors(doc)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             return f"the results document fails schemas/results.schema.json: {problems[0]}{more}"
@@ -223,7 +223,7 @@ class BenchServer(http.server.ThreadingHTTPServer):
             return "results from another platform or runtime than browser / litert.js"
         if doc["status"] != "failed":
             doc["numerics"] = _judge(self.bundle, model, envelope.get("outputs"))
-            problems = errors(doc, "results")
+            problems = RESULTS.errors(doc)
             if problems:
                 return f"the numerics check does not fit the schema: {problems[0]}"
         with self.run.lock:
@@ -424,7 +424,7 @@ def run_browser(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, opti
                         "; ".join(f"{s.get('accelerator')}: {s.get('reason')}" for s in run.skipped) + "); nothing written")
     out = []
     for model, accelerator, doc in run.results:
-        assert doc["schema"] == RESULTS
+        assert doc["schema"] == RESULTS.tag
         path = Path(out_dir) / results_name(model, accelerator)
         write_json(path, doc)
         out.append((path, doc))

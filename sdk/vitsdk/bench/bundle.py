@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vitsdk.errors import UserError
-from vitsdk.resources import inside, schema_errors
+from vitsdk.formats.manifest import MANIFEST
+from vitsdk.resources import inside
 
-MANIFEST = "vitsdk.manifest/1"
 HOST_RUNTIMES = ("executorch", "litert")
 
 
@@ -109,8 +109,10 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         manifest = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise UserError(f"{manifest_path}: not valid JSON (truncated?) at line {exc.lineno}") from None
-    _check_manifest_version(manifest, manifest_path)
-    _validate_manifest(manifest, manifest_path)
+    MANIFEST.check_tag(manifest, str(manifest_path))
+    problems = MANIFEST.errors(manifest)
+    if problems:
+        raise UserError(f"{manifest_path}: does not match the manifest schema: {problems[0]}")
     files = []
     for i, entry in enumerate(manifest.get("files") or []):
         try:
@@ -126,14 +128,3 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         inside(root, f.path, str(manifest_path))
     return Bundle(root, manifest, hashlib.sha256(raw).hexdigest(), tuple(files))
 
-
-def _check_manifest_version(manifest: object, where: Path) -> None:
-    from vitsdk.bench.schema import check_version
-
-    check_version(manifest, MANIFEST, str(where))
-
-
-def _validate_manifest(manifest: dict, where: Path) -> None:
-    problems = schema_errors(manifest, "manifest.schema.json")
-    if problems:
-        raise UserError(f"{where}: does not match the manifest schema: {problems[0]}")

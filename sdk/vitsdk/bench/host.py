@@ -23,7 +23,7 @@ from vitsdk.bench.bundle import HOST_RUNTIMES, Bundle, ModelFile, load_bundle
 from vitsdk.hashing import file_sha256
 from vitsdk.bench.energy import PowerTrace, per_inference
 from vitsdk.bench.protocol import Protocol, Timings, measure
-from vitsdk.bench.schema import RESULTS, errors
+from vitsdk.formats.results import RESULTS
 from vitsdk.bench.stats import LatencyStats
 from vitsdk.converters.targets import TOP1_AGREEMENT_MIN
 
@@ -168,7 +168,7 @@ def bench_model(bundle: Bundle, model: ModelFile, options: HostOptions, run_id: 
     from vitsdk.bench import runtimes
 
     p = options.protocol
-    doc = {"schema": RESULTS, "run_id": run_id, "created_utc": utc_now(), "status": "complete", "error": None,
+    doc = {"schema": RESULTS.tag, "run_id": run_id, "created_utc": utc_now(), "status": "complete", "error": None,
            "tool": {"name": "vitsdk", "version": __version__}, "device": host_device(),
            "runtime": {"name": model.runtime, "version": None, "delegate": model.delegate, "threads": options.threads},
            "model": model_block(bundle, model),
@@ -253,7 +253,7 @@ def run_host(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, options
             if progress:
                 progress(f"run {model.path} ({model.runtime})")
             doc = bench_model(bundle, model, options, run_id, sampler, unavailable)
-            problems = errors(doc, "results")
+            problems = RESULTS.errors(doc)
             if problems:  # a bug here, not a user mistake: never write a file that fails the schema
                 raise AssertionError(f"host results for {model.path} fail the schema: {problems[0]}")
             path = Path(out_dir) / results_name(model, "host")

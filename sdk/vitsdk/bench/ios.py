@@ -29,7 +29,8 @@ from pathlib import Path
 from vitsdk.atomic import write_json
 from vitsdk.bench.bundle import load_bundle
 from vitsdk.bench.protocol import Protocol
-from vitsdk.bench.schema import RUN_SPEC, errors
+from vitsdk.formats.results import RESULTS
+from vitsdk.formats.run_spec import RUN_SPEC
 from vitsdk.errors import UserError, suggest, unknown
 
 APP_BUNDLE_ID = "dev.vitsdk.VitBench"
@@ -181,9 +182,9 @@ def run_spec(bundle_dir_on_device: str, output_dir_on_device: str, run_id: str, 
             models += [{"file": f.path, "runtime": "coreml", "delegate": cu, "threads": None} for cu in options.compute_units]
         else:
             models.append({"file": f.path, "runtime": f.runtime, "delegate": f.delegate, "threads": options.threads})
-    spec = {"schema": RUN_SPEC, "run_id": run_id, "bundle": bundle_dir_on_device, "output_dir": output_dir_on_device,
+    spec = {"schema": RUN_SPEC.tag, "run_id": run_id, "bundle": bundle_dir_on_device, "output_dir": output_dir_on_device,
             "models": models, "protocol": options.protocol.to_dict()}
-    problems = errors(spec, "run_spec")
+    problems = RUN_SPEC.errors(spec)
     if problems:
         raise UserError(f"internal: the iOS run spec breaks run_spec.schema.json: {problems[0]}")
     return spec
@@ -277,7 +278,7 @@ def _collect(pulled: Path, out_dir: Path, run_id: str) -> list[tuple[Path, dict]
             doc = json.loads(source.read_text())
         except json.JSONDecodeError as exc:
             raise UserError(f"{name} from the phone is not valid JSON (truncated?) at line {exc.lineno}") from None
-        problems = errors(doc, "results")
+        problems = RESULTS.errors(doc)
         if problems:
             raise UserError(f"{name} from the phone breaks results.schema.json: {problems[0]}")
         target = out_dir / name

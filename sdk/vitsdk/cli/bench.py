@@ -92,12 +92,12 @@ def _run_external(device: str, module, bundle: Path, output: Path, protocol, boa
     """iOS: `vitsdk.bench.ios.run_bench(bundle, out_dir, protocol=, progress=) -> [(path, doc)]`;
     FPGA: `vitsdk.fpga.api.bench_fpga(bundle, board=) -> doc` (estimated unless measured on a board)."""
     from vitsdk.atomic import write_json
-    from vitsdk.bench.schema import validate
+    from vitsdk.formats.results import RESULTS
 
     if device == "ios":
         return module.run_bench(bundle, output, protocol=protocol, progress=progress)
     doc = module.bench_fpga(bundle, board=board)
-    validate(doc, "results", f"fpga results for {bundle}")
+    RESULTS.validate(doc, f"fpga results for {bundle}")
     path = output / f"{Path(doc['model']['file']).name.replace('.', '_')}-fpga-fpga.json"
     write_json(path, doc)
     return [(path, doc)]

@@ -58,7 +58,7 @@ def prune(
     from vitsdk.models import count, resolve_model
     from vitsdk.sparsity import (COMPACTION_MODES, BlockPruneConfig, compact, load_pruned, prune_, save_pruned,
                                  sparsity_report)
-    from vitsdk.sparsity.artifact import SPARSITY_FILE
+    from vitsdk.formats.sparsity import SPARSITY_FILE
 
     if compaction not in COMPACTION_MODES:
         from vitsdk.errors import unknown

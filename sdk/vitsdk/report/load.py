@@ -1,7 +1,7 @@
 """Finding and validating results files, and the bundle manifests they point at.
 
 A bad results file is not fatal: it becomes a `Problem` naming the file and the JSON path of what is
-wrong, and the report goes on without it. Validation is `vitsdk.bench.schema` (one source of truth:
+wrong, and the report goes on without it. Validation is `vitsdk.formats` (one source of truth:
 `schemas/results.schema.json`).
 """
 from __future__ import annotations
@@ -13,14 +13,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vitsdk.bench.schema import RESULTS, errors
-from vitsdk.resources import schema_errors
+from vitsdk.formats.manifest import MANIFEST
+from vitsdk.formats.results import RESULTS
+from vitsdk.formats.run_spec import RUN_SPEC
 from vitsdk.errors import UserError
 
-MANIFEST = "vitsdk.manifest/1"
 # Files of these formats may sit beside results (a bundle, a run spec, an earlier report): skipped quietly
 # when found by walking a folder, an error when named on the command line.
-_OTHER_FORMATS = ("vitsdk.manifest", "vitsdk.run_spec", "vitsdk.report")
+_OTHER_FORMATS = (MANIFEST.name, RUN_SPEC.name, "vitsdk.report")
 
 
 @dataclass(frozen=True)
@@ -89,20 +89,8 @@ def _read_json(path: Path) -> tuple[object | None, Problem | None]:
 
 def results_problem(document: object, path: Path) -> Problem | None:
     """None when `document` is a valid results file, else the first problem with its JSON path."""
-    if not isinstance(document, dict) or not isinstance(document.get("schema"), str):
-        return Problem(path, "/schema", f"missing: not a results file (expected \"schema\": \"{RESULTS}\")")
-    if document["schema"] != RESULTS:
-        name, _, version = document["schema"].partition("/")
-        if name == RESULTS.split("/")[0]:
-            return Problem(path, "/schema", f"version '{document['schema']}' is not supported; this vitsdk "
-                                            f"reads {RESULTS}")
-        return Problem(path, "/schema", f"'{document['schema']}' is not a results file ({RESULTS})")
-    found = errors(document, "results")
-    if not found:
-        return None
-    where, _, message = found[0].partition(": ")
-    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-    return Problem(path, where, message + more)
+    problem = RESULTS.problem(document)
+    return Problem(path, *problem) if problem else None
 
 
 def _walk(folder: Path) -> Iterable[Path]:
@@ -130,7 +118,7 @@ def _add_manifest(loaded: Loaded, path: Path, raw: bytes, document: dict) -> Non
 
 def _manifest_problem(document: dict, path: Path) -> Problem | None:
     """Checks a manifest against schemas/manifest.schema.json."""
-    problems = schema_errors(document, "manifest.schema.json")
+    problems = MANIFEST.errors(document)
     if not problems:
         return None
     where, _, message = problems[0].partition(": ")
@@ -143,7 +131,7 @@ def _try_manifest(loaded: Loaded, path: Path) -> None:
         document = json.loads(raw)
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return
-    if isinstance(document, dict) and str(document.get("schema", "")).startswith("vitsdk.manifest/"):
+    if isinstance(document, dict) and str(document.get("schema", "")).startswith(MANIFEST.name + "/"):
         _add_manifest(loaded, path, raw, document)
 
 
@@ -183,10 +171,10 @@ def load(paths: Sequence[str | os.PathLike], bundles: Sequence[str | os.PathLike
             continue
         schema = document.get("schema") if isinstance(document, dict) else None
         if isinstance(schema, str) and schema.startswith(_OTHER_FORMATS):
-            if schema.startswith("vitsdk.manifest/"):
+            if schema.startswith(MANIFEST.name + "/"):
                 _add_manifest(loaded, path, path.read_bytes(), document)
             if explicit:
-                loaded.problems.append(Problem(path, "/schema", f"'{schema}' is not a results file ({RESULTS})"))
+                loaded.problems.append(Problem(path, "/schema", f"'{schema}' is not a results file ({RESULTS.tag})"))
             continue
         problem = results_problem(document, path)
         if problem:

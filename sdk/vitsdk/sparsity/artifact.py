@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from vitsdk import resources
 from vitsdk.atomic import atomic_path, write_text
 from vitsdk.errors import UserError
+from vitsdk.formats.sparsity import SPARSITY, SPARSITY_FILE, read_sparsity
 from vitsdk.hashing import file_sha256
 from vitsdk.models.checkpoint import MODEL_FILE, read_state_dict
 from vitsdk.models.config import ViTConfig
@@ -28,15 +28,7 @@ from vitsdk.sparsity.compact import COMPACTION_MODES, compact, is_compacted
 from vitsdk.sparsity.config import BlockPruneConfig
 from vitsdk.sparsity.masks import BlockMask, masked_layers
 
-SPARSITY_SCHEMA = "vitsdk.sparsity/1"
-SPARSITY_FILE = "sparsity.json"
 BLOCKS_SUFFIX = ".weight_blocks"
-SCHEMA_FILE = "sparsity.schema.json"
-
-
-def schema_errors(document: Any) -> list[str]:
-    """Every violation of the sparsity schema as 'JSON-path: message'; [] when valid."""
-    return resources.schema_errors(document, SCHEMA_FILE)
 
 
 def to_blocks(weight: torch.Tensor, mask: BlockMask) -> torch.Tensor:
@@ -109,7 +101,7 @@ def save_pruned(model: VisionTransformer, folder: str | os.PathLike, finetune: d
     c = model.config
     dense_model = VisionTransformer(c)
     document = {
-        "schema": SPARSITY_SCHEMA,
+        "schema": SPARSITY.tag,
         "created_by": f"vitsdk {__version__}",
         "model": c.to_dict(),
         "token_sparsity": {"keep_rate": c.keep_rate, "attn_keep": c.attn_keep, "attn_mode": c.attn_mode,
@@ -129,10 +121,10 @@ def save_pruned(model: VisionTransformer, folder: str | os.PathLike, finetune: d
         document["advice"] = advice
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / MODEL_FILE) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": SPARSITY_SCHEMA})
+        save_file(tensors, str(tmp), metadata={"format": SPARSITY.tag})
         document["weights"]["bytes"] = tmp.stat().st_size
         document["weights"]["sha256"] = file_sha256(tmp)
-    problems = schema_errors(document)
+    problems = SPARSITY.errors(document)
     if problems:  # a bug, not a user mistake: never write a file our own readers would refuse
         raise RuntimeError(f"sparsity.json would not match its schema: {problems[0]}")
     write_text(folder / SPARSITY_FILE, _dumps(document))
@@ -147,28 +139,6 @@ def _dumps(document: dict) -> str:
     for i, layer in enumerate(layers):
         text = text.replace(f'"@kept{i}@"', json.dumps(layer["kept"], separators=(",", ":")), 1)
     return text + "\n"
-
-
-def read_sparsity(folder: str | os.PathLike) -> dict:
-    """sparsity.json of an artifact folder, checked against the schema (errors name the JSON path)."""
-    path = Path(folder) / SPARSITY_FILE
-    try:
-        document = json.loads(path.read_text())
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON (truncated?) at line {exc.lineno} column {exc.colno}") from None
-    schema = document.get("schema") if isinstance(document, dict) else None
-    if schema != SPARSITY_SCHEMA:
-        name, _, version = str(schema).partition("/")
-        newer = name == "vitsdk.sparsity" and version.isdigit() and int(version) > 1
-        raise UserError(f"{path}: schema {schema!r} is not supported, this vitsdk reads {SPARSITY_SCHEMA}"
-                        + (" (written by a newer vitsdk; upgrade)" if newer else ""))
-    problems = schema_errors(document)
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise UserError(f"{path}: does not match {SCHEMA_FILE}: {problems[0]}{more}")
-    return document
 
 
 def load_pruned(path: str | os.PathLike, compaction: str = "auto", **overrides: Any) -> nn.Module:
