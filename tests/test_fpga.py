@@ -408,3 +408,30 @@ def test_yosys_counts_the_packed_mac_array_and_the_fit_check_refuses_with_number
     assert not report["fits"] and report["use_percent"]["dsp"] == pytest.approx(133.3)
     with pytest.raises(UserError, match=r"does not fit the Kria KV260 .*dsp 4 > 3 \(Yosys count\)"):
         check_fit(report, board, "the engine")
+
+
+# ---- the FPGA device's bench interface (run_fpga) ----
+
+def test_run_fpga_writes_one_validated_results_file(exported, tmp_path):
+    """The device interface names the file like the CLI always did and writes the document it returns."""
+    import json as _json
+
+    from vitsdk.fpga.bench import FpgaOptions, run_fpga
+    _, ex = exported
+    messages = []
+    [(path, doc)] = run_fpga(ex.path, tmp_path / "out", None, FpgaOptions(synth=False), messages.append)
+    assert path == tmp_path / "out" / "project_json-fpga-fpga.json"
+    assert _json.loads(path.read_text()) == doc and doc["latency"]["status"] == "simulated"
+    assert messages and "Verilator" in messages[0]
+
+
+def test_run_fpga_refuses_an_invalid_document_and_writes_nothing(tmp_path, monkeypatch):
+    """A results document that breaks the schema is an error naming the JSON path; no file is left behind."""
+    import vitsdk.fpga.api as api
+    from vitsdk.fpga.bench import FpgaOptions, run_fpga
+    monkeypatch.setattr(api, "bench_fpga", lambda *a, **k: {"schema": "vitsdk.results/1", "model": {"file": "x"}})
+    with pytest.raises(UserError, match="fpga results for .*does not match results.schema.json"):
+        run_fpga(tmp_path, tmp_path / "out", None, FpgaOptions())
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(UserError, match=r"unknown board 'zcu10'.*zcu102"):
+        FpgaOptions(board="zcu10")
