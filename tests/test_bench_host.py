@@ -18,6 +18,7 @@ import pytest
 from vitsdk.atomic import atomic_path
 from vitsdk.bench import host, rapl
 from vitsdk.bench.host import HostOptions, run_host
+from vitsdk.bench.numerics import check_outputs
 from vitsdk.bench.protocol import Protocol
 from vitsdk.errors import UserError
 from vitsdk.formats.results import RESULTS, load_results
@@ -46,7 +47,7 @@ QUICK = Protocol.quick()
 
 
 def test_host_run_writes_valid_results_for_every_model(bundle, tmp_path):
-    results = run_host(bundle, tmp_path / "results", HostOptions(protocol=QUICK, powercap=tmp_path / "none"))
+    results = run_host(bundle, tmp_path / "results", QUICK, HostOptions(powercap=tmp_path / "none"))
     assert sorted(p.name for p, _ in results) == ["model_fp32-executorch-host.json", "model_fp32-litert-host.json"]
     for path, doc in results:
         assert load_results(path) == doc
@@ -127,9 +128,8 @@ def test_host_energy_from_rapl_counters(bundle, tmp_path, monkeypatch):
     root, fake = _fake_rapl(tmp_path, monkeypatch)
     protocol = Protocol(warmup_runs=2, warmup_seconds=0.6, min_runs=20, min_seconds=0.6, max_seconds=5,
                         cooldown_seconds=0, idle_baseline_seconds=0.6, power_sample_period_ms=20)
-    results = run_host(bundle, tmp_path / "r", HostOptions(protocol=protocol, powercap=root,
-                                                           thermal=FIXTURES / "thermal",
-                                                           runtimes=("executorch",)))
+    results = run_host(bundle, tmp_path / "r", protocol, HostOptions(powercap=root, thermal=FIXTURES / "thermal",
+                                                                     runtimes=("executorch",)))
     (_, doc), = results
     energy = doc["energy"]
     assert energy["status"] == "measured" and energy["method"] == "rapl"
@@ -174,7 +174,7 @@ def test_a_model_that_fails_to_load_is_captured_and_the_others_run(bundle, tmp_p
         if f["path"] == "model_fp32.pte":
             f["sha256"] = hashlib.sha256(pte.read_bytes()).hexdigest()
     (broken / "manifest.json").write_text(json.dumps(manifest))
-    results = dict((d["runtime"]["name"], d) for _, d in run_host(broken, tmp_path / "r", HostOptions(protocol=QUICK)))
+    results = dict((d["runtime"]["name"], d) for _, d in run_host(broken, tmp_path / "r", QUICK))
     assert results["executorch"]["status"] == "failed" and results["executorch"]["latency"] is None
     assert results["executorch"]["error"]
     assert results["litert"]["status"] == "complete"
@@ -195,7 +195,7 @@ def test_bundle_faults_are_one_line_errors(bundle, tmp_path):
     shutil.copytree(bundle, tampered)
     with open(tampered / "model_fp32.tflite", "ab") as f:
         f.write(b"x")
-    docs = {d["runtime"]["name"]: d for _, d in run_host(tampered, tmp_path / "r2", HostOptions(protocol=QUICK))}
+    docs = {d["runtime"]["name"]: d for _, d in run_host(tampered, tmp_path / "r2", QUICK)}
     assert docs["litert"]["status"] == "failed" and "does not match the manifest" in docs["litert"]["error"]
 
 
@@ -275,11 +275,11 @@ def test_int8_numerics_pass_on_top1_agreement_not_a_loose_relative_bound(tmp_pat
     bundle, model = _int8_bundle(tmp_path, reference)
     close = reference.copy()
     close[:, 0] += 3.6                                                  # 40% of max |ref| off, class kept
-    doc = host.numerics(bundle, model, lambda x: close, (8, 1, 28, 28), np.float32)
+    doc = check_outputs(bundle, model, lambda x: close, (8, 1, 28, 28), np.float32)
     assert doc["status"] == "pass" and doc["metric"] == "top1_agree" and doc["top1_agree"] == 1.0
     assert doc["rel_diff"] == pytest.approx(0.4) and doc["tolerance"] is None
     flipped = close.copy()
     flipped[:2, 8] = 9.1                                                # 2 of 8 now predict class 8
-    doc = host.numerics(bundle, model, lambda x: flipped, (8, 1, 28, 28), np.float32)
+    doc = check_outputs(bundle, model, lambda x: flipped, (8, 1, 28, 28), np.float32)
     assert doc["status"] == "fail" and doc["top1_agree"] == 0.75 and doc["rel_diff"] < 0.6
     assert doc["reason"].startswith("top-1 agreement 0.75 < 0.9 on 8 reference inputs")

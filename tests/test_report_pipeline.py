@@ -23,7 +23,7 @@ def results(bundle, tmp_path_factory) -> Path:  # noqa: F811
     from vitsdk.models import create_model
 
     folder = tmp_path_factory.mktemp("pipeline")
-    run_host(bundle, folder / "results", HostOptions(protocol=Protocol.quick(), powercap=folder / "no-powercap"))
+    run_host(bundle, folder / "results", Protocol.quick(), HostOptions(powercap=folder / "no-powercap"))
     # a tiny engine (one small Verilator build) and no Yosys run: the report's labels are what is tested here
     export_fpga(create_model("vit_nano_patch4_28"), folder / "fpga_project", check=False,
                 engine={"tokens": 4, "outputs": 16, "lanes": 4}, synth=False)

@@ -6,7 +6,7 @@ package) together with the bundle's .tflite files, its reference inputs and the 
 in JavaScript (`browser_page/protocol.mjs`, `stats.mjs`: tested against schemas/vectors like the apps'
 cores) and posts one results document per model file and accelerator, with its outputs on the reference
 inputs; the host validates each on arrival and judges the outputs with the same check as every other
-device (`host.numerics`). With `serve=None` it drives Debian's Chromium headless through Playwright;
+device (`bench.numerics.check_outputs`). With `serve=None` it drives Debian's Chromium headless through Playwright;
 with `serve="HOST:PORT"` it prints a URL (and a QR code) for a phone and waits.
 
 The server is safe to leave on a LAN for one run: it binds loopback unless told otherwise, every path
@@ -36,10 +36,10 @@ import numpy as np
 
 from vitsdk.atomic import write_json
 from vitsdk.bench.bundle import Bundle, ModelFile, load_bundle
-from vitsdk.bench.host import model_block, numerics
+from vitsdk.bench.numerics import check_outputs
 from vitsdk.hashing import file_sha256
 from vitsdk.bench.protocol import Protocol
-from vitsdk.formats.results import RESULTS
+from vitsdk.formats.results import RESULTS, model_block, results_name, skipped_numerics, tool_block
 from vitsdk.errors import UserError, unknown
 
 PAGE_DIR = Path(__file__).resolve().parent / "browser_page"
@@ -232,12 +232,12 @@ class BenchServer(http.server.ThreadingHTTPServer):
 
 
 def _judge(bundle: Bundle, model: ModelFile, outputs: object) -> dict:
-    """The posted outputs on the reference inputs against the reference outputs (`host.numerics`)."""
+    """The posted outputs on the reference inputs against the reference outputs (`check_outputs`)."""
     ref = bundle.reference()
     if ref is None:
-        return {"status": "skipped", "reason": "the bundle has no reference arrays"}
+        return skipped_numerics("the bundle has no reference arrays")
     if not isinstance(outputs, dict) or not isinstance(outputs.get("count"), int) or outputs["count"] < 1:
-        return {"status": "skipped", "reason": "the page could not run the reference inputs (shape mismatch)"}
+        return skipped_numerics("the page could not run the reference inputs (shape mismatch)")
     count = outputs["count"]
     try:
         got = np.asarray(outputs["data"], dtype=np.float64)
@@ -245,7 +245,7 @@ def _judge(bundle: Bundle, model: ModelFile, outputs: object) -> dict:
             else got.reshape(count, -1)
     except (TypeError, ValueError) as exc:
         return {"status": "fail", "reason": f"the posted outputs are not {count} numeric rows ({exc})"}
-    return numerics(bundle, model, lambda _batch: got, (count,) + tuple(ref[0].shape[1:]), np.dtype(np.float32))
+    return check_outputs(bundle, model, lambda _batch: got, (count,) + tuple(ref[0].shape[1:]), np.dtype(np.float32))
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -330,18 +330,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send(200, b"ok\n")
 
 
-def results_name(model: ModelFile, accelerator: str) -> str:
-    stem = model.path.replace("/", "_").rsplit(".", 1)[0]
-    return f"{stem}-litertjs-{accelerator}-browser.json"
-
-
 def build_spec(bundle: Bundle, models: list[ModelFile], options: BrowserOptions, run_id: str) -> dict:
     """What the page needs: the protocol, what to run and the skeleton of each results document."""
-    from vitsdk import __version__
-
     ref = bundle.reference_files()
     ref_inputs = ref[0] if ref and bundle.inside(ref[0]).is_file() else None
-    return {"run_id": run_id, "tool": {"name": "vitsdk", "version": __version__},
+    return {"run_id": run_id, "tool": tool_block(),
             "protocol": options.protocol.to_dict(), "accelerators": list(options.accelerators),
             "threads": options.threads, "battery_wh": options.battery_wh, "litert_version": litertjs_pin()[1],
             "reference_inputs": f"bundle/{ref_inputs}" if ref_inputs else None,
@@ -425,7 +418,7 @@ def run_browser(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, opti
     out = []
     for model, accelerator, doc in run.results:
         assert doc["schema"] == RESULTS.tag
-        path = Path(out_dir) / results_name(model, accelerator)
+        path = Path(out_dir) / results_name(model.path, "litertjs", "browser", accelerator)
         write_json(path, doc)
         out.append((path, doc))
     return out

@@ -20,27 +20,24 @@ import numpy as np
 from vitsdk.atomic import write_json
 from vitsdk.bench import rapl
 from vitsdk.bench.bundle import HOST_RUNTIMES, Bundle, ModelFile, load_bundle
-from vitsdk.hashing import file_sha256
 from vitsdk.bench.energy import PowerTrace, per_inference
+from vitsdk.bench.numerics import check_outputs
 from vitsdk.bench.protocol import Protocol, Timings, measure
-from vitsdk.formats.results import RESULTS
 from vitsdk.bench.stats import LatencyStats
-from vitsdk.converters.targets import TOP1_AGREEMENT_MIN
-
-METRIC = "max_abs_diff / max_abs_ref"   # the manifest's reference metric
+from vitsdk.formats import results as R
+from vitsdk.formats.results import RESULTS, model_block, results_document, skipped_numerics, unavailable_energy
+from vitsdk.hashing import file_sha256
 
 
 @dataclass(frozen=True)
 class HostOptions:
     """Args:
-        protocol: the measurement protocol.
         threads: CPU threads for every runtime; None: the runtime's default.
         runtimes: only these runtimes (None: every host runtime in the bundle).
         run_id: names the run (default: bundle name + UTC time).
         powercap: where RAPL lives (tests point it at a recorded fake tree).
     """
 
-    protocol: Protocol = Protocol()
     threads: int | None = None
     runtimes: tuple[str, ...] | None = None
     run_id: str | None = None
@@ -50,10 +47,6 @@ class HostOptions:
     def __post_init__(self) -> None:
         if self.threads is not None and self.threads < 1:
             raise ValueError("threads must be >= 1")
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def host_device() -> dict:
@@ -78,8 +71,8 @@ def host_device() -> dict:
 
 
 def results_name(model: ModelFile, platform_name: str) -> str:
-    stem = model.path.replace("/", "_").rsplit(".", 1)[0]
-    return f"{stem}-{model.runtime}-{platform_name}.json"
+    """Kept only for tests/test_android_benchcore.py until it calls `vitsdk.formats.results.results_name`."""
+    return R.results_name(model.path, model.runtime, platform_name)
 
 
 def timing_input(bundle: Bundle, shape: tuple[int, ...] | None, dtype: np.dtype) -> np.ndarray:
@@ -93,54 +86,19 @@ def timing_input(bundle: Bundle, shape: tuple[int, ...] | None, dtype: np.dtype)
     return np.zeros(shape, dtype=dtype)
 
 
-def numerics(bundle: Bundle, model: ModelFile, run: Callable[[np.ndarray], np.ndarray],
-             shape: tuple[int, ...] | None, dtype: np.dtype) -> dict:
-    """The model's outputs on the bundle's reference inputs against the reference outputs, judged by the
-    manifest's metric (max |diff| / max |reference|) and its tolerance for the file's precision."""
-    ref = bundle.reference()
-    if ref is None:
-        return {"status": "skipped", "reason": "the bundle has no reference arrays"}
-    inputs, expected = ref
-    batch = (shape or inputs.shape)[0]
-    usable = len(inputs) - len(inputs) % batch
-    if usable == 0 or (shape and inputs.shape[1:] != tuple(shape[1:])):
-        return {"status": "skipped", "reason": f"reference inputs {list(inputs.shape)} do not fit the model input"}
-    got = np.concatenate([np.asarray(run(np.ascontiguousarray(inputs[i:i + batch].astype(dtype))))
-                          for i in range(0, usable, batch)]).astype(np.float64)
-    want = expected[:usable].astype(np.float64)
-    if got.shape != want.shape:
-        return {"status": "fail", "reason": f"output shape {list(got.shape)} != reference {list(want.shape)}"}
-    diff = float(np.max(np.abs(got - want)))
-    rel = diff / max(float(np.max(np.abs(want))), 1e-12)
-    top1 = float(np.mean(got.reshape(len(got), -1).argmax(1) == want.reshape(len(want), -1).argmax(1)))
-    tol = bundle.tolerance(model.precision or "fp32")
-    if tol is not None:
-        ok, metric = rel <= tol, METRIC
-        reason = None if ok else f"max |diff| / max |ref| = {rel:.3g} > {tol:.3g}"
-    else:
-        ok, metric = top1 >= TOP1_AGREEMENT_MIN, "top1_agree"
-        reason = None if ok else (f"top-1 agreement {top1:.3g} < {TOP1_AGREEMENT_MIN} on {usable} reference inputs "
-                                  f"(max |diff| / max |ref| = {rel:.3g}, reported, not judged for this precision)")
-    return {"status": "pass" if ok else "fail", "reason": reason, "metric": metric, "max_abs_diff": diff,
-            "rel_diff": rel, "tolerance": tol, "top1_agree": top1}
-
-
 def _energy(sampler: rapl.RaplSampler | None, unavailable: str | None, idle: tuple[float, float] | None,
             timings: Timings | None, protocol: Protocol) -> dict:
     """The results' energy block; numbers only when both windows were really measured."""
-    def none(reason: str) -> dict:
-        return {"status": "unavailable", "method": "none", "reason": reason}
-
     if sampler is None:
-        return none(unavailable or "no energy source")
+        return unavailable_energy(unavailable or "no energy source")
     if timings is None or not timings.samples_ms:
-        return none("nothing was timed")
+        return unavailable_energy("nothing was timed")
     if idle is None:
-        return none("no idle baseline was measured (protocol idle_baseline_seconds is 0)")
+        return unavailable_energy("no idle baseline was measured (protocol idle_baseline_seconds is 0)")
     at, ae = sampler.window(timings.t_start, timings.t_end)
     it, ie = sampler.window(*idle)
     if len(at) < 2 or len(it) < 2:
-        return none("the timed phase or idle baseline was shorter than one RAPL sample period")
+        return unavailable_energy("the timed phase or idle baseline was shorter than one RAPL sample period")
     active = PowerTrace.from_counter(at, ae)
     base = PowerTrace.from_counter(it, ie)
     result = per_inference(active, base, len(timings.samples_ms), timed_s=timings.duration_s)
@@ -154,28 +112,18 @@ def _energy(sampler: rapl.RaplSampler | None, unavailable: str | None, idle: tup
             "samples": samples}
 
 
-def model_block(bundle: Bundle, model: ModelFile) -> dict:
-    """The results' `model` block, from the manifest (every device's runner writes the same one)."""
-    return {"name": bundle.model_name, "file": model.path, "format": model.format, "sha256": model.sha256,
-            "size_bytes": model.size_bytes, "precision": model.precision, "macs": model.macs,
-            "input_shape": bundle.input_shape, "manifest_sha256": bundle.manifest_sha256}
-
-
-def bench_model(bundle: Bundle, model: ModelFile, options: HostOptions, run_id: str,
+def bench_model(bundle: Bundle, model: ModelFile, p: Protocol, options: HostOptions, run_id: str,
                 sampler: rapl.RaplSampler | None, unavailable: str | None) -> dict:
-    """Measures one model file; a failure is captured in the result, never raised."""
-    from vitsdk import __version__
+    """Measures one model file with protocol `p`; a failure is captured in the result, never raised."""
     from vitsdk.bench import runtimes
 
-    p = options.protocol
-    doc = {"schema": RESULTS.tag, "run_id": run_id, "created_utc": utc_now(), "status": "complete", "error": None,
-           "tool": {"name": "vitsdk", "version": __version__}, "device": host_device(),
-           "runtime": {"name": model.runtime, "version": None, "delegate": model.delegate, "threads": options.threads},
-           "model": model_block(bundle, model),
-           "protocol": p.to_dict(), "latency": None,
-           "energy": {"status": "unavailable", "method": "none", "reason": "model was not run"},
-           "thermal": {"before": rapl.thermal_state(options.thermal), "after": None},
-           "numerics": {"status": "skipped", "reason": "model was not run"}}
+    doc = results_document(
+        run_id=run_id, device=host_device(),
+        runtime={"name": model.runtime, "version": None, "delegate": model.delegate, "threads": options.threads},
+        model=model_block(bundle, model), protocol=p.to_dict(), latency=None,
+        energy=unavailable_energy("model was not run"),
+        thermal={"before": rapl.thermal_state(options.thermal), "after": None},
+        numerics=skipped_numerics("model was not run"))
     path = bundle.path_of(model)
     timings = None
     try:
@@ -198,14 +146,14 @@ def bench_model(bundle: Bundle, model: ModelFile, options: HostOptions, run_id: 
         timings = measure(loaded.bind(x), p, clock=sampler.clock if sampler is not None else time.perf_counter,
                           edge=sampler.mark if sampler is not None else None)
         doc["latency"] = _latency_block(load_ms, timings, p)
-        doc["numerics"] = numerics(bundle, model, run, loaded.input_shape, loaded.input_dtype)
+        doc["numerics"] = check_outputs(bundle, model, run, loaded.input_shape, loaded.input_dtype)
         doc["energy"] = _energy(sampler, unavailable, idle, timings, p)
         if timings.stopped:
             doc.update(status="partial" if timings.samples_ms else "failed", error=timings.stopped)
     except Exception as exc:  # noqa: BLE001 - the failure goes into the results; the other models still run
         doc.update(status="failed", error=f"{type(exc).__name__}: {exc}".strip())
-        doc["energy"] = {"status": "unavailable", "method": "none", "reason": "the model failed to run"}
-        doc["numerics"] = {"status": "skipped", "reason": "the model failed to run"}
+        doc["energy"] = unavailable_energy("the model failed to run")
+        doc["numerics"] = skipped_numerics("the model failed to run")
     doc["thermal"]["after"] = rapl.thermal_state(options.thermal)
     return doc
 
@@ -223,9 +171,11 @@ def _latency_block(load_ms: float, t: Timings, p: Protocol) -> dict:
     return block
 
 
-def run_host(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, options: HostOptions = HostOptions(),
-             progress: Callable[[str], None] | None = None) -> list[tuple[Path, dict]]:
-    """Benchmarks every host-runnable model file of the bundle; returns (results path, document) pairs."""
+def run_host(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, protocol: Protocol = Protocol(),
+             options: HostOptions = HostOptions(), progress: Callable[[str], None] | None = None,
+             ) -> list[tuple[Path, dict]]:
+    """Benchmarks every host-runnable model file of the bundle with `protocol`; returns (results path,
+    document) pairs."""
     bundle = load_bundle(bundle_path)
     wanted = options.runtimes or HOST_RUNTIMES
     models = [m for m in bundle.files if m.runtime in HOST_RUNTIMES and m.runtime in wanted]
@@ -242,21 +192,21 @@ def run_host(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, options
     sampler, unavailable = None, None
     try:
         zones = rapl.find_zones(options.powercap)
-        sampler = rapl.RaplSampler(zones, options.protocol.power_sample_period_ms / 1e3)
+        sampler = rapl.RaplSampler(zones, protocol.power_sample_period_ms / 1e3)
     except rapl.RaplUnavailable as exc:
         unavailable = str(exc)
     out = []
     with sampler if sampler is not None else contextlib.nullcontext():
         for i, model in enumerate(models):
-            if i and options.protocol.cooldown_seconds:
-                time.sleep(options.protocol.cooldown_seconds)
+            if i and protocol.cooldown_seconds:
+                time.sleep(protocol.cooldown_seconds)
             if progress:
                 progress(f"run {model.path} ({model.runtime})")
-            doc = bench_model(bundle, model, options, run_id, sampler, unavailable)
+            doc = bench_model(bundle, model, protocol, options, run_id, sampler, unavailable)
             problems = RESULTS.errors(doc)
             if problems:  # a bug here, not a user mistake: never write a file that fails the schema
                 raise AssertionError(f"host results for {model.path} fail the schema: {problems[0]}")
-            path = Path(out_dir) / results_name(model, "host")
+            path = Path(out_dir) / R.results_name(model.path, model.runtime, "host")
             write_json(path, doc)
             out.append((path, doc))
     return out

@@ -173,8 +173,8 @@ def bench(
     if device == "host":
         from vitsdk.bench.host import HostOptions, run_host
 
-        results = run_host(bundle, output, HostOptions(protocol=protocol, threads=threads,
-                                                       runtimes=tuple(runtime) if runtime else None),
+        results = run_host(bundle, output, protocol, HostOptions(threads=threads,
+                                                                 runtimes=tuple(runtime) if runtime else None),
                            progress=progress)
     elif device == "android":
         from vitsdk.bench.android import AndroidOptions, run_android
