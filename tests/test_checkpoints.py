@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from vitsdk.errors import UserError
-from vitsdk.models import create_model, load_model, load_pretrained, resolve_model, save_checkpoint
+from vitsdk.models import create_model, load_model, load_pretrained, save_checkpoint
+from vitsdk.resolve import resolve, resolve_model
 
 
 def test_safetensors_round_trip_keeps_config_and_outputs(tmp_path):
@@ -94,3 +95,33 @@ def test_missing_file_and_empty_folder(tmp_path):
         resolve_model(str(tmp_path / "nope.pth"))
     with pytest.raises(UserError, match="neither model.safetensors"):
         resolve_model(str(tmp_path))
+
+
+def test_resolve_names_each_kind_of_source_with_its_checksum(tmp_path):
+    """One `resolve` for every verb: the source kind and sha256 the export manifest records."""
+    from vitsdk.hashing import file_sha256
+    from vitsdk.sparsity import BlockPruneConfig, is_compacted, prune_, save_pruned
+
+    model = create_model("vit_nano_patch4_28")
+    save_checkpoint(model, tmp_path / "run" / "model.safetensors")
+    save_checkpoint(model, tmp_path / "m.safetensors")
+    prune_(model, BlockPruneConfig(block_shape=(16, 16), ratio=0.5))
+    save_pruned(model, tmp_path / "pruned")
+    run_sha = file_sha256(tmp_path / "run" / "model.safetensors")
+
+    loaded, source = resolve(tmp_path / "run", keep_rate=0.7)
+    assert (source.kind, source.sha256, loaded.config.keep_rate, loaded.training) == ("run", run_sha, 0.7, False)
+    _, source = resolve(str(tmp_path / "m.safetensors"))
+    assert source.to_dict() == {"kind": "checkpoint", "spec": str(tmp_path / "m.safetensors"), "sha256": run_sha}
+    _, source = resolve("vit_nano_patch4_28")
+    assert source.to_dict() == {"kind": "registry", "spec": "vit_nano_patch4_28", "sha256": None}
+    masked, source = resolve(tmp_path / "pruned", compaction="mask")
+    assert source.kind == "pruned" and source.sha256 == file_sha256(tmp_path / "pruned" / "model.safetensors")
+    assert source.sparsity["prune"]["ratio"] == 0.5 and not is_compacted(masked)
+    compacted, _ = resolve(tmp_path / "pruned", compaction="remove")
+    assert is_compacted(compacted)
+    assert resolve(model)[0] is model and resolve(model)[1].kind == "module"
+    with pytest.raises(UserError, match="model object"):
+        resolve(model, keep_rate=0.5)
+    with pytest.raises(UserError, match="did you mean 'vit_nano_patch4_28'"):
+        resolve("vit_nano_patch4_29")

@@ -181,7 +181,7 @@ def test_artifact_round_trip(tmp_path):
             assert torch.equal(module.block_mask.kept, dict(model.named_modules())[name].block_mask.kept)
     faster = load_pruned(tmp_path / "pruned", keep_rate=0.5)  # keep-rate override at load time
     assert faster.config.keep_rate == 0.5
-    from vitsdk.models import resolve_model
+    from vitsdk.resolve import resolve_model
 
     resolved = resolve_model(str(tmp_path / "pruned"))  # 'auto': 16-row strips stay dense matmuls
     assert getattr(resolved, "compaction", None) == "auto"

@@ -7,7 +7,7 @@ import pytest
 
 from vitsdk.cli import main
 from vitsdk.data import load_dataset
-from vitsdk.models import resolve_model
+from vitsdk.resolve import resolve_model
 from vitsdk.training import evaluate
 
 BASE = ["train", "--model", "vit_nano_patch4_28", "--data", "fashion-mnist", "--train-size", "256",

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 from vitsdk.data import load_dataset
 from vitsdk.errors import UserError
-from vitsdk.models import create_model, resolve_model
+from vitsdk.models import create_model
+from vitsdk.resolve import resolve_model
 from vitsdk.training import (AttentionLevel, ExampleLevel, ExamplePool, ForgettingStats, LossScores, TokenLevel,
                              TrainConfig, TrainingDiverged, evaluate, fit)
 from vitsdk.training.checkpoint import TRAIN_STATE_FILE, load_train_state

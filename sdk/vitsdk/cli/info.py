@@ -42,7 +42,8 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Show the environment, the model registry (--list), or a model's params, MACs and tokens per block."""
-    from vitsdk.models import count, get_config, list_models, resolve_model
+    from vitsdk.models import count, get_config, list_models
+    from vitsdk.resolve import resolve
 
     if list_:
         rows = [get_config(name) for name in list_models()]
@@ -73,7 +74,7 @@ def info(
     overrides = {key: value for key, value in dict(keep_rate=keep_rate, attn_keep=attn_keep, attn_mode=attn_mode,
                                                      fuse_token=fuse_token, img_size=img_size).items()
                  if value is not None}
-    acc = count(resolve_model(model, **overrides))
+    acc = count(resolve(model, **overrides)[0])
     if as_json:
         print_json(acc.to_dict())
         return

@@ -55,10 +55,9 @@ def prune(
 ) -> None:
     """Block-prune a ViT (balanced blocks), optionally fine-tune, and write the pruned-weights artifact."""
     check_writable(out, "--out", is_dir=True)
-    from vitsdk.models import count, resolve_model
-    from vitsdk.sparsity import (COMPACTION_MODES, BlockPruneConfig, compact, load_pruned, prune_, save_pruned,
-                                 sparsity_report)
-    from vitsdk.formats.sparsity import SPARSITY_FILE
+    from vitsdk.models import count
+    from vitsdk.resolve import resolve
+    from vitsdk.sparsity import COMPACTION_MODES, BlockPruneConfig, compact, prune_, save_pruned, sparsity_report
 
     if compaction not in COMPACTION_MODES:
         from vitsdk.errors import unknown
@@ -77,10 +76,7 @@ def prune(
     source = Path(ckpt)
     if source.exists() and out.resolve() == source.resolve():
         raise UserError("--out must differ from the input: the artifact is written next to, not over, its source")
-    if source.is_dir() and (source / SPARSITY_FILE).is_file():
-        model = load_pruned(source, compaction="mask")  # pruning an artifact again composes with its masks
-    else:
-        model = resolve_model(ckpt, model_name)
+    model, _ = resolve(ckpt, model_name=model_name, compaction="mask")  # pruning an artifact again composes with its masks
     dense_macs, dense_params = count(model).macs, count(model).params
     finetune = None
     if finetune_epochs > 0:

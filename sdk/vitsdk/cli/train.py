@@ -52,7 +52,7 @@ def train(
 
     from vitsdk.data import load_dataset
     from vitsdk.errors import UserError
-    from vitsdk.models import resolve_model
+    from vitsdk.resolve import resolve
     from vitsdk.training import AttentionLevel, ExampleLevel, TokenLevel, TrainConfig, fit
 
     if threads is not None:
@@ -72,7 +72,7 @@ def train(
         raise UserError("--train-size and --eval-size must be >= 1")
     main = int(os.environ.get("RANK", "0")) == 0
     torch.manual_seed(seed)
-    net = resolve_model(model, drop_path_rate=drop_path, fuse_token=fuse_token)
+    net, _ = resolve(model, drop_path_rate=drop_path, fuse_token=fuse_token)
     train_set = load_dataset(data, "train").subset(train_size, seed)
     try:
         eval_set = load_dataset(data, "test").subset(eval_size, seed)
