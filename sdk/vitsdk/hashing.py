@@ -1,8 +1,13 @@
-"""sha256 of a file: the one definition behind bundle manifests, pruned artifacts and RTL source records."""
+"""sha256 of bytes and files: the one definition behind bundle manifests, pruned artifacts and RTL source records."""
 from __future__ import annotations
 
 import hashlib
 import os
+
+
+def bytes_sha256(data: bytes) -> str:
+    """Hex sha256 of bytes already in memory (a manifest read once, hashed and parsed from the same bytes)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def file_sha256(path: str | os.PathLike) -> str:

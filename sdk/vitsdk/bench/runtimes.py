@@ -96,6 +96,7 @@ LOADERS: dict[str, Callable[[Path, int | None, str | None], LoadedModel]] = {
     "executorch": load_executorch,
     "litert": load_litert,
 }
+HOST_RUNTIMES = tuple(LOADERS)   # the runtimes `vitsdk bench --device host` runs
 
 
 def load(runtime: str, path: Path, threads: int | None = None, delegate: str | None = None) -> LoadedModel:
