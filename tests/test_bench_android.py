@@ -76,11 +76,12 @@ def fake_adb(tmp_path, monkeypatch):
     return fake
 
 
-OPTS = AndroidOptions(protocol=Protocol.quick(), poll_s=0, start_timeout_s=5, reconnect_s=0.5, timeout_s=30)
+QUICK = Protocol.quick()
+OPTS = AndroidOptions(poll_s=0, start_timeout_s=5, reconnect_s=0.5, timeout_s=30)
 
 
 def test_full_run_pulls_and_validates_every_result(bundle, fake_adb, tmp_path):
-    results = run_android(bundle, tmp_path / "out", OPTS)
+    results = run_android(bundle, tmp_path / "out", QUICK, OPTS)
     names = [p.name for p, _ in results]
     assert names == ["model_fp32-executorch-android.json", "model_fp32-litert-android.json"]
     for path, doc in results:
@@ -120,17 +121,17 @@ def test_full_run_pulls_and_validates_every_result(bundle, fake_adb, tmp_path):
 def test_device_faults_are_one_line_errors(bundle, fake_adb, tmp_path, scenario, message):
     fake_adb.scenario(**scenario)
     with pytest.raises(UserError) as err:
-        run_android(bundle, tmp_path / "out", OPTS)
+        run_android(bundle, tmp_path / "out", QUICK, OPTS)
     assert message in str(err.value)
     assert not (tmp_path / "out").exists()
 
 
 def test_unknown_serial_and_missing_adb(bundle, fake_adb, tmp_path, monkeypatch):
     with pytest.raises(UserError, match="device 'XYZ' not found by adb .attached: SERIAL1."):
-        run_android(bundle, tmp_path / "out", AndroidOptions(serial="XYZ", poll_s=0))
+        run_android(bundle, tmp_path / "out", Protocol(), AndroidOptions(serial="XYZ", poll_s=0))
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(UserError, match="adb not found"):
-        run_android(bundle, tmp_path / "out", OPTS)
+        run_android(bundle, tmp_path / "out", QUICK, OPTS)
 
 
 def test_install_when_asked(bundle, fake_adb, tmp_path):
@@ -138,14 +139,15 @@ def test_install_when_asked(bundle, fake_adb, tmp_path):
     fake_adb.scenario(installed=False, daemon_start=True)
     apk = tmp_path / "app-debug.apk"
     apk.write_bytes(b"PK")
-    results = run_android(bundle, tmp_path / "out", AndroidOptions(install=apk, poll_s=0, start_timeout_s=5))
+    results = run_android(bundle, tmp_path / "out", Protocol(),
+                          AndroidOptions(install=apk, poll_s=0, start_timeout_s=5))
     assert len(results) == 2
     assert ["-s", "SERIAL1", "install", "-r", str(apk)] in fake_adb.calls()
 
 
 def test_pull_permission_denied_falls_back_to_run_as(bundle, fake_adb, tmp_path):
     fake_adb.scenario(pull_denied=True)
-    results = run_android(bundle, tmp_path / "out", OPTS)
+    results = run_android(bundle, tmp_path / "out", QUICK, OPTS)
     assert [d["status"] for _, d in results] == ["complete", "complete"]
     run_as = [c for c in fake_adb.calls() if c[2:5] == ["exec-out", "run-as", "dev.vitsdk.bench"]]
     assert run_as and all(c[5] == "cat" and c[6].startswith("files/results/") for c in run_as)
@@ -154,7 +156,7 @@ def test_pull_permission_denied_falls_back_to_run_as(bundle, fake_adb, tmp_path)
 def test_device_lost_mid_run_keeps_and_marks_partial_results(bundle, fake_adb, tmp_path):
     fake_adb.scenario(disconnect_after_polls=2)
     with pytest.raises(UserError, match="lost device SERIAL1 mid-run") as err:
-        run_android(bundle, tmp_path / "out", OPTS)
+        run_android(bundle, tmp_path / "out", QUICK, OPTS)
     assert "kept 1 pulled results" in str(err.value)
     out = tmp_path / "out"
     docs = {p.name: load_results(p) for p in out.glob("*.json")}
@@ -166,13 +168,14 @@ def test_device_lost_mid_run_keeps_and_marks_partial_results(bundle, fake_adb, t
 
 def test_device_that_comes_back_is_resumed(bundle, fake_adb, tmp_path):
     fake_adb.scenario(disconnect_after_polls=2, reconnect_after_calls=14)
-    results = run_android(bundle, tmp_path / "out", AndroidOptions(poll_s=0, start_timeout_s=5, reconnect_s=10))
+    results = run_android(bundle, tmp_path / "out", Protocol(),
+                          AndroidOptions(poll_s=0, start_timeout_s=5, reconnect_s=10))
     assert sorted(d["status"] for _, d in results) == ["complete", "complete"]
 
 
 def test_model_that_fails_on_the_phone_is_reported_and_the_others_run(bundle, fake_adb, tmp_path):
     fake_adb.scenario(fail_model="model_fp32.pte")
-    docs = {d["runtime"]["name"]: d for _, d in run_android(bundle, tmp_path / "out", OPTS)}
+    docs = {d["runtime"]["name"]: d for _, d in run_android(bundle, tmp_path / "out", QUICK, OPTS)}
     assert docs["executorch"]["status"] == "failed" and "Failed to load" in docs["executorch"]["error"]
     assert docs["litert"]["status"] == "complete"
 
@@ -181,7 +184,7 @@ def test_model_that_fails_on_the_phone_is_reported_and_the_others_run(bundle, fa
 def test_bad_results_from_the_phone_are_rejected_with_their_path(bundle, fake_adb, tmp_path, corrupt, message):
     fake_adb.scenario(corrupt=corrupt)
     with pytest.raises(UserError, match=message):
-        run_android(bundle, tmp_path / "out", OPTS)
+        run_android(bundle, tmp_path / "out", QUICK, OPTS)
     assert not (tmp_path / "out" / "model_fp32-executorch-android.json").exists()
 
 
@@ -200,7 +203,8 @@ PHONES = {"devices": [["A", "device"], ["B", "device"]]}
 def test_several_phones_run_in_parallel_each_in_its_own_folder(bundle, fake_adb, tmp_path):
     """Two fake phones (no phone exists here): each gets its own adb -s calls, pushes, run and results folder."""
     fake_adb.scenario(**PHONES, phones={"B": {"fail_model": "model_fp32.pte"}})
-    results = run_android(bundle, tmp_path / "out", AndroidOptions(serials=("A", "B"), poll_s=0, start_timeout_s=5))
+    results = run_android(bundle, tmp_path / "out", Protocol(),
+                          AndroidOptions(serials=("A", "B"), poll_s=0, start_timeout_s=5))
     by_phone = {(p.parent.name, d["runtime"]["name"]): d for p, d in results}
     assert set(by_phone) == {(s, r) for s in "AB" for r in ("executorch", "litert")}
     for path, doc in results:
@@ -215,7 +219,8 @@ def test_a_failing_phone_does_not_stop_the_others(bundle, fake_adb, tmp_path):
     fake_adb.scenario(devices=[["A", "device"], ["B", "device"], ["C", "unauthorized"]],
                       phones={"B": {"installed": False}})
     with pytest.raises(UserError) as err:
-        run_android(bundle, tmp_path / "out", AndroidOptions(serials=("A", "B", "C"), poll_s=0, start_timeout_s=5))
+        run_android(bundle, tmp_path / "out", Protocol(),
+                    AndroidOptions(serials=("A", "B", "C"), poll_s=0, start_timeout_s=5))
     message = str(err.value)
     assert message.startswith("2 of 3 phones failed") and "B: the benchmark app" in message and "C: device C is unauthorized" in message
     assert sorted(p.name for p in (tmp_path / "out" / "A").glob("*.json")) == [
@@ -225,7 +230,8 @@ def test_a_failing_phone_does_not_stop_the_others(bundle, fake_adb, tmp_path):
 
 def test_all_devices_takes_the_ready_ones(bundle, fake_adb, tmp_path):
     fake_adb.scenario(devices=[["A", "device"], ["B", "offline"], ["10.0.0.7:5555", "device"]])
-    results = run_android(bundle, tmp_path / "out", AndroidOptions(all_devices=True, poll_s=0, start_timeout_s=5))
+    results = run_android(bundle, tmp_path / "out", Protocol(),
+                          AndroidOptions(all_devices=True, poll_s=0, start_timeout_s=5))
     assert sorted({p.parent.name for p, _ in results}) == ["10.0.0.7_5555", "A"]
 
 
@@ -236,7 +242,7 @@ def test_all_devices_takes_the_ready_ones(bundle, fake_adb, tmp_path):
 def test_phone_selection_errors(bundle, fake_adb, tmp_path, options, message):
     fake_adb.scenario(**PHONES)
     with pytest.raises(UserError) as err:
-        run_android(bundle, tmp_path / "out", AndroidOptions(poll_s=0, **options))
+        run_android(bundle, tmp_path / "out", Protocol(), AndroidOptions(poll_s=0, **options))
     assert message in str(err.value)
     assert not (tmp_path / "out").exists()
 
@@ -248,9 +254,10 @@ def test_pte_from_a_newer_executorch_is_refused_before_any_adb_call(bundle, fake
     manifest["exporters"] = {"executorch": "99.0.0"}
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(UserError, match=f"app runs ExecuTorch {app_runtime_versions()['executorch']}"):
-        run_android(bundle, tmp_path / "out", OPTS)
+        run_android(bundle, tmp_path / "out", QUICK, OPTS)
     assert fake_adb.calls() == []
-    results = run_android(bundle, tmp_path / "out", AndroidOptions(runtimes=("litert",), poll_s=0, start_timeout_s=5))
+    results = run_android(bundle, tmp_path / "out", Protocol(),
+                          AndroidOptions(runtimes=("litert",), poll_s=0, start_timeout_s=5))
     assert [d["runtime"]["name"] for _, d in results] == ["litert"]
 
 
@@ -304,6 +311,6 @@ def test_tflite_needing_ops_the_apps_litert_lacks_is_refused(bundle, fake_adb, t
         (bundle / "manifest.json").write_text(json.dumps(manifest))
         if refused:
             with pytest.raises(UserError, match=f"FULLY_CONNECTED v{version} .LiteRT {pinned} registers up to v{newest}."):
-                run_android(bundle, tmp_path / "out", OPTS)
+                run_android(bundle, tmp_path / "out", QUICK, OPTS)
         else:
             assert litert_op_gaps(tflite_op_versions(tfl)) == []

@@ -6,8 +6,8 @@ Sequence: find adb -> pick the device (`adb devices`) -> read its properties -> 
 pulling each results file as soon as the app lists it (`run-as` when `adb pull` lacks permission)
 -> validate every file against the results schema.
 
-Every adb call is an argument list. `adb shell` joins its arguments into one remote shell line, so
-every device-side argument is built from checked names (run ids, bundle-relative paths) and quoted.
+The adb transport (finding adb and the phone, argument-list calls, quoting, pulling) is `bench/adb.py`;
+this module is the protocol with the app: what to push, the run spec, progress and results.
 """
 from __future__ import annotations
 
@@ -15,23 +15,22 @@ import datetime as dt
 import json
 import os
 import re
-import shlex
-import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vitsdk.atomic import write_json, write_text
+from vitsdk.bench.adb import (Adb, AppFolder, DeviceLost, device_properties, find_adb, pick_device, quote,
+                              ready_serials, wait_reconnect)
 from vitsdk.bench.bundle import Bundle, ModelFile, load_bundle
-from vitsdk.bench.host import results_name, utc_now
 from vitsdk.bench.protocol import Protocol
-from vitsdk.formats.results import RESULTS
-from vitsdk.formats.run_spec import RUN_SPEC
 from vitsdk.errors import UserError
+from vitsdk.formats.results import (RESULTS, model_block, results_document, results_name, skipped_numerics,
+                                    unavailable_energy)
+from vitsdk.formats.run_spec import RUN_SPEC
 from vitsdk.formats.schema import load_schema
 
 PACKAGE = "dev.vitsdk.bench"
@@ -41,19 +40,11 @@ DEVICE_ROOT = "/data/local/tmp/vitsdk"
 EXTERNAL_RESULTS = f"/sdcard/Android/data/{PACKAGE}/files/results"   # the app's getExternalFilesDir("results")
 INTERNAL_RESULTS = "files/results"                                   # under the app's data dir (run-as)
 ANDROID_RUNTIMES = ("executorch", "litert")
-_SAFE = re.compile(r"^[A-Za-z0-9._/-]+$")
-_LOST = ("not found", "no devices/emulators found", "device offline", "device still authorizing",
-         "closed", "protocol fault", "connection reset")
-
-
-class DeviceLost(Exception):
-    """adb lost the device mid-run (cable pulled, Wi-Fi dropped, phone rebooted)."""
 
 
 @dataclass(frozen=True)
 class AndroidOptions:
     """Args:
-        protocol: the measurement protocol the app follows.
         serial: adb serial; None: the only attached device.
         serials: several phones at once (run in parallel, each phone's results in a folder named after it).
         all_devices: every phone adb lists as ready, in parallel.
@@ -67,7 +58,6 @@ class AndroidOptions:
         adb: path of adb (default: PATH, then $ANDROID_HOME / $ANDROID_SDK_ROOT platform-tools).
     """
 
-    protocol: Protocol = field(default_factory=Protocol)
     serial: str | None = None
     serials: tuple[str, ...] = ()
     all_devices: bool = False
@@ -87,124 +77,13 @@ class AndroidOptions:
             raise UserError("--all-devices runs every attached phone: drop --serial, or drop --all-devices")
 
 
-def find_adb(explicit: str | None = None) -> str:
-    if explicit:
-        return explicit
-    found = shutil.which("adb")
-    if found:
-        return found
-    for var in ("ANDROID_HOME", "ANDROID_SDK_ROOT"):
-        home = os.environ.get(var)
-        if home and (Path(home) / "platform-tools" / "adb").is_file():
-            return str(Path(home) / "platform-tools" / "adb")
-    raise UserError("adb not found: install Android platform-tools (e.g. `apt-get install adb` or Android Studio's "
-                    "SDK Manager) and put adb on PATH, or set ANDROID_HOME")
-
-
-def _q(arg: str) -> str:
-    """A device-side shell argument: only checked names reach here, quoted all the same."""
-    if not _SAFE.match(arg):
-        raise UserError(f"'{arg}' has characters that cannot be passed to the device shell safely; "
-                        "rename it to letters, digits and ._-/")
-    return shlex.quote(arg)
-
-
-class Adb:
-    """adb with one device selected; every call is an argument list, failures become clear errors."""
-
-    def __init__(self, adb: str, serial: str | None = None) -> None:
-        self.adb = adb
-        self.serial = serial
-
-    def run(self, *args: str, timeout: float = 600.0, binary: bool = False) -> subprocess.CompletedProcess:
-        cmd = [self.adb] + (["-s", self.serial] if self.serial else []) + list(args)
-        try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=timeout, text=not binary)
-        except FileNotFoundError:
-            raise UserError(f"adb not found at {self.adb}") from None
-        except subprocess.TimeoutExpired:
-            raise DeviceLost(f"adb {' '.join(args[:2])} did not answer within {timeout:.0f} s") from None
-        err = proc.stderr if isinstance(proc.stderr, str) else proc.stderr.decode(errors="replace")
-        if proc.returncode != 0 and any(s in err for s in _LOST) and "No such file" not in err:
-            if "unauthorized" in err:
-                raise UserError(_unauthorized(self.serial))
-            raise DeviceLost(err.strip().splitlines()[0] if err.strip() else "device lost")
-        if proc.returncode != 0 and "unauthorized" in err:
-            raise UserError(_unauthorized(self.serial))
-        return proc
-
-    def shell(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
-        return self.run("shell", *args, timeout=timeout)
-
-
-def _unauthorized(serial: str | None) -> str:
-    return (f"device {serial or ''} is unauthorized: unlock the phone and accept the 'Allow USB debugging' prompt "
-            "(or revoke and re-accept it in Developer options), then run again")
-
-
-def attached_devices(adb: Adb) -> dict[str, str]:
-    """`adb devices` as {serial: state} (device, unauthorized, offline, ...)."""
-    proc = adb.run("devices")
-    if proc.returncode != 0:
-        raise UserError(f"`adb devices` failed: {proc.stderr.strip()}")
-    devices = {}
-    lines = proc.stdout.splitlines()
-    start = next((i + 1 for i, line in enumerate(lines) if line.startswith("List of devices")), len(lines))
-    for line in lines[start:]:   # skips "* daemon not running; starting now" and the like
-        parts = line.split()
-        if len(parts) >= 2:
-            devices[parts[0]] = " ".join(parts[1:])
-    return devices
-
-
-def pick_device(adb: Adb, serial: str | None) -> str:
-    """The serial to use; errors for no device, an unauthorised one, or several without --serial."""
-    devices = attached_devices(adb)
-    hint = "connect the phone by USB, or over Wi-Fi with `adb pair` / `adb connect IP:PORT` (android_app/README.md)"
-    if serial is not None:
-        if serial not in devices:
-            listed = f" (attached: {', '.join(devices)})" if devices else ""
-            raise UserError(f"device '{serial}' not found by adb{listed}; {hint}")
-        candidates = {serial: devices[serial]}
-    else:
-        if not devices:
-            raise UserError(f"no Android device found (`adb devices` lists none); {hint}")
-        if len(devices) > 1:
-            raise UserError(f"{len(devices)} devices attached; choose one with --serial ({', '.join(devices)})")
-        candidates = devices
-    (chosen, state), = candidates.items()
-    if state.startswith("unauthorized"):
-        raise UserError(_unauthorized(chosen))
-    if state.startswith("no permissions"):
-        raise UserError(f"adb has no permission to use device {chosen}: add a udev rule for it (Android docs: "
-                        "'Set up a device for development'), or run the adb server as your user")
-    if state != "device":
-        raise UserError(f"device {chosen} is '{state}', not ready; wait for it to boot, or reconnect it")
-    return chosen
-
-
-def device_properties(adb: Adb) -> dict:
-    """The results' device block from `getprop` (used for results the phone could not deliver)."""
-    props = {}
-    for line in adb.shell("getprop").stdout.splitlines():
-        m = re.match(r"^\[([^\]]+)\]: \[(.*)\]$", line.strip())
-        if m:
-            props[m.group(1)] = m.group(2)
-    sdk = props.get("ro.build.version.sdk", "")
-    return {"platform": "android", "name": props.get("ro.product.model") or adb.serial or "android",
-            "manufacturer": props.get("ro.product.manufacturer"), "model": props.get("ro.product.model"),
-            "soc": props.get("ro.soc.model") or props.get("ro.board.platform") or props.get("ro.hardware"),
-            "os": "android", "os_version": props.get("ro.build.version.release", "unknown"),
-            "api_level": int(sdk) if sdk.isdigit() else None, "cpu_cores": None, "memory_bytes": None,
-            "serial": adb.serial}
-
-
-def run_spec(bundle: Bundle, models: list[ModelFile], run_id: str, device_bundle: str, options: AndroidOptions) -> dict:
+def run_spec(models: list[ModelFile], run_id: str, device_bundle: str, protocol: Protocol,
+             options: AndroidOptions) -> dict:
     return {"schema": RUN_SPEC.tag, "run_id": run_id, "bundle": device_bundle,
             "output_dir": f"{EXTERNAL_RESULTS}/{run_id}",
             "models": [{"file": m.path, "runtime": m.runtime, "delegate": m.delegate, "threads": options.threads}
                        for m in models],
-            "protocol": options.protocol.to_dict()}
+            "protocol": protocol.to_dict()}
 
 
 def _bundle_files(bundle: Bundle, models: list[ModelFile]) -> list[str]:
@@ -215,55 +94,32 @@ def _bundle_files(bundle: Bundle, models: list[ModelFile]) -> list[str]:
     return list(dict.fromkeys(files))
 
 
-class _Puller:
-    """Reads app files: `adb pull` / `adb shell cat` first, then `run-as` (debuggable app) on permission denied."""
+@dataclass(frozen=True)
+class _Phone:
+    """One run on one phone: what polling, pulling and filling in missing results need."""
 
-    def __init__(self, adb: Adb, run_id: str) -> None:
-        self.adb = adb
-        self.run_id = run_id
-        self.use_run_as = False
+    adb: Adb
+    bundle: Bundle
+    run_id: str
+    device: dict
+    out_dir: Path
+    protocol: Protocol
+    options: AndroidOptions
+    say: Callable[[str], None]
 
-    def read(self, name: str, tmp: Path) -> bytes | None:
-        """A file of the app's results folder, or None when it does not exist (yet)."""
-        if not self.use_run_as:
-            remote = f"{EXTERNAL_RESULTS}/{self.run_id}/{name}"
-            local = tmp / name
-            proc = self.adb.run("pull", remote, str(local))
-            if proc.returncode == 0 and local.is_file():
-                return local.read_bytes()
-            if "Permission denied" in proc.stderr:
-                self.use_run_as = True
-            elif "does not exist" in proc.stderr or "No such file" in proc.stderr:
-                return None
-            else:
-                raise UserError(f"adb pull {remote} failed: {proc.stderr.strip()}")
-        proc = self.adb.run("exec-out", "run-as", PACKAGE, "cat", _q(f"{INTERNAL_RESULTS}/{self.run_id}/{name}"),
-                            binary=True)
-        err = proc.stderr.decode(errors="replace")
-        if proc.returncode == 0:
-            return proc.stdout
-        if "No such file" in err or "No such file" in proc.stdout.decode(errors="replace"):
-            return None
-        if "not debuggable" in err or "not debuggable" in proc.stdout.decode(errors="replace"):
-            raise UserError(f"cannot read the app's results: `adb pull` was denied and run-as needs a debuggable "
-                            f"build of {PACKAGE} (install the debug APK, android_app/README.md)")
-        raise UserError(f"adb run-as {PACKAGE} cat failed: {err.strip()}")
+    def placeholder(self, model: ModelFile, why: str) -> dict:
+        """A results document for a model whose results never arrived: marked failed, nothing invented."""
+        return results_document(
+            run_id=self.run_id, device=self.device, status="failed", error=why,
+            runtime={"name": model.runtime, "version": None, "delegate": model.delegate, "threads": None},
+            model=model_block(self.bundle, model), protocol=self.protocol.to_dict(), latency=None,
+            energy=unavailable_energy(why), thermal={"before": {"state": None}, "after": {"state": None}},
+            numerics=skipped_numerics(why))
 
 
-def _placeholder(bundle: Bundle, model: ModelFile, run_id: str, device: dict, protocol: Protocol, why: str) -> dict:
-    """A results document for a model whose results never arrived: marked failed, nothing invented."""
-    from vitsdk import __version__
-
-    return {"schema": RESULTS.tag, "run_id": run_id, "created_utc": utc_now(), "status": "failed", "error": why,
-            "tool": {"name": "vitsdk", "version": __version__}, "device": device,
-            "runtime": {"name": model.runtime, "version": None, "delegate": model.delegate, "threads": None},
-            "model": {"name": bundle.model_name, "file": model.path, "format": model.format, "sha256": model.sha256,
-                      "size_bytes": model.size_bytes, "precision": model.precision, "macs": model.macs,
-                      "input_shape": bundle.input_shape, "manifest_sha256": bundle.manifest_sha256},
-            "protocol": protocol.to_dict(), "latency": None,
-            "energy": {"status": "unavailable", "method": "none", "reason": why},
-            "thermal": {"before": {"state": None}, "after": {"state": None}},
-            "numerics": {"status": "skipped", "reason": why}}
+def _name(model: ModelFile) -> str:
+    """The results file the app writes for a model file (its `ResultsWriter` follows the same rule)."""
+    return results_name(model.path, model.runtime, "android")
 
 
 def _accept(name: str, data: bytes, out_dir: Path) -> tuple[Path, dict]:
@@ -278,10 +134,11 @@ def _accept(name: str, data: bytes, out_dir: Path) -> tuple[Path, dict]:
     return path, doc
 
 
-def run_android(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, options: AndroidOptions = AndroidOptions(),
-                progress: Callable[[str], None] | None = None,
-                sleep: Callable[[float], None] = time.sleep) -> list[tuple[Path, dict]]:
-    """Runs every Android model file of the bundle on the phone(s); returns (results path, document) pairs.
+def run_android(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, protocol: Protocol = Protocol(),
+                options: AndroidOptions = AndroidOptions(), progress: Callable[[str], None] | None = None,
+                ) -> list[tuple[Path, dict]]:
+    """Runs every Android model file of the bundle on the phone(s) with `protocol`; returns (results path,
+    document) pairs.
 
     Several phones (`serials`, `all_devices`) run in parallel, one thread each driving its own adb -s
     SERIAL; each phone's results go to OUT/SERIAL/ and a phone that fails does not stop the others: its
@@ -289,11 +146,11 @@ def run_android(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, opti
     """
     serials = list(dict.fromkeys(options.serials + ((options.serial,) if options.serial else ())))
     if not options.all_devices and len(serials) <= 1:
-        return _run_one(bundle_path, Path(out_dir), replace(options, serial=serials[0] if serials else None,
-                                                            serials=()), progress, sleep)
+        return _run_one(bundle_path, Path(out_dir), protocol, replace(options, serial=serials[0] if serials else None,
+                                                                      serials=()), progress)
     say = progress or (lambda _msg: None)
     android_models(bundle_path, options)   # a bad bundle is one error, not one per phone
-    serials = _ready_serials(Adb(find_adb(options.adb)), serials, options.all_devices)
+    serials = ready_serials(Adb(find_adb(options.adb)), serials, options.all_devices)
     out_dir = Path(out_dir)
     results: dict[str, list[tuple[Path, dict]]] = {}
     failed: dict[str, str] = {}
@@ -301,8 +158,8 @@ def run_android(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, opti
     def one(serial: str) -> None:
         phone_say = lambda msg: say(f"[{serial}] {msg}")  # noqa: E731
         try:
-            results[serial] = _run_one(bundle_path, out_dir / _phone_folder(serial),
-                                       replace(options, serial=serial, serials=(), all_devices=False), phone_say, sleep)
+            results[serial] = _run_one(bundle_path, out_dir / _phone_folder(serial), protocol,
+                                       replace(options, serial=serial, serials=(), all_devices=False), phone_say)
         except UserError as exc:
             failed[serial] = str(exc)
             phone_say(f"failed: {exc}")
@@ -325,7 +182,7 @@ def android_models(bundle_path: str | os.PathLike, options: AndroidOptions) -> t
         have = ", ".join(sorted({m.runtime for m in bundle.files}))
         raise UserError(f"bundle '{bundle.root}' has no model for Android ({', '.join(wanted)}); it has: {have}")
     for m in models:
-        _q(m.path)
+        quote(m.path)
     wrote = (bundle.manifest.get("exporters") or {}).get("executorch")
     app = app_runtime_versions()["executorch"]
     if wrote and any(m.runtime == "executorch" for m in models) and _version(wrote) > _version(app):
@@ -395,23 +252,8 @@ def _phone_folder(serial: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", serial)
 
 
-def _ready_serials(adb: Adb, serials: list[str], all_devices: bool) -> list[str]:
-    """The phones to use: every listed serial must be attached; --all-devices takes the ready ones."""
-    attached = attached_devices(adb)
-    if all_devices:
-        ready = [s for s, state in attached.items() if state == "device"]
-        if not ready:
-            raise UserError("--all-devices: no ready Android device (`adb devices` lists "
-                            + (", ".join(f"{s} {st}" for s, st in attached.items()) or "none") + ")")
-        return ready
-    missing = [s for s in serials if s not in attached]
-    if missing:
-        raise UserError(f"--serial {', '.join(missing)}: not found by adb (attached: {', '.join(attached) or 'none'})")
-    return serials
-
-
-def _run_one(bundle_path: str | os.PathLike, out_dir: Path, options: AndroidOptions,
-             progress: Callable[[str], None] | None, sleep: Callable[[float], None]) -> list[tuple[Path, dict]]:
+def _run_one(bundle_path: str | os.PathLike, out_dir: Path, protocol: Protocol, options: AndroidOptions,
+             progress: Callable[[str], None] | None) -> list[tuple[Path, dict]]:
     say = progress or (lambda _msg: None)
     out_dir = Path(out_dir)
     bundle, models = android_models(bundle_path, options)
@@ -437,13 +279,13 @@ def _run_one(bundle_path: str | os.PathLike, out_dir: Path, options: AndroidOpti
         device_bundle = f"{run_dir}/bundle"
         files = _bundle_files(bundle, models)
         dirs = sorted({str(Path(device_bundle, f).parent) for f in files})
-        adb.shell("mkdir", "-p", *map(_q, dirs))
+        adb.shell("mkdir", "-p", *map(quote, dirs))
         for f in files:
             say(f"push {f}")
             proc = adb.run("push", str(bundle.root / f), f"{device_bundle}/{f}")
             if proc.returncode != 0:
                 raise UserError(f"adb push {f} failed: {proc.stderr.strip()}")
-        spec = run_spec(bundle, models, run_id, device_bundle, options)
+        spec = run_spec(models, run_id, device_bundle, protocol, options)
         problems = RUN_SPEC.errors(spec)
         if problems:
             raise AssertionError(f"run spec fails its schema: {problems[0]}")
@@ -454,23 +296,23 @@ def _run_one(bundle_path: str | os.PathLike, out_dir: Path, options: AndroidOpti
             if proc.returncode != 0:
                 raise UserError(f"adb push run_spec.json failed: {proc.stderr.strip()}")
         proc = adb.shell("am", "start", "-W", "-n", ACTIVITY, "-a", ACTION, "--es", "run_spec",
-                         _q(f"{run_dir}/run_spec.json"))
+                         quote(f"{run_dir}/run_spec.json"))
         if proc.returncode != 0 or "Error" in proc.stdout:
             raise UserError(f"could not start the app: {(proc.stdout + proc.stderr).strip().splitlines()[-1]}")
         say(f"started run {run_id} on {device['name']} ({serial}); keep the app in the foreground")
-        results = _collect(adb, bundle, models, run_id, device, out_dir, options, say, sleep)
-        adb.shell("rm", "-rf", _q(run_dir))   # the pushed bundle; the app keeps its own copy of the results
+        results = _collect(_Phone(adb, bundle, run_id, device, out_dir, protocol, options, say), models)
+        adb.shell("rm", "-rf", quote(run_dir))   # the pushed bundle; the app keeps its own copy of the results
         return results
     except DeviceLost as exc:
         raise UserError(f"lost device {serial} before the run started ({exc}); reconnect it and run again") from None
 
 
-def _collect(adb: Adb, bundle: Bundle, models: list[ModelFile], run_id: str, device: dict, out_dir: Path,
-             options: AndroidOptions, say: Callable[[str], None], sleep: Callable[[float], None]) -> list[tuple[Path, dict]]:
+def _collect(phone: _Phone, models: list[ModelFile]) -> list[tuple[Path, dict]]:
     """Polls progress.json and pulls each results file as it appears; keeps what arrived if the device is lost."""
-    expected = {results_name(m, "android"): m for m in models}
+    adb, run_id, options, out_dir, say = phone.adb, phone.run_id, phone.options, phone.out_dir, phone.say
+    expected = {_name(m): m for m in models}
     got: dict[str, tuple[Path, dict]] = {}
-    puller = _Puller(adb, run_id)
+    puller = AppFolder(adb, PACKAGE, f"{EXTERNAL_RESULTS}/{run_id}", f"{INTERNAL_RESULTS}/{run_id}")
     start = time.monotonic()
     last = None
     state = "starting"
@@ -504,11 +346,12 @@ def _collect(adb: Adb, bundle: Bundle, models: list[ModelFile], run_id: str, dev
                 if time.monotonic() - start > options.timeout_s:
                     raise UserError(f"run {run_id} did not finish within {options.timeout_s:.0f} s; results so far "
                                     f"are in {out_dir}")
-                sleep(options.poll_s)
+                time.sleep(options.poll_s)
         except DeviceLost as exc:
-            if _wait_reconnect(adb, options, sleep):
-                return _resume(adb, bundle, models, run_id, device, out_dir, options, say, sleep, got)
-            kept = _mark_missing(bundle, expected, got, run_id, device, out_dir, options,
+            if wait_reconnect(adb, options.reconnect_s, options.poll_s):
+                say(f"device {adb.serial} is back; resuming")
+                return list(got.values()) + _collect(phone, [m for m in models if _name(m) not in got])
+            kept = _mark_missing(phone, expected, got,
                                  f"device {adb.serial} disconnected mid-run ({exc}) before these results were pulled; "
                                  f"the app may still finish them on the phone")
             raise UserError(f"lost device {adb.serial} mid-run ({exc}): kept {len(got)} pulled results and marked "
@@ -516,18 +359,10 @@ def _collect(adb: Adb, bundle: Bundle, models: list[ModelFile], run_id: str, dev
                             f"`adb connect IP:PORT`) and pull the rest from {EXTERNAL_RESULTS}/{run_id}") from None
     missing = [n for n in expected if n not in got]
     if missing:
-        _mark_missing(bundle, expected, got, run_id, device, out_dir, options,
-                      f"the app finished ({state}) without writing these results"
+        _mark_missing(phone, expected, got, f"the app finished ({state}) without writing these results"
                       + (f": {app_error}" if app_error else ""))
     return [got[n] for n in expected if n in got] + [(out_dir / n, json.loads((out_dir / n).read_text()))
                                                     for n in missing]
-
-
-def _resume(adb, bundle, models, run_id, device, out_dir, options, say, sleep, got):
-    say(f"device {adb.serial} is back; resuming")
-    results = _collect(adb, bundle, [m for m in models if results_name(m, "android") not in got], run_id, device,
-                       out_dir, options, say, sleep)
-    return list(got.values()) + results
 
 
 def _progress(raw: bytes) -> dict:
@@ -538,24 +373,10 @@ def _progress(raw: bytes) -> dict:
     return prog if isinstance(prog, dict) else {"state": "running"}
 
 
-def _wait_reconnect(adb: Adb, options: AndroidOptions, sleep: Callable[[float], None]) -> bool:
-    deadline = time.monotonic() + options.reconnect_s
-    while time.monotonic() < deadline:
-        try:
-            proc = Adb(adb.adb).run("devices")
-        except DeviceLost:
-            proc = None
-        if proc is not None and any(line.split()[:2] == [adb.serial, "device"] for line in proc.stdout.splitlines()):
-            return True
-        sleep(max(options.poll_s, 0.1))
-    return False
-
-
-def _mark_missing(bundle: Bundle, expected: dict[str, ModelFile], got: dict, run_id: str, device: dict,
-                  out_dir: Path, options: AndroidOptions, why: str) -> int:
+def _mark_missing(phone: _Phone, expected: dict[str, ModelFile], got: dict, why: str) -> int:
     count = 0
     for name, model in expected.items():
         if name not in got:
-            write_json(out_dir / name, _placeholder(bundle, model, run_id, device, options.protocol, why))
+            write_json(phone.out_dir / name, phone.placeholder(model, why))
             count += 1
     return count

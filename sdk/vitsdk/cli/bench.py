@@ -179,7 +179,7 @@ def bench(
     elif device == "android":
         from vitsdk.bench.android import AndroidOptions, run_android
 
-        results = run_android(bundle, output, AndroidOptions(protocol=protocol, serials=tuple(serial or ()),
+        results = run_android(bundle, output, protocol, AndroidOptions(serials=tuple(serial or ()),
                                                              all_devices=all_devices, install=install,
                                                              threads=threads, timeout_s=timeout,
                                                              runtimes=tuple(runtime) if runtime else None),
