@@ -270,7 +270,7 @@ def test_bench_results_are_simulated_latency_and_estimated_energy(exported):
 # ---- honest labels: one simulated/estimated figure is not a distribution ----
 
 def _single_figure_doc(exported, status: str) -> dict:
-    from vitsdk.fpga.api import single_figure_latency
+    from vitsdk.fpga.bench import single_figure_latency
     _, ex = exported
     doc = F.bench_fpga(ex.path, "zcu102", synth=False)
     doc["latency"] = single_figure_latency(1.25, status, "test figure")
@@ -292,7 +292,7 @@ def test_schema_refuses_a_single_figure_dressed_up_as_a_distribution(exported, s
 
 
 def test_estimate_results_say_estimated_with_no_spread(exported):
-    from vitsdk.fpga.api import estimate_result
+    from vitsdk.fpga.bench import estimate_result
     _, ex = exported
     doc = estimate_result(F.estimate(create_model("vit_nano_patch4_28"), "zcu104"), F.get_board("zcu104"),
                           ex.project)
@@ -330,7 +330,7 @@ def test_bench_table_and_report_mark_every_latency_cell(exported, tmp_path):
 def test_rtl_is_bit_exact_with_the_fused_token_and_its_cycles_repeat(tmp_path, fmnist):
     """EViT's fused token at keep 0.7: the Verilator run of the engine equals forward_int bit for bit, the cycle
     count is identical between images and between two runs, and the quick mode (rtl.cycle_model) is within 10%."""
-    from vitsdk.fpga.api import simulate_project
+    from vitsdk.fpga.project import simulate_project
     from vitsdk.fpga.rtl import cycle_model
     model = nano(keep_rate=0.7, fuse_token=True)
     ex = F.export_fpga(model, tmp_path / "p", block_shape="8x16", calibration=fmnist[0][:64],
@@ -350,7 +350,7 @@ def test_streamed_weights_stall_on_the_ddr_model_and_stay_exact(exported, fmnist
     simulated DDR bytes are the weights, stalls appear, the logits do not change, the quick mode follows."""
     from dataclasses import replace
 
-    from vitsdk.fpga.api import simulate_project
+    from vitsdk.fpga.project import simulate_project
     from vitsdk.fpga.rtl import EngineConfig, cycle_model
     _, ex = exported
     engine = EngineConfig(**{k: ex.project["engine"][k] for k in EngineConfig.__dataclass_fields__})
@@ -366,7 +366,7 @@ def test_streamed_weights_stall_on_the_ddr_model_and_stay_exact(exported, fmnist
 def test_tampered_rtl_sources_are_refused_before_anything_runs(exported, tmp_path, monkeypatch):
     import shutil
 
-    from vitsdk.fpga.api import simulate_project
+    from vitsdk.fpga.project import simulate_project
     _, ex = exported
     copy = tmp_path / "copy"
     shutil.copytree(ex.path, copy)
@@ -383,7 +383,7 @@ def test_tampered_rtl_sources_are_refused_before_anything_runs(exported, tmp_pat
 def test_missing_verilator_says_how_to_install(exported, monkeypatch):
     import shutil as _shutil
 
-    from vitsdk.fpga.api import simulate_project
+    from vitsdk.fpga.project import simulate_project
     _, ex = exported
     real = _shutil.which
     monkeypatch.setattr(_shutil, "which", lambda name, *a, **k: None if name == "verilator" else real(name, *a, **k))
@@ -427,9 +427,9 @@ def test_run_fpga_writes_one_validated_results_file(exported, tmp_path):
 
 def test_run_fpga_refuses_an_invalid_document_and_writes_nothing(tmp_path, monkeypatch):
     """A results document that breaks the schema is an error naming the JSON path; no file is left behind."""
-    import vitsdk.fpga.api as api
+    import vitsdk.fpga.bench as bench
     from vitsdk.fpga.bench import FpgaOptions, run_fpga
-    monkeypatch.setattr(api, "bench_fpga", lambda *a, **k: {"schema": "vitsdk.results/1", "model": {"file": "x"}})
+    monkeypatch.setattr(bench, "bench_fpga", lambda *a, **k: {"schema": "vitsdk.results/1", "model": {"file": "x"}})
     with pytest.raises(UserError, match="fpga results for .*does not match results.schema.json"):
         run_fpga(tmp_path, tmp_path / "out", None, FpgaOptions())
     assert not (tmp_path / "out").exists()

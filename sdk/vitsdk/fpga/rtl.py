@@ -86,8 +86,12 @@ class EngineConfig:
             raise UserError(f"ddr_bytes_per_cycle must be > 0, got {self.ddr_bytes_per_cycle}")
 
     @property
-    def dsp_macs_per_cycle(self) -> int:
+    def peak_macs_per_cycle(self) -> int:
+        """MACs the array issues per cycle when busy (TM x TN)."""
         return self.tokens * self.outputs
+
+    def describe(self) -> str:
+        return f"(TM={self.tokens} x TN={self.outputs} MACs, {self.lanes} vector lanes)"
 
     def to_dict(self) -> dict:
         return asdict(self)
