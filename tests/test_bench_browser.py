@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from vitsdk.bench.browser import MAX_POST_BYTES, PAGE_DIR, BenchServer, BrowserOptions, build_spec, litertjs_dir, litertjs_pin, run_browser
+from vitsdk.bench.browser import BrowserOptions, build_spec, litertjs_dir, litertjs_pin, run_browser, runtime_routes
+from vitsdk.bench.browser_server import MAX_POST_BYTES, PAGE_DIR, BenchServer
 from vitsdk.bench.bundle import load_bundle
 from vitsdk.bench.protocol import Protocol
 from vitsdk.formats.results import load_results
@@ -70,8 +71,8 @@ def headless(bundle, tmp_path_factory):
     lines: list[str] = []
     protocol = Protocol(warmup_runs=2, warmup_seconds=0.0, min_runs=12, min_seconds=0.0, max_seconds=20.0,
                         cooldown_seconds=0.0, idle_baseline_seconds=0.0)
-    results = run_browser(bundle, out, BrowserOptions(protocol=protocol, accelerators=("wasm", "webgpu"),
-                                                      timeout_s=240), progress=lines.append)
+    results = run_browser(bundle, out, protocol, BrowserOptions(accelerators=("wasm", "webgpu"), timeout_s=240),
+                          progress=lines.append)
     return results, lines, out
 
 
@@ -136,8 +137,8 @@ def test_serve_mode_collects_the_results_of_a_page_opened_elsewhere(bundle, tmp_
     protocol = Protocol(warmup_runs=1, warmup_seconds=0.0, min_runs=5, min_seconds=0.0, cooldown_seconds=0.0,
                         idle_baseline_seconds=0.0)
     try:
-        results = run_browser(bundle, tmp_path / "out", BrowserOptions(
-            protocol=protocol, accelerators=("wasm",), serve="127.0.0.1:0", timeout_s=120, show_url=open_url))
+        results = run_browser(bundle, tmp_path / "out", protocol, BrowserOptions(
+            accelerators=("wasm",), serve="127.0.0.1:0", timeout_s=120, show_url=open_url))
     finally:
         for proc in opened:
             proc.kill()
@@ -259,7 +260,8 @@ def server(bundle):
     """The server alone, as a phone would reach it (no browser needed)."""
     b = load_bundle(bundle)
     models = [m for m in b.files if m.format == "tflite"]
-    srv = BenchServer(b, models, build_spec(b, models, BrowserOptions(), "t"), ("127.0.0.1", 0), lambda m: None)
+    spec = build_spec(b, models, Protocol(), BrowserOptions(), "t")
+    srv = BenchServer(b, models, spec, ("127.0.0.1", 0), lambda m: None, runtime_routes())
     import threading
 
     threading.Thread(target=srv.serve_forever, daemon=True).start()

@@ -187,8 +187,8 @@ def bench(
     elif device == "browser":
         from vitsdk.bench.browser import BrowserOptions, run_browser
 
-        results = run_browser(bundle, output, BrowserOptions(
-            protocol=protocol, threads=threads, serve=serve, timeout_s=timeout, battery_wh=battery_wh,
+        results = run_browser(bundle, output, protocol, BrowserOptions(
+            threads=threads, serve=serve, timeout_s=timeout, battery_wh=battery_wh,
             accelerators=tuple(accelerator) if accelerator else BrowserOptions.accelerators,
             show_url=_show_url), progress=progress)
     else:
