@@ -435,3 +435,16 @@ def test_run_fpga_refuses_an_invalid_document_and_writes_nothing(tmp_path, monke
     assert not (tmp_path / "out").exists()
     with pytest.raises(UserError, match=r"unknown board 'zcu10'.*zcu102"):
         FpgaOptions(board="zcu10")
+
+
+def test_package_exports_are_not_shadowed_by_submodules():
+    """`vitsdk.fpga` imports lazily; a submodule named like an export (the old estimate.py next to `estimate`)
+    would replace the function by the module once any code imported it."""
+    import importlib
+    import pkgutil
+    import types
+
+    for info in pkgutil.iter_modules(F.__path__):
+        importlib.import_module(f"vitsdk.fpga.{info.name}")
+    for name in F.__all__:
+        assert not isinstance(getattr(F, name), types.ModuleType), name

@@ -177,3 +177,11 @@ def test_shipped_runner_runs_without_vitsdk(project):
             "runpy.run_path('board/run_board.py', run_name='__main__')")
     proc = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True)
     assert proc.returncode == 2 and "pynq is not installed" in proc.stderr, proc.stderr
+
+
+def test_sensor_reader_imports_without_torch():
+    """The board runner imports `vitsdk.fpga.hwmon` on a PYNQ image that has no torch: the package is lazy."""
+    import subprocess
+    code = "import sys; sys.modules['torch'] = None; import vitsdk.fpga.hwmon, vitsdk.formats.results"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -1,24 +1,37 @@
 """The FPGA path: the same (pruned) weights as a fixed-point block-sparse ViT accelerator.
 
-- `export_fpga(model, out_dir)`: int8 quantisation, the HLS C++ project, C simulation checked bit for bit
-  against the numpy integer reference (`quant.forward_int`).
-- `estimate(model, board)`: the quick mode (cycle rules of the generated engine) of latency / power / energy.
-- `bench_fpga(bundle, board)`: Verilator-simulated latency, Yosys resources, estimated energy as a
-  results document (`vitsdk.fpga.rtl`, `vitsdk.fpga.synth`); `run_fpga(bundle, out_dir, protocol,
-  FpgaOptions(board=...), progress)` writes it, the bench devices' one interface.
+- `export_fpga(model, out_dir)` (`export.py`): int8 quantisation, the engine's program (`rtl.py`) and the HLS
+  C++ project (`hls.py`), Verilator and C simulation checked bit for bit against the numpy integer reference
+  (`quant.forward_int`).
+- `estimate(model, board)` (`quick_mode.py`): the quick mode (cycle rules of the generated engine) of latency /
+  power / energy.
+- `bench_fpga(bundle, board)` (`bench.py`): Verilator-simulated latency, Yosys resources (`synth.py`),
+  estimated energy as a results document; `run_fpga(bundle, out_dir, protocol, FpgaOptions(board=...),
+  progress)` writes it, the bench devices' one interface.
 - `hwmon`: INA226 power sensors in the Linux hwmon sysfs (used by the board runner, `fpga/board/`).
-"""
-from vitsdk.fpga.bench import FpgaOptions, bench_fpga, estimate_result, run_fpga
-from vitsdk.fpga.export import FpgaExport, export_fpga, load_for_fpga, to_fpga
-from vitsdk.fpga.project import CSIM_OUTPUTS, read_project, simulate_project
-from vitsdk.fpga.blocksparse import BlockShape
-from vitsdk.fpga.boards import BOARDS, BoardProfile, get_board, list_boards
-from vitsdk.fpga.estimate import Estimate, estimate, workload
-from vitsdk.fpga.quant import QuantConfig, QuantViT, forward_int, quantize
 
-__all__ = [
-    "BOARDS", "BlockShape", "BoardProfile", "CSIM_OUTPUTS", "Estimate", "FpgaExport", "FpgaOptions", "QuantConfig",
-    "QuantViT", "bench_fpga", "estimate", "estimate_result", "export_fpga", "forward_int", "get_board",
-    "list_boards", "load_for_fpga", "quantize", "read_project", "run_fpga", "simulate_project", "to_fpga",
-    "workload",
-]
+Imports are lazy, like `vitsdk`'s: `vitsdk.fpga.hwmon` (the board runner's sensors) imports without torch. No
+submodule shares a name with a function here (a lazily imported submodule would replace it).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "FpgaOptions": "bench", "bench_fpga": "bench", "estimate_result": "bench", "run_fpga": "bench",
+    "FpgaExport": "export", "export_fpga": "export", "load_for_fpga": "export", "to_fpga": "export",
+    "CSIM_OUTPUTS": "project", "read_project": "project", "simulate_project": "project",
+    "BlockShape": "blocksparse",
+    "BOARDS": "boards", "BoardProfile": "boards", "get_board": "boards", "list_boards": "boards",
+    "Estimate": "quick_mode", "estimate": "quick_mode", "workload": "quick_mode",
+    "QuantConfig": "quant", "QuantViT": "quant", "forward_int": "quant", "quantize": "quant",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"vitsdk.fpga.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'vitsdk.fpga' has no attribute '{name}'")

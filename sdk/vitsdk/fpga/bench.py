@@ -20,7 +20,7 @@ from vitsdk.errors import UserError
 from vitsdk.fpga import rtl as R
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
-from vitsdk.fpga.estimate import ESTIMATOR_VERSION, Estimate
+from vitsdk.fpga.quick_mode import ESTIMATOR_VERSION, Estimate
 from vitsdk.fpga.hls import read_io
 from vitsdk.fpga.project import bundle_entry, read_project, simulate_project
 from vitsdk.formats.results import RESULTS, model_entry, results_document, results_name

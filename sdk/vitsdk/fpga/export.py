@@ -14,7 +14,7 @@ from vitsdk.fpga import quant as Q
 from vitsdk.fpga import rtl as R
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
-from vitsdk.fpga.estimate import workload
+from vitsdk.fpga.quick_mode import workload
 from vitsdk.fpga.extract import calibrate, extract
 from vitsdk.fpga.hls import CsimResult, run_csim, write_project
 from vitsdk.fpga.project import CSIM_OUTPUTS, simulate_project
