@@ -13,6 +13,7 @@ from test_prune_cli import cli_inprocess  # noqa: F401  (the in-process CLI fixt
 @pytest.mark.slow
 def test_advise_records_the_measured_choice(cli_inprocess, tmp_path):  # noqa: F811
     from vitsdk.sparsity import load_pruned
+    from vitsdk.sparsity.state import compaction_of
 
     out = tmp_path / "pruned"
     done = cli_inprocess("prune", "vit_nano_patch4_28", "--block", "fullx16", "--ratio", "0.5", "-o", out,
@@ -24,7 +25,7 @@ def test_advise_records_the_measured_choice(cli_inprocess, tmp_path):  # noqa: F
     assert advice["runtime"] == "litert" and set(timed) | set(advice["same_as"]) == {"auto", "mask", "remove", "gather"}
     assert advice["chosen"] == min(timed, key=timed.get) and all(v > 0 for v in timed.values())
     assert document["totals"]["compaction"] == advice["chosen"]
-    assert getattr(load_pruned(out), "compaction", "mask") == advice["chosen"]  # what export builds
+    assert compaction_of(load_pruned(out)) == advice["chosen"]  # what export builds
     assert f"'{advice['chosen']}' recorded" in done.stdout
 
 

@@ -11,6 +11,7 @@ from vitsdk.models import count, create_model
 from vitsdk.sparsity import (BlockPruneConfig, ColumnBlockLinear, RowBlockLinear, compact, load_pruned, prune_,
                              read_sparsity, save_pruned, sparsity_report)
 from vitsdk.sparsity.artifact import from_blocks, to_blocks
+from vitsdk.sparsity.state import block_mask, compaction_of, masked_layers, prune_history
 
 NANO = "vit_nano_patch4_28"
 
@@ -51,7 +52,7 @@ def test_l2_keeps_the_largest_pieces():
         fc1.weight.fill_(0.01)
         fc1.weight[:, [3, 20]] = 5.0  # two strong columns
     prune_(model, BlockPruneConfig(block_shape=(0, 16), ratio=15 / 16, layers=("blocks.0.mlp.fc1",)))
-    assert fc1.block_mask.kept.flatten().tolist() == [3, 4]  # offsets within the two 16-column chunks
+    assert block_mask(fc1).kept.flatten().tolist() == [3, 4]  # offsets within the two 16-column chunks
 
 
 def test_layer_filter_and_per_layer_ratios():
@@ -177,14 +178,14 @@ def test_artifact_round_trip(tmp_path):
         torch.testing.assert_close(loaded(x), model(x), rtol=1e-4, atol=1e-4)
     masked = load_pruned(tmp_path / "pruned", compaction="mask")
     for name, module in masked.named_modules():
-        if hasattr(module, "block_mask"):
-            assert torch.equal(module.block_mask.kept, dict(model.named_modules())[name].block_mask.kept)
+        if block_mask(module) is not None:
+            assert torch.equal(block_mask(module).kept, block_mask(dict(model.named_modules())[name]).kept)
     faster = load_pruned(tmp_path / "pruned", keep_rate=0.5)  # keep-rate override at load time
     assert faster.config.keep_rate == 0.5
     from vitsdk.resolve import resolve_model
 
     resolved = resolve_model(str(tmp_path / "pruned"))  # 'auto': 16-row strips stay dense matmuls
-    assert getattr(resolved, "compaction", None) == "auto"
+    assert compaction_of(resolved) == "auto"
     torch.testing.assert_close(resolved(x), model(x), rtol=1e-4, atol=1e-4)
 
 
@@ -193,13 +194,13 @@ def test_pruning_twice_composes_or_refuses(tmp_path):
     prune_(model, BlockPruneConfig(block_shape=(16, 16), ratio=0.5))
     save_pruned(model, tmp_path / "a")
     again = load_pruned(tmp_path / "a", compaction="mask")
-    before = {n: m.block_mask.piece_mask() for n, m in again.named_modules() if hasattr(m, "block_mask")}
+    before = {n: block_mask(m).piece_mask() for n, m in masked_layers(again).items()}
     prune_(again, BlockPruneConfig(block_shape=(16, 16), ratio=0.75))
     for name, module in again.named_modules():
-        if hasattr(module, "block_mask"):
-            after = module.block_mask.piece_mask()
+        if block_mask(module) is not None:
+            after = block_mask(module).piece_mask()
             assert after.sum() * 2 == before[name].sum() and not (after & ~before[name]).any()
-    assert len(again.prune_history) == 2
+    assert len(prune_history(again)) == 2
     with pytest.raises(UserError, match="would un-prune"):
         prune_(again, BlockPruneConfig(block_shape=(16, 16), ratio=0.5))
     with pytest.raises(UserError, match="cannot compose"):
@@ -231,7 +232,7 @@ def test_block_that_does_not_tile_names_the_layer():
     before = model.blocks[0].attn.qkv.weight.clone()
     with pytest.raises(UserError, match=r"blocks\.0\.attn\.proj \(32 x 32\)"):
         prune_(model, BlockPruneConfig(block_shape=(24, 16)))  # fits qkv (96 rows), not proj: nothing changes
-    assert torch.equal(model.blocks[0].attn.qkv.weight, before) and not hasattr(model.blocks[0].attn.qkv, "block_mask")
+    assert torch.equal(model.blocks[0].attn.qkv.weight, before) and block_mask(model.blocks[0].attn.qkv) is None
     with pytest.raises(UserError, match="select no linear layer"):
         prune_(nano(), BlockPruneConfig(layers=("blocks.9.*",)))
 
@@ -290,3 +291,20 @@ def test_save_refuses_unpruned_and_compacted_models(tmp_path):
     with pytest.raises(UserError, match="masked model"):
         save_pruned(compact(model), tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_pruning_state_is_declared_printed_and_absent_from_the_state_dict():
+    """The pruning lives in `pruning` children (vitsdk.sparsity.state): print(model) shows it, state dicts keep
+    the dense model's keys (timm names, the artifact's bytes), and compaction keeps where each layer came from."""
+    model = nano()
+    keys = list(model.state_dict())
+    prune_(model, BlockPruneConfig(block_shape=(16, 16), ratio=0.5, layers=("fc1",)))
+    text = str(model)
+    assert "(pruning): LayerPruning(block=16x16 columns, ratio=0.5, kept=8/16 per block)" in text
+    assert "(pruning): ModelPruning(compaction=mask, prune passes=1)" in text
+    assert list(model.state_dict()) == keys
+    assert sorted(masked_layers(model)) == [f"blocks.{i}.mlp.fc1" for i in range(len(model.blocks))]
+    compacted = compact(model, "gather")
+    assert compaction_of(compacted) == "gather" and compaction_of(model) == "mask"
+    assert "compacted from 64x32, block=16x16 columns" in str(compacted.blocks[0].mlp.fc1)
+    assert not masked_layers(compacted) and block_mask(model.blocks[0].mlp.fc1) is not None

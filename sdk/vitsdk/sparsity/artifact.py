@@ -26,7 +26,7 @@ from vitsdk.models.config import ViTConfig
 from vitsdk.models.vision_transformer import VisionTransformer
 from vitsdk.sparsity.compact import COMPACTION_MODES, compact, is_compacted
 from vitsdk.sparsity.config import BlockPruneConfig
-from vitsdk.sparsity.masks import BlockMask, masked_layers
+from vitsdk.sparsity.state import BlockMask, block_mask, masked_layers, prune_history, set_block_mask, set_prune_history
 
 BLOCKS_SUFFIX = ".weight_blocks"
 
@@ -78,7 +78,7 @@ def save_pruned(model: VisionTransformer, folder: str | os.PathLike, finetune: d
         raise UserError("save_pruned needs the masked model (before compaction); the artifact is rebuilt "
                         "into any compaction mode when loaded")
     layers = masked_layers(model)
-    history = list(getattr(model, "prune_history", []))
+    history = prune_history(model)
     if not layers or not history:
         raise UserError("this model carries no block masks: run prune_(model, config) first")
     folder = Path(folder)
@@ -91,7 +91,7 @@ def save_pruned(model: VisionTransformer, folder: str | os.PathLike, finetune: d
         if key not in pruned_keys:
             tensors[key] = value.detach().float().contiguous().cpu()
     for name, module in layers.items():
-        mask: BlockMask = module.block_mask
+        mask = block_mask(module)
         key = name + BLOCKS_SUFFIX
         tensors[key] = to_blocks(module.weight.float().cpu(), mask)
         entries.append({"name": name, "tensor": key, "shape": list(mask.shape), "block": list(mask.block),
@@ -192,8 +192,8 @@ def load_pruned(path: str | os.PathLike, compaction: str = "auto", **overrides: 
         raise UserError(f"{weights_path} does not fit model '{config.name}' ({what})")
     model.load_state_dict(state)
     for name, mask in masks.items():
-        modules[name].block_mask = mask
-    model.prune_history = list(document["history"])
+        set_block_mask(modules[name], mask)
+    set_prune_history(model, document["history"])
     model.eval()
     return model if compaction == "mask" else compact(model, compaction)
 

@@ -29,21 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from vitsdk.errors import UserError, suggest
-from vitsdk.sparsity.masks import BlockMask
+from vitsdk.sparsity.state import (BlockMask, LayerInfo, block_mask, is_compacted, set_compaction,
+                                   set_layer_info)
 
 COMPACTION_MODES = ("auto", "mask", "remove", "gather")
-
-
-@dataclass
-class LayerInfo:
-    """What a compacted layer came from (for reports and for refusing to prune it again)."""
-
-    name: str
-    source_shape: tuple[int, int]
-    block: tuple[int, int] | None
-    direction: str | None
-    ratio: float
-    kept_fraction: float  # of the source weight's entries
 
 
 class ColumnBlockLinear(nn.Module):
@@ -66,7 +55,7 @@ class ColumnBlockLinear(nn.Module):
         self.register_buffer("in_index", in_index.long().contiguous())
         self.register_buffer("out_index", None if out_index is None else out_index.long().contiguous())
         self.bias = None if bias is None else nn.Parameter(bias.contiguous(), requires_grad=False)
-        self.info = info
+        set_layer_info(self, info)
 
     def macs_per_token(self) -> int:
         return int(self.weight.numel())
@@ -104,7 +93,7 @@ class RowBlockLinear(nn.Module):
         self.register_buffer("in_index", None if in_index is None else in_index.long().contiguous())
         self.register_buffer("scatter_index", scatter_index.long().contiguous())  # (C * out,)
         self.bias = None if bias is None else nn.Parameter(bias.contiguous(), requires_grad=False)
-        self.info = info
+        set_layer_info(self, info)
 
     def macs_per_token(self) -> int:
         return int(self.weight.numel())
@@ -130,11 +119,6 @@ class RowBlockLinear(nn.Module):
 COMPACT_MODULES = (ColumnBlockLinear, RowBlockLinear)
 
 
-def is_compacted(model: nn.Module) -> bool:
-    return bool(getattr(model, "compaction", "mask") != "mask") or any(
-        isinstance(m, COMPACT_MODULES) for m in model.modules())
-
-
 @dataclass
 class _Layer:
     """A linear layer in flight: masked weight, mask, and which source rows/columns survive."""
@@ -149,7 +133,7 @@ class _Layer:
 
     @classmethod
     def of(cls, name: str, module: nn.Linear) -> "_Layer":
-        bm: BlockMask | None = getattr(module, "block_mask", None)
+        bm = block_mask(module)
         w = module.weight.detach().float()
         mask = bm.dense() if bm is not None else torch.ones_like(w, dtype=torch.bool)
         b = None if module.bias is None else module.bias.detach().float().clone()
@@ -186,7 +170,7 @@ def compact(model: nn.Module, mode: str = "auto") -> nn.Module:
             prefix = f"blocks.{i}."
             _compact_mlp(block.mlp, prefix + "mlp.", mode)
             _compact_attention(block.attn, prefix + "attn.", mode, allow_head_removal=block.token_keep is None)
-    out.compaction = mode
+    set_compaction(out, mode)
     return out
 
 
@@ -245,7 +229,7 @@ def _build(layer: _Layer, mode: str) -> nn.Module:
         if layer.bias is not None:
             linear.bias.copy_(layer.bias)
         linear.requires_grad_(False)
-        linear.info = layer.info()
+        set_layer_info(linear, layer.info())
         return linear
     module = _column_block(layer) if bm.direction == "columns" else _row_block(layer)
     many_groups = module.groups > 1 if isinstance(module, ColumnBlockLinear) else module.weight.shape[0] > 1

@@ -4,73 +4,21 @@ A weight W (out x in) is split into blocks of br x bc (S row strips x C column c
 direction each block keeps the same number k of its bc column pieces (a piece is one column of W
 restricted to the block's br rows); in 'rows' direction the same number of its br row pieces. Every
 block keeps the same count, which is what an FPGA PE array needs and what makes the compacted
-matrices rectangular. The mask lives on the module as `module.block_mask` (a plain attribute, not a
-buffer, so state dicts keep timm's key names) and the pruned weights are zeroed in place.
+matrices rectangular. The mask lives in the layer's declared pruning state (`vitsdk.sparsity.state`, shown
+by `print(model)`, absent from the state dict) and the pruned weights are zeroed in place.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from vitsdk.errors import UserError
 from vitsdk.sparsity.config import FULL, BlockPruneConfig, format_block_shape
+from vitsdk.sparsity.state import (BlockMask, block_mask, dense_mask, is_compacted, masked_layers, record_prune,
+                                   set_block_mask)
 
-
-@dataclass
-class BlockMask:
-    """The kept pieces of one pruned linear layer.
-
-    `kept` is int64 (S, C, k): for block (strip s, chunk c) the sorted offsets of the kept columns
-    (0..bc-1, 'columns') or rows (0..br-1, 'rows') inside the block.
-    """
-
-    shape: tuple[int, int]  # (out, in) of the layer
-    block: tuple[int, int]  # (br, bc), resolved (no 'full')
-    direction: str
-    ratio: float  # the ratio asked for this layer
-    kept: torch.Tensor
-
-    @property
-    def strips(self) -> int:
-        return self.shape[0] // self.block[0]
-
-    @property
-    def chunks(self) -> int:
-        return self.shape[1] // self.block[1]
-
-    @property
-    def pieces(self) -> int:
-        """Pieces per block: columns of a block in 'columns' direction, rows in 'rows'."""
-        return self.block[1] if self.direction == "columns" else self.block[0]
-
-    @property
-    def kept_per_block(self) -> int:
-        return int(self.kept.shape[2])
-
-    @property
-    def kept_fraction(self) -> float:
-        return self.kept_per_block / self.pieces
-
-    def piece_mask(self) -> torch.Tensor:
-        """(S, C, pieces) bool: which pieces of each block are kept."""
-        keep = torch.zeros(self.strips, self.chunks, self.pieces, dtype=torch.bool)
-        return keep.scatter_(2, self.kept, True)
-
-    def dense(self) -> torch.Tensor:
-        """The (out, in) bool mask."""
-        out, inp = self.shape
-        br, bc = self.block
-        keep = self.piece_mask()
-        if self.direction == "columns":  # (S, C, bc) -> every row of strip s shares its columns
-            return keep.reshape(self.strips, 1, inp).expand(self.strips, br, inp).reshape(out, inp)
-        rows = keep.permute(0, 2, 1)  # (S, br, C)
-        return rows[..., None].expand(self.strips, br, self.chunks, bc).reshape(out, inp)
-
-    def to_dict(self) -> dict:
-        return {"shape": list(self.shape), "block": list(self.block), "direction": self.direction,
-                "ratio": self.ratio, "kept_per_block": self.kept_per_block, "kept": self.kept.tolist()}
+__all__ = ["BlockMask", "apply_masks_", "layer_mask", "masked_layers", "piece_scores", "prunable_layers", "prune_",
+           "resolve_block"]
 
 
 def resolve_block(name: str, shape: tuple[int, int], block_shape: tuple[int, int]) -> tuple[int, int]:
@@ -107,8 +55,6 @@ def piece_scores(weight: torch.Tensor, block: tuple[int, int], direction: str) -
 
 def prunable_layers(model: nn.Module, config: BlockPruneConfig) -> list[tuple[str, nn.Linear]]:
     """The (name, module) pairs `config` selects; a compacted model is refused."""
-    from vitsdk.sparsity.compact import is_compacted
-
     if is_compacted(model):
         raise UserError("this model is already compacted; prune the masked model instead "
                         "(load_pruned(path, compaction='mask') or `vitsdk prune ARTIFACT_FOLDER`)")
@@ -130,7 +76,7 @@ def layer_mask(name: str, module: nn.Linear, config: BlockPruneConfig, ratio: fl
     scores = piece_scores(module.weight, block, config.direction)
     pieces = scores.shape[2]
     keep = keep_per_block(pieces, ratio)
-    old: BlockMask | None = getattr(module, "block_mask", None)
+    old = block_mask(module)
     if old is not None:
         if old.block != block or old.direction != config.direction:
             raise UserError(
@@ -162,12 +108,10 @@ def prune_(model: nn.Module, config: BlockPruneConfig, fraction: float = 1.0) ->
     masks = {name: layer_mask(name, module, config, config.ratio_for(name) * fraction, strict=fraction >= 1.0)
              for name, module in layers}
     for name, module in layers:
-        module.block_mask = masks[name]
+        set_block_mask(module, masks[name])
         module.weight.mul_(masks[name].dense().to(module.weight.device, module.weight.dtype))
     if fraction >= 1.0:
-        history = list(getattr(model, "prune_history", []))
-        history.append(config.to_dict())
-        model.prune_history = history
+        record_prune(model, config.to_dict())
     return masks
 
 
@@ -175,14 +119,6 @@ def prune_(model: nn.Module, config: BlockPruneConfig, fraction: float = 1.0) ->
 def apply_masks_(model: nn.Module) -> None:
     """Re-zeroes pruned weights (call after every optimizer step while fine-tuning)."""
     for module in model.modules():
-        mask = getattr(module, "block_mask", None)
-        if isinstance(mask, BlockMask):
-            dense = getattr(module, "_dense_mask", None)
-            if dense is None or dense.shape != module.weight.shape or module._dense_mask_of is not mask:
-                dense = mask.dense().to(module.weight.device, module.weight.dtype)
-                module._dense_mask, module._dense_mask_of = dense, mask
-            module.weight.mul_(dense)
-
-
-def masked_layers(model: nn.Module) -> dict[str, nn.Module]:
-    return {name: m for name, m in model.named_modules() if isinstance(getattr(m, "block_mask", None), BlockMask)}
+        mask = block_mask(module)
+        if mask is not None:
+            module.weight.mul_(dense_mask(module, mask))

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from torch import nn
 
 from vitsdk.models.accounting import count, linear_macs_per_token
-from vitsdk.sparsity.masks import BlockMask
+from vitsdk.sparsity.state import block_mask, compaction_of, layer_info
 
 
 @dataclass
@@ -49,8 +49,8 @@ def sparsity_report(model: nn.Module) -> SparsityReport:
         leaf = name.rsplit(".", 1)[-1]
         if not name.startswith("blocks.") or leaf not in ("qkv", "proj", "fc1", "fc2"):
             continue
-        mask: BlockMask | None = getattr(module, "block_mask", None)
-        info = getattr(module, "info", None)
+        mask = block_mask(module)
+        info = layer_info(module)
         if mask is not None:
             shape, block, direction, ratio, kept = mask.shape, mask.block, mask.direction, mask.ratio, mask.kept_fraction
         elif info is not None:
@@ -65,4 +65,4 @@ def sparsity_report(model: nn.Module) -> SparsityReport:
             params_dense=int(shape[0] * shape[1] + shape[0]), macs_per_token=linear_macs_per_token(module),
             macs_per_token_dense=int(shape[0] * shape[1]), module=type(module).__name__))
     acc = count(model)
-    return SparsityReport(layers=rows, params=acc.params, macs=acc.macs, compaction=getattr(model, "compaction", "mask"))
+    return SparsityReport(layers=rows, params=acc.params, macs=acc.macs, compaction=compaction_of(model))
