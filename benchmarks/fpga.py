@@ -1,7 +1,7 @@
 """FPGA benchmark: the engine vitsdk generates (fpga/rtl), sized per board, on DeiT-S and the demo's models.
 
 Per row: cycles of one inference (SIMULATED by Verilator on the generated RTL and checked bit-exact against
-the numpy integer reference, or, where marked `quick`, the quick mode `rtl.cycle_model` of the same design,
+the numpy integer reference, or, where marked `quick`, the quick mode `program.cycle_model` of the same design,
 which the simulated rows show is equal to the simulation), latency at the stated clock (an assumption:
 timing is not closed without Vivado), achieved MACs/cycle against the array's peak, DSP/LUT/FF from Yosys
 (units synthesised once and multiplied by their copies, see vitsdk.fpga.synth) and BRAM/URAM from the
@@ -30,6 +30,8 @@ import torch
 from vitsdk.atomic import write_json
 from vitsdk.fpga import quant as Q
 from vitsdk.fpga import rtl
+from vitsdk.fpga.engine import design_for
+from vitsdk.fpga.program import compile_program, cycle_model
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import get_board
 from vitsdk.fpga.extract import calibrate, extract
@@ -56,8 +58,8 @@ def row(arch: str, label: str, model: torch.nn.Module, board: str, simulate: boo
     images = torch.randn(4, c.in_chans, c.img_size, c.img_size, generator=torch.Generator().manual_seed(1))
     qv = Q.quantize(extract(model), calibrate(model, images))
     profile = get_board(board)
-    program = rtl.compile_program(qv, BLOCK, rtl.design_for(profile, BLOCK))
-    quick = rtl.cycle_model(program)
+    program = compile_program(qv, BLOCK, design_for(profile, BLOCK))
+    quick = cycle_model(program)
     counters, status, bit_exact, sim_s = quick, "quick", None, None
     if simulate:
         with tempfile.TemporaryDirectory() as tmp:
@@ -121,7 +123,7 @@ def main() -> int:
           f"{HEATVIT['power_w']} W; ours {target['status']} {target['latency_ms']:.2f} ms "
           f"(target <= {2 * HEATVIT['latency_ms']:.1f} ms: {'met' if target['latency_ms'] <= 2 * HEATVIT['latency_ms'] else 'NOT met'}), "
           f"fits by Yosys' count: {target['fits']}; power estimated {target['power_w']:.2f} W")
-    print("(latency: simulated = Verilator cycles / stated clock, quick = rtl.cycle_model of the same design; "
+    print("(latency: simulated = Verilator cycles / stated clock, quick = program.cycle_model of the same design; "
           "power/energy estimated; 'quick' column: quick mode vs the row's cycles)")
     write_json(args.out, {"benchmark": "fpga", "simulate": args.simulate, "seconds": time.perf_counter() - t0,
                           "block_shape": str(BLOCK), "heatvit": HEATVIT, "rows": rows})

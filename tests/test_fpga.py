@@ -329,9 +329,9 @@ def test_bench_table_and_report_mark_every_latency_cell(exported, tmp_path):
 
 def test_rtl_is_bit_exact_with_the_fused_token_and_its_cycles_repeat(tmp_path, fmnist):
     """EViT's fused token at keep 0.7: the Verilator run of the engine equals forward_int bit for bit, the cycle
-    count is identical between images and between two runs, and the quick mode (rtl.cycle_model) is within 10%."""
+    count is identical between images and between two runs, and the quick mode (program.cycle_model) is within 10%."""
     from vitsdk.fpga.project import simulate_project
-    from vitsdk.fpga.rtl import cycle_model
+    from vitsdk.fpga.program import cycle_model
     model = nano(keep_rate=0.7, fuse_token=True)
     ex = F.export_fpga(model, tmp_path / "p", block_shape="8x16", calibration=fmnist[0][:64],
                        reference=fmnist[0][:4], engine=TINY, synth=False)
@@ -351,7 +351,8 @@ def test_streamed_weights_stall_on_the_ddr_model_and_stay_exact(exported, fmnist
     from dataclasses import replace
 
     from vitsdk.fpga.project import simulate_project
-    from vitsdk.fpga.rtl import EngineConfig, cycle_model
+    from vitsdk.fpga.engine import EngineConfig
+    from vitsdk.fpga.program import cycle_model
     _, ex = exported
     engine = EngineConfig(**{k: ex.project["engine"][k] for k in EngineConfig.__dataclass_fields__})
     slow = replace(engine, weight_buffer_bytes=20000, ddr_bytes_per_cycle=1.0)

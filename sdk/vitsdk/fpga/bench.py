@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from vitsdk.errors import UserError
-from vitsdk.fpga import rtl as R
+from vitsdk.fpga.engine import design_for
+from vitsdk.fpga.program import Program, cycle_model
+from vitsdk.fpga.rtl import RtlResult
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.quick_mode import ESTIMATOR_VERSION, Estimate
@@ -66,7 +68,7 @@ def bench_fpga(bundle: str | os.PathLike, board: str = "zcu102", synth: bool = T
     """`vitsdk bench BUNDLE --device fpga`: latency SIMULATED by Verilator on the bundle's RTL (cycles / the
     stated clock), resources from Yosys, power and energy ESTIMATED from them and the simulated activity;
     numerics: the simulated logits against the integer reference (bit-exact: tolerance 0). The engine is
-    the one exported for `board`, or re-sized for it (`rtl.design_for`) when the bundle was made for another
+    the one exported for `board`, or re-sized for it (`engine.design_for`) when the bundle was made for another
     board. A project from before the RTL (no rtl/) is refused: export it again."""
     from vitsdk.fpga.synth import engine_resources, estimate_power
 
@@ -81,12 +83,12 @@ def bench_fpga(bundle: str | os.PathLike, board: str = "zcu102", synth: bool = T
     exported = project["engine"]
     same = exported["board"] == profile.name
     # the exported engine is the one rtl.json records (None: simulate_project uses it)
-    design = None if same else R.design_for(profile, BlockShape.parse(project["block_shape"]))
+    design = None if same else design_for(profile, BlockShape.parse(project["block_shape"]))
     sim, program = simulate_project(folder, project, config=design)
     expected = read_io(folder / "tb" / "expected.bin", "int32")
     if len(set(sim.cycles)) != 1:
         raise RuntimeError(f"the engine's cycle count changed between images: {sim.cycles}")
-    quick = R.cycle_model(program)
+    quick = cycle_model(program)
     resources = None
     if synth:
         resources = exported.get("resources") if same and exported.get("resources") else \
@@ -174,7 +176,7 @@ def _numerics(logits: np.ndarray, expected: np.ndarray, how: str) -> dict:
             "tolerance": 0.0, "top1_agree": float(np.mean(logits.argmax(1) == expected.argmax(1)))}
 
 
-def simulated_result(project: dict, profile: BoardProfile, program: R.Program, sim: R.RtlResult, quick: dict,
+def simulated_result(project: dict, profile: BoardProfile, program: Program, sim: RtlResult, quick: dict,
                      resources: dict | None, power: dict, expected: np.ndarray, same_board: bool,
                      model_file: str = PROJECT_FILE, sha256: str | None = None,
                      manifest_sha256: str | None = None) -> dict:

@@ -12,6 +12,8 @@ import torch
 from vitsdk.errors import UserError
 from vitsdk.fpga import quant as Q
 from vitsdk.fpga import rtl as R
+from vitsdk.fpga.engine import design_for
+from vitsdk.fpga.program import compile_program
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.quick_mode import workload
@@ -91,11 +93,11 @@ def export_fpga(model: VisionTransformer | str | os.PathLike, out_dir: str | os.
         calibration: float NCHW images, normalised like the model's input, to set activation ranges.
         reference: float NCHW images whose integer outputs go into the project as test vectors
             (default: the first 8 calibration images).
-        board: board profile: the engine is sized for it (`rtl.design_for`), its part and clock go into
+        board: board profile: the engine is sized for it (`engine.design_for`), its part and clock go into
             build_prj.tcl.
         check: run the RTL simulation (Verilator) and the HLS C simulation (g++) on the reference inputs;
             both must match the integer reference bit for bit.
-        engine: overrides of the engine sizes (`rtl.EngineConfig` fields, e.g. {"tokens": 8}).
+        engine: overrides of the engine sizes (`engine.EngineConfig` fields, e.g. {"tokens": 8}).
         synth: count the engine's resources with Yosys and refuse a design that does not fit the board.
     """
     artifact_block = None
@@ -139,7 +141,7 @@ def _export(model: VisionTransformer, out_dir: Path, block: BlockShape, profile:
                 "workload": asdict(work),
                 "reference_fp32_logits": fp32.tolist(),
                 "reference_int_vs_fp32_max_abs": float(np.abs(Q.logits_float(qv, expected) - fp32).max())}
-    program = R.compile_program(qv, block, R.design_for(profile, block, **engine))
+    program = compile_program(qv, block, design_for(profile, block, **engine))
     resources = None
     if synth:
         from vitsdk.fpga.synth import check_fit, engine_resources

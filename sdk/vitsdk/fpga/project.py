@@ -11,6 +11,8 @@ import numpy as np
 
 from vitsdk.errors import UserError
 from vitsdk.fpga import rtl as R
+from vitsdk.fpga.engine import EngineConfig
+from vitsdk.fpga.program import Program
 from vitsdk.fpga.hls import PROJECT_FORMAT, read_io
 from vitsdk.resources import inside
 
@@ -60,7 +62,7 @@ def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
 
 
 def simulate_project(folder: Path, project: dict, patches: np.ndarray | None = None,
-                     config: R.EngineConfig | None = None) -> tuple[R.RtlResult, R.Program]:
+                     config: EngineConfig | None = None) -> tuple[R.RtlResult, Program]:
     """Runs the project's RTL in Verilator (built from its sha256-verified sources in the cache) on `patches`
     (default: its reference inputs), on its own engine or on `config`."""
     record = R.read_rtl(folder)

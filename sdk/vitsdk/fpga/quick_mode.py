@@ -1,7 +1,7 @@
 """The engine's work per model (`workload`) and the quick mode of its latency, power and energy (`estimate`).
 
 `estimate` is not a separate model of some accelerator: it compiles the model for the engine vitsdk
-generates (`vitsdk.fpga.rtl`) and applies the sequencer's cycle rules (`rtl.cycle_model`) to the
+generates (`vitsdk.fpga.program`) and applies the sequencer's cycle rules (`program.cycle_model`) to the
 instruction stream, so it describes exactly the design the export writes; the Verilator simulation of
 that design gives the same cycles (tests and benchmarks/fpga.py compare them). Power and energy come
 from `vitsdk.fpga.synth.estimate_power` (estimated from the activity). Every figure is `estimated`.
@@ -152,11 +152,12 @@ def estimate(model: VisionTransformer | FloatViT, board: str | BoardProfile = "z
              block_shape: BlockShape | str = BlockShape(), engine: dict | None = None) -> Estimate:
     """Latency, power and energy per inference of `model` on the engine vitsdk generates for `board`, by the
     engine's quick mode (labelled estimated): the model is compiled to the engine's instruction stream (its
-    shapes and block pattern; activation scales are placeholders, they change no cycle), `rtl.cycle_model`
+    shapes and block pattern; activation scales are placeholders, they change no cycle), `program.cycle_model`
     counts its cycles by the sequencer's rules (equal to the Verilator simulation wherever both ran), and
     `synth.estimate_power` turns that activity into power and energy."""
     from vitsdk.fpga import quant as Q
-    from vitsdk.fpga import rtl
+    from vitsdk.fpga.engine import design_for
+    from vitsdk.fpga.program import compile_program, cycle_model
     from vitsdk.fpga.extract import Ranges
     from vitsdk.fpga.synth import estimate_power
     profile = board if isinstance(board, BoardProfile) else get_board(board)
@@ -164,14 +165,14 @@ def estimate(model: VisionTransformer | FloatViT, board: str | BoardProfile = "z
     fv = model if isinstance(model, FloatViT) else extract(model)
     keys = ("ln1", "q", "k", "v", "av", "ln2", "fc1", "gelu")
     ranges = Ranges(input=4.0, residual=64.0, blocks=[dict.fromkeys(keys, 8.0) for _ in fv.blocks], norm=8.0)
-    program = rtl.compile_program(Q.quantize(fv, ranges), block, rtl.design_for(profile, block, **(engine or {})))
-    quick = rtl.cycle_model(program)
+    program = compile_program(Q.quantize(fv, ranges), block, design_for(profile, block, **(engine or {})))
+    quick = cycle_model(program)
     power = estimate_power(program, profile, quick["cycles"], quick["mac_cycles"], quick["ddr_bytes"])
     cfg = program.config
     clock_hz = cfg.clock_mhz * 1e6
     work = workload(fv, block)
     seconds = quick["cycles"] / clock_hz
-    parameters = {"formula": "cycles = rtl.cycle_model(instruction stream); energy = synth.estimate_power",
+    parameters = {"formula": "cycles = program.cycle_model(instruction stream); energy = synth.estimate_power",
                   "estimator_version": ESTIMATOR_VERSION, "board": profile.name, "part": profile.part,
                   "clock_mhz": cfg.clock_mhz, "macs_per_dsp": profile.macs_per_dsp(8), "bits": 8,
                   "engine_tokens": cfg.tokens, "engine_outputs": cfg.outputs, "engine_lanes": cfg.lanes,

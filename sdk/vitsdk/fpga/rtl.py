@@ -1,11 +1,11 @@
-"""The accelerator as RTL: the engine's instruction stream and buffers for one model, the Verilator
-simulation that runs them, and the engine's sizes per board.
+"""The engine as RTL files and their Verilator simulation: a project's rtl/ folder (the Verilog sources, the
+program's buffer images as hex files, rtl.json with the sha256 of each), and the simulator built from them.
 
-One Verilog engine (fpga/rtl/: `vit_engine.v`, `vit_mac_array.v`, arithmetic in `vit_ops.vh`) serves every
-model: the model is data, an instruction stream plus buffer images written here as hex files. Why
-hand-written Verilog filled with parameters rather than a Python HDL: the engine is a sequencer over
-buffers with a handful of datapath units; plain Verilog keeps one readable source that Verilator and
-Yosys take directly (and Vivado too), with no generator dependency between the design and its users.
+Why hand-written Verilog filled with parameters rather than a Python HDL: the engine (fpga/rtl/:
+`vit_engine.v`, `vit_mac_array.v`, arithmetic in `vit_ops.vh`) is a sequencer over buffers with a handful
+of datapath units; plain Verilog keeps one readable source that Verilator and Yosys take directly (and
+Vivado too), with no generator dependency between the design and its users. The model is data: the
+instruction stream and buffers of `vitsdk.fpga.program`; the sizes are `vitsdk.fpga.engine`'s.
 
 The simulator is built from a project's sources only after their sha256 match `project.json`'s record
 (and project.json the bundle manifest's), into a cache folder keyed by the sources' digest; nothing
@@ -20,300 +20,25 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from vitsdk.errors import UserError, tool_failed
-from vitsdk.fpga.blocksparse import BlockShape, encode
-from vitsdk.fpga.boards import BoardProfile
+from vitsdk.fpga.blocksparse import BlockShape
+from vitsdk.fpga.engine import EngineConfig
+from vitsdk.fpga.program import NF, Program
 from vitsdk.hashing import file_sha256
 from vitsdk.resources import fpga_path
-from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
 
 RTL_FORMAT = "vitsdk.fpga_rtl/1"
 SOURCES = ("vit_engine.v", "vit_mac_array.v", "vit_ops.vh", "tb_vit.v")
-NF = 24  # 64-bit words per instruction (vit_engine.v)
-OP_END, OP_MM, OP_LN, OP_SM, OP_SEL, OP_START = 0, 1, 2, 3, 4, 5
-# MM flags (vit_engine.v): bit 0 A from the probability buffer, 1 B dense from activations, 2 packed int8 pairs,
-# 4-5 epilogue mode (0 raw, 1 int8, 2 residual add), 8-9 destination (0 act, 1 residual, 2 scores, 3 logits),
-# 12 per-channel constants, 13 GELU table, 15 a weighted linear (streams from DDR when the engine's STREAM is set)
-MODE_RAW, MODE_ACT, MODE_RES = 0, 1, 2
-DST_ACT, DST_RES, DST_SCORE, DST_OUT = 0, 1, 2, 3
 
 
 def rtl_source_dir() -> Path:
     """fpga/rtl/ (the engine's Verilog), package data of vitsdk."""
     return fpga_path("rtl")
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """Sizes of the generated engine (recorded in project.json and the bundle manifest).
-
-    Args:
-        tokens: TM, tokens per MAC-array tile (rows of the array).
-        outputs: TN, output channels per tile (columns); a multiple of the block rows (one strip per R).
-        lanes: L, elements per cycle of the LayerNorm / softmax / token-selection unit.
-        ln_latency: cycles of the LayerNorm statistics unit per row (iterative divider + isqrt).
-        recip_latency: cycles of the shared reciprocal unit (once per softmax row and per fused token).
-        clock_mhz: the clock the latency is stated at (an assumption: timing is not closed here).
-        ddr_bytes_per_cycle: weight-stream bandwidth in bytes per clock (board peak x efficiency / clock).
-        ddr_latency: cycles from a weight request to its first byte.
-        weight_buffer_bytes: on-chip bytes for weights; a model whose weights fit is loaded once, otherwise
-            every linear streams from DDR through two buffers of its largest layer.
-    """
-
-    tokens: int = 4
-    outputs: int = 8
-    lanes: int = 4
-    ln_latency: int = 40
-    recip_latency: int = 4
-    clock_mhz: float = 300.0
-    ddr_bytes_per_cycle: float = 38.4
-    ddr_latency: int = 100
-    weight_buffer_bytes: int = 1 << 20
-
-    def __post_init__(self) -> None:
-        for key in ("tokens", "outputs", "lanes"):
-            value = getattr(self, key)
-            if value < 1 or value > 256:
-                raise UserError(f"engine {key} must be in 1..256, got {value}")
-        if self.outputs % 2:
-            raise UserError(f"engine outputs (TN) must be even (two int8 MACs per DSP), got {self.outputs}")
-        if self.ddr_bytes_per_cycle <= 0:
-            raise UserError(f"ddr_bytes_per_cycle must be > 0, got {self.ddr_bytes_per_cycle}")
-
-    @property
-    def peak_macs_per_cycle(self) -> int:
-        """MACs the array issues per cycle when busy (TM x TN)."""
-        return self.tokens * self.outputs
-
-    def describe(self) -> str:
-        return f"(TM={self.tokens} x TN={self.outputs} MACs, {self.lanes} vector lanes)"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def design_for(profile: BoardProfile, block: BlockShape, **overrides) -> EngineConfig:
-    """The engine vitsdk sizes for `profile` (checked against the part by Yosys' count at export): the MAC array
-    (TM x TN int8 MACs, two per DSP48E2), the vector lanes (each ~63 DSPs and ~4k LUTs by Yosys, so few), a
-    weight buffer of ~70% of BRAM+URAM; the DDR stream at 60% of the board's peak. Every size can be overridden."""
-    # TN/R strips each read their own kept column, so the activation buffer is replicated TN/R times: wide TN
-    # costs BRAM (DeiT-S at TN=64 did not fit the ZCU102's 912 BRAM36 by the count below), tall TM costs LUTs.
-    if profile.dsp >= 2000:
-        tokens, outputs, lanes = 32, 32, 8
-    elif profile.dsp >= 1500:
-        tokens, outputs, lanes = 32, 16, 8
-    elif profile.dsp >= 1000:
-        tokens, outputs, lanes = 16, 16, 4
-    else:
-        tokens, outputs, lanes = 8, 16, 2
-    outputs = max(outputs - outputs % block.rows, block.rows)
-    ddr = profile.ddr_gbps * 1e9 * 0.6 / (profile.clock_mhz * 1e6)
-    base = EngineConfig(tokens=tokens, outputs=outputs, lanes=lanes, clock_mhz=profile.clock_mhz,
-                        ddr_bytes_per_cycle=round(ddr, 3), weight_buffer_bytes=int(profile.on_chip_bytes * 0.7))
-    return replace(base, **overrides)
-
-
-@dataclass
-class Program:
-    """One model on the engine: instructions, buffer images and the layout the simulator is built for."""
-
-    config: EngineConfig
-    block: BlockShape
-    instructions: list[list[int]]
-    memories: dict[str, np.ndarray]  # name -> flat integer image (hex file rtl/<name>.hex)
-    sizes: dict[str, int]  # Verilog parameters (buffer depths, TMAX, CMAX, NOUT)
-    layers: list[dict]  # per linear: name, tokens, strips, col_blocks, kept, weight bytes
-    weight_bytes: int
-    activation_bytes: int  # every buffer but the weights
-    input_shape: tuple[int, int]  # (patches, patch values)
-    classes: int
-
-    @property
-    def streamed(self) -> bool:
-        """The weights stream from DDR (double-buffered) because they do not fit the weight buffer."""
-        return self.weight_bytes > self.config.weight_buffer_bytes
-
-    @property
-    def on_chip_bytes(self) -> int:
-        largest = max(layer["weight_bytes"] for layer in self.layers)
-        return self.activation_bytes + (2 * largest if self.streamed else self.weight_bytes)
-
-    def with_config(self, config: EngineConfig) -> "Program":
-        """The same instruction stream on an engine of other sizes (the program does not depend on them)."""
-        program = replace(self, config=config)
-        program.check()
-        return program
-
-    def check(self) -> None:
-        cfg, name = self.config, self.layers[0]["name"]
-        if self.block.rows < 2 or cfg.outputs % self.block.rows:
-            raise UserError(f"engine outputs (TN={cfg.outputs}) must be a multiple of the block rows "
-                            f"({self.block.rows}, at least 2): choose other engine sizes or another block shape")
-        largest = max(layer["weight_bytes"] for layer in self.layers)
-        if self.streamed and 2 * largest > cfg.weight_buffer_bytes:
-            raise UserError(f"the model cannot run on this engine even when streaming: its largest layer needs "
-                            f"{largest / 1e6:.2f} MB of weights twice (double buffering) and the weight buffer has "
-                            f"{cfg.weight_buffer_bytes / 1e6:.2f} MB; prune it (vitsdk prune) or pick a larger "
-                            f"board (first layer: {name})")
-
-    def parameters(self) -> dict[str, int]:
-        c = self.config
-        num, den = _ratio(c.ddr_bytes_per_cycle)
-        return {"TM": c.tokens, "TN": c.outputs, "R": self.block.rows, "L": c.lanes, "DDR_NUM": num, "DDR_DEN": den,
-                "DDR_LAT": c.ddr_latency, "LN_LAT": c.ln_latency, "RECIP_LAT": c.recip_latency,
-                "STREAM": int(self.streamed), **self.sizes}
-
-    def summary(self) -> dict:
-        """What rtl.json records to rebuild the program from its files (`load_program`)."""
-        return {"block_shape": str(self.block), "sizes": self.sizes, "layers": self.layers,
-                "weight_bytes": self.weight_bytes, "activation_bytes": self.activation_bytes,
-                "input_shape": list(self.input_shape), "classes": self.classes}
-
-
-def _ratio(value: float) -> tuple[int, int]:
-    """bytes per cycle as num/den integers (thousandths)."""
-    den = 1000
-    return max(1, int(round(value * den))), den
-
-
-class _Builder:
-    def __init__(self, qv: QuantViT, block: BlockShape, config: EngineConfig) -> None:
-        self.qv, self.block, self.cfg = qv, block, config
-        self.prog: list[list[int]] = []
-        self.w: list[np.ndarray] = []
-        self.x: list[np.ndarray] = []
-        self.c: list[np.ndarray] = []
-        self.g: list[np.ndarray] = []
-        self.sizes = {"w": 0, "x": 0, "c": 0, "g": 0}
-        self.layers: list[dict] = []
-        self.mm_weighted: list[int] = []  # instruction indices of the linears (for streaming)
-
-    def _put(self, kind: str, values: np.ndarray) -> int:
-        base = self.sizes[kind]
-        getattr(self, kind).append(np.asarray(values, dtype=np.int64).reshape(-1))
-        self.sizes[kind] += int(np.asarray(values).size)
-        return base
-
-    def emit(self, op: int, **fields: int) -> None:
-        names = {"M": 1, "N": 2, "K": 3, "flags": 4, "abase": 5, "astride": 6, "bbase": 7, "bsn": 8, "bsk": 9,
-                 "xbase": 10, "kept": 11, "nblk": 12, "cbase": 13, "lutbase": 14, "dbase": 15, "dstride": 16,
-                 "f17": 17, "f18": 18, "f19": 19, "next_bytes": 20, "lo": 21, "hi": 22}
-        row = [0] * NF
-        row[0] = op
-        for key, value in fields.items():
-            row[names[key]] = int(value)
-        self.prog.append(row)
-
-    def linear(self, ql: QLinear, tokens: int, abase: int, astride: int, mode: int, dst: int, dbase: int,
-               dstride: int, lut: int | None = None) -> None:
-        bs = encode(ql.weight, self.block)
-        vbase = self._put("w", bs.values)
-        xbase = self._put("x", bs.index)
-        consts = np.stack([ql.bias, ql.m, ql.shift], axis=1)
-        cbase = self._put("c", consts)
-        nbytes = bs.values.size + 2 * bs.index.size + 9 * ql.weight.shape[0]
-        self.layers.append({"name": ql.name, "tokens": tokens, "out": bs.out_features, "in": bs.in_features,
-                            "strips": bs.strips, "col_blocks": bs.col_blocks, "kept": bs.kept,
-                            "balanced": bs.balanced, "weight_bytes": int(nbytes),
-                            "macs": int(tokens * np.count_nonzero(ql.weight))})
-        lo, hi = self.res_range
-        flags = (1 << 2) | (mode << 4) | (dst << 8) | (1 << 12) | ((lut is not None) << 13) | (1 << 15)
-        self.mm_weighted.append(len(self.prog))
-        self.emit(OP_MM, M=tokens, N=bs.out_features, K=bs.col_blocks * bs.kept, flags=flags, abase=abase,
-                  astride=astride, bbase=vbase, xbase=xbase, kept=bs.kept, nblk=bs.col_blocks, cbase=cbase,
-                  lutbase=lut or 0, dbase=dbase, dstride=dstride, f19=bs.strips, lo=lo, hi=hi)
-        self.prog[-1][20] = nbytes  # compile_program replaces it by the next linear's bytes (the fetch chain)
-
-    def dense(self, tokens: int, outputs: int, depth: int, abase: int, astride: int, bbase: int, bsn: int, bsk: int,
-              a_probs: bool, mode: int, dst: int, dbase: int, dstride: int, m: int = 1, shift: int = 1) -> None:
-        flags = int(a_probs) | (1 << 1) | ((not a_probs) << 2) | (mode << 4) | (dst << 8)
-        self.emit(OP_MM, M=tokens, N=outputs, K=depth, flags=flags, abase=abase, astride=astride, bbase=bbase,
-                  bsn=bsn, bsk=bsk, kept=1, nblk=1, dbase=dbase, dstride=dstride, f17=m, f18=shift)
-
-    def norm(self, qn: QNorm, rows: int, src: int, dbase: int) -> None:
-        C = self.qv.config.embed_dim
-        cbase = self._put("c", np.concatenate([qn.gain, qn.offset]))
-        self.emit(OP_LN, M=rows, N=C, abase=src, astride=C, dbase=dbase, dstride=C, cbase=cbase,
-                  f17=self.qv.quant.ln_frac_bits, f18=qn.shift, f19=qn.eps_q)
-
-    @property
-    def res_range(self) -> tuple[int, int]:
-        bits = self.qv.quant.residual_bits
-        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-
-
-def compile_program(qv: QuantViT, block: BlockShape, config: EngineConfig) -> Program:
-    """The instruction stream and buffer images of `qv` on an engine of `config`."""
-    c = qv.config
-    C, D = c.embed_dim, c.head_dim
-    N, T0 = c.num_patches, 1 + c.num_patches
-    Pdim = c.in_chans * c.patch_size ** 2
-    widest_qkv = max(b.qkv.weight.shape[0] for b in qv.blocks)
-    widest_av = widest_qkv // 3
-    hidden = max(b.fc1.weight.shape[0] for b in qv.blocks)
-    # activation buffer regions (int8): input patches, LayerNorm output, q|k|v, attention output, MLP hidden
-    IN, LN = 0, N * Pdim
-    QKV = LN + T0 * C
-    AV = QKV + T0 * widest_qkv
-    HID = AV + T0 * widest_av
-    AW = HID + T0 * hidden
-    RA, RB = 0, T0 * C  # residual regions (token selection copies from one to the other)
-    b = _Builder(qv, block, config)
-    b.emit(OP_START)
-    b.linear(qv.patch, N, IN, Pdim, MODE_RES, DST_RES, RA + C, C)
-    cur, other, tokens = RA, RB, T0
-    for blk in qv.blocks:
-        H = blk.qkv.weight.shape[0] // (3 * D)
-        HD = H * D
-        b.norm(blk.ln1, tokens, cur, LN)
-        b.linear(blk.qkv, tokens, LN, C, MODE_ACT, DST_ACT, QKV, 3 * HD)
-        for h in range(H):
-            b.dense(tokens, tokens, D, QKV + h * D, 3 * HD, QKV + HD + h * D, 3 * HD, 1, False, MODE_RAW, DST_SCORE,
-                    0, tokens)
-            flags = (int(blk.keep is not None)) | (int(blk.keep is not None and h == 0) << 1)
-            b.emit(OP_SM, M=tokens, N=tokens, flags=flags, abase=0, dbase=0, f17=blk.score_m, f18=blk.score_shift,
-                   f19=qv.quant.prob_bits)
-            b.dense(tokens, D, tokens, 0, tokens, QKV + 2 * HD + h * D, 1, 3 * HD, True, MODE_ACT, DST_ACT,
-                    AV + h * D, HD, blk.av_m, blk.av_shift)
-        b.linear(blk.proj, tokens, AV, HD, MODE_RES, DST_RES, cur, C)
-        if blk.keep is not None:
-            b.emit(OP_SEL, M=tokens, N=C, K=blk.keep, flags=int(blk.fuse), abase=cur, dbase=other)
-            cur, other = other, cur
-            tokens = 1 + blk.keep + int(blk.fuse)
-        b.norm(blk.ln2, tokens, cur, LN)
-        lut = b._put("g", blk.gelu)
-        width = blk.fc1.weight.shape[0]
-        b.linear(blk.fc1, tokens, LN, C, MODE_ACT, DST_ACT, HID, width, lut=lut)
-        b.linear(blk.fc2, tokens, HID, width, MODE_RES, DST_RES, cur, C)
-    b.norm(qv.norm, 1, cur, LN)
-    classes = qv.head.weight.shape[0]
-    b.linear(qv.head, 1, LN, C, MODE_RAW, DST_OUT, 0, classes)
-    b.emit(OP_END)
-
-    for k, index in enumerate(b.mm_weighted):  # the weight fetch chain: each linear prefetches the next one
-        b.prog[index][20] = b.prog[b.mm_weighted[k + 1]][20] if k + 1 < len(b.mm_weighted) else 0
-    b.prog[0][20] = b.layers[0]["weight_bytes"]  # START fetches the first linear's weights
-
-    memories = {
-        "wmem": np.concatenate(b.w), "xmem": np.concatenate(b.x), "cmem": np.concatenate(b.c),
-        "glut": np.concatenate(b.g) if b.g else np.zeros(256, dtype=np.int64),
-        "elut": qv.exp_lut.astype(np.int64),
-        "rmem": np.concatenate([qv.embed.reshape(-1), np.zeros(T0 * C, dtype=np.int64)]),
-        "prog": np.array(b.prog, dtype=object).reshape(-1),
-    }
-    sizes = {"AW": AW, "PW": T0 * T0, "SW": T0 * T0, "RW": 2 * T0 * C, "WW": memories["wmem"].size,
-             "XW": memories["xmem"].size, "CW": memories["cmem"].size, "GW": memories["glut"].size,
-             "OW": classes, "QW": memories["prog"].size, "TMAX": T0, "CMAX": C, "NOUT": classes}
-    activation_bytes = AW + 6 * T0 * T0 + 6 * T0 * C  # int8 regions, scores + probabilities, two 24-bit residuals
-    program = Program(config, block, b.prog, memories, sizes, b.layers,
-                      int(sum(layer["weight_bytes"] for layer in b.layers)), int(activation_bytes), (N, Pdim), classes)
-    program.check()
-    return program
 
 
 # ---- files ----
@@ -482,57 +207,3 @@ def simulate(files: dict[str, Path], parameters: dict[str, int], patches: np.nda
     return RtlResult(np.array(logits, dtype=np.int64).astype(np.int32), [c["cycles"] for c in counters],
                      [c["mac_cycles"] for c in counters], [c["stall_cycles"] for c in counters],
                      [c["ddr_bytes"] for c in counters], build_s, seconds, parameters)
-
-
-# ---- the quick mode: the sequencer's cycle rules applied to the instruction stream ----
-
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def cycle_model(program: Program) -> dict:
-    """Cycles of one inference by the engine's own timing rules (vit_engine.v state by state: fetch, matmul
-    tiles with the epilogue draining behind them, LayerNorm/softmax/selection passes of L lanes, the DDR
-    fetch chain), without simulating data. Token selection's fused-token pass counts every dropped token.
-    Returns cycles, MAC-busy cycles, stall cycles and DDR bytes, like the simulator's counters."""
-    cfg = program.config
-    TM, TN, L = cfg.tokens, cfg.outputs, cfg.lanes
-    num, den = _ratio(cfg.ddr_bytes_per_cycle)
-    cycles = mac = stall = ddr = 0
-    fetch_ready = ddr_free = 0
-    for row in program.instructions:
-        op, M, N, K, flags = row[0], row[1], row[2], row[3], row[4]
-        cycles += 1  # fetch
-        if op == OP_START and program.streamed and row[20]:
-            fetch_ready = ddr_free = cfg.ddr_latency + _ceil(row[20] * den, num)
-            ddr = row[20]
-        elif op == OP_MM:
-            if program.streamed and flags >> 15 & 1:
-                if cycles < fetch_ready:
-                    stall += fetch_ready - cycles
-                    cycles = fetch_ready
-                if row[20]:
-                    start = max(cycles, ddr_free)
-                    fetch_ready = ddr_free = start + cfg.ddr_latency + _ceil(row[20] * den, num)
-                    ddr += row[20]
-            cycles += 1  # init
-            steps = K * (1 if flags >> 2 & 1 else 2)
-            previous = 0
-            for _ in range(_ceil(M, TM)):
-                for nt in range(0, N, TN):
-                    wait = max(0, previous - steps)
-                    cycles += steps + 1 + wait
-                    stall += wait
-                    mac += steps
-                    previous = min(TN, N - nt)
-            cycles += previous + 1  # flush: the last tile drains
-        elif op == OP_LN:
-            cycles += M * (2 * _ceil(N, L) + cfg.ln_latency)
-        elif op == OP_SM:
-            cycles += M * (3 * _ceil(N, L) + cfg.recip_latency)
-        elif op == OP_SEL:
-            n = M - 1
-            cycles += n * _ceil(n, L) + (K + 1) * _ceil(N, L)
-            if flags & 1:
-                cycles += (n - K) * _ceil(N, L) + cfg.recip_latency + _ceil(N, L)
-    return {"cycles": cycles, "mac_cycles": mac, "stall_cycles": stall, "ddr_bytes": ddr}

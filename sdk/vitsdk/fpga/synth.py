@@ -30,7 +30,8 @@ from pathlib import Path
 
 from vitsdk.errors import UserError, tool_failed
 from vitsdk.fpga.boards import BoardProfile
-from vitsdk.fpga.rtl import Program, cache_dir, require_tool, rtl_source_dir
+from vitsdk.fpga.program import Program
+from vitsdk.fpga.rtl import cache_dir, require_tool, rtl_source_dir
 
 SYNTH_SOURCES = ("vit_mac_array.v", "vit_datapath.v", "vit_ops.vh")
 FPGA_ASIC_GAP = 7.1  # Kuon & Rose 2007, dynamic power with hard blocks

@@ -1,0 +1,79 @@
+"""The engine's sizes (`EngineConfig`, recorded in project.json and the bundle manifest) and how vitsdk
+chooses them per board (`design_for`)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from vitsdk.errors import UserError
+from vitsdk.fpga.blocksparse import BlockShape
+from vitsdk.fpga.boards import BoardProfile
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Sizes of the generated engine (recorded in project.json and the bundle manifest).
+
+    Args:
+        tokens: TM, tokens per MAC-array tile (rows of the array).
+        outputs: TN, output channels per tile (columns); a multiple of the block rows (one strip per R).
+        lanes: L, elements per cycle of the LayerNorm / softmax / token-selection unit.
+        ln_latency: cycles of the LayerNorm statistics unit per row (iterative divider + isqrt).
+        recip_latency: cycles of the shared reciprocal unit (once per softmax row and per fused token).
+        clock_mhz: the clock the latency is stated at (an assumption: timing is not closed here).
+        ddr_bytes_per_cycle: weight-stream bandwidth in bytes per clock (board peak x efficiency / clock).
+        ddr_latency: cycles from a weight request to its first byte.
+        weight_buffer_bytes: on-chip bytes for weights; a model whose weights fit is loaded once, otherwise
+            every linear streams from DDR through two buffers of its largest layer.
+    """
+
+    tokens: int = 4
+    outputs: int = 8
+    lanes: int = 4
+    ln_latency: int = 40
+    recip_latency: int = 4
+    clock_mhz: float = 300.0
+    ddr_bytes_per_cycle: float = 38.4
+    ddr_latency: int = 100
+    weight_buffer_bytes: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        for key in ("tokens", "outputs", "lanes"):
+            value = getattr(self, key)
+            if value < 1 or value > 256:
+                raise UserError(f"engine {key} must be in 1..256, got {value}")
+        if self.outputs % 2:
+            raise UserError(f"engine outputs (TN) must be even (two int8 MACs per DSP), got {self.outputs}")
+        if self.ddr_bytes_per_cycle <= 0:
+            raise UserError(f"ddr_bytes_per_cycle must be > 0, got {self.ddr_bytes_per_cycle}")
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        """MACs the array issues per cycle when busy (TM x TN)."""
+        return self.tokens * self.outputs
+
+    def describe(self) -> str:
+        return f"(TM={self.tokens} x TN={self.outputs} MACs, {self.lanes} vector lanes)"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def design_for(profile: BoardProfile, block: BlockShape, **overrides) -> EngineConfig:
+    """The engine vitsdk sizes for `profile` (checked against the part by Yosys' count at export): the MAC array
+    (TM x TN int8 MACs, two per DSP48E2), the vector lanes (each ~63 DSPs and ~4k LUTs by Yosys, so few), a
+    weight buffer of ~70% of BRAM+URAM; the DDR stream at 60% of the board's peak. Every size can be overridden."""
+    # TN/R strips each read their own kept column, so the activation buffer is replicated TN/R times: wide TN
+    # costs BRAM (DeiT-S at TN=64 did not fit the ZCU102's 912 BRAM36 by the count below), tall TM costs LUTs.
+    if profile.dsp >= 2000:
+        tokens, outputs, lanes = 32, 32, 8
+    elif profile.dsp >= 1500:
+        tokens, outputs, lanes = 32, 16, 8
+    elif profile.dsp >= 1000:
+        tokens, outputs, lanes = 16, 16, 4
+    else:
+        tokens, outputs, lanes = 8, 16, 2
+    outputs = max(outputs - outputs % block.rows, block.rows)
+    ddr = profile.ddr_gbps * 1e9 * 0.6 / (profile.clock_mhz * 1e6)
+    base = EngineConfig(tokens=tokens, outputs=outputs, lanes=lanes, clock_mhz=profile.clock_mhz,
+                        ddr_bytes_per_cycle=round(ddr, 3), weight_buffer_bytes=int(profile.on_chip_bytes * 0.7))
+    return replace(base, **overrides)
