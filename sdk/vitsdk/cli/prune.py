@@ -1,6 +1,8 @@
 """`vitsdk prune`: balanced block pruning, optional fine-tuning, and the pruned-weights artifact."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -10,7 +12,7 @@ from rich.table import Table
 
 from vitsdk.atomic import check_writable
 from vitsdk.cli.app import app
-from vitsdk.cli.console import console, print_json
+from vitsdk.cli.console import console, err_console, print_json
 from vitsdk.errors import UserError
 
 
@@ -84,7 +86,8 @@ def prune(
 
         settings = FinetuneSettings(epochs=finetune_epochs, data=data, train_examples=train_examples,
                                     eval_examples=eval_examples, batch_size=batch_size, lr=lr)
-        finetune = finetune_pruned(model, config, settings, out_dir=out / "finetune")
+        with finetune_progress() as progress:
+            finetune = finetune_pruned(model, config, settings, out_dir=out / "finetune", progress=progress)
     else:
         prune_(model, config)
     advice = None
@@ -119,6 +122,25 @@ def prune(
         console.print(f"fine-tuned {finetune['epochs']} epoch(s) on {finetune['data']}: top-1 "
                       f"{_pct(finetune.get('top1_before'))} after pruning -> {_pct(finetune.get('top1_after'))}")
     console.print(f"wrote {out}/model.safetensors + sparsity.json\nnext: vitsdk export {out} --target all")
+
+
+@contextlib.contextmanager
+def finetune_progress() -> Iterator[Callable]:
+    """A rich progress bar on stderr (stdout stays clean for --json), one line per fine-tuning phase."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[status]}"), console=err_console, transient=False) as bar:
+        tasks = {}
+
+        def on_step(label: str, epochs: int, info) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=None, status="")
+            bar.update(tasks[label], total=info.steps, completed=info.step,
+                       description=f"{label} epoch {info.epoch + 1}/{epochs}",
+                       status=f"loss {info.loss:.3f} acc {info.acc:.3f} {info.img_per_s:.0f} img/s")
+
+        yield on_step
 
 
 def _pct(value: float | None) -> str:

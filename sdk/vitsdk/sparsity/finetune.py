@@ -6,8 +6,8 @@ penalty) and `after_step(model)` (re-apply masks; on the gradual schedule, prune
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,7 +15,10 @@ from torch import nn
 
 from vitsdk.errors import UserError
 from vitsdk.sparsity.config import BlockPruneConfig
-from vitsdk.sparsity.masks import apply_masks_, piece_scores, prunable_layers, prune_, resolve_block
+from vitsdk.sparsity.masks import apply_masks_, prunable_layers, prune_, resolve_block
+from vitsdk.training.trainer import StepInfo
+
+PhaseProgress = Callable[[str, int, StepInfo], None]  # (phase label, epochs of the phase, the step just done)
 
 
 @dataclass(frozen=True)
@@ -106,8 +109,11 @@ class GradualPruner:
 
 
 def finetune_pruned(model: nn.Module, config: BlockPruneConfig, settings: FinetuneSettings,
-                    out_dir: str | Path | None = None, progress: bool = True) -> dict:
+                    out_dir: str | Path | None = None, progress: PhaseProgress | None = None) -> dict:
     """Prunes `model` in place per `config` (criterion, schedule) and fine-tunes it; returns a summary.
+
+    `progress(phase, phase_epochs, step_info)` is called after every optimizer step ('group lasso',
+    'gradual pruning' or 'fine-tuning'; `vitsdk prune` draws its progress bar with it).
 
     Resumable: each phase checkpoints under `out_dir/<phase>` (vitsdk.training.fit) and a rerun with
     the same settings continues where it stopped.
@@ -174,25 +180,12 @@ def _phase(out_dir: Path | None, name: str) -> Path | None:
     return None if out_dir is None else out_dir / name
 
 
-def _fit(model, train, settings: FinetuneSettings, epochs: int, out_dir: Path | None, label: str, progress: bool,
-         regularizer=None, after_step=None) -> None:
-    """One `vitsdk.training.fit` phase with a rich progress bar on stderr (stdout stays clean for --json)."""
-    from vitsdk.cli.console import err_console
+def _fit(model, train, settings: FinetuneSettings, epochs: int, out_dir: Path | None, label: str,
+         progress: PhaseProgress | None, regularizer=None, after_step=None) -> None:
+    """One `vitsdk.training.fit` phase; `progress(label, epochs, step_info)` after every optimizer step."""
     from vitsdk.training import TrainConfig, fit
 
     config = TrainConfig(epochs=epochs, batch_size=settings.batch_size, lr=settings.lr, seed=settings.seed,
                          ema_decay=None)
-    if not progress:
-        fit(model, train, config, out_dir=out_dir, regularizer=regularizer, after_step=after_step)
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  TextColumn("{task.fields[status]}"), console=err_console, transient=False) as bar:
-        task = bar.add_task(label, total=None, status="")
-
-        def on_step(info) -> None:
-            bar.update(task, total=info.steps, completed=info.step, description=f"{label} epoch {info.epoch + 1}/{epochs}",
-                       status=f"loss {info.loss:.3f} acc {info.acc:.3f} {info.img_per_s:.0f} img/s")
-
-        fit(model, train, config, out_dir=out_dir, regularizer=regularizer, after_step=after_step, on_step=on_step)
+    on_step = None if not progress else (lambda info: progress(label, epochs, info))
+    fit(model, train, config, out_dir=out_dir, regularizer=regularizer, after_step=after_step, on_step=on_step)
