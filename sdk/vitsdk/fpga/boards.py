@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass
 
 from vitsdk.errors import unknown
 
+BRAM36_BYTES = 4608  # one block RAM (RAMB36): 36 Kb
+URAM_BYTES = 36864  # one UltraRAM block: 288 Kb
+
 
 @dataclass(frozen=True)
 class BoardProfile:
@@ -58,7 +61,12 @@ class BoardProfile:
 
     @property
     def bram36(self) -> int:
-        return self.bram_bytes // 4608
+        return self.bram_bytes // BRAM36_BYTES
+
+    @property
+    def uram(self) -> int:
+        """UltraRAM blocks of the part."""
+        return self.uram_bytes // URAM_BYTES
 
     @property
     def on_chip_bytes(self) -> int:
@@ -74,19 +82,19 @@ class BoardProfile:
 _KB = 1024
 BOARDS: dict[str, BoardProfile] = {b.name: b for b in [
     # XCZU9EG: 2520 DSP48E2, 912 BRAM36 (32.1 Mb), no URAM; PL DDR4 64-bit 2400 MT/s.
-    BoardProfile("zcu102", "ZCU102", "xczu9eg-ffvb1156-2-e", 2520, 300.0, 912 * 4608, 0, 19.2, 2, 1,
+    BoardProfile("zcu102", "ZCU102", "xczu9eg-ffvb1156-2-e", 2520, 300.0, 912 * BRAM36_BYTES, 0, 19.2, 2, 1,
                  static_w=4.5, dsp_mw=2.4, ddr_w_per_gbps=0.16, lut=274080, ff=548160),
     # XCZU7EV: 1728 DSP48E2, 312 BRAM36 (11 Mb), 96 URAM (27 Mb); PS DDR4 64-bit 2400 MT/s.
-    BoardProfile("zcu104", "ZCU104", "xczu7ev-ffvc1156-2-e", 1728, 300.0, 312 * 4608, 96 * 36864, 19.2, 2, 1,
+    BoardProfile("zcu104", "ZCU104", "xczu7ev-ffvc1156-2-e", 1728, 300.0, 312 * BRAM36_BYTES, 96 * URAM_BYTES, 19.2, 2, 1,
                  static_w=4.0, dsp_mw=2.4, ddr_w_per_gbps=0.16, lut=230400, ff=460800),
     # K26 SOM (XCK26): 1248 DSP48E2, 144 BRAM36 (5.1 Mb), 64 URAM (18 Mb); DDR4 64-bit 2400 MT/s.
-    BoardProfile("kv260", "Kria KV260", "xck26-sfvc784-2lv-c", 1248, 300.0, 144 * 4608, 64 * 36864, 19.2, 2, 1,
+    BoardProfile("kv260", "Kria KV260", "xck26-sfvc784-2lv-c", 1248, 300.0, 144 * BRAM36_BYTES, 64 * URAM_BYTES, 19.2, 2, 1,
                  static_w=3.0, dsp_mw=2.2, ddr_w_per_gbps=0.16, lut=117120, ff=234240),
     # XCZU3EG: 360 DSP48E2, 216 BRAM36 (7.6 Mb); LPDDR4 32-bit 2133 MT/s.
-    BoardProfile("ultra96v2", "Ultra96-V2", "xczu3eg-sbva484-1-e", 360, 250.0, 216 * 4608, 0, 8.5, 2, 1,
+    BoardProfile("ultra96v2", "Ultra96-V2", "xczu3eg-sbva484-1-e", 360, 250.0, 216 * BRAM36_BYTES, 0, 8.5, 2, 1,
                  static_w=2.5, dsp_mw=2.0, ddr_w_per_gbps=0.16, lut=70560, ff=141120),
     # XC7Z020: 220 DSP48E1 (no int8 packing), 140 BRAM36 (4.9 Mb); DDR3 16-bit 1066 MT/s.
-    BoardProfile("pynq-z2", "PYNQ-Z2", "xc7z020clg400-1", 220, 125.0, 140 * 4608, 0, 2.1, 1, 1,
+    BoardProfile("pynq-z2", "PYNQ-Z2", "xc7z020clg400-1", 220, 125.0, 140 * BRAM36_BYTES, 0, 2.1, 1, 1,
                  static_w=1.6, dsp_mw=1.5, ddr_w_per_gbps=0.2, lut=53200, ff=106400, family="xc7"),
 ]}
 

@@ -165,7 +165,7 @@ def render(qv: QuantViT, block: BlockShape) -> tuple[dict[str, str], _Params, li
             body.append(f"    tokens = vit::select_tokens<N_TOKENS, {C}>(tokens, {b.keep}, cls_score, res, "
                         f"{'true' if b.fuse else 'false'});  // token selection: keep {b.keep} patches"
                         + (" + the fused token" if b.fuse else ""))
-            tokens = 1 + b.keep + int(b.fuse)
+            tokens = b.tokens_after(tokens)
         fc1_call, bs = _linear(params, b.fc1, block, "act")
         summary(b.fc1, bs, tokens)
         fc2_call, bs = _linear(params, b.fc2, block, "res")

@@ -46,9 +46,17 @@ class Program:
         return self.weight_bytes > self.config.weight_buffer_bytes
 
     @property
+    def largest_layer_bytes(self) -> int:
+        return max(layer["weight_bytes"] for layer in self.layers)
+
+    @property
+    def weight_buffer_need(self) -> int:
+        """On-chip weight bytes: every weight, or two buffers of the largest layer when streaming."""
+        return 2 * self.largest_layer_bytes if self.streamed else self.weight_bytes
+
+    @property
     def on_chip_bytes(self) -> int:
-        largest = max(layer["weight_bytes"] for layer in self.layers)
-        return self.activation_bytes + (2 * largest if self.streamed else self.weight_bytes)
+        return self.activation_bytes + self.weight_buffer_need
 
     def with_config(self, config: EngineConfig) -> "Program":
         """The same instruction stream on an engine of other sizes (the program does not depend on them)."""
@@ -61,8 +69,8 @@ class Program:
         if self.block.rows < 2 or cfg.outputs % self.block.rows:
             raise UserError(f"engine outputs (TN={cfg.outputs}) must be a multiple of the block rows "
                             f"({self.block.rows}, at least 2): choose other engine sizes or another block shape")
-        largest = max(layer["weight_bytes"] for layer in self.layers)
-        if self.streamed and 2 * largest > cfg.weight_buffer_bytes:
+        largest = self.largest_layer_bytes
+        if self.streamed and self.weight_buffer_need > cfg.weight_buffer_bytes:
             raise UserError(f"the model cannot run on this engine even when streaming: its largest layer needs "
                             f"{largest / 1e6:.2f} MB of weights twice (double buffering) and the weight buffer has "
                             f"{cfg.weight_buffer_bytes / 1e6:.2f} MB; prune it (vitsdk prune) or pick a larger "
@@ -191,7 +199,7 @@ def compile_program(qv: QuantViT, block: BlockShape, config: EngineConfig) -> Pr
         if blk.keep is not None:
             b.emit(OP_SEL, M=tokens, N=C, K=blk.keep, flags=int(blk.fuse), abase=cur, dbase=other)
             cur, other = other, cur
-            tokens = 1 + blk.keep + int(blk.fuse)
+            tokens = blk.tokens_after(tokens)
         b.norm(blk.ln2, tokens, cur, LN)
         lut = b._put("g", blk.gelu)
         width = blk.fc1.weight.shape[0]

@@ -108,6 +108,25 @@ class QBlock:
     fc2: QLinear
     fuse: bool = False  # EViT: the dropped tokens become one extra token, weighted by their CLS attention
 
+    def tokens_after(self, tokens: int) -> int:
+        """Tokens after this block's token selection, from `tokens` before it."""
+        return tokens_after(tokens, self.keep, self.fuse)
+
+
+def selected_patches(config: ViTConfig, block: int, patches: int) -> int | None:
+    """Patch tokens block `block` keeps out of `patches` non-CLS tokens (a fused one counts as a patch), as the
+    model's TokenKeep decides; None when the block selects none (no pruning there, or it would keep them all)."""
+    if block in config.prune_at and config.keep_rate < 1.0:
+        kept = keep_count(patches, config.keep_rate)
+        if kept < patches:
+            return kept
+    return None
+
+
+def tokens_after(tokens: int, keep: int | None, fuse: bool) -> int:
+    """Tokens after a token selection that keeps `keep` patches: CLS + the kept ones (+ EViT's fused token)."""
+    return tokens if keep is None else 1 + keep + int(fuse)
+
 
 @dataclass
 class QuantViT:
@@ -135,8 +154,7 @@ class QuantViT:
         counts, t = [], 1 + self.config.num_patches
         for block in self.blocks:
             counts.append(t)
-            if block.keep is not None:
-                t = 1 + block.keep + int(block.fuse)
+            t = block.tokens_after(t)
         return counts + [t]
 
     def linears(self) -> list[QLinear]:
@@ -222,11 +240,8 @@ def quantize(fv: FloatViT, ranges: Ranges, qcfg: QuantConfig | None = None) -> Q
         (score_m,), (score_shift,) = intops.multiplier(score_real)
         (av_m,), (av_shift,) = intops.multiplier(s["v"] * 2.0**-qcfg.prob_bits / s["av"])
         proj = _qlinear(f"blocks.{i}.attn.proj", fb.proj, s["av"], s_res, overflow)
-        keep = None
-        if i in c.prune_at and c.keep_rate < 1.0:
-            k = keep_count(n, c.keep_rate)
-            if k < n:  # the model's TokenKeep: n counts every non-CLS token, a fused one included
-                keep, n = k, k + int(c.fuse_token)
+        keep = selected_patches(c, i, n)  # n counts every non-CLS token, a fused one included
+        n = tokens_after(1 + n, keep, c.fuse_token) - 1
         ln2 = _qnorm(f"blocks.{i}.norm2", *fb.norm2, s_res, s["ln2"], qcfg.ln_frac_bits)
         fc1 = _qlinear(f"blocks.{i}.mlp.fc1", fb.fc1, s["ln2"], s["fc1"], overflow)
         gelu = intops.gelu_lut(s["fc1"], s["gelu"])

@@ -12,10 +12,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from vitsdk.fpga import quant as Q
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
-from vitsdk.fpga.extract import FloatLinear, FloatViT, extract
-from vitsdk.models import VisionTransformer, keep_count
+from vitsdk.fpga.engine import design_for
+from vitsdk.fpga.extract import FloatLinear, FloatViT, Ranges, extract
+from vitsdk.fpga.program import compile_program, cycle_model
+from vitsdk.fpga.quant import selected_patches, tokens_after
+from vitsdk.fpga.synth import estimate_power
+from vitsdk.models import VisionTransformer
 
 ESTIMATOR_VERSION = 2
 
@@ -99,8 +104,7 @@ def workload(model: VisionTransformer | FloatViT, block_shape: BlockShape | str 
             dense += d
         attention += 2 * tokens * tokens * H * D
         nonlinear += tokens * tokens * H + tokens * C
-        if i in c.prune_at and c.keep_rate < 1.0:
-            tokens = 1 + keep_count(tokens - 1, c.keep_rate) + int(c.fuse_token)
+        tokens = tokens_after(tokens, selected_patches(c, i, tokens - 1), c.fuse_token)
         hidden = fb.fc1.weight.shape[0]
         widest = max(widest, hidden, 3 * H * D)
         for name, fl in (("mlp.fc1", fb.fc1), ("mlp.fc2", fb.fc2)):
@@ -155,11 +159,6 @@ def estimate(model: VisionTransformer | FloatViT, board: str | BoardProfile = "z
     shapes and block pattern; activation scales are placeholders, they change no cycle), `program.cycle_model`
     counts its cycles by the sequencer's rules (equal to the Verilator simulation wherever both ran), and
     `synth.estimate_power` turns that activity into power and energy."""
-    from vitsdk.fpga import quant as Q
-    from vitsdk.fpga.engine import design_for
-    from vitsdk.fpga.program import compile_program, cycle_model
-    from vitsdk.fpga.extract import Ranges
-    from vitsdk.fpga.synth import estimate_power
     profile = board if isinstance(board, BoardProfile) else get_board(board)
     block = BlockShape.parse(block_shape)
     fv = model if isinstance(model, FloatViT) else extract(model)

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vitsdk.errors import UserError, tool_failed
-from vitsdk.fpga.boards import BoardProfile
+from vitsdk.fpga.boards import BRAM36_BYTES, URAM_BYTES, BoardProfile
 from vitsdk.fpga.program import Program
 from vitsdk.fpga.rtl import cache_dir, require_tool, rtl_source_dir
 
@@ -151,24 +151,22 @@ def buffer_brams(program: Program, profile: BoardProfile) -> dict:
         "residual": (3 * s["RW"], cfg.lanes),
         "luts": (s["GW"] + 8 * 256, 1),
     }
-    weights = program.weight_bytes if not program.streamed else 2 * max(layer["weight_bytes"] for layer in
-                                                                         program.layers)
+    weights = program.weight_buffer_need
     buffers["weights"] = (weights, cfg.outputs // 2)
-    uram_bytes = 36864
-    uram_left = profile.uram_bytes // uram_bytes
+    uram_left = profile.uram
     placed = {}
     bram = 0.0
     # URAM (where the part has it) takes the weights first, then the largest other buffers while BRAM is short
     for name in ["weights"] + sorted((k for k in buffers if k != "weights"), key=lambda k: -buffers[k][0]):
         nbytes, banks = buffers[name]
-        need_uram = math.ceil(nbytes / uram_bytes)
-        short = name == "weights" or bram + sum(max(b / 2, math.ceil(n * 8 / 36864)) for k, (n, b) in buffers.items()
+        need_uram = math.ceil(nbytes / URAM_BYTES)
+        short = name == "weights" or bram + sum(max(b / 2, math.ceil(n / BRAM36_BYTES)) for k, (n, b) in buffers.items()
                                                 if k not in placed) > profile.bram36
         if uram_left >= need_uram and short and nbytes:
             placed[name] = ("uram", need_uram)
             uram_left -= need_uram
         else:
-            placed[name] = ("bram", max(banks / 2, math.ceil(nbytes * 8 / 36864)) if nbytes else 0)
+            placed[name] = ("bram", max(banks / 2, math.ceil(nbytes / BRAM36_BYTES)) if nbytes else 0)
             bram += placed[name][1]
     uram = sum(n for kind, n in placed.values() if kind == "uram")
     return {"bram36": bram, "uram": int(uram), "weight_bytes_on_chip": int(weights), "tokens": T0,
@@ -203,7 +201,7 @@ def engine_resources(program: Program, profile: BoardProfile, family: str | None
 def fit_report(total: Resources, profile: BoardProfile) -> dict:
     """Each resource against the part: use in % and what is over."""
     limits = {"dsp": profile.dsp, "lut": profile.lut, "ff": profile.ff, "bram36": profile.bram36,
-              "uram": profile.uram_bytes // 36864}
+              "uram": profile.uram}
     use = {k: round(100.0 * getattr(total, k) / v, 1) if v else (0.0 if not getattr(total, k) else 1e9)
            for k, v in limits.items()}
     over = [f"{k} {getattr(total, k):g} > {v}" for k, v in limits.items() if getattr(total, k) > v]
