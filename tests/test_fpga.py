@@ -449,3 +449,16 @@ def test_package_exports_are_not_shadowed_by_submodules():
         importlib.import_module(f"vitsdk.fpga.{info.name}")
     for name in F.__all__:
         assert not isinstance(getattr(F, name), types.ModuleType), name
+
+
+@pytest.mark.parametrize("keep, fuse", [(0.7, False), (0.7, True), (0.999, True)])
+def test_token_counts_follow_the_models_token_selection(keep, fuse):
+    """The engine's token counts (quantised model, quick-mode workload) equal the PyTorch model's, including a
+    keep rate that keeps every token (no selection, so no fused token either)."""
+    from vitsdk.models import count
+    model = create_model("vit_nano_patch4_28", keep_rate=keep, fuse_token=fuse).eval()
+    fv = extract(model)
+    qv = Q.quantize(fv, calibrate(model, torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))))
+    blocks = count(model).blocks
+    expected = [b.tokens_attn for b in blocks] + [blocks[-1].tokens_mlp]
+    assert qv.tokens == expected == F.workload(fv).tokens_per_block
