@@ -228,15 +228,17 @@ def _calls(state: Path) -> list[list[str]]:
     return [json.loads(line) for line in (state / "calls.jsonl").read_text().splitlines()]
 
 
+QUICK = Protocol.quick()
+
+
 def _options(**kw) -> ios.IOSOptions:
-    kw.setdefault("protocol", Protocol.quick())
     kw.setdefault("poll_s", 0.01)
     return ios.IOSOptions(**kw)
 
 
 def test_runs_the_bundle_and_collects_valid_results(phone, bundle, tmp_path):
     out = tmp_path / "results"
-    results = ios.run_ios(bundle, out, _options(compute_units=("cpu", "cpu_ane"), battery_wh=12.7))
+    results = ios.run_ios(bundle, out, QUICK, _options(compute_units=("cpu", "cpu_ane"), battery_wh=12.7))
     assert [(d["model"]["file"], d["runtime"]["name"], d["runtime"]["delegate"]) for _, d in results] == [
         ("model.mlpackage", "coreml", "cpu"), ("model.mlpackage", "coreml", "cpu_ane"),
         ("model_fp32.pte", "executorch", "xnnpack")]
@@ -261,13 +263,13 @@ def test_runs_the_bundle_and_collects_valid_results(phone, bundle, tmp_path):
 
 def test_accepts_a_results_folder_copied_as_a_subfolder(phone, bundle, tmp_path):
     (phone / "behaviour.json").write_text(json.dumps({"nested_copy": True}))
-    assert len(ios.run_ios(bundle, tmp_path / "out", _options(runtimes=("executorch",)))) == 1
+    assert len(ios.run_ios(bundle, tmp_path / "out", QUICK, _options(runtimes=("executorch",)))) == 1
 
 
 def test_refuses_outside_macos(bundle, tmp_path, monkeypatch):
     monkeypatch.setattr(ios, "_system", lambda: "Linux")
     with pytest.raises(UserError, match="needs a Mac with Xcode 15"):
-        ios.run_bench(bundle, tmp_path / "out", Protocol.quick())
+        ios.run_ios(bundle, tmp_path / "out", QUICK)
     assert not (tmp_path / "out").exists()
 
 
@@ -282,23 +284,29 @@ def test_refuses_outside_macos(bundle, tmp_path, monkeypatch):
 def test_device_choice_errors(phone, bundle, tmp_path, devices, wanted, message):
     (phone / "devices.json").write_text(json.dumps({"result": {"devices": devices}}))
     with pytest.raises(UserError, match=message):
-        ios.run_ios(bundle, tmp_path / "out", _options(device=wanted))
+        ios.run_ios(bundle, tmp_path / "out", QUICK, _options(device=wanted))
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_entry_point(phone, bundle, tmp_path):
-    """`vitsdk bench --device ios` calls run_bench(bundle, output, protocol=..., progress=..., serial=...)."""
+def test_cli_passes_serial_runtime_threads_and_battery(phone, bundle, tmp_path, capsys):
+    """`vitsdk bench --device ios` goes through the device table like every device: --serial names the phone,
+    --runtime, --threads and --battery-wh reach the run spec and the launch, --quick the protocol."""
+    from vitsdk.cli import main
+
     (phone / "devices.json").write_text(json.dumps({"result": {"devices": [_device(), _device(name="iPad", ident="9F")]}}))
-    lines = []
-    results = ios.run_bench(bundle, tmp_path / "out", protocol=Protocol.quick(), progress=lines.append, serial="iPad",
-                            runtimes=("coreml",), compute_units=("cpu_gpu",), poll_s=0.01)
-    assert [d["runtime"]["delegate"] for _, d in results] == ["cpu_gpu"]
-    assert lines[0] == "iOS device: iPad (iOS 18.1)"
+    main(["bench", str(bundle), "--device", "ios", "--serial", "iPad", "--runtime", "executorch", "--threads", "3",
+          "--battery-wh", "12.7", "--quick", "-o", str(tmp_path / "out"), "--json"])
+    docs = json.loads(capsys.readouterr().out)
+    assert [(d["model"]["file"], d["runtime"]["name"]) for d in docs] == [("model_fp32.pte", "executorch")]
+    launch = next(c for c in _calls(phone) if c[1:4] == ["device", "process", "launch"])
+    assert launch[launch.index("--device") + 1] == "9F" and launch[-2:] == ["--battery-wh", "12.7"]
+    spec = json.loads((phone / "container/Documents/inbox" / f"{docs[0]['run_id']}.json").read_text())
+    assert [m["threads"] for m in spec["models"]] == [3] and spec["protocol"] == QUICK.to_dict()
 
 
 def test_picks_the_named_device(phone, bundle, tmp_path):
     (phone / "devices.json").write_text(json.dumps({"result": {"devices": [_device(), _device(name="iPad", ident="9F")]}}))
-    results = ios.run_ios(bundle, tmp_path / "out", _options(device="iPad", runtimes=("executorch",)))
+    results = ios.run_ios(bundle, tmp_path / "out", QUICK, _options(device="iPad", runtimes=("executorch",)))
     assert len(results) == 1 and all(c[c.index("--device") + 1] == "9F" for c in _calls(phone) if "--device" in c)
 
 
@@ -311,7 +319,7 @@ def test_picks_the_named_device(phone, bundle, tmp_path):
 def test_app_failures_are_clear(phone, bundle, tmp_path, behaviour, message):
     (phone / "behaviour.json").write_text(json.dumps(behaviour))
     with pytest.raises(UserError, match=message):
-        ios.run_ios(bundle, tmp_path / "out", _options(timeout_s=0.2))
+        ios.run_ios(bundle, tmp_path / "out", QUICK, _options(timeout_s=0.2))
 
 
 def test_bad_options_and_bundles(phone, bundle, tmp_path):
@@ -322,7 +330,7 @@ def test_bad_options_and_bundles(phone, bundle, tmp_path):
     with pytest.raises(UserError, match="not a bundle identifier"):
         _options(app_id="VitBench; rm -rf /")
     with pytest.raises(UserError, match="no Core ML .* or ExecuTorch"):
-        ios.run_ios(bundle, tmp_path / "out", _options(runtimes=("litert",)))
+        ios.run_ios(bundle, tmp_path / "out", QUICK, _options(runtimes=("litert",)))
     with pytest.raises(UserError, match="not a built .app"):
-        ios.run_ios(bundle, tmp_path / "out", _options(install=tmp_path / "VitBench.ipa"))
+        ios.run_ios(bundle, tmp_path / "out", QUICK, _options(install=tmp_path / "VitBench.ipa"))
     assert not (tmp_path / "out").exists()

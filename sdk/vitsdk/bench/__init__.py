@@ -1,8 +1,9 @@
-"""Benchmarking: one measurement protocol for every device, the host runner and the Android driver.
+"""Benchmarking: one measurement protocol and one runner interface for every device.
 
-`run_host(bundle, out_dir)` measures a bundle here; `run_android(...)` drives the Android app over adb;
-`load_results(path)` reads and validates a results file (schemas/results.schema.json). Runtimes are
-imported only when a model runs.
+Each device (`devices.DEVICES`: host, android, ios, fpga, browser) runs as
+`run(bundle, out_dir, protocol, options, progress) -> [(results path, document)]`; `run_host(bundle,
+out_dir)` measures a bundle here. `load_results(path)` reads and validates a results file
+(schemas/results.schema.json). Runtimes are imported only when a model runs.
 """
 from vitsdk.bench.protocol import Protocol
 from vitsdk.formats.results import load_results

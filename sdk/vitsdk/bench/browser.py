@@ -102,6 +102,7 @@ class BrowserOptions:
         accelerators: LiteRT.js accelerators to try, in order; those the browser lacks are skipped and named.
         threads: WebAssembly threads (only where the page is cross-origin isolated); None: all cores.
         serve: 'HOST:PORT' to wait for a phone; None: run headless Chromium here.
+        headless: run headless Chromium here, said explicitly (what `serve=None` does); refused with `serve`.
         timeout_s: give up when the page has not finished by then.
         battery_wh: the phone battery's capacity, for the coarse battery-level energy figure.
         run_id: names the run (default: bundle name + UTC time).
@@ -111,12 +112,15 @@ class BrowserOptions:
     accelerators: tuple[str, ...] = ACCELERATORS
     threads: int | None = None
     serve: str | None = None
+    headless: bool = False
     timeout_s: float = 3600.0
     battery_wh: float | None = None
     run_id: str | None = None
     show_url: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
+        if self.headless and self.serve:
+            raise UserError("--headless runs the page here and --serve waits for a phone: give one of them")
         for name in self.accelerators:
             if name not in ACCELERATORS:
                 raise unknown("accelerator", name, ACCELERATORS)

@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,7 +42,6 @@ INDEX = "run_complete.json"
 @dataclass(frozen=True)
 class IOSOptions:
     """Args:
-        protocol: the measurement protocol (run spec `protocol`).
         device: devicectl identifier, hardware UDID or device name; None: the only connected one.
         compute_units: Core ML compute units to measure, one run each (cpu, cpu_gpu, cpu_ane, all).
         runtimes: only these runtimes (coreml, executorch); None: both.
@@ -55,7 +54,6 @@ class IOSOptions:
         app_id: the app's bundle identifier (change it with yours if you re-signed it under another one).
     """
 
-    protocol: Protocol = field(default_factory=Protocol)
     device: str | None = None
     compute_units: tuple[str, ...] = ("all",)
     runtimes: tuple[str, ...] | None = None
@@ -174,7 +172,8 @@ def choose_device(devices: list[dict], wanted: str | None) -> Phone:
     return Phone(identifier=d["identifier"], name=name, udid=hw.get("udid"), os_version=props.get("osVersionNumber"))
 
 
-def run_spec(bundle_dir_on_device: str, output_dir_on_device: str, run_id: str, files: list, options: IOSOptions) -> dict:
+def run_spec(bundle_dir_on_device: str, output_dir_on_device: str, run_id: str, files: list, protocol: Protocol,
+             options: IOSOptions) -> dict:
     """The run spec the app reads: each Core ML file once per compute units, each .pte once."""
     models = []
     for f in files:
@@ -183,17 +182,18 @@ def run_spec(bundle_dir_on_device: str, output_dir_on_device: str, run_id: str, 
         else:
             models.append({"file": f.path, "runtime": f.runtime, "delegate": f.delegate, "threads": options.threads})
     spec = {"schema": RUN_SPEC.tag, "run_id": run_id, "bundle": bundle_dir_on_device, "output_dir": output_dir_on_device,
-            "models": models, "protocol": options.protocol.to_dict()}
+            "models": models, "protocol": protocol.to_dict()}
     problems = RUN_SPEC.errors(spec)
     if problems:
         raise UserError(f"internal: the iOS run spec breaks run_spec.schema.json: {problems[0]}")
     return spec
 
 
-def run_ios(bundle: str | Path, out_dir: str | Path, options: IOSOptions | None = None,
-            progress: Callable[[str], None] = lambda _: None) -> list[tuple[Path, dict]]:
-    """Measures every Core ML / ExecuTorch file of `bundle` on a connected iPhone; returns (path, results)."""
-    options = options or IOSOptions()
+def run_ios(bundle: str | Path, out_dir: str | Path, protocol: Protocol = Protocol(), options: IOSOptions = IOSOptions(),
+            progress: Callable[[str], None] | None = None) -> list[tuple[Path, dict]]:
+    """Measures every Core ML / ExecuTorch file of `bundle` on a connected iPhone with `protocol`; returns
+    (results path, document) pairs."""
+    progress = progress or (lambda _msg: None)
     xcrun = _require_xcrun()
     b = load_bundle(bundle)
     files = [f for f in b.files if f.runtime in IOS_RUNTIMES and (options.runtimes is None or f.runtime in options.runtimes)]
@@ -212,7 +212,7 @@ def run_ios(bundle: str | Path, out_dir: str | Path, options: IOSOptions | None 
 
     run_id = "ios-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     bundle_rel, results_rel, spec_rel = f"bundles/{run_id}", f"results/{run_id}", f"inbox/{run_id}.json"
-    spec = run_spec(bundle_rel, results_rel, run_id, files, options)
+    spec = run_spec(bundle_rel, results_rel, run_id, files, protocol, options)
     with tempfile.TemporaryDirectory(prefix="vitsdk-ios-") as tmp:
         spec_path = Path(tmp) / "run_spec.json"
         spec_path.write_text(json.dumps(spec, indent=1) + "\n")
@@ -285,13 +285,3 @@ def _collect(pulled: Path, out_dir: Path, run_id: str) -> list[tuple[Path, dict]
         write_json(target, doc)
         results.append((target, doc))
     return results
-
-
-def run_bench(bundle: str | Path, output: str | Path, protocol: Protocol | None = None,
-              progress: Callable[[str], None] = lambda _: None, serial: str | None = None,
-              **options) -> list[tuple[Path, dict]]:
-    """The entry point `vitsdk bench --device ios` calls; `serial` (the CLI's --serial) names the device,
-    `options` are `IOSOptions` fields (compute_units, battery_wh, runtimes, threads, timeout_s, install)."""
-    if serial is not None:
-        options.setdefault("device", serial)
-    return run_ios(bundle, output, IOSOptions(protocol=protocol or Protocol(), **options), progress=progress)

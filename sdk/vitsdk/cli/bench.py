@@ -1,7 +1,7 @@
-"""`vitsdk bench`: latency and energy per inference of every model in a bundle, on host, Android, iOS or FPGA."""
+"""`vitsdk bench`: latency and energy per inference of every model in a bundle, on host, Android, iOS, FPGA or
+in a browser. The devices, their runners and the flags each takes are one table, `vitsdk.bench.devices`."""
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Optional
 
@@ -9,13 +9,10 @@ import typer
 from rich.table import Table
 
 from vitsdk.atomic import check_writable
+from vitsdk.bench.devices import DEVICES, get_device
 from vitsdk.cli.app import app
 from vitsdk.cli.console import console, err_console, print_json
 from vitsdk.errors import UserError, unknown
-
-DEVICES = ("host", "android", "ios", "fpga", "browser")
-# Devices whose runner another issue brings: module to import, and the issue that brings it.
-EXTERNAL_RUNNERS = {"ios": ("vitsdk.bench.ios", 7), "fpga": ("vitsdk.fpga.api", 8)}
 
 
 def _protocol(quick: bool, warmup_runs, warmup_seconds, min_runs, min_seconds, max_seconds, cooldown, idle_seconds,
@@ -88,21 +85,6 @@ def print_table(results: list[tuple[Path, dict]]) -> None:
             console.print(f"[red]{doc['model']['file']}: {doc['status']}: {doc['error']}[/red]")
 
 
-def _run_external(device: str, module, bundle: Path, output: Path, protocol, board: str, progress):
-    """iOS: `vitsdk.bench.ios.run_bench(bundle, out_dir, protocol=, progress=) -> [(path, doc)]`;
-    FPGA: `vitsdk.fpga.api.bench_fpga(bundle, board=) -> doc` (estimated unless measured on a board)."""
-    from vitsdk.atomic import write_json
-    from vitsdk.formats.results import RESULTS
-
-    if device == "ios":
-        return module.run_bench(bundle, output, protocol=protocol, progress=progress)
-    doc = module.bench_fpga(bundle, board=board)
-    RESULTS.validate(doc, f"fpga results for {bundle}")
-    path = output / f"{Path(doc['model']['file']).name.replace('.', '_')}-fpga-fpga.json"
-    write_json(path, doc)
-    return [(path, doc)]
-
-
 def _show_url(url: str) -> None:
     """The page URL for a phone, with a QR code in the terminal when `segno` is installed."""
     try:
@@ -118,23 +100,27 @@ def _show_url(url: str) -> None:
 @app.command()
 def bench(
     bundle: Path = typer.Argument(..., help="Bundle folder made by `vitsdk export` (holds manifest.json)."),
-    device: str = typer.Option("host", "--device", "-d", help="host | android | ios | fpga | browser."),
+    device: str = typer.Option("host", "--device", "-d", help=" | ".join(DEVICES) + "."),
     output: Path = typer.Option(Path("results"), "--output", "-o", help="Folder for the results JSON files."),
-    serial: Optional[list[str]] = typer.Option(None, "--serial", "-s", help="adb serial of the phone (android); "
-                                               "repeat it to run several phones in parallel."),
+    serial: Optional[list[str]] = typer.Option(None, "--serial", "-s", help="android: adb serial of the phone; "
+                                               "repeat it to run several phones in parallel. ios: the device's "
+                                               "name or identifier."),
     all_devices: bool = typer.Option(False, "--all-devices", help="android: every attached phone, in parallel."),
-    install: Optional[Path] = typer.Option(None, "--install", help="Install this app APK first (android)."),
-    board: str = typer.Option("zcu102", "--board", help="FPGA board profile (fpga)."),
+    install: Optional[Path] = typer.Option(None, "--install", help="Install the app first: an APK (android) or a "
+                                           "built VitBench.app (ios)."),
+    board: Optional[str] = typer.Option(None, "--board", help="fpga: the board profile (default zcu102)."),
     serve: Optional[str] = typer.Option(None, "--serve", help="browser: serve the page on HOST:PORT for a phone "
                                         "(0.0.0.0:8765 for this network) instead of running headless Chromium."),
     headless: bool = typer.Option(False, "--headless", help="browser: run the page in Debian's Chromium here through "
                                   "Playwright (the default without --serve)."),
     accelerator: Optional[list[str]] = typer.Option(None, "--accelerator", help="browser: LiteRT.js accelerators "
                                                     "to try (repeatable): wasm, webgpu, webnn; default all."),
-    battery_wh: Optional[float] = typer.Option(None, "--battery-wh", help="browser: the phone battery's capacity "
-                                               "(Wh) for a coarse battery-level energy figure."),
-    runtime: Optional[list[str]] = typer.Option(None, "--runtime", help="Only these runtimes (repeatable)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads; default: the runtime's."),
+    battery_wh: Optional[float] = typer.Option(None, "--battery-wh", help="browser, ios: the phone battery's "
+                                               "capacity (Wh) for a coarse battery-level energy figure."),
+    runtime: Optional[list[str]] = typer.Option(None, "--runtime", help="host, android, ios: only these runtimes "
+                                                "(repeatable)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="host, android, ios, browser: CPU threads; "
+                                          "default: the runtime's."),
     quick: bool = typer.Option(False, "--quick", help="A short protocol (smoke runs; numbers are rough)."),
     warmup_runs: Optional[int] = typer.Option(None, help="Warm-up runs (at least)."),
     warmup_seconds: Optional[float] = typer.Option(None, help="Warm-up seconds (at least)."),
@@ -144,61 +130,27 @@ def bench(
     cooldown: Optional[float] = typer.Option(None, help="Seconds of idle before each model after the first."),
     idle_seconds: Optional[float] = typer.Option(None, help="Idle-baseline seconds for energy (0: no energy)."),
     sample_ms: Optional[float] = typer.Option(None, help="Power sampling period in ms."),
-    timeout: float = typer.Option(3600.0, help="Give up waiting for a device run after this many seconds."),
+    timeout: Optional[float] = typer.Option(None, help="android, ios, browser: give up waiting for the device "
+                                            "after this many seconds (default 3600)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
 ) -> None:
     """Measure latency (load, first, min/median/p90/p99, CV, stability) and energy per inference of every
     model file in BUNDLE, and write one results JSON per model file (schemas/results.schema.json)."""
-    if device not in DEVICES:
-        raise unknown("device", device, DEVICES)
-    if headless and serve:
-        raise UserError("--headless runs the page here and --serve waits for a phone: give one of them")
-    if device != "browser":
-        for flag, value in (("--serve", serve), ("--headless", headless), ("--accelerator", accelerator),
-                            ("--battery-wh", battery_wh)):
-            if value:
-                raise UserError(f"{flag} is for --device browser (this run is --device {device})")
-    if all_devices and device != "android":
-        raise UserError(f"--all-devices is for --device android (this run is --device {device})")
+    chosen = get_device(device)
     if threads is not None and threads < 1:
         raise UserError("--threads must be >= 1")
+    for name in runtime or ():
+        if name not in ("executorch", "litert", "coreml", "fpga"):
+            raise unknown("runtime", name, ("executorch", "litert", "coreml", "fpga"))
+    options = chosen.make_options(
+        {"serial": serial, "all_devices": all_devices, "install": install, "board": board, "serve": serve,
+         "headless": headless, "accelerator": accelerator, "battery_wh": battery_wh, "runtime": runtime,
+         "threads": threads, "timeout": timeout}, show_url=_show_url)
     protocol = _protocol(quick, warmup_runs, warmup_seconds, min_runs, min_seconds, max_seconds, cooldown,
                          idle_seconds, sample_ms)
-    if runtime:
-        for name in runtime:
-            if name not in ("executorch", "litert", "coreml", "fpga"):
-                raise unknown("runtime", name, ("executorch", "litert", "coreml", "fpga"))
     check_writable(output, "--output", is_dir=True)  # before any timing, not after it
     progress = (lambda msg: err_console.print(msg)) if as_json else (lambda msg: console.print(msg))
-    if device == "host":
-        from vitsdk.bench.host import HostOptions, run_host
-
-        results = run_host(bundle, output, protocol, HostOptions(threads=threads,
-                                                                 runtimes=tuple(runtime) if runtime else None),
-                           progress=progress)
-    elif device == "android":
-        from vitsdk.bench.android import AndroidOptions, run_android
-
-        results = run_android(bundle, output, protocol, AndroidOptions(serials=tuple(serial or ()),
-                                                             all_devices=all_devices, install=install,
-                                                             threads=threads, timeout_s=timeout,
-                                                             runtimes=tuple(runtime) if runtime else None),
-                              progress=progress)
-    elif device == "browser":
-        from vitsdk.bench.browser import BrowserOptions, run_browser
-
-        results = run_browser(bundle, output, protocol, BrowserOptions(
-            threads=threads, serve=serve, timeout_s=timeout, battery_wh=battery_wh,
-            accelerators=tuple(accelerator) if accelerator else BrowserOptions.accelerators,
-            show_url=_show_url), progress=progress)
-    else:
-        module_name, issue = EXTERNAL_RUNNERS[device]
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            raise UserError(f"--device {device} is not in this release yet (issue #{issue} brings the {device} "
-                            f"runner); available now: host, android") from None
-        results = _run_external(device, module, bundle, output, protocol, board, progress)
+    results = chosen.run(bundle, output, protocol, options, progress)
     if as_json:
         print_json([doc for _, doc in results])
     else:
