@@ -163,6 +163,17 @@ def test_pruned_artifact_exports_with_its_block_shape_and_stays_bit_exact(tmp_pa
                           Q.forward_int(ex.model, Q.quantize_input(ex.model, fmnist[0][:8].numpy())))
 
 
+
+def test_masked_model_from_prune_exports_with_its_block_shape(tmp_path, fmnist):
+    """A model pruned in memory (no artifact folder) brings its block shape through its recorded prune history."""
+    from vitsdk.sparsity import BlockPruneConfig, prune_
+    model = nano()
+    prune_(model, BlockPruneConfig(block_shape=(8, 16), ratio=0.5))
+    ex = F.export_fpga(model, tmp_path / "fpga", calibration=fmnist[0][:32], reference=fmnist[0][:2], engine=TINY,
+                       synth=False, check=False)
+    assert ex.project["block_shape"] == "8x16"
+
+
 # ---- bad input ----
 
 def test_fixed_point_overflow_is_reported_per_layer(fmnist):

@@ -23,6 +23,7 @@ from vitsdk.fpga.project import CSIM_OUTPUTS, simulate_project
 from vitsdk.hashing import file_sha256
 from vitsdk.models import VisionTransformer, count
 from vitsdk.resolve import resolve
+from vitsdk.sparsity.state import prune_history
 
 DEFAULT_BLOCK = BlockShape(16, 16)
 
@@ -103,8 +104,8 @@ def export_fpga(model: VisionTransformer | str | os.PathLike, out_dir: str | os.
     artifact_block = None
     if not isinstance(model, VisionTransformer):
         model, artifact_block = load_for_fpga(model)
-    elif getattr(model, "prune_history", None):  # a masked model straight from prune_
-        artifact_block = _block_of({"prune": model.prune_history[-1]})
+    elif prune_history(model):  # a masked model straight from prune_
+        artifact_block = _block_of({"prune": prune_history(model)[-1]})
     block = BlockShape.parse(block_shape) if block_shape is not None else (artifact_block or DEFAULT_BLOCK)
     profile = get_board(board)
     quant = quant or Q.QuantConfig()
