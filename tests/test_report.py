@@ -383,3 +383,12 @@ def test_numerics_label_says_what_an_integer_pass_means():
     assert numerics_label({"status": "pass", "metric": "max_abs_diff / max_abs_ref", "rel_diff": 1e-6}) == "pass"
     assert numerics_label({"status": "fail", "metric": "top1_agree", "top1_agree": 0.75, "rel_diff": 0.41}) == \
         "fail (top-1 75%, rel 0.41)"
+
+
+def test_every_platform_has_a_chart_style():
+    """The platforms are the results schema's enum (one list, read by formats.results); a platform added there
+    without a fill pattern and marker would break every chart that shows it."""
+    from vitsdk.formats.results import PLATFORMS
+    from vitsdk.report.svg import STYLE
+
+    assert set(STYLE) == set(PLATFORMS) and len({style[1:] for style in STYLE.values()}) == len(STYLE)

@@ -41,7 +41,7 @@ def _fmt(value, digits: int = 3) -> str:
 
 def print_table(results: list[tuple[Path, dict]]) -> None:
     from vitsdk.report.compute import latency_basis
-    from vitsdk.report.tables import BASIS_MARK, numerics_label
+    from vitsdk.report.tables import basis_mark, numerics_label
 
     table = Table(title="vitsdk bench")
     for col in ("model file", "runs", "load ms", "median ms", "p90 ms", "CV", "mJ/inf", "check"):
@@ -63,7 +63,7 @@ def print_table(results: list[tuple[Path, dict]]) -> None:
             name += f" ({doc['runtime']['delegate']})"
         median = _fmt(lat.get("median_ms"))
         if lat.get("median_ms") is not None:  # every latency cell says how it was obtained
-            median += f" ({BASIS_MARK[latency_basis(doc)[0]]})"
+            median += f" ({basis_mark(latency_basis(doc)[0])})"
         table.add_row(name, str(lat.get("runs", "-")), _fmt(lat.get("load_ms")), median,
                       _fmt(lat.get("p90_ms")), cv, energy_text, numerics_label(doc["numerics"]))
     console.print(table)

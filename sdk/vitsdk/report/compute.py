@@ -19,10 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vitsdk.formats.results import PLATFORMS
 from vitsdk.report.load import Loaded, Problem
 from vitsdk.report.variant import Variant, variant_of
-
-PLATFORMS = ("host", "android", "ios", "fpga", "browser")
 
 
 @dataclass(frozen=True)

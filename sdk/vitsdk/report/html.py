@@ -8,7 +8,8 @@ import base64
 import hashlib
 from pathlib import Path
 
-from vitsdk.report.compute import COLUMNS, PLATFORMS, Entry, Report
+from vitsdk.formats.results import PLATFORMS
+from vitsdk.report.compute import COLUMNS, Entry, Report
 from vitsdk.report.links import href
 from vitsdk.report.svg import Bar, Point, bar_chart, breakdown_chart, esc, pareto_chart
 from vitsdk.report.tables import numerics_label

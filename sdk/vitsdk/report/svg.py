@@ -10,7 +10,10 @@ import math
 import re
 from dataclasses import dataclass
 
-# platform -> (colour, pattern kind, marker shape); the pattern and shape carry the meaning, colour only helps.
+from vitsdk.formats.results import PLATFORMS
+
+# platform (every one of PLATFORMS) -> (colour, pattern kind, marker shape); the pattern and shape carry the
+# meaning, colour only helps.
 STYLE = {"host": ("#1f5f99", "solid", "circle"), "android": ("#2a7a3b", "hatch", "square"),
          "ios": ("#6d3f9e", "dots", "triangle"), "fpga": ("#b35900", "cross", "diamond"),
          "browser": ("#a3164d", "stripes", "pentagon")}
@@ -31,7 +34,8 @@ def esc(text: object) -> str:
 def defs(prefix: str) -> str:
     """Fill patterns per platform (ids prefixed per chart so one page can hold many charts)."""
     out = []
-    for platform, (colour, kind, _) in STYLE.items():
+    for platform in PLATFORMS:
+        colour, kind, _ = STYLE[platform]
         pid = f"{prefix}-{platform}"
         if kind == "solid":
             out.append(f'<pattern id="{pid}" width="4" height="4" patternUnits="userSpaceOnUse">'

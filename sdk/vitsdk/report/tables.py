@@ -43,7 +43,13 @@ def report_dict(report: Report, out_dir: Path) -> dict:
 
 # Latency cells always say how they were obtained; other figures mark only what is not measured.
 LATENCY_KEYS = ("latency_ms", "fps")
-BASIS_MARK = {"measured": "meas.", "simulated": "sim.", "estimated": "est."}
+_BASIS_MARK = {"measured": "meas.", "simulated": "sim.", "estimated": "est."}
+
+
+def basis_mark(basis: str) -> str:
+    """The short label a table cell gives a figure's basis ('meas.', 'sim.', 'est.'; others as they are), in
+    the report's tables and `vitsdk bench`'s."""
+    return _BASIS_MARK.get(basis, basis)
 
 
 def _cell_text(entry: Entry, key: str) -> str:
@@ -51,7 +57,7 @@ def _cell_text(entry: Entry, key: str) -> str:
     figure = entry.figures[key]
     text = column.text(figure)
     if figure.value is not None and (figure.basis == "estimated" or key in LATENCY_KEYS):
-        text += f" ({BASIS_MARK.get(figure.basis, figure.basis)})"
+        text += f" ({basis_mark(figure.basis)})"
     return text
 
 
@@ -152,7 +158,7 @@ def print_summary(report: Report, console) -> None:
             text = columns[key].number(figure)
             mark = "≈" if figure.value is not None and figure.basis == "estimated" else ""
             if figure.value is not None and key in LATENCY_KEYS:
-                text += f" {BASIS_MARK.get(figure.basis, figure.basis)}"
+                text += f" {basis_mark(figure.basis)}"
             cells.append(mark + text)
         where = f"{e.platform} {e.document['runtime']['name']}"
         table.add_row(escape(e.variant.kind), escape(where), *map(escape, cells), *([escape(basis)] if wide else []))
