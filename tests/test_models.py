@@ -184,3 +184,34 @@ def test_record_cls_attn_gives_a_distribution_per_example():
     assert attn.shape[0] == 4
     assert torch.all(attn.sum(dim=1) < 1.0) and torch.all(attn >= 0)
     assert math.isclose(get_config("vit_nano_patch4_28").num_patches, 49)
+
+
+def _features_reaching_into_blocks(model, x):
+    """forward_features as written before Block.forward existed (the loop reached into each block's parts)."""
+    c = model.config
+    x = model.patch_embed(x)
+    x = torch.cat([model.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + model.pos_embed
+    sparse, last = None, len(model.blocks) - 1
+    for i, block in enumerate(model.blocks):
+        pruning = block.token_keep is not None
+        out, attn = block.attn(block.norm1(x), None if pruning else sparse, need_weights=pruning)
+        x = x + block.drop_path1(out)
+        if pruning:
+            used = i < last and model.blocks[i + 1].token_keep is None
+            x, sparse = block.token_keep(x, attn, c.keep_rate, c.attn_keep if used else 1.0, c.attn_mode)
+        x = x + block.drop_path2(block.mlp(block.norm2(x)))
+    return model.norm(x)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"keep_rate": 0.7, "attn_keep": 0.3, "fuse_token": True},
+                                       {"keep_rate": 0.5, "attn_keep": 0.5, "attn_mode": "gather"}])
+@pytest.mark.parametrize("train", [False, True])
+def test_block_forward_is_bit_identical_to_the_loop_it_replaced(overrides, train):
+    """Block.forward moved attention, token selection and MLP out of forward_features: same bits, drop path
+    (seeded) included, and the pattern a pruning block builds still reaches the blocks after it."""
+    model = create_model("vit_nano_patch4_28", drop_path_rate=0.2, **overrides).train(train)
+    x = torch.randn(3, 1, 28, 28)
+    torch.manual_seed(1)
+    expected = _features_reaching_into_blocks(model, x)
+    torch.manual_seed(1)
+    assert torch.equal(model.forward_features(x), expected)

@@ -78,7 +78,8 @@ def prune(
     source = Path(ckpt)
     if source.exists() and out.resolve() == source.resolve():
         raise UserError("--out must differ from the input: the artifact is written next to, not over, its source")
-    model, _ = resolve(ckpt, model_name=model_name, compaction="mask")  # pruning an artifact again composes with its masks
+    # compaction='mask': pruning an artifact again composes with its masks
+    model, _ = resolve(ckpt, model_name=model_name, compaction="mask")
     dense_macs, dense_params = count(model).macs, count(model).params
     finetune = None
     if finetune_epochs > 0:

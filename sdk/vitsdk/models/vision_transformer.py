@@ -218,6 +218,24 @@ class Block(nn.Module):
         self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.token_keep = token_keep
 
+    def forward(self, x: torch.Tensor, sparse: SparseAttention | None, keep_rate: float, attn_keep: float,
+                attn_mode: str, need_weights: bool = False
+                ) -> tuple[torch.Tensor, SparseAttention | None, torch.Tensor | None]:
+        """Attention, token selection (in a pruning block), MLP.
+
+        Returns the tokens, the attention pattern the following blocks use (a pruning block builds a new
+        one from its map, `attn_keep` 1 for none; other blocks pass `sparse` on) and, with `need_weights`,
+        this block's attention map. A pruning block attends densely: it needs the full map to choose
+        tokens and keys.
+        """
+        pruning = self.token_keep is not None
+        out, attn = self.attn(self.norm1(x), None if pruning else sparse, need_weights=pruning or need_weights)
+        x = x + self.drop_path1(out)
+        if pruning:
+            x, sparse = self.token_keep(x, attn, keep_rate, attn_keep, attn_mode)
+        x = x + self.drop_path2(self.mlp(self.norm2(x)))
+        return x, sparse, attn
+
 
 class VisionTransformer(nn.Module):
     """ViT/DeiT classifier (CLS-token pooling) with optional token and attention sparsity."""
@@ -278,18 +296,13 @@ class VisionTransformer(nn.Module):
         sparse: SparseAttention | None = None
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
-            # Pruning blocks attend densely: they need the full map to choose tokens and keys.
-            pruning = block.token_keep is not None
-            need = pruning or (self.record_cls_attn and i == last)
-            out, attn = block.attn(block.norm1(x), None if pruning else sparse, need_weights=need)
-            x = x + block.drop_path1(out)
-            if self.record_cls_attn and i == last:
+            record = self.record_cls_attn and i == last
+            # No pattern is built when no block reads it (the next block chooses again, or none follows).
+            used = i < last and self.blocks[i + 1].token_keep is None
+            x, sparse, attn = block(x, sparse, c.keep_rate, c.attn_keep if used else 1.0, c.attn_mode,
+                                    need_weights=record)
+            if record:
                 self.last_cls_attn = attn.mean(dim=1)[:, 0, 1:].detach()
-            if block.token_keep is not None:
-                # No pattern is built when no block reads it (the next block chooses again, or none follows).
-                used = i < last and self.blocks[i + 1].token_keep is None
-                x, sparse = block.token_keep(x, attn, c.keep_rate, c.attn_keep if used else 1.0, c.attn_mode)
-            x = x + block.drop_path2(block.mlp(block.norm2(x)))
         return self.norm(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
