@@ -19,7 +19,7 @@ import pytest
 
 from vitsdk.bench.browser import BrowserOptions, build_spec, litertjs_dir, litertjs_pin, run_browser, runtime_routes
 from vitsdk.bench.browser_server import MAX_POST_BYTES, PAGE_DIR, BenchServer
-from vitsdk.bench.bundle import load_bundle
+from vitsdk.formats.manifest import load_bundle
 from vitsdk.bench.protocol import Protocol
 from vitsdk.formats.results import load_results
 

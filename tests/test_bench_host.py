@@ -252,7 +252,7 @@ def test_cli_bad_input(bundle, tmp_path, capsys, args, message):
 def _int8_bundle(tmp_path: Path, reference: "np.ndarray") -> "Bundle":
     import numpy as np
 
-    from vitsdk.bench.bundle import Bundle, ModelFile
+    from vitsdk.formats.manifest import Bundle, ModelFile
 
     (tmp_path / "ref").mkdir()
     np.save(tmp_path / "ref" / "inputs.npy", np.zeros((len(reference), 1, 28, 28), np.float32))

@@ -25,9 +25,9 @@ from pathlib import Path
 from vitsdk.atomic import write_json, write_text
 from vitsdk.bench.adb import (Adb, AppFolder, DeviceLost, device_properties, find_adb, pick_device, quote,
                               ready_serials, wait_reconnect)
-from vitsdk.bench.bundle import Bundle, ModelFile, load_bundle
 from vitsdk.bench.protocol import Protocol
 from vitsdk.errors import UserError
+from vitsdk.formats.manifest import Bundle, ModelFile, load_bundle
 from vitsdk.formats.results import (RESULTS, model_block, results_document, results_name, skipped_numerics,
                                     unavailable_energy)
 from vitsdk.formats.run_spec import RUN_SPEC

@@ -27,9 +27,9 @@ from pathlib import Path
 
 from vitsdk.atomic import write_json
 from vitsdk.bench.browser_server import PAGE_DIR, BenchServer, PageRun
-from vitsdk.bench.bundle import Bundle, ModelFile, load_bundle
 from vitsdk.bench.protocol import Protocol
 from vitsdk.errors import UserError, unknown
+from vitsdk.formats.manifest import Bundle, ModelFile, load_bundle
 from vitsdk.formats.results import RESULTS, model_block, results_name, tool_block
 from vitsdk.hashing import file_sha256
 

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from vitsdk.bench.bundle import Bundle, ModelFile
 from vitsdk.bench.numerics import check_outputs
 from vitsdk.errors import UserError
+from vitsdk.formats.manifest import Bundle, ModelFile
 from vitsdk.formats.results import RESULTS, skipped_numerics
 
 PAGE_DIR = Path(__file__).resolve().parent / "browser_page"

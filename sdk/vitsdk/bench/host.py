@@ -19,12 +19,13 @@ import numpy as np
 
 from vitsdk.atomic import write_json
 from vitsdk.bench import rapl
-from vitsdk.bench.bundle import HOST_RUNTIMES, Bundle, ModelFile, load_bundle
 from vitsdk.bench.energy import PowerTrace, per_inference
 from vitsdk.bench.numerics import check_outputs
 from vitsdk.bench.protocol import Protocol, Timings, measure
+from vitsdk.bench.runtimes import HOST_RUNTIMES
 from vitsdk.bench.stats import LatencyStats
 from vitsdk.formats import results as R
+from vitsdk.formats.manifest import Bundle, ModelFile, load_bundle
 from vitsdk.formats.results import RESULTS, model_block, results_document, skipped_numerics, unavailable_energy
 from vitsdk.hashing import file_sha256
 

@@ -27,11 +27,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vitsdk.atomic import write_json
-from vitsdk.bench.bundle import load_bundle
 from vitsdk.bench.protocol import Protocol
+from vitsdk.errors import UserError, suggest, unknown
+from vitsdk.formats.manifest import load_bundle
 from vitsdk.formats.results import RESULTS
 from vitsdk.formats.run_spec import RUN_SPEC
-from vitsdk.errors import UserError, suggest, unknown
 
 APP_BUNDLE_ID = "dev.vitsdk.VitBench"
 IOS_RUNTIMES = ("coreml", "executorch")

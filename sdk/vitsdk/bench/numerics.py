@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from vitsdk.bench.bundle import Bundle, ModelFile
 from vitsdk.converters.targets import TOP1_AGREEMENT_MIN
+from vitsdk.formats.manifest import Bundle, ModelFile
 from vitsdk.formats.results import skipped_numerics
 
 METRIC = "max_abs_diff / max_abs_ref"   # the manifest's reference metric

@@ -48,7 +48,7 @@ def model_entry(*, name: str | None, file: str, format: str, sha256: str, size_b
 
 
 def model_block(bundle: Any, model: Any) -> dict:
-    """The `model` block of one file of a bundle (a `vitsdk.bench.bundle.Bundle` and one of its `files`),
+    """The `model` block of one file of a bundle (a `vitsdk.formats.manifest.Bundle` and one of its `files`),
     from the manifest: every device's runner writes the same one."""
     return model_entry(name=bundle.model_name, file=model.path, format=model.format, sha256=model.sha256,
                        size_bytes=model.size_bytes, precision=model.precision, macs=model.macs,
