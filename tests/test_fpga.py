@@ -341,7 +341,7 @@ def test_bench_table_and_report_mark_every_latency_cell(exported, tmp_path):
 def test_rtl_is_bit_exact_with_the_fused_token_and_its_cycles_repeat(tmp_path, fmnist):
     """EViT's fused token at keep 0.7: the Verilator run of the engine equals forward_int bit for bit, the cycle
     count is identical between images and between two runs, and the quick mode (program.cycle_model) is within 10%."""
-    from vitsdk.fpga.project import simulate_project
+    from vitsdk.fpga.rtl import simulate_project
     from vitsdk.fpga.program import cycle_model
     model = nano(keep_rate=0.7, fuse_token=True)
     ex = F.export_fpga(model, tmp_path / "p", block_shape="8x16", calibration=fmnist[0][:64],
@@ -361,7 +361,7 @@ def test_streamed_weights_stall_on_the_ddr_model_and_stay_exact(exported, fmnist
     simulated DDR bytes are the weights, stalls appear, the logits do not change, the quick mode follows."""
     from dataclasses import replace
 
-    from vitsdk.fpga.project import simulate_project
+    from vitsdk.fpga.rtl import simulate_project
     from vitsdk.fpga.engine import EngineConfig
     from vitsdk.fpga.program import cycle_model
     _, ex = exported
@@ -378,7 +378,7 @@ def test_streamed_weights_stall_on_the_ddr_model_and_stay_exact(exported, fmnist
 def test_tampered_rtl_sources_are_refused_before_anything_runs(exported, tmp_path, monkeypatch):
     import shutil
 
-    from vitsdk.fpga.project import simulate_project
+    from vitsdk.fpga.rtl import simulate_project
     _, ex = exported
     copy = tmp_path / "copy"
     shutil.copytree(ex.path, copy)
@@ -395,7 +395,7 @@ def test_tampered_rtl_sources_are_refused_before_anything_runs(exported, tmp_pat
 def test_missing_verilator_says_how_to_install(exported, monkeypatch):
     import shutil as _shutil
 
-    from vitsdk.fpga.project import simulate_project
+    from vitsdk.fpga.rtl import simulate_project
     _, ex = exported
     real = _shutil.which
     monkeypatch.setattr(_shutil, "which", lambda name, *a, **k: None if name == "verilator" else real(name, *a, **k))

@@ -80,7 +80,7 @@ class FakeAccelerator:
     ~2 ms per inference and raises VCCINT by 1.5 W while busy."""
 
     def __init__(self, project: Path, tree: Path, wrong: bool = False) -> None:
-        from vitsdk.fpga.hls import read_io
+        from vitsdk.fpga.project import read_io
         self.inputs = read_io(project / "tb" / "inputs.bin", "int8")
         self.expected = read_io(project / "tb" / "expected.bin", "int32")
         self.power_file = tree / "hwmon0" / "power1_input"
@@ -180,8 +180,8 @@ def test_shipped_runner_runs_without_vitsdk(project):
 
 
 def test_sensor_reader_imports_without_torch():
-    """The board runner imports `vitsdk.fpga.hwmon` on a PYNQ image that has no torch: the package is lazy."""
+    """The board runner imports `vitsdk.fpga.hwmon` and `.project` on a PYNQ image without torch (the package is lazy)."""
     import subprocess
-    code = "import sys; sys.modules['torch'] = None; import vitsdk.fpga.hwmon, vitsdk.formats.results"
+    code = "import sys; sys.modules['torch'] = None; import vitsdk.fpga.hwmon, vitsdk.fpga.project, vitsdk.formats.results"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

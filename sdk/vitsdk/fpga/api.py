@@ -1,9 +1,10 @@
 """Old import path of the FPGA verbs, kept while callers outside the FPGA package switch to `vitsdk.fpga`
 (tests/test_export.py, tests/test_report_pipeline.py, converters/bundle.py `CSIM_OUTPUTS`, cli/bench.py).
-The verbs live in `vitsdk.fpga.export`, `vitsdk.fpga.bench` and `vitsdk.fpga.project`."""
+The verbs live in `vitsdk.fpga.export`, `vitsdk.fpga.bench`, `vitsdk.fpga.project` and `vitsdk.fpga.rtl`."""
 from vitsdk.fpga.bench import bench_fpga, estimate_result, simulated_result, single_figure_latency
 from vitsdk.fpga.export import FpgaExport, export_fpga, load_for_fpga, to_fpga
-from vitsdk.fpga.project import CSIM_OUTPUTS, bundle_entry, read_project, simulate_project
+from vitsdk.fpga.project import CSIM_OUTPUTS, bundle_entry, read_project
+from vitsdk.fpga.rtl import simulate_project
 
 __all__ = ["CSIM_OUTPUTS", "FpgaExport", "bench_fpga", "bundle_entry", "estimate_result", "export_fpga",
            "load_for_fpga", "read_project", "simulate_project", "simulated_result", "single_figure_latency",

@@ -19,12 +19,11 @@ import numpy as np
 from vitsdk.errors import UserError
 from vitsdk.fpga.engine import design_for
 from vitsdk.fpga.program import Program, cycle_model
-from vitsdk.fpga.rtl import RtlResult
+from vitsdk.fpga.rtl import RtlResult, simulate_project
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.quick_mode import ESTIMATOR_VERSION, Estimate
-from vitsdk.fpga.hls import read_io
-from vitsdk.fpga.project import bundle_entry, read_project, simulate_project
+from vitsdk.fpga.project import bundle_entry, read_io, read_project
 from vitsdk.formats.results import RESULTS, model_entry, results_document, results_name
 
 if TYPE_CHECKING:

@@ -19,7 +19,8 @@ from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.quick_mode import workload
 from vitsdk.fpga.extract import calibrate, extract
 from vitsdk.fpga.hls import CsimResult, run_csim, write_project
-from vitsdk.fpga.project import CSIM_OUTPUTS, simulate_project
+from vitsdk.fpga.project import CSIM_OUTPUTS
+from vitsdk.fpga.rtl import simulate_project
 from vitsdk.hashing import file_sha256
 from vitsdk.models import VisionTransformer, count
 from vitsdk.resolve import resolve

@@ -29,10 +29,10 @@ import numpy as np
 from vitsdk.atomic import atomic_path
 from vitsdk.errors import UserError, tool_failed
 from vitsdk.fpga.blocksparse import BlockShape, BlockSparse, encode
+from vitsdk.fpga.project import PROJECT_FORMAT, read_io, write_io
 from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
 from vitsdk.resources import fpga_path
 
-PROJECT_FORMAT = "vitsdk.fpga_project/1"
 TOP = "vit_top"
 CXXFLAGS = ["-std=c++17", "-O2", "-fwrapv", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-variable",
             "-Wno-unused-label"]
@@ -240,19 +240,6 @@ def _tcl(part: str, clock_ns: float, name: str) -> str:
     template = (hls_source_dir() / "build_prj.tcl.in").read_text()
     return (template.replace("@PROJECT@", name).replace("@PART@", part).replace("@CLOCK_NS@", f"{clock_ns:g}")
             .replace("@TOP@", TOP))
-
-
-def write_io(path: Path, array: np.ndarray, dtype: str) -> None:
-    """Testbench file: int32 count, int32 values per item, then the values (little-endian)."""
-    array = np.asarray(array)
-    header = np.array([array.shape[0], int(np.prod(array.shape[1:]))], dtype="<i4").tobytes()
-    path.write_bytes(header + array.astype(np.dtype(dtype).newbyteorder("<")).tobytes())
-
-
-def read_io(path: Path, dtype: str) -> np.ndarray:
-    data = path.read_bytes()
-    count, width = np.frombuffer(data[:8], dtype="<i4")
-    return np.frombuffer(data[8:], dtype=np.dtype(dtype).newbyteorder("<")).reshape(int(count), int(width))
 
 
 def write_project(qv: QuantViT, out_dir: str | os.PathLike, block: BlockShape, patches: np.ndarray,

@@ -1,5 +1,8 @@
 """An exported FPGA project folder (`project.json`, `vitsdk.fpga_project/1`): finding it in a bundle, naming
-the bundle member it is, and running its RTL in Verilator from its sha256-verified sources."""
+the bundle member it is, and its testbench files (`tb/inputs.bin`, `tb/expected.bin`).
+
+Needs numpy only (no torch): the board runner (fpga/board/run_board.py) reads projects through it.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -10,13 +13,23 @@ from pathlib import Path
 import numpy as np
 
 from vitsdk.errors import UserError
-from vitsdk.fpga import rtl as R
-from vitsdk.fpga.engine import EngineConfig
-from vitsdk.fpga.program import Program
-from vitsdk.fpga.hls import PROJECT_FORMAT, read_io
 from vitsdk.resources import inside
 
+PROJECT_FORMAT = "vitsdk.fpga_project/1"
 CSIM_OUTPUTS = "csim_outputs.npy"  # float logits of the C simulation on the reference inputs
+
+
+def write_io(path: Path, array: np.ndarray, dtype: str) -> None:
+    """Testbench file: int32 count, int32 values per item, then the values (little-endian)."""
+    array = np.asarray(array)
+    header = np.array([array.shape[0], int(np.prod(array.shape[1:]))], dtype="<i4").tobytes()
+    path.write_bytes(header + array.astype(np.dtype(dtype).newbyteorder("<")).tobytes())
+
+
+def read_io(path: Path, dtype: str) -> np.ndarray:
+    data = path.read_bytes()
+    count, width = np.frombuffer(data[:8], dtype="<i4")
+    return np.frombuffer(data[8:], dtype=np.dtype(dtype).newbyteorder("<")).reshape(int(count), int(width))
 
 
 def _fpga_entries(path: Path) -> tuple[bytes, list[dict]]:
@@ -59,15 +72,3 @@ def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
             return folder, project
     raise UserError(f"{path} has no FPGA project (project.json): export it first with "
                     f"`vitsdk export MODEL --target fpga` (it needs the pruned artifact or a checkpoint)")
-
-
-def simulate_project(folder: Path, project: dict, patches: np.ndarray | None = None,
-                     config: EngineConfig | None = None) -> tuple[R.RtlResult, Program]:
-    """Runs the project's RTL in Verilator (built from its sha256-verified sources in the cache) on `patches`
-    (default: its reference inputs), on its own engine or on `config`."""
-    record = R.read_rtl(folder)
-    files = R.verified_files(folder, record, project.get("rtl_sha256"))
-    program = R.load_program(record, files, config)
-    if patches is None:
-        patches = read_io(folder / "tb" / "inputs.bin", "int8").reshape(-1, *program.input_shape)
-    return R.simulate(files, program.parameters(), patches), program

@@ -29,6 +29,7 @@ from vitsdk.errors import UserError, tool_failed
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.engine import EngineConfig
 from vitsdk.fpga.program import NF, Program
+from vitsdk.fpga.project import read_io
 from vitsdk.hashing import file_sha256
 from vitsdk.resources import fpga_path
 
@@ -207,3 +208,15 @@ def simulate(files: dict[str, Path], parameters: dict[str, int], patches: np.nda
     return RtlResult(np.array(logits, dtype=np.int64).astype(np.int32), [c["cycles"] for c in counters],
                      [c["mac_cycles"] for c in counters], [c["stall_cycles"] for c in counters],
                      [c["ddr_bytes"] for c in counters], build_s, seconds, parameters)
+
+
+def simulate_project(folder: Path, project: dict, patches: np.ndarray | None = None,
+                     config: EngineConfig | None = None) -> tuple[RtlResult, Program]:
+    """Runs the project's RTL in Verilator (built from its sha256-verified sources in the cache) on `patches`
+    (default: its reference inputs), on its own engine or on `config`."""
+    record = read_rtl(folder)
+    files = verified_files(folder, record, project.get("rtl_sha256"))
+    program = load_program(record, files, config)
+    if patches is None:
+        patches = read_io(folder / "tb" / "inputs.bin", "int8").reshape(-1, *program.input_shape)
+    return simulate(files, program.parameters(), patches), program
