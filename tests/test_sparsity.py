@@ -308,3 +308,17 @@ def test_pruning_state_is_declared_printed_and_absent_from_the_state_dict():
     assert compaction_of(compacted) == "gather" and compaction_of(model) == "mask"
     assert "compacted from 64x32, block=16x16 columns" in str(compacted.blocks[0].mlp.fc1)
     assert not masked_layers(compacted) and block_mask(model.blocks[0].mlp.fc1) is not None
+
+
+def test_every_choice_error_names_the_options_and_the_nearest(tmp_path):
+    """errors.check_choice: one wording for config fields, compact() and load_pruned() alike."""
+    model = nano()
+    prune_(model, BlockPruneConfig(block_shape=(16, 16), ratio=0.5))
+    save_pruned(model, tmp_path / "pruned")
+    with pytest.raises(UserError, match=r"^direction 'colums' is not one of columns, rows \(did you mean 'columns'\?\)$"):
+        BlockPruneConfig(direction="colums")
+    with pytest.raises(UserError, match=r"^compaction mode 'gathr' is not one of auto, mask, remove, gather "
+                                        r"\(did you mean 'gather'\?\)$"):
+        compact(model, "gathr")
+    with pytest.raises(UserError, match=r"^compaction 'remov' is not one of .* \(did you mean 'remove'\?\)$"):
+        load_pruned(tmp_path / "pruned", compaction="remov")

@@ -23,6 +23,14 @@ def unknown(kind: str, name: str, options: Iterable[str]) -> UserError:
     return UserError(f"unknown {kind} '{name}'{suggest(name, options)}; choose from: {', '.join(options)}")
 
 
+def check_choice(kind: str, value: object, options: Iterable[str]) -> None:
+    """Refuses a `value` that is not one of `options` (a config field or flag), in their order, suggesting the
+    nearest: "direction 'colums' is not one of columns, rows (did you mean 'columns'?)"."""
+    options = tuple(options)
+    if value not in options:
+        raise UserError(f"{kind} '{value}' is not one of {', '.join(options)}{suggest(str(value), options)}")
+
+
 def tool_failed(what: str, returncode: int, output: str) -> UserError:
     """A failed external tool (compiler, simulator) as one line: its exit code, its last output line and
     the file its whole output was saved to (in the temporary folder: the tool's own folder may be a staging

@@ -13,7 +13,7 @@ from rich.table import Table
 from vitsdk.atomic import check_writable
 from vitsdk.cli.app import app
 from vitsdk.cli.console import console, err_console, print_json
-from vitsdk.errors import UserError
+from vitsdk.errors import UserError, check_choice
 
 
 def parse_layer_ratios(items: list[str]) -> dict[str, float]:
@@ -61,10 +61,7 @@ def prune(
     from vitsdk.resolve import resolve
     from vitsdk.sparsity import COMPACTION_MODES, BlockPruneConfig, compact, prune_, save_pruned, sparsity_report
 
-    if compaction not in COMPACTION_MODES:
-        from vitsdk.errors import unknown
-
-        raise unknown("compaction", compaction, COMPACTION_MODES)
+    check_choice("compaction", compaction, COMPACTION_MODES)
     if advise is not None:  # before any work: an unknown or missing runtime is a usage error
         from vitsdk.converters.runtimes import require_runtime
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from vitsdk.errors import UserError, suggest
+from vitsdk.errors import UserError, check_choice, suggest
 from vitsdk.versioned import checked_config_dict
 
 ATTN_MODES = ("mask", "gather")
@@ -86,9 +86,7 @@ class ViTConfig:
                             f"(the model has depth {self.depth})")
         if list(self.prune_at) != sorted(set(self.prune_at)):
             raise UserError(f"prune_at {list(self.prune_at)} must be strictly increasing block indices")
-        if self.attn_mode not in ATTN_MODES:
-            raise UserError(f"attn_mode '{self.attn_mode}' is not one of {', '.join(ATTN_MODES)}"
-                            f"{suggest(self.attn_mode, ATTN_MODES)}")
+        check_choice("attn_mode", self.attn_mode, ATTN_MODES)
         if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
             raise UserError(f"mean/std need {self.in_chans} values (one per input channel)")
         if not 0.0 <= self.drop_path_rate < 1.0:

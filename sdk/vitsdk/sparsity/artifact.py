@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from vitsdk.atomic import atomic_path, write_text
-from vitsdk.errors import UserError
+from vitsdk.errors import UserError, check_choice
 from vitsdk.formats.sparsity import SPARSITY, SPARSITY_FILE, read_sparsity
 from vitsdk.hashing import file_sha256
 from vitsdk.models.checkpoint import MODEL_FILE, read_state_dict
@@ -146,8 +146,7 @@ def load_pruned(path: str | os.PathLike, compaction: str = "auto", **overrides: 
     'mask' for the masked full-size model that can be fine-tuned or pruned further). 'auto' is the mode
     `vitsdk prune --advise` measured fastest when the artifact records one. `overrides` change
     the ViTConfig (e.g. keep_rate=0.7)."""
-    if compaction not in COMPACTION_MODES:
-        raise UserError(f"compaction '{compaction}' is not one of {', '.join(COMPACTION_MODES)}")
+    check_choice("compaction", compaction, COMPACTION_MODES)
     folder = Path(path)
     document = read_sparsity(folder)
     weights_path = folder / MODEL_FILE

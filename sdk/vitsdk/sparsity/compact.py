@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vitsdk.errors import UserError, suggest
+from vitsdk.errors import UserError, check_choice
 from vitsdk.sparsity.state import (BlockMask, LayerInfo, block_mask, is_compacted, set_compaction,
                                    set_layer_info)
 
@@ -157,9 +157,7 @@ class _Layer:
 
 def compact(model: nn.Module, mode: str = "auto") -> nn.Module:
     """A compacted copy of the masked `model` (the input is left untouched)."""
-    if mode not in COMPACTION_MODES:
-        raise UserError(f"compaction mode '{mode}' is not one of {', '.join(COMPACTION_MODES)}"
-                        f"{suggest(mode, COMPACTION_MODES)}")
+    check_choice("compaction mode", mode, COMPACTION_MODES)
     if is_compacted(model):
         raise UserError("this model is already compacted; compact the masked model")
     out = copy.deepcopy(model).eval()

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from vitsdk.errors import UserError, suggest
+from vitsdk.errors import UserError, check_choice, suggest
 from vitsdk.versioned import checked_config_dict
 
 PRUNE_CONFIG_VERSION = 1
@@ -105,8 +105,7 @@ class BlockPruneConfig:
         object.__setattr__(self, "layer_ratios", ratios)
         for name, value, options in (("direction", self.direction, DIRECTIONS), ("criterion", self.criterion, CRITERIA),
                                      ("schedule", self.schedule, SCHEDULES)):
-            if value not in options:
-                raise UserError(f"{name} '{value}' is not one of {', '.join(options)}{suggest(str(value), options)}")
+            check_choice(name, value, options)
         if self.lasso_strength < 0:
             raise UserError(f"lasso_strength must be >= 0, got {self.lasso_strength}")
         for name in ("lasso_fraction", "gradual_fraction"):

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from vitsdk.errors import UserError, suggest
+from vitsdk.errors import UserError, check_choice
 from vitsdk.versioned import checked_config_dict
 from vitsdk.models import KeepRateSchedule
 from vitsdk.models.config import ATTN_MODES, check_fraction
@@ -21,11 +21,6 @@ TIE_BREAKS = ("none", "cls_attn_var")
 EXAMPLE_MODES = ("forgetting", "soft")
 TRAIN_CONFIG_VERSION = 1
 REFERENCE_EPOCHS = 300  # the Tri-Level / DeiT schedule length the defaults are proportions of
-
-
-def _check_choice(name: str, value: str, options: tuple[str, ...]) -> None:
-    if value not in options:
-        raise UserError(f"{name} '{value}' is not one of {', '.join(options)}{suggest(value, options)}")
 
 
 @dataclass(frozen=True)
@@ -58,7 +53,7 @@ class ExampleLevel:
     anneal: float = 0.125
 
     def __post_init__(self) -> None:
-        _check_choice("example mode", self.mode, EXAMPLE_MODES)
+        check_choice("example mode", self.mode, EXAMPLE_MODES)
         if self.keep is None:
             object.__setattr__(self, "keep", 0.8 if self.mode == "forgetting" else 0.5)
         check_fraction("keep_examples", self.keep)
@@ -66,7 +61,7 @@ class ExampleLevel:
             raise UserError(f"example swap fraction must be in [0, 1], got {self.swap}")
         if self.period_epochs is not None and self.period_epochs < 1:
             raise UserError(f"example period_epochs must be >= 1, got {self.period_epochs}")
-        _check_choice("tie_break", self.tie_break, TIE_BREAKS)
+        check_choice("tie_break", self.tie_break, TIE_BREAKS)
         if self.mode == "soft" and self.tie_break != "none":
             raise UserError("tie_break applies to example mode 'forgetting' only; drop it for mode 'soft'")
         if not 0.0 <= self.anneal <= 1.0:
@@ -126,7 +121,7 @@ class AttentionLevel:
 
     def __post_init__(self) -> None:
         check_fraction("attn_keep", self.keep)
-        _check_choice("attention mode", self.mode, ATTN_MODES)
+        check_choice("attention mode", self.mode, ATTN_MODES)
 
     def schedule(self, epochs: int) -> KeepRateSchedule:
         return _schedule(self.keep, self.warmup_epochs, self.decay_epochs, epochs)
@@ -196,7 +191,7 @@ class TrainConfig:
             raise UserError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         if self.warmup_epochs is not None and self.warmup_epochs < 0:
             raise UserError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
-        _check_choice("precision", self.precision, PRECISIONS)
+        check_choice("precision", self.precision, PRECISIONS)
 
     @property
     def peak_lr(self) -> float:
