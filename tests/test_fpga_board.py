@@ -7,7 +7,6 @@ like a busy FPGA. Everything else (sysfs parsing, sampling thread, statistics, s
 from __future__ import annotations
 
 import importlib.util
-import json
 import shutil
 import sys
 import time
@@ -62,19 +61,6 @@ def test_sampler_collects_a_trace(tree):
     assert trace.duration_s > 0
 
 
-def test_latency_stats_match_the_shared_vectors():
-    runner = load_runner()
-    vectors = json.loads((ROOT / "schemas" / "vectors" / "stats.json").read_text())
-    for case in vectors["cases"]:
-        got = runner.latency_stats(case["samples_ms"], case["cv_max"], case["drift_max"])
-        for key, want in case["expected"].items():
-            value = got["stability"][key] if key in ("drift", "stable") else got[key]
-            if want is None or isinstance(want, bool):
-                assert value == want, (case["name"], key)
-            else:
-                assert value == pytest.approx(want, abs=vectors["tolerance"]), (case["name"], key)
-
-
 class FakeAccelerator:
     """Returns the project's reference logits for its reference inputs (as the bit-exact IP does), takes
     ~2 ms per inference and raises VCCINT by 1.5 W while busy."""
@@ -121,11 +107,10 @@ def project(tmp_path_factory):
     return out
 
 
-def protocol(runner) -> dict:
-    p = runner.default_protocol()
-    p.update(warmup_runs=3, warmup_seconds=0.0, min_runs=20, min_seconds=0.1, cooldown_seconds=0.0,
-             power_sample_period_ms=10.0, idle_baseline_seconds=0.1)
-    return p
+def protocol(runner):
+    from dataclasses import replace
+    return replace(runner.BOARD_PROTOCOL, warmup_runs=3, warmup_seconds=0.0, min_runs=20, min_seconds=0.1,
+                   cooldown_seconds=0.0, power_sample_period_ms=10.0, idle_baseline_seconds=0.1)
 
 
 def test_board_runner_measures_energy_with_idle_subtracted(project, tree):
@@ -170,13 +155,14 @@ def test_board_runner_cli_rejects_a_folder_without_a_project(tmp_path, capsys):
     assert "project.json" in capsys.readouterr().err
 
 
-def test_shipped_runner_runs_without_vitsdk(project):
-    """The bundle's board/ copy must import on a board image that has numpy but neither torch nor vitsdk."""
+def test_shipped_runner_runs_without_torch(project):
+    """The bundle's board/ copy runs on a board image that has numpy and vitsdk but no torch."""
     import subprocess
-    code = ("import sys, runpy; sys.modules['vitsdk'] = None; sys.argv = ['run_board.py', '.', '--bitstream', 'x.bit']; "
+    code = ("import sys, runpy; sys.modules['torch'] = None; sys.argv = ['run_board.py', '.', '--bitstream', 'x.bit']; "
             "runpy.run_path('board/run_board.py', run_name='__main__')")
     proc = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True)
     assert proc.returncode == 2 and "pynq is not installed" in proc.stderr, proc.stderr
+    assert not (project / "board" / "hwmon.py").exists()  # read from vitsdk.fpga.hwmon, not a shipped copy
 
 
 def test_sensor_reader_imports_without_torch():

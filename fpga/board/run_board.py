@@ -1,48 +1,52 @@
 #!/usr/bin/env python3
-"""Runs the vitsdk ViT accelerator on a PYNQ board and writes a `vitsdk.results/1` file (measured).
+"""Runs the vitsdk ViT accelerator on a PYNQ board and writes a results file (latency and energy measured).
 
 On the board (PYNQ 2.7+/3.x image, ZCU102 / ZCU104 / KV260 class), from a bundle's fpga/ folder:
 
     python3 board/run_board.py . --bitstream vit.bit --board ZCU104 -o results.json
 
-It loads the overlay, checks the accelerator against the bundle's reference outputs (bit-exact), warms
-up, times inferences until both a minimum count and a minimum duration are met, samples board power
-(PYNQ rails through `pynq.get_rails()`, or the INA226 sensors in the hwmon sysfs via hwmon.py next to
-this file), subtracts an idle baseline measured the same way, and writes the results file. Needs
-numpy and (for the overlay) pynq; no torch, no vitsdk.
+It loads the overlay, checks the accelerator against the bundle's reference outputs (bit-exact), measures
+an idle baseline, then follows the bench protocol (`vitsdk.bench.protocol`: first inference, warm-up, timed
+runs until both a minimum count and a minimum duration are met) while sampling board power (PYNQ rails
+through `pynq.get_rails()`, or the INA226 sensors in the hwmon sysfs, `vitsdk.fpga.hwmon`), and writes the
+results file, validated against the results schema. The project, the bundle manifest (whose sha256 the
+results record) and the results document are read and written through `vitsdk.fpga.project` and
+`vitsdk.formats`, like every other reader and writer; statistics and energy are `vitsdk.bench`'s.
+
+Needs numpy, pynq (for the overlay) and vitsdk WITHOUT torch (boards run PYNQ's Python, which has none):
+`pip install --no-deps vitsdk && pip install jsonschema referencing`. Nothing this runner imports loads torch.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
-import json
-import math
-import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol as Interface
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-try:  # inside a vitsdk checkout the package is the single source; on a board the shipped copy
-    from vitsdk.fpga.hwmon import PowerSampler, PowerTrace, SensorError, find_sensors, sample_for
-except ImportError:
-    from hwmon import PowerSampler, PowerTrace, SensorError, find_sensors, sample_for  # type: ignore
+from vitsdk.atomic import write_json
+from vitsdk.bench.energy import PowerTrace, per_inference
+from vitsdk.bench.host import _latency_block as latency_block
+from vitsdk.bench.protocol import Protocol, measure as time_runs
+from vitsdk.errors import UserError
+from vitsdk.formats.results import RESULTS, model_entry, results_document, unavailable_energy
+from vitsdk.fpga.hwmon import HwmonTrace, PowerSampler, SensorError, find_sensors, sample_for
+from vitsdk.fpga.project import bundle_entry, read_io, read_project
+from vitsdk.hashing import file_sha256
 
-SCHEMA = "vitsdk.results/1"
 AP_CTRL = 0x00  # Vitis HLS s_axilite control register: bit 0 start, bit 1 done, bit 2 idle
+BOARD_PROTOCOL = Protocol(power_sample_period_ms=50.0, require_unplugged=False)  # the hwmon sensors update ~every 35 ms
 
 
 class BoardError(Exception):
     """A problem with the board set-up (no pynq, wrong overlay): one line, exit code 2."""
 
 
-class Accelerator(Protocol):
+class Accelerator(Interface):
     def run(self, patches: np.ndarray) -> np.ndarray: ...
 
 
@@ -112,161 +116,84 @@ class _RailSensors:
         return self.rails.read_w()
 
 
-# ---- statistics (definitions: schemas/README.md, vectors: schemas/vectors/stats.json) ----
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    pos = (len(sorted_values) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
-def latency_stats(samples_ms: list[float], cv_max: float = 0.1, drift_max: float = 0.05) -> dict:
-    """min/median/mean/p90/p99/max, sample std, trimmed mean (middle 80%), CV, drift, stability."""
-    n = len(samples_ms)
-    s = sorted(samples_ms)
-    mean = sum(s) / n
-    std = math.sqrt(sum((v - mean) ** 2 for v in s) / (n - 1)) if n > 1 else 0.0
-    cut = n // 10
-    trimmed = s[cut:n - cut] if n - 2 * cut > 0 else s
-    drift = None
-    if n >= 3:
-        third = n // 3
-        first = sorted(samples_ms[:third])
-        last = sorted(samples_ms[-third:])
-        drift = (percentile(last, 50) - percentile(first, 50)) / percentile(s, 50)
-    cv = std / mean if mean > 0 else 0.0
-    stable = n >= 3 and cv <= cv_max and drift is not None and abs(drift) <= drift_max
-    return {"runs": n, "min_ms": s[0], "median_ms": percentile(s, 50), "mean_ms": mean, "p90_ms": percentile(s, 90),
-            "p99_ms": percentile(s, 99), "max_ms": s[-1], "std_ms": std,
-            "trimmed_mean_ms": sum(trimmed) / len(trimmed), "cv": cv,
-            "stability": {"stable": stable, "drift": drift, "cv_max": cv_max, "drift_max": drift_max}}
-
-
-def manifest_sha256(project_dir: Path) -> str | None:
-    """sha256 of the bundle manifest that lists this project (the fpga/ folder's parent), so the report can
-    match the measured file with the bundle; None when the project was copied without its bundle."""
-    manifest = project_dir.resolve().parent / "manifest.json"
-    return hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None
-
-
 # ---- the measurement ----
 
-def read_io(path: Path, dtype: str) -> np.ndarray:
-    data = path.read_bytes()
-    count, width = np.frombuffer(data[:8], dtype="<i4")
-    return np.frombuffer(data[8:], dtype=np.dtype(dtype).newbyteorder("<")).reshape(int(count), int(width))
+def manifest_sha256(project_dir: Path) -> str | None:
+    """sha256 of the bundle manifest that lists this project (read and checked through the one manifest
+    reader), so the report matches the measured file with its bundle; None when the project was copied
+    without its bundle."""
+    found = bundle_entry(project_dir.resolve().parent, project_dir)
+    return found[0] if found else None
 
 
-def default_protocol() -> dict:
-    return {"warmup_runs": 10, "warmup_seconds": 1.0, "min_runs": 50, "min_seconds": 5.0, "max_runs": None,
-            "max_seconds": 60.0, "cooldown_seconds": 2.0, "power_sample_period_ms": 50.0,
-            "idle_baseline_seconds": 5.0}
-
-
-def measure(acc: Accelerator, project_dir: Path, protocol: dict, sensors: list | None, source: str | None,
-            method: str, device: dict, load_ms: float | None, model_file: str = "fpga/vit.bit",
-            clock: Callable[[], float] = time.perf_counter) -> dict:
-    """Numerics check, warm-up, timed runs with power sampling and idle subtraction -> results dict."""
-    project = json.loads((project_dir / "project.json").read_text())
-    inputs = read_io(project_dir / project["reference"]["inputs"], "int8")
-    expected = read_io(project_dir / project["reference"]["expected"], "int32")
-    t0 = clock()
-    outputs = np.stack([acc.run(x) for x in inputs])
-    first_ms = (clock() - t0) * 1e3 / len(inputs)
+def _numerics(outputs: np.ndarray, expected: np.ndarray) -> dict:
     diff = np.abs(outputs.astype(np.int64) - expected.astype(np.int64))
-    agree = float(np.mean(outputs.argmax(1) == expected.argmax(1)))
-    numerics = {"status": "pass" if int(diff.max()) == 0 else "fail",
-                "reason": None if int(diff.max()) == 0 else "accelerator logits differ from the integer reference",
-                "max_abs_diff": float(diff.max()), "tolerance": 0.0, "top1_agree": agree}
-    x = inputs[0]
-    start = clock()
-    warm = 0
-    while warm < protocol["warmup_runs"] or clock() - start < protocol["warmup_seconds"]:
-        acc.run(x)
-        warm += 1
-    warmup_s = clock() - start
-    time.sleep(protocol["cooldown_seconds"])
-    idle: PowerTrace | None = None
-    period = protocol["power_sample_period_ms"] / 1e3
-    if sensors:
-        idle = sample_for(sensors, protocol.get("idle_baseline_seconds", 5.0), period)
-    samples: list[float] = []
+    exact = int(diff.max()) == 0
+    return {"status": "pass" if exact else "fail",
+            "reason": None if exact else "accelerator logits differ from the integer reference",
+            "max_abs_diff": float(diff.max()), "tolerance": 0.0,
+            "top1_agree": float(np.mean(outputs.argmax(1) == expected.argmax(1)))}
+
+
+def _energy(active: HwmonTrace | None, idle: HwmonTrace | None, runs: int, timed_s: float, protocol: Protocol,
+            sensors: list | None, method: str, source: str | None) -> dict:
+    """Energy per inference above the idle baseline (`vitsdk.bench.energy`'s definitions)."""
+    if not sensors:
+        return unavailable_energy("no power sensors were read")
+    if active is None or idle is None or len(active.power_w) < 2 or len(idle.power_w) < 2 or not runs:
+        return unavailable_energy("too few power samples")
+    busy = PowerTrace.from_power(active.t_s, active.power_w)
+    base = PowerTrace.from_power(idle.t_s, idle.power_w)
+    result = per_inference(busy, base, runs, timed_s=timed_s)
+    samples = busy.summary()
+    samples.update(period_ms=protocol.power_sample_period_ms, idle_count=len(base.samples_w),
+                   idle_duration_s=base.duration_s)
+    return {"status": "measured", "method": method, "reason": None, "source": source,
+            "energy_mj": result.energy_mj, "uncertainty_mj": result.uncertainty_mj, "power_w": result.power_w,
+            "idle_power_w": result.idle_power_w, "net_power_w": result.net_power_w, "samples": samples}
+
+
+def measure(acc: Accelerator, project_dir: Path, protocol: Protocol, sensors: list | None, source: str | None,
+            method: str, device: dict, load_ms: float | None, model_file: str = "fpga/vit.bit",
+            clock: Callable[[], float] = time.monotonic) -> dict:
+    """Numerics check, idle baseline, then the bench protocol with power sampling -> a results document."""
+    folder, project = read_project(project_dir)
+    inputs = read_io(folder / project["reference"]["inputs"], "int8")
+    expected = read_io(folder / project["reference"]["expected"], "int32")
+    numerics = _numerics(np.stack([acc.run(x) for x in inputs]), expected)
+    time.sleep(protocol.cooldown_seconds)
+    period = protocol.power_sample_period_ms / 1e3
+    idle = sample_for(sensors, protocol.idle_baseline_seconds, period) if sensors else None
     sampler = PowerSampler(sensors, period).start() if sensors else None
     try:
-        begin = clock()
-        while True:
-            elapsed = clock() - begin
-            done = len(samples) >= protocol["min_runs"] and elapsed >= protocol["min_seconds"]
-            capped = (protocol.get("max_runs") and len(samples) >= protocol["max_runs"]) or \
-                     (protocol.get("max_seconds") and elapsed >= protocol["max_seconds"])
-            if done or capped:
-                break
-            t = clock()
-            acc.run(x)
-            samples.append((clock() - t) * 1e3)
-        duration = clock() - begin
+        timings = time_runs(lambda: acc.run(inputs[0]), protocol, clock=clock)
     finally:
-        active = sampler.stop() if sampler else None
-    latency = {"status": "measured", "load_ms": load_ms, "first_ms": first_ms, "warmup_runs": warm, "warmup_s": warmup_s,
-               "duration_s": duration, **latency_stats(samples, protocol.get("stability_cv_max", 0.1),
-                                                        protocol.get("stability_drift_max", 0.05))}
-    if active is not None and idle is not None and len(active.power_w) >= 2:
-        power, idle_w = active.mean_w, idle.mean_w
-        net = power - idle_w
-        energy = net * duration / len(samples) * 1e3
-        n = len(active.power_w)
-        std = math.sqrt(sum((p - power) ** 2 for p in active.power_w) / (n - 1))
-        energy_block = {"status": "measured", "method": method, "reason": None, "source": source,
-                        "energy_mj": energy, "uncertainty_mj": std / math.sqrt(n) * duration / len(samples) * 1e3,
-                        "power_w": power, "idle_power_w": idle_w, "net_power_w": net,
-                        "samples": {"count": n, "period_ms": protocol["power_sample_period_ms"],
-                                    "duration_s": active.duration_s, "min_w": min(active.power_w),
-                                    "mean_w": power, "max_w": max(active.power_w), "std_w": std,
-                                    "idle_count": len(idle.power_w), "idle_duration_s": idle.duration_s}}
-    else:
-        energy_block = {"status": "unavailable", "method": "none",
-                        "reason": "no power sensors were read" if not sensors else "too few power samples",
-                        "source": None, "energy_mj": None, "uncertainty_mj": None, "power_w": None,
-                        "idle_power_w": None, "net_power_w": None}
-    weights = project_dir / "weights.bin"
+        trace = sampler.stop() if sampler else None
+    if trace is not None:  # the timed phase only (the sampler and the protocol share time.monotonic)
+        kept = [(t, w) for t, w in zip(trace.t_s, trace.power_w) if timings.t_start <= t <= timings.t_end]
+        trace = HwmonTrace([t for t, _ in kept], [w for _, w in kept])
+    weights = folder / "weights.bin"
     model = project["model"]
-    return {
-        "schema": SCHEMA, "run_id": f"fpga-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%S')}",
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "status": "complete", "error": None, "tool": {"name": "vitsdk-fpga-board-runner", "version": "1"},
-        "device": device,
-        "runtime": {"name": "fpga", "version": None, "delegate": "hls", "threads": None,
-                    "extra": {"block_shape": project["block_shape"], "latency_method": "measured"}},
-        "model": {"name": model["name"], "file": model_file, "format": "bit",
-                  "sha256": hashlib.sha256(weights.read_bytes()).hexdigest() if weights.exists() else "0" * 64,
-                  "size_bytes": weights.stat().st_size if weights.exists() else None, "precision": "int8",
-                  "macs": project.get("macs"), "input_shape": [1, model["in_chans"], model["img_size"], model["img_size"]],
-                  "manifest_sha256": manifest_sha256(project_dir)},
-        "protocol": {k: v for k, v in protocol.items()},
-        "latency": latency, "energy": energy_block,
-        "thermal": {"before": {"state": None, "temperature_c": None}, "after": {"state": None, "temperature_c": None}},
-        "numerics": numerics,
-    }
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Atomic: a temporary sibling renamed into place, never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    return results_document(
+        run_id=f"fpga-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%S')}", device=device,
+        runtime={"name": "fpga", "version": None, "delegate": "hls", "threads": None,
+                 "extra": {"block_shape": project["block_shape"], "latency_method": "measured"}},
+        model=model_entry(name=model["name"], file=model_file, format="bit",
+                          sha256=file_sha256(weights) if weights.exists() else "0" * 64,
+                          size_bytes=weights.stat().st_size if weights.exists() else None, precision="int8",
+                          macs=project.get("macs"),
+                          input_shape=[1, model["in_chans"], model["img_size"], model["img_size"]],
+                          manifest_sha256=manifest_sha256(folder)),
+        protocol=protocol.to_dict(), latency=latency_block(load_ms, timings, protocol),
+        energy=_energy(trace, idle, len(timings.samples_ms), timings.duration_s, protocol, sensors, method, source),
+        thermal={"before": {"state": None, "temperature_c": None}, "after": {"state": None, "temperature_c": None}},
+        numerics=numerics, status="complete" if timings.stopped is None else "partial", error=timings.stopped)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("project", type=Path, help="the bundle's fpga/ folder (project.json, tb/, weights.bin)")
+    parser.add_argument("project", type=Path, help="the bundle's fpga/ folder (project.json, tb/, weights.bin), or "
+                        "the bundle")
     parser.add_argument("--bitstream", required=True, help="the overlay .bit (with its .hwh beside it)")
     parser.add_argument("--ip", default="vit_top_0", help="name of the accelerator IP in the block design")
     parser.add_argument("--board", default="ZCU104")
@@ -278,21 +205,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-seconds", type=float, default=5.0)
     parser.add_argument("-o", "--output", type=Path, default=Path("results.json"))
     args = parser.parse_args(argv)
-    project_file = args.project / "project.json"
-    if not project_file.is_file():
-        print(f"error: {project_file} not found: pass the bundle's fpga/ folder", file=sys.stderr)
-        return 2
-    project = json.loads(project_file.read_text())
-    model = project["model"]
-    n_in = (model["img_size"] // model["patch_size"]) ** 2 * model["in_chans"] * model["patch_size"] ** 2
-    protocol = default_protocol()
-    protocol.update(min_runs=args.min_runs, min_seconds=args.min_seconds, idle_baseline_seconds=args.idle_seconds)
-    start = time.perf_counter()
     try:
-        acc = PynqAccelerator(args.bitstream, args.ip, n_in, model["num_classes"])
-    except BoardError as exc:
+        return _main(args)
+    except (BoardError, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _main(args: argparse.Namespace) -> int:
+    folder, project = read_project(args.project)
+    model = project["model"]
+    n_in = (model["img_size"] // model["patch_size"]) ** 2 * model["in_chans"] * model["patch_size"] ** 2
+    try:
+        protocol = Protocol.from_dict({**BOARD_PROTOCOL.to_dict(), "min_runs": args.min_runs,
+                                       "min_seconds": args.min_seconds, "idle_baseline_seconds": args.idle_seconds})
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    start = time.perf_counter()
+    acc = PynqAccelerator(args.bitstream, args.ip, n_in, model["num_classes"])
     load_ms = (time.perf_counter() - start) * 1e3
     sensors, source, method = None, None, "none"
     if args.power in ("auto", "pynq"):
@@ -315,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     device = {"platform": "fpga", "name": args.board, "manufacturer": "AMD Xilinx", "model": args.board,
               "soc": project.get("hls_part"), "os": "pynq", "os_version": platform.release(),
               "clock_mhz": 1000.0 / project["hls_clock_ns"]}
-    result = measure(acc, args.project, protocol, sensors, source, method, device, load_ms)
+    result = measure(acc, folder, protocol, sensors, source, method, device, load_ms)
+    RESULTS.validate(result, "the board runner's results")
     write_json(args.output, result)
     print(f"median {result['latency']['median_ms']:.3f} ms, energy {result['energy'].get('energy_mj')} mJ, "
           f"numerics {result['numerics']['status']} -> {args.output}")

@@ -11,7 +11,7 @@ Project layout (what `export_fpga` puts in a bundle's `fpga/` folder):
     build_prj.tcl            Vitis HLS: C sim, synthesis, co-sim, IP export (for people with the tools)
     Makefile                 `make csim` with g++
     project.json             model, quantisation, block shape, layers, scales, overflow report
-    board/                   the PYNQ runner and its hwmon reader (copied from fpga/board/)
+    board/                   the PYNQ runner (copied from fpga/board/; it needs vitsdk without torch)
 """
 from __future__ import annotations
 
@@ -263,10 +263,9 @@ def write_project(qv: QuantViT, out_dir: str | os.PathLike, block: BlockShape, p
         (tmp / "tb").mkdir()
         shutil.copy(src / "vit_kernels.h", tmp / "firmware" / "vit_kernels.h")
         shutil.copy(src / "tb_vit.cpp", tmp / "tb" / "tb_vit.cpp")
-        # The board needs neither torch nor vitsdk: ship the runner and its sensor reader.
+        # The board runs the shipped runner with vitsdk installed without torch (run_board.py says how).
         (tmp / "board").mkdir()
         shutil.copy(fpga_path("board", "run_board.py"), tmp / "board" / "run_board.py")
-        shutil.copy(Path(__file__).with_name("hwmon.py"), tmp / "board" / "hwmon.py")
         for rel, text in files.items():
             (tmp / rel).write_text(text)
         (tmp / "weights.bin").write_bytes(blob)

@@ -1,7 +1,9 @@
 """Board power from the INA226 sensors under the Linux hwmon sysfs (ZCU102 / ZCU104 / KV260 class boards).
 
-Standard library only: the FPGA board runner (`fpga/board/run_board.py`) ships this file next to
-itself, because boards run PYNQ's Python without torch. Layout read (the kernel's ina2xx driver):
+Standard library only: the FPGA board runner (`fpga/board/run_board.py`) imports it on PYNQ's Python,
+which has no torch (`vitsdk.fpga` imports lazily, so this module loads alone). Named `HwmonTrace`, not
+`PowerTrace`: `vitsdk.bench.energy.PowerTrace` is the integrated trace the runner turns these samples into.
+Layout read (the kernel's ina2xx driver):
 
     /sys/class/hwmon/hwmonN/name           "ina226"
     /sys/class/hwmon/hwmonN/label          rail name, where the device tree gives one (optional)
@@ -94,8 +96,8 @@ def total_power_w(sensors: list[PowerSensor]) -> float:
 
 
 @dataclass
-class PowerTrace:
-    """Timestamps (s, monotonic) and summed power (W) of the sensors, in sample order."""
+class HwmonTrace:
+    """Timestamps (s, `time.monotonic`) and summed power (W) of the sensors, in sample order."""
 
     t_s: list[float] = field(default_factory=list)
     power_w: list[float] = field(default_factory=list)
@@ -121,7 +123,7 @@ class PowerSampler:
     def __init__(self, sensors: list[PowerSensor], period_s: float = 0.05) -> None:
         self.sensors = sensors
         self.period_s = period_s
-        self.trace = PowerTrace()
+        self.trace = HwmonTrace()
         self._stop = threading.Event()
         self._error: Exception | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -143,7 +145,7 @@ class PowerSampler:
         self._thread.start()
         return self
 
-    def stop(self) -> PowerTrace:
+    def stop(self) -> HwmonTrace:
         self._stop.set()
         self._thread.join()
         if self._error is not None:
@@ -157,7 +159,7 @@ class PowerSampler:
         self.stop()
 
 
-def sample_for(sensors: list[PowerSensor], seconds: float, period_s: float = 0.05) -> PowerTrace:
+def sample_for(sensors: list[PowerSensor], seconds: float, period_s: float = 0.05) -> HwmonTrace:
     """Samples for `seconds` (e.g. the idle baseline) and returns the trace."""
     with PowerSampler(sensors, period_s) as sampler:
         time.sleep(seconds)
