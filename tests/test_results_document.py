@@ -12,8 +12,8 @@ import pytest
 
 from vitsdk import __version__
 from vitsdk.formats.manifest import Bundle, ModelFile
-from vitsdk.formats.results import (RESULTS, model_block, model_entry, results_document, results_name,
-                                    skipped_numerics, unavailable_energy)
+from vitsdk.formats.results import (RESULTS, model_block, model_entry, parse_results, results_document,
+                                    results_name, skipped_numerics, unavailable_energy)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "schemas" / "vectors" / "results_examples.json"
 VALID = [c for c in json.loads(EXAMPLES.read_text())["cases"] if c["valid"]]
@@ -68,3 +68,29 @@ def test_failed_document_is_valid_and_says_why():
     assert RESULTS.errors(doc) == []
     assert doc["energy"] == {"status": "unavailable", "method": "none", "reason": why}
     assert doc["numerics"] == {"status": "skipped", "reason": why}
+
+
+def test_parse_results_names_the_source_and_the_json_path():
+    """What a phone sends back is refused with its name: truncated (a cut copy) or off the schema (a newer or
+    broken app), never written to the results folder."""
+    from vitsdk.errors import UserError
+
+    good = json.dumps(VALID[0]["document"])
+    assert parse_results(good.encode(), "x.json") == VALID[0]["document"]
+    with pytest.raises(UserError, match=r"^x.json \(pulled\): not valid JSON \(truncated\?\)"):
+        parse_results(good[: len(good) // 2].encode(), "x.json (pulled)")
+    broken = {**VALID[0]["document"], "latency": {**VALID[0]["document"]["latency"], "median_ms": "fast"}}
+    with pytest.raises(UserError, match="/latency/median_ms"):
+        parse_results(json.dumps(broken), "x.json")
+
+
+def test_run_spec_builder_is_schema_checked():
+    from vitsdk.bench.protocol import Protocol
+    from vitsdk.formats.run_spec import RUN_SPEC, model_run, run_spec_document
+
+    spec = run_spec_document(run_id="r1", bundle="bundles/r1", output_dir="results/r1",
+                             models=[model_run("m.pte", "executorch", "xnnpack", 2)], protocol=Protocol.quick().to_dict())
+    assert RUN_SPEC.errors(spec) == [] and list(spec) == ["schema", "run_id", "bundle", "output_dir", "models",
+                                                          "protocol"]
+    with pytest.raises(AssertionError, match="breaks run_spec.schema.json"):
+        run_spec_document(run_id="r1", bundle="b", output_dir="o", models=[], protocol=Protocol.quick().to_dict())

@@ -30,8 +30,8 @@ from vitsdk.atomic import write_json
 from vitsdk.bench.protocol import Protocol
 from vitsdk.errors import UserError, suggest, unknown
 from vitsdk.formats.manifest import load_bundle
-from vitsdk.formats.results import RESULTS
-from vitsdk.formats.run_spec import RUN_SPEC
+from vitsdk.formats.results import parse_results
+from vitsdk.formats.run_spec import model_run, run_spec_document
 
 APP_BUNDLE_ID = "dev.vitsdk.VitBench"
 IOS_RUNTIMES = ("coreml", "executorch")
@@ -178,15 +178,11 @@ def run_spec(bundle_dir_on_device: str, output_dir_on_device: str, run_id: str, 
     models = []
     for f in files:
         if f.runtime == "coreml":
-            models += [{"file": f.path, "runtime": "coreml", "delegate": cu, "threads": None} for cu in options.compute_units]
+            models += [model_run(f.path, "coreml", cu, None) for cu in options.compute_units]
         else:
-            models.append({"file": f.path, "runtime": f.runtime, "delegate": f.delegate, "threads": options.threads})
-    spec = {"schema": RUN_SPEC.tag, "run_id": run_id, "bundle": bundle_dir_on_device, "output_dir": output_dir_on_device,
-            "models": models, "protocol": protocol.to_dict()}
-    problems = RUN_SPEC.errors(spec)
-    if problems:
-        raise UserError(f"internal: the iOS run spec breaks run_spec.schema.json: {problems[0]}")
-    return spec
+            models.append(model_run(f.path, f.runtime, f.delegate, options.threads))
+    return run_spec_document(run_id=run_id, bundle=bundle_dir_on_device, output_dir=output_dir_on_device,
+                             models=models, protocol=protocol.to_dict())
 
 
 def run_ios(bundle: str | Path, out_dir: str | Path, protocol: Protocol = Protocol(), options: IOSOptions = IOSOptions(),
@@ -274,13 +270,7 @@ def _collect(pulled: Path, out_dir: Path, run_id: str) -> list[tuple[Path, dict]
         source = index_path.parent / name
         if Path(name).name != name or not source.is_file():
             raise UserError(f"{INDEX} lists {name!r}, which was not copied back")
-        try:
-            doc = json.loads(source.read_text())
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{name} from the phone is not valid JSON (truncated?) at line {exc.lineno}") from None
-        problems = RESULTS.errors(doc)
-        if problems:
-            raise UserError(f"{name} from the phone breaks results.schema.json: {problems[0]}")
+        doc = parse_results(source.read_bytes(), f"{name} (copied from the phone)")
         target = out_dir / name
         write_json(target, doc)
         results.append((target, doc))

@@ -139,9 +139,13 @@ def bench(
     chosen = get_device(device)
     if threads is not None and threads < 1:
         raise UserError("--threads must be >= 1")
-    for name in runtime or ():
-        if name not in ("executorch", "litert", "coreml", "fpga"):
-            raise unknown("runtime", name, ("executorch", "litert", "coreml", "fpga"))
+    if runtime:
+        from vitsdk.converters.targets import TARGETS
+
+        known = tuple(dict.fromkeys(t.runtime for t in TARGETS.values() if t.runtime))   # what bundle files run on
+        for name in runtime:
+            if name not in known:
+                raise unknown("runtime", name, known)
     options = chosen.make_options(
         {"serial": serial, "all_devices": all_devices, "install": install, "board": board, "serve": serve,
          "headless": headless, "accelerator": accelerator, "battery_wh": battery_wh, "runtime": runtime,

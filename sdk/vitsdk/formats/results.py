@@ -9,10 +9,12 @@ browser page and the board runner write the same document in their own language,
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 from typing import Any
 
+from vitsdk.errors import UserError
 from vitsdk.formats.schema import Format, load_schema
 
 RESULTS = Format("vitsdk.results/1", "results.schema.json")
@@ -24,6 +26,17 @@ PLATFORMS: tuple[str, ...] = tuple(
 def load_results(path: str | os.PathLike) -> dict:
     """Reads and validates a results file; truncated or invalid files are a clear error."""
     return RESULTS.read(path)
+
+
+def parse_results(data: bytes | str, where: str) -> dict:
+    """A results document from the bytes a device sent back (pulled from a phone, copied from an app),
+    validated; a truncated or invalid one is one UserError naming `where` and the JSON path."""
+    try:
+        document = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{where}: not valid JSON (truncated?): {exc}") from None
+    RESULTS.validate(document, where)
+    return document
 
 
 def utc_now() -> str:
