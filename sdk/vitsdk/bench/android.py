@@ -11,7 +11,6 @@ this module is the protocol with the app: what to push, the run spec, progress a
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
@@ -28,8 +27,8 @@ from vitsdk.bench.adb import (Adb, AppFolder, DeviceLost, device_properties, fin
 from vitsdk.bench.protocol import Protocol
 from vitsdk.errors import UserError
 from vitsdk.formats.manifest import Bundle, ModelFile, load_bundle
-from vitsdk.formats.results import (model_block, parse_results, results_document, results_name, skipped_numerics,
-                                    unavailable_energy)
+from vitsdk.formats.results import (model_block, new_run_id, parse_results, results_document, results_name,
+                                    skipped_numerics, unavailable_energy)
 from vitsdk.formats.run_spec import model_run, run_spec_document
 from vitsdk.formats.schema import load_schema
 
@@ -268,7 +267,7 @@ def _run_one(bundle_path: str | os.PathLike, out_dir: Path, protocol: Protocol, 
             raise UserError(f"the benchmark app ({PACKAGE}) is not installed on {serial}: build it "
                             "(android_app/README.md) and pass --install app-debug.apk")
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", bundle.root.resolve().name)[:40]
-        run_id = f"{stem}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
+        run_id = new_run_id(stem)
         run_dir = f"{DEVICE_ROOT}/{run_id}"
         device_bundle = f"{run_dir}/bundle"
         files = _bundle_files(bundle, models)

@@ -14,7 +14,6 @@ otherwise, a random token in every path, a fixed table of files, size-limited an
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ from vitsdk.bench.browser_server import PAGE_DIR, BenchServer, PageRun
 from vitsdk.bench.protocol import Protocol
 from vitsdk.errors import UserError, unknown
 from vitsdk.formats.manifest import Bundle, ModelFile, load_bundle
-from vitsdk.formats.results import RESULTS, model_block, results_name, tool_block
+from vitsdk.formats.results import RESULTS, model_block, new_run_id, results_name, tool_block
 from vitsdk.hashing import file_sha256
 
 ACCELERATORS = ("wasm", "webgpu", "webnn")
@@ -195,7 +194,7 @@ def run_browser(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, prot
     for m in models:
         if file_sha256(bundle.path_of(m)) != m.sha256:
             raise UserError(f"{bundle.path_of(m)}: sha256 does not match the manifest (re-export the bundle)")
-    run_id = options.run_id or f"{bundle.root.resolve().name}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
+    run_id = options.run_id or new_run_id(bundle.root.resolve().name)
     spec = build_spec(bundle, models, protocol, options, run_id)
     address = parse_serve(options.serve) if options.serve else ("127.0.0.1", 0)
     server = BenchServer(bundle, models, spec, address, progress, runtime_routes())

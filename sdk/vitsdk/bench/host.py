@@ -6,7 +6,6 @@ subtracted), otherwise it is `unavailable` with the reason. One results file per
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import platform
 import socket
@@ -26,7 +25,8 @@ from vitsdk.bench.runtimes import HOST_RUNTIMES
 from vitsdk.bench.stats import LatencyStats
 from vitsdk.formats import results as R
 from vitsdk.formats.manifest import Bundle, ModelFile, load_bundle
-from vitsdk.formats.results import RESULTS, model_block, results_document, skipped_numerics, unavailable_energy
+from vitsdk.formats.results import (RESULTS, model_block, new_run_id, results_document, skipped_numerics,
+                                    unavailable_energy)
 from vitsdk.hashing import file_sha256
 
 
@@ -189,7 +189,7 @@ def run_host(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, protoco
         have = sorted({m.runtime for m in bundle.files})
         raise UserError(f"bundle '{bundle.root}' has no model for the host runtimes {', '.join(wanted)} "
                         f"(it has: {', '.join(have)})")
-    run_id = options.run_id or f"{bundle.root.resolve().name}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
+    run_id = options.run_id or new_run_id(bundle.root.resolve().name)
     sampler, unavailable = None, None
     try:
         zones = rapl.find_zones(options.powercap)

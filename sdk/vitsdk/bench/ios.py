@@ -23,14 +23,13 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from vitsdk.atomic import write_json
 from vitsdk.bench.protocol import Protocol
 from vitsdk.errors import UserError, suggest, unknown
 from vitsdk.formats.manifest import load_bundle
-from vitsdk.formats.results import parse_results
+from vitsdk.formats.results import new_run_id, parse_results
 from vitsdk.formats.run_spec import model_run, run_spec_document
 
 APP_BUNDLE_ID = "dev.vitsdk.VitBench"
@@ -206,7 +205,7 @@ def run_ios(bundle: str | Path, out_dir: str | Path, protocol: Protocol = Protoc
         progress(f"installing {options.install}")
         ctl.run(["device", "install", "app", "--device", phone.identifier, str(options.install)], "install the app")
 
-    run_id = "ios-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_id = new_run_id("ios")
     bundle_rel, results_rel, spec_rel = f"bundles/{run_id}", f"results/{run_id}", f"inbox/{run_id}.json"
     spec = run_spec(bundle_rel, results_rel, run_id, files, protocol, options)
     with tempfile.TemporaryDirectory(prefix="vitsdk-ios-") as tmp:

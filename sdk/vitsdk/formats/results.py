@@ -44,6 +44,11 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def new_run_id(prefix: str) -> str:
+    """A results document's `run_id` for a run starting now: 'PREFIX-YYYYMMDDTHHMMSSZ' (UTC)."""
+    return f"{prefix}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
+
+
 def tool_block() -> dict:
     """The `tool` block: which vitsdk wrote the document."""
     from vitsdk import __version__
