@@ -17,7 +17,7 @@ from vitsdk.fpga import intops
 from vitsdk.fpga import quant as Q
 from vitsdk.fpga.blocksparse import BlockShape, encode
 from vitsdk.fpga.extract import calibrate, extract
-from vitsdk.fpga.hls import run_csim
+from vitsdk.fpga.csim import run_csim
 from vitsdk.models import create_model, load_model
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fpga"
@@ -390,6 +390,29 @@ def test_tampered_rtl_sources_are_refused_before_anything_runs(exported, tmp_pat
     with pytest.raises(UserError, match=r"vit_engine\.v do\(es\) not match the sha256"):
         simulate_project(copy, ex.project)
     assert not (tmp_path / "cache").exists()  # nothing was built
+
+
+def test_csim_is_built_in_the_cache_and_writes_nothing_into_the_project(exported, tmp_path, monkeypatch):
+    """The C simulation compiles copies of the recorded sources in the cache; the project folder is unchanged
+    (no csim.bin, no outputs), and a tampered source is refused before anything is compiled or run."""
+    import shutil
+
+    from vitsdk.hashing import path_sha256
+    _, ex = exported
+    copy = tmp_path / "copy"
+    shutil.copytree(ex.path, copy)
+    monkeypatch.setenv("VITSDK_CACHE", str(tmp_path / "cache"))
+    before = path_sha256(copy)
+    result = run_csim(copy)
+    assert np.array_equal(result.logits, ex.csim.logits) and result.compile_seconds > 0
+    assert path_sha256(copy) == before and not (copy / "csim.bin").exists()
+    assert list((tmp_path / "cache" / "csim").glob("*/csim.bin"))
+    top = copy / "firmware" / "vit_top.cpp"
+    top.write_text(top.read_text() + "\n// edited\n")
+    shutil.rmtree(tmp_path / "cache")
+    with pytest.raises(UserError, match=r"firmware/vit_top\.cpp do\(es\) not match the sha256 in project\.json"):
+        run_csim(copy)
+    assert not (tmp_path / "cache").exists()
 
 
 def test_missing_verilator_says_how_to_install(exported, monkeypatch):

@@ -18,7 +18,8 @@ from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.quick_mode import workload
 from vitsdk.fpga.extract import calibrate, extract
-from vitsdk.fpga.hls import CsimResult, run_csim, write_project
+from vitsdk.fpga.csim import CsimResult, run_csim
+from vitsdk.fpga.hls import write_project
 from vitsdk.fpga.project import CSIM_OUTPUTS
 from vitsdk.fpga.rtl import simulate_project
 from vitsdk.hashing import file_sha256

@@ -1,4 +1,4 @@
-"""Writes the HLS C++ project of a quantised ViT and runs its C simulation with g++.
+"""Writes the HLS C++ project of a quantised ViT (its C simulation is `vitsdk.fpga.csim`).
 
 Project layout (what `export_fpga` puts in a bundle's `fpga/` folder):
     firmware/vit_kernels.h   the kernels (copied from fpga/hls/)
@@ -19,23 +19,20 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vitsdk.atomic import atomic_path
-from vitsdk.errors import UserError, tool_failed
+from vitsdk.errors import UserError
 from vitsdk.fpga.blocksparse import BlockShape, BlockSparse, encode
-from vitsdk.fpga.project import PROJECT_FORMAT, read_io, write_io
+from vitsdk.fpga.csim import SOURCES_KEY, source_record
+from vitsdk.fpga.project import PROJECT_FORMAT, write_io
 from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
 from vitsdk.resources import fpga_path
 
 TOP = "vit_top"
-CXXFLAGS = ["-std=c++17", "-O2", "-fwrapv", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-variable",
-            "-Wno-unused-label"]
 
 
 def hls_source_dir() -> Path:
@@ -275,58 +272,9 @@ def write_project(qv: QuantViT, out_dir: str | os.PathLike, block: BlockShape, p
         write_io(tmp / "tb" / "expected.bin", expected, "int32")
         (tmp / "build_prj.tcl").write_text(_tcl(part, clock_ns, f"vitsdk_{qv.config.name}"))
         (tmp / "Makefile").write_text((src / "Makefile.in").read_text())
+        project[SOURCES_KEY] = source_record(tmp)
         if stage is not None:
             project.update(stage(tmp))
         (tmp / "project.json").write_text(json.dumps(project, indent=1) + "\n")
         tmp.chmod(0o755)
     return project
-
-
-@dataclass
-class CsimResult:
-    logits: np.ndarray  # (N, classes) int32
-    images: int
-    seconds: float  # wall time of the inference loop inside the testbench
-    compile_seconds: float
-
-    @property
-    def images_per_second(self) -> float:
-        return self.images / self.seconds if self.seconds > 0 else float("inf")
-
-
-def build_csim(project_dir: str | os.PathLike) -> tuple[Path, float]:
-    """Compiles the testbench with g++ (kept next to the sources as `csim.bin`; rebuilt when older)."""
-    project = Path(project_dir)
-    binary = project / "csim.bin"
-    sources = [project / "tb" / "tb_vit.cpp", project / "firmware" / "vit_top.cpp"]
-    newest = max(p.stat().st_mtime for p in sources + list((project / "firmware").glob("*.h")))
-    if binary.exists() and binary.stat().st_mtime >= newest:
-        return binary, 0.0
-    cxx = shutil.which(os.environ.get("CXX", "g++"))
-    if cxx is None:
-        raise UserError("C simulation needs a C++17 compiler: install g++ (or set CXX)")
-    start = time.perf_counter()
-    cmd = [cxx, *CXXFLAGS, "-I", str(project / "firmware"), *map(str, sources), "-o", str(binary) + ".tmp"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise tool_failed(f"{Path(cxx).name} on the generated project {project}", proc.returncode, proc.stderr)
-    os.replace(str(binary) + ".tmp", binary)
-    return binary, time.perf_counter() - start
-
-
-def run_csim(project_dir: str | os.PathLike, patches: np.ndarray | None = None, repeat: int = 1) -> CsimResult:
-    """Runs the C simulation on `patches` (default: the project's reference inputs)."""
-    project = Path(project_dir)
-    binary, compile_s = build_csim(project)
-    inputs = project / "tb" / "inputs.bin"
-    work = Path(project) / "tb"
-    if patches is not None:
-        inputs = work / "csim_inputs.bin"
-        write_io(inputs, patches.reshape(len(patches), -1), "int8")
-    outputs = work / "csim_outputs.bin"
-    proc = subprocess.run([str(binary), str(inputs), str(outputs), str(repeat)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise tool_failed(f"the C simulation {binary}", proc.returncode, proc.stderr)
-    seconds = float(next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("seconds")))
-    logits = read_io(outputs, "int32")
-    return CsimResult(logits.copy(), len(logits) * repeat, seconds, compile_s)

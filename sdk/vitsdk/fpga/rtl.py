@@ -27,6 +27,7 @@ import numpy as np
 
 from vitsdk.errors import UserError, tool_failed
 from vitsdk.fpga.blocksparse import BlockShape
+from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.engine import EngineConfig
 from vitsdk.fpga.program import NF, Program
 from vitsdk.fpga.project import read_io
@@ -120,12 +121,6 @@ def require_tool(name: str) -> str:
     return path
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("VITSDK_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
-                                                          os.path.expanduser("~/.cache"), "vitsdk")
-    return Path(root) / "rtl"
-
-
 def build_simulator(files: dict[str, Path], parameters: dict[str, int]) -> tuple[Path, float]:
     """Builds (once per sources + parameters) the Verilator simulator from verified copies of the sources in
     the cache folder; returns the binary and the build seconds (0 when cached)."""
@@ -135,14 +130,8 @@ def build_simulator(files: dict[str, Path], parameters: dict[str, int]) -> tuple
         digest.update(name.encode() + files[name].read_bytes())
     digest.update(json.dumps(parameters, sort_keys=True).encode())
     digest.update(subprocess.run([verilator, "--version"], capture_output=True, text=True).stdout.encode())
-    folder = cache_dir() / digest.hexdigest()[:24]
-    binary = folder / "Vtb_vit"
-    if binary.is_file():
-        return binary, 0.0
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=folder.parent))
-    try:
+
+    def build(work: Path) -> None:
         for name in SOURCES:
             shutil.copy(files[name], work / name)
         params = [f"-G{key}={value}" for key, value in parameters.items()]
@@ -154,14 +143,9 @@ def build_simulator(files: dict[str, Path], parameters: dict[str, int]) -> tuple
             raise tool_failed("verilator on the engine sources", proc.returncode, proc.stdout + proc.stderr)
         (work / "obj" / "Vtb_vit").rename(work / "Vtb_vit")
         shutil.rmtree(work / "obj")
-        try:
-            work.rename(folder)
-        except OSError:  # another process built the same simulator first
-            shutil.rmtree(work, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return binary, time.perf_counter() - start
+
+    folder, seconds = build_once("rtl", digest.hexdigest()[:24], build)
+    return folder / "Vtb_vit", seconds
 
 
 @dataclass

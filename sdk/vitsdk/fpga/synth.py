@@ -31,7 +31,8 @@ from pathlib import Path
 from vitsdk.errors import UserError, tool_failed
 from vitsdk.fpga.boards import BRAM36_BYTES, URAM_BYTES, BoardProfile
 from vitsdk.fpga.program import Program
-from vitsdk.fpga.rtl import cache_dir, require_tool, rtl_source_dir
+from vitsdk.fpga.cache import cache_dir
+from vitsdk.fpga.rtl import require_tool, rtl_source_dir
 
 SYNTH_SOURCES = ("vit_mac_array.v", "vit_datapath.v", "vit_ops.vh")
 FPGA_ASIC_GAP = 7.1  # Kuon & Rose 2007, dynamic power with hard blocks
@@ -112,7 +113,7 @@ def synthesize(top: str, parameters: dict[str, int], family: str = "xcup", timeo
     digest = hashlib.sha256(json.dumps([top, parameters, family]).encode())
     for name in SYNTH_SOURCES:
         digest.update((src / name).read_bytes())
-    cached = cache_dir().parent / "synth" / f"{digest.hexdigest()[:24]}.json"
+    cached = cache_dir("synth") / f"{digest.hexdigest()[:24]}.json"
     if cached.is_file():
         cells = json.loads(cached.read_text())
         return resources_of(cells), cells, 0.0
