@@ -69,3 +69,18 @@ def test_runners_are_imported_only_when_their_device_is_used():
             "'vitsdk.bench.browser', 'vitsdk.bench.ios', 'executorch', 'ai_edge_litert'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_cli_help_names_the_devices_each_flag_is_for():
+    """`vitsdk bench --help` says which devices take a device-only flag; it must name every device the table
+    lets take it (a flag added to a device's row without a word in the help is invisible to users)."""
+    import typer
+
+    import vitsdk.cli  # noqa: F401 - registers the verbs
+    from vitsdk.cli.app import app
+
+    params = {p.name: p.help or "" for p in typer.main.get_command(app).commands["bench"].params}
+    flags = {flag for device in DEVICES.values() for flag in device.flags}
+    for flag in sorted(flags):
+        takers = [d.name for d in DEVICES.values() if flag in d.flags]
+        assert all(name in params[flag] for name in takers), (flag, takers, params[flag])
