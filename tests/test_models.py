@@ -102,6 +102,11 @@ def test_token_dropping_model_exports_with_static_shapes(overrides):
     assert any("topk" in op for op in ops) and any("gather" in op for op in ops)
     with torch.no_grad():
         torch.testing.assert_close(program.module()(x), model(x))
+    # The module paths LiteRT names the .tflite tensors by: blocks.N.norm1..., no Block frame (whose entry
+    # would rename every tensor and change the exported bytes).
+    frames = {path for node in program.graph.nodes for path, _ in node.meta.get("nn_module_stack", {}).values()}
+    assert any(path.endswith("blocks.0.norm1") for path in frames)
+    assert not any(path.endswith("blocks.0") for path in frames)
 
 
 @pytest.mark.parametrize("name,params_m,gmacs", [

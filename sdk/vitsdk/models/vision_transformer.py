@@ -299,8 +299,10 @@ class VisionTransformer(nn.Module):
             record = self.record_cls_attn and i == last
             # No pattern is built when no block reads it (the next block chooses again, or none follows).
             used = i < last and self.blocks[i + 1].token_keep is None
-            x, sparse, attn = block(x, sparse, c.keep_rate, c.attn_keep if used else 1.0, c.attn_mode,
-                                    need_weights=record)
+            # `.forward`, not `block(...)`: a Block frame in the export's module path would rename every tensor
+            # of the .tflite files (LiteRT names them by module path) and change their bytes.
+            x, sparse, attn = block.forward(x, sparse, c.keep_rate, c.attn_keep if used else 1.0, c.attn_mode,
+                                            need_weights=record)
             if record:
                 self.last_cls_attn = attn.mean(dim=1)[:, 0, 1:].detach()
         return self.norm(x)
