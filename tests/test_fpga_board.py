@@ -171,3 +171,19 @@ def test_sensor_reader_imports_without_torch():
     code = "import sys; sys.modules['torch'] = None; import vitsdk.fpga.hwmon, vitsdk.fpga.project, vitsdk.formats.results"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_board_runner_records_the_bundle_manifest_sha256(project, tmp_path):
+    """A project inside a bundle whose manifest lists it names that manifest's sha256 (the report matches the
+    measured file with its bundle by it); a project copied out of its bundle names none."""
+    import hashlib
+
+    runner = load_runner()
+    manifest = ROOT / "tests" / "fixtures" / "report" / "bundles" / "pruned" / "manifest.json"
+    bundle = tmp_path / "bundle"
+    shutil.copytree(project, bundle / "fpga" / "vit_int8")  # the fixture manifest's fpga entry
+    shutil.copy(manifest, bundle / "manifest.json")
+    assert runner.manifest_sha256(bundle / "fpga" / "vit_int8") == hashlib.sha256(manifest.read_bytes()).hexdigest()
+    shutil.copytree(project, bundle / "other")
+    assert runner.manifest_sha256(bundle / "other") is None  # the manifest does not list this folder
+    assert runner.manifest_sha256(project) is None

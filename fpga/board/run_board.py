@@ -33,6 +33,7 @@ from vitsdk.bench.energy import PowerTrace, per_inference
 from vitsdk.bench.host import _latency_block as latency_block
 from vitsdk.bench.protocol import Protocol, measure as time_runs
 from vitsdk.errors import UserError
+from vitsdk.formats.manifest import MANIFEST_FILE
 from vitsdk.formats.results import RESULTS, model_entry, results_document, unavailable_energy
 from vitsdk.fpga.hwmon import HwmonTrace, PowerSampler, SensorError, find_sensors, sample_for
 from vitsdk.fpga.project import bundle_entry, read_io, read_project
@@ -119,11 +120,13 @@ class _RailSensors:
 # ---- the measurement ----
 
 def manifest_sha256(project_dir: Path) -> str | None:
-    """sha256 of the bundle manifest that lists this project (read and checked through the one manifest
-    reader), so the report matches the measured file with its bundle; None when the project was copied
-    without its bundle."""
-    found = bundle_entry(project_dir.resolve().parent, project_dir)
-    return found[0] if found else None
+    """sha256 of the bundle manifest that lists this project (the nearest manifest.json above it), so the
+    report matches the measured file with its bundle; None when the project was copied without its bundle."""
+    for root in project_dir.resolve().parents:
+        if (root / MANIFEST_FILE).is_file():
+            found = bundle_entry(root, project_dir)
+            return found[0] if found else None
+    return None
 
 
 def _numerics(outputs: np.ndarray, expected: np.ndarray) -> dict:
