@@ -79,7 +79,7 @@ def row(arch: str, label: str, model: torch.nn.Module, board: str, simulate: boo
     return {"model": arch, "variant": label, "board": board, "status": status, "bit_exact": bit_exact,
             "engine": cfg.to_dict(), "cycles": counters["cycles"], "latency_ms": latency_ms,
             "clock_mhz": cfg.clock_mhz, "linear_macs": useful, "macs_per_cycle": useful / counters["cycles"],
-            "peak_macs_per_cycle": cfg.tokens * cfg.outputs, "mac_busy": counters["mac_cycles"] / counters["cycles"],
+            "peak_macs_per_cycle": cfg.peak_macs_per_cycle, "mac_busy": counters["mac_cycles"] / counters["cycles"],
             "stall_cycles": counters["stall_cycles"], "ddr_bytes": counters["ddr_bytes"],
             "weights_streamed": program.streamed, "weight_bytes": program.weight_bytes,
             "dsp": total["dsp"], "lut": total["lut"], "ff": total["ff"], "bram36": total["bram36"],

@@ -220,7 +220,7 @@ def estimate_power(program: Program, profile: BoardProfile, cycles: int, mac_cyc
     """Estimated power and energy of one inference from the simulated activity (see the module docstring)."""
     cfg = program.config
     seconds = cycles / (cfg.clock_mhz * 1e6)
-    macs = mac_cycles * cfg.tokens * cfg.outputs  # every issued MAC slot toggles the array
+    macs = mac_cycles * cfg.peak_macs_per_cycle  # every issued MAC slot toggles the array
     lane_ops = sum(layer["tokens"] * layer["out"] for layer in program.layers)  # epilogue: one per output
     lane_ops += program.activation_bytes  # vector unit and buffer traffic: about one op per buffered byte
     sram_bytes = 2 * macs / cfg.outputs + program.weight_bytes  # activation reads per row + weights once
