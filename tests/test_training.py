@@ -17,7 +17,7 @@ from vitsdk.models import create_model
 from vitsdk.resolve import resolve_model
 from vitsdk.training import (AttentionLevel, ExampleLevel, ExamplePool, ForgettingStats, LossScores, TokenLevel,
                              TrainConfig, TrainingDiverged, evaluate, fit)
-from vitsdk.training.checkpoint import TRAIN_STATE_FILE, load_train_state
+from vitsdk.training.train_state import TRAIN_STATE_FILE, load_train_state
 from vitsdk.training.examples import PRIOR_TRANSITIONS, weighted_loss
 
 

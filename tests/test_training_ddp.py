@@ -19,7 +19,7 @@ import torch
 from vitsdk.data import load_dataset
 from vitsdk.models import create_model
 from vitsdk.training import ExampleLevel, TokenLevel, TrainConfig, fit
-from vitsdk.training.checkpoint import TRAIN_STATE_FILE, load_train_state
+from vitsdk.training.train_state import TRAIN_STATE_FILE, load_train_state
 
 CONFIG = TrainConfig(epochs=2, batch_size=64, lr=2e-3, seed=5, augment=False, precision="fp32",
                      example=ExampleLevel(keep=0.75, swap=0.1, period_epochs=1), token=TokenLevel(0.7))

@@ -9,6 +9,6 @@ __all__ = [
     "compact", "format_block_shape", "is_compacted", "masked_layers", "parse_block_shape", "prune_",
 ]
 from vitsdk.sparsity.artifact import load_pruned, read_sparsity, save_pruned  # noqa: E402
-from vitsdk.sparsity.report import LayerReport, SparsityReport, sparsity_report  # noqa: E402
+from vitsdk.sparsity.summary import LayerReport, SparsityReport, sparsity_report  # noqa: E402
 
 __all__ += ["LayerReport", "SparsityReport", "load_pruned", "read_sparsity", "save_pruned", "sparsity_report"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vitsdk.errors import UserError, check_choice, suggest
-from vitsdk.versioned import checked_config_dict
+from vitsdk.saved_config import checked_config_dict
 
 PRUNE_CONFIG_VERSION = 1
 DIRECTIONS = ("columns", "rows")

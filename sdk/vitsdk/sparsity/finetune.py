@@ -163,7 +163,7 @@ def _restore_weights(model: nn.Module, out_dir: Path | None) -> int:
     """Loads the weights of a checkpoint in `out_dir` (which fit is about to resume) and returns its
     epoch count, 0 when there is none. Masks are derived from these weights, not from whatever the
     model was initialised with, so a resumed run prunes exactly the pieces the first run pruned."""
-    from vitsdk.training.checkpoint import TRAIN_STATE_FILE, load_train_state
+    from vitsdk.training.train_state import TRAIN_STATE_FILE, load_train_state
 
     if out_dir is None or not (out_dir / TRAIN_STATE_FILE).exists():
         return 0

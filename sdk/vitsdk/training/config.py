@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vitsdk.errors import UserError, check_choice
-from vitsdk.versioned import checked_config_dict
+from vitsdk.saved_config import checked_config_dict
 from vitsdk.models import KeepRateSchedule
 from vitsdk.models.config import ATTN_MODES, check_fraction
 

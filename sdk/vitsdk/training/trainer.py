@@ -35,7 +35,7 @@ from vitsdk.errors import UserError
 from vitsdk.models import VisionTransformer, count, save_checkpoint
 from vitsdk.models.checkpoint import MODEL_FILE
 from vitsdk.training import distributed
-from vitsdk.training.checkpoint import (TRAIN_STATE_FILE, describe_difference, load_train_state,
+from vitsdk.training.train_state import (TRAIN_STATE_FILE, describe_difference, load_train_state,
                                         save_train_state)
 from vitsdk.training.config import TrainConfig
 from vitsdk.training.examples import ExamplePool, ForgettingStats, LossScores, check_partition, weighted_loss
