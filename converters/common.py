@@ -1,26 +1,25 @@
-"""Helpers every converter shares: precision/calibration checks, export-friendly model copies, versions."""
+"""Helpers every converter shares: the precision/calibration check, export-friendly model copies, sizes."""
 from __future__ import annotations
 
 import copy
-import importlib.metadata
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vitsdk.errors import UserError, suggest
+from vitsdk.converters.targets import TARGETS
+from vitsdk.errors import UserError
 
 
-def require_precision(target: str, precision: str, allowed: tuple[str, ...]) -> None:
-    if precision not in allowed:
-        raise UserError(f"precision '{precision}' is not supported by target '{target}'"
-                        f"{suggest(precision, allowed)}; choose from: {', '.join(allowed)}")
-
-
-def require_calibration(target: str, precision: str, calibration: torch.Tensor | None) -> None:
-    """Static int8 needs real inputs to measure activation ranges; refusing beats guessing them."""
-    if calibration is None or len(calibration) == 0:
+def check_precision(target: str, precision: str, calibration: torch.Tensor | None) -> None:
+    """The target row's rules (`targets.TARGETS`): `precision` is one the target exports, and calibration data is
+    given when the precision needs it (static int8 needs real inputs to measure activation ranges; refusing
+    beats guessing them)."""
+    row = TARGETS[target]
+    row.check_precision(precision)
+    if row.needs_calibration(precision) and (calibration is None or len(calibration) == 0):
         raise UserError(f"{target} {precision} needs calibration data to set activation ranges: pass "
                         f"--calib-data (e.g. 'fashion-mnist', an image folder or an .npz)")
 
@@ -52,11 +51,9 @@ def pruned_fraction(model: nn.Module) -> float:
     return sum(int((w == 0).sum()) for w in weights) / total if total else 0.0
 
 
-def package_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
+def size_of(path: Path) -> int:
+    """The bytes of a file, or of every file in a folder (an .mlpackage, an FPGA project)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
 class LinearLayerNorm(nn.Module):

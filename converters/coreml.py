@@ -18,15 +18,21 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vitsdk.converters.common import (export_friendly, package_version, pruned_fraction, require_precision,
-                                      standard_inputs)
+from vitsdk.bench.runtimes import package_version
+from vitsdk.converters.common import check_precision, export_friendly, pruned_fraction, size_of, standard_inputs
+from vitsdk.converters.quiet import quiet
+from vitsdk.converters.reference import fp16_emulation
+from vitsdk.converters.registry import ConvertContext, ConvertedFile, register_converter
+from vitsdk.converters.targets import Target
 from vitsdk.errors import UserError, suggest
 
-PRECISIONS = ("fp16", "fp32", "int8")
+if TYPE_CHECKING:
+    from vitsdk.converters.verify import ReferenceSet
+
 COMPRESSIONS = ("auto", "none", "sparse", "palettized")
 DEFAULT_DEPLOYMENT_TARGET = "iOS17"
 NOT_EXECUTED = "Core ML prediction needs macOS; the program was validated (spec, inputs/outputs, ops), not run"
@@ -69,7 +75,7 @@ def _compress(ml, precision: str, compression: str):
 
 def to_mlpackage(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLike, precision: str = "fp16",
                  *, minimum_deployment_target: str = DEFAULT_DEPLOYMENT_TARGET,
-                 compression: str = "auto") -> dict[str, Any]:
+                 compression: str = "auto") -> ConvertedFile:
     """Converts `model` to a Core ML ML program saved at `path` (an .mlpackage folder, written atomically).
 
     Args:
@@ -80,8 +86,12 @@ def to_mlpackage(model: torch.nn.Module, example_inputs: tuple, path: str | os.P
         minimum_deployment_target: a coremltools target name ('iOS16', 'iOS17', 'macOS14', ...).
         compression: 'auto', 'none', 'sparse' (keep existing zeros sparse) or 'palettized' (8-bit lookup
             tables); 'auto' is 'sparse' when at least 10% of the linear weights are pruned zeros (not with int8).
+
+    Returns:
+        what was written: the `coreml` details (compute precision, weights, compression, deployment target), size,
+        versions.
     """
-    require_precision("coreml", precision, PRECISIONS)
+    check_precision("coreml", precision, None)
     if compression not in COMPRESSIONS:
         raise UserError(f"unknown Core ML compression '{compression}'{suggest(compression, COMPRESSIONS)}; "
                         f"choose from: {', '.join(COMPRESSIONS)}")
@@ -111,16 +121,11 @@ def to_mlpackage(model: torch.nn.Module, example_inputs: tuple, path: str | os.P
         os.replace(staging / path.name, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return {"format": "mlpackage", "runtime": "coreml", "precision": precision, "delegate": None,
-            "compute_precision": "fp32" if precision == "fp32" else "fp16",
-            "weights": "int8" if precision == "int8" else ("fp32" if precision == "fp32" else "fp16"),
-            "compression": compression, "minimum_deployment_target": minimum_deployment_target,
-            "size_bytes": folder_size(path), "export_s": round(time.perf_counter() - start, 3),
-            "exporter": {"coremltools": package_version("coremltools"), "torch": package_version("torch")}}
-
-
-def folder_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+    details = {"compute_precision": "fp32" if precision == "fp32" else "fp16",
+               "weights": "int8" if precision == "int8" else ("fp32" if precision == "fp32" else "fp16"),
+               "compression": compression, "minimum_deployment_target": minimum_deployment_target}
+    return ConvertedFile(precision, {"coremltools": package_version("coremltools"), "torch": package_version("torch")},
+                         None, size_of(path), round(time.perf_counter() - start, 3), details={"coreml": details})
 
 
 def _shape(feature) -> list[int]:
@@ -161,3 +166,21 @@ def validate_mlpackage(path: str | os.PathLike, input_shape: tuple[int, ...], ou
             "inputs": [{"name": i.name, "shape": _shape(i)} for i in inputs],
             "outputs": [{"name": o.name, "shape": _shape(o)} for o in outputs],
             "ops": dict(sorted(ops.items()))}
+
+
+def verify(target: Target, precision: str, path: Path, reference: ReferenceSet) -> dict[str, Any]:
+    """Core ML cannot run here: the package is validated (spec, input/output shapes, ops) and recorded as not
+    executed; for fp16 compute, PyTorch's own float16 run estimates the error."""
+    batch = reference.options.batch
+    with quiet():
+        checks = validate_mlpackage(path, (batch, *reference.inputs.shape[1:]), (batch, reference.outputs.shape[-1]))
+    if precision != "fp32":
+        checks["fp16_compute"] = fp16_emulation(reference.model, reference.inputs, reference.outputs)
+    return checks
+
+
+@register_converter("coreml", verify=verify)
+def convert(model: torch.nn.Module, example_inputs: tuple, path: Path, precision: str,
+            context: ConvertContext) -> ConvertedFile:
+    return to_mlpackage(model, example_inputs, path, precision, minimum_deployment_target=context.options.coreml_target,
+                        compression=context.options.coreml_compression)

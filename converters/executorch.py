@@ -22,10 +22,12 @@ from typing import Any
 import torch
 
 from vitsdk.atomic import atomic_path
-from vitsdk.converters.common import (calibration_batches, export_friendly, package_version, pruned_fraction,
-                                      require_calibration, require_precision, standard_inputs)
+from vitsdk.bench.runtimes import package_version
+from vitsdk.converters.common import (calibration_batches, check_precision, export_friendly, pruned_fraction,
+                                      standard_inputs)
+from vitsdk.converters.registry import ConvertContext, ConvertedFile, register_converter
+from vitsdk.converters.verify import verify_in_runtime
 
-PRECISIONS = ("fp32", "int8", "int8-dynamic")
 # Nodes that are bookkeeping, not work: they do not count against delegation coverage.
 _FREE_OPS = {"getitem"}
 
@@ -227,7 +229,7 @@ def weight_storage(zeros: float, size_bytes: int) -> dict[str, Any]:
 
 
 def to_pte(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLike, precision: str = "fp32",
-           *, calibration: torch.Tensor | None = None) -> dict[str, Any]:
+           *, calibration: torch.Tensor | None = None) -> ConvertedFile:
     """Exports `model` to an ExecuTorch program at `path` (written atomically).
 
     Args:
@@ -239,11 +241,9 @@ def to_pte(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLik
         calibration: float inputs (N, C, H, W), preprocessed like the model expects, for int8 ranges.
 
     Returns:
-        {format, runtime, precision, delegate, delegation: {coverage, ...}, size_bytes, export_s, exporter}.
+        what was written: delegate, delegation (coverage, subgraphs, ...), weight_storage, size, versions.
     """
-    require_precision("executorch", precision, PRECISIONS)
-    if precision == "int8":
-        require_calibration("executorch", precision, calibration)
+    check_precision("executorch", precision, calibration)
     _, to_edge_transform_and_lower = _import_executorch()
     start = time.perf_counter()
     example_inputs = standard_inputs(example_inputs)
@@ -261,8 +261,12 @@ def to_pte(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLik
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_bytes(buffer)
-    return {"format": "pte", "runtime": "executorch", "precision": precision, "delegate": "xnnpack",
-            "delegation": coverage, "size_bytes": path.stat().st_size,
-            "weight_storage": weight_storage(zeros, path.stat().st_size),
-            "export_s": round(time.perf_counter() - start, 3),
-            "exporter": {"executorch": package_version("executorch"), "torch": package_version("torch")}}
+    return ConvertedFile(precision, {"executorch": package_version("executorch"), "torch": package_version("torch")},
+                         "xnnpack", path.stat().st_size, round(time.perf_counter() - start, 3), delegation=coverage,
+                         weight_storage=weight_storage(zeros, path.stat().st_size))
+
+
+@register_converter("executorch", verify=verify_in_runtime)
+def convert(model: torch.nn.Module, example_inputs: tuple, path: Path, precision: str,
+            context: ConvertContext) -> ConvertedFile:
+    return to_pte(model, example_inputs, path, precision, calibration=context.calibration)

@@ -29,11 +29,12 @@ import numpy as np
 import torch
 
 from vitsdk.atomic import atomic_path
-from vitsdk.converters.common import (calibration_batches, export_friendly, package_version, require_calibration,
-                                      require_precision, standard_inputs)
+from vitsdk.bench.runtimes import package_version
+from vitsdk.converters.common import calibration_batches, check_precision, export_friendly, standard_inputs
+from vitsdk.converters.registry import ConvertContext, ConvertedFile, register_converter
+from vitsdk.converters.verify import verify_in_runtime
 from vitsdk.errors import UserError
 
-PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8", "int8-full")
 SIGNATURE = "serving_default"
 SPARSE_PRECISIONS = ("fp32", "fp16")  # whose pruned weights the runtime can densify inside XNNPACK
 WEIGHT_STORAGE = ("auto", "dense", "sparse")
@@ -136,24 +137,23 @@ def store_weights(buffer: bytes, precision: str, storage: str) -> tuple[bytes, d
 
 def to_tflite(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLike, precision: str = "fp32",
               *, calibration: torch.Tensor | None = None, float_model: bytes | None = None,
-              weight_storage: str = "auto") -> dict[str, Any]:
+              weight_storage: str = "auto") -> ConvertedFile:
     """Exports `model` to a LiteRT flatbuffer at `path` (written atomically).
 
     Args:
         model: the PyTorch model (not modified).
         example_inputs: a tuple of input tensors; their shapes become the model's static shapes.
         path: the .tflite file to write.
-        precision: one of `PRECISIONS` ('fp32', 'fp16', 'int8-dynamic', 'int8', 'int8-full').
+        precision: one of the tflite row's precisions in `targets.TARGETS` ('fp32', 'fp16', 'int8-dynamic', 'int8',
+            'int8-full').
         calibration: float inputs (N, C, H, W) for int8 activation ranges (required for 'int8', 'int8-full').
         float_model: the fp32 buffer from `convert_float`, to skip converting again for another precision.
         weight_storage: 'auto' (block-sparse when the model has pruned weights), 'sparse' or 'dense'.
 
     Returns:
-        {format, runtime, precision, delegate, size_bytes, export_s, exporter, weight_storage}.
+        what was written: delegate, weight_storage, size, versions.
     """
-    require_precision("tflite", precision, PRECISIONS)
-    if precision in ("int8", "int8-full"):
-        require_calibration("tflite", precision, calibration)
+    check_precision("tflite", precision, calibration)
     start = time.perf_counter()
     example_inputs = standard_inputs(example_inputs)
     buffer = float_model if float_model is not None else convert_float(model, example_inputs)
@@ -163,12 +163,20 @@ def to_tflite(model: torch.nn.Module, example_inputs: tuple, path: str | os.Path
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_bytes(buffer)
-    return {"format": "tflite", "runtime": "litert", "precision": precision, "delegate": "xnnpack",
-            "size_bytes": path.stat().st_size, "export_s": round(time.perf_counter() - start, 3),
-            "weight_storage": storage,
-            "exporter": {"litert-torch": package_version("litert-torch"),
-                         "ai-edge-quantizer": package_version("ai-edge-quantizer"),
-                         "torch": package_version("torch")}}
+    exporter = {"litert-torch": package_version("litert-torch"),
+                "ai-edge-quantizer": package_version("ai-edge-quantizer"), "torch": package_version("torch")}
+    return ConvertedFile(precision, exporter, "xnnpack", path.stat().st_size, round(time.perf_counter() - start, 3),
+                         weight_storage=storage)
+
+
+@register_converter("tflite", verify=verify_in_runtime)
+def convert(model: torch.nn.Module, example_inputs: tuple, path: Path, precision: str,
+            context: ConvertContext) -> ConvertedFile:
+    """One precision of the bundle's .tflite files; the fp32 conversion (the slow step) is shared by all."""
+    if "float_tflite" not in context.cache:
+        context.cache["float_tflite"] = convert_float(model, example_inputs)
+    return to_tflite(model, example_inputs, path, precision, calibration=context.calibration,
+                     float_model=context.cache["float_tflite"])
 
 
 def tflite_ops(path: str | os.PathLike) -> dict[str, int]:

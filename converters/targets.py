@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vitsdk.errors import UserError, unknown
+from vitsdk.errors import UserError, suggest, unknown
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class Target:
         runtime: the runtime that executes the file (manifest `runtime`).
         precisions: accepted `--precision` values, in order of preference.
         defaults: precisions exported when `--precision` is not given.
+        calibrated: the precisions that need calibration data (static int8 activation ranges).
+        converter: the module whose `@register_converter` writes this target's file (imported on use).
         members: the file targets a platform target expands to.
         executable_here: whether this machine can run the file (verification in the real runtime).
         unavailable: when set, choosing the target is an error with this explanation.
@@ -35,6 +37,8 @@ class Target:
     runtime: str | None = None
     precisions: tuple[str, ...] = ()
     defaults: tuple[str, ...] = ()
+    calibrated: tuple[str, ...] = ()
+    converter: str | None = None
     members: tuple[str, ...] = ()
     executable_here: bool = False
     unavailable: str | None = None
@@ -44,29 +48,40 @@ class Target:
             raise ValueError(f"target {self.name}: exactly one of format or members")
         if self.format and not set(self.defaults) <= set(self.precisions):
             raise ValueError(f"target {self.name}: defaults {self.defaults} not in precisions {self.precisions}")
+        if not set(self.calibrated) <= set(self.precisions):
+            raise ValueError(f"target {self.name}: calibrated {self.calibrated} not in precisions {self.precisions}")
 
     @property
     def is_platform(self) -> bool:
         return bool(self.members)
+
+    def check_precision(self, precision: str) -> None:
+        """UserError unless this file target exports `precision` (the row's `precisions`)."""
+        if precision not in self.precisions:
+            raise UserError(f"precision '{precision}' is not supported by target '{self.name}'"
+                            f"{suggest(precision, self.precisions)}; choose from: {', '.join(self.precisions)}")
+
+    def needs_calibration(self, precision: str) -> bool:
+        return precision in self.calibrated
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("executorch", "ExecuTorch program (.pte), XNNPACK delegate; static int8 or dynamic int8 linear "
                          "layers via the XNNPACK quantizer",
            format="pte", suffix=".pte", runtime="executorch", precisions=("fp32", "int8", "int8-dynamic"),
-           defaults=("fp32",),
+           defaults=("fp32",), calibrated=("int8",), converter="vitsdk.converters.executorch",
            executable_here=True),
     Target("tflite", "LiteRT flatbuffer (.tflite) via litert-torch; fp16 weights, dynamic-range, static int8 "
                      "linear layers, or full integer",
            format="tflite", suffix=".tflite", runtime="litert",
            precisions=("fp32", "fp16", "int8-dynamic", "int8", "int8-full"), defaults=("fp32",),
-           executable_here=True),
+           calibrated=("int8", "int8-full"), converter="vitsdk.converters.litert", executable_here=True),
     Target("coreml", "Core ML ML program (.mlpackage); fp16 or fp32 compute, int8 weights; validated, "
                      "not executed (needs macOS)",
            format="mlpackage", suffix=".mlpackage", runtime="coreml", precisions=("fp16", "fp32", "int8"),
-           defaults=("fp16",)),
+           defaults=("fp16",), converter="vitsdk.converters.coreml"),
     Target("fpga", "block-sparse fixed-point accelerator (HLS C++)", format="fpga", suffix="",
-           runtime="fpga", precisions=("int8",), defaults=("int8",)),
+           runtime="fpga", precisions=("int8",), defaults=("int8",), converter="vitsdk.converters.fpga"),
     Target("android", "ExecuTorch + LiteRT files for the Android app", members=("executorch", "tflite")),
     Target("ios", "Core ML + ExecuTorch files for the iOS app", members=("coreml", "executorch")),
     Target("all", "every available file target", members=("executorch", "tflite", "coreml", "fpga")),
@@ -86,7 +101,6 @@ TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "int8-dynamic": 0.1, "int8": 0.6, "int8
 # error is reported beside the agreement, not judged.
 RELATIVE_BOUND_PRECISIONS = ("fp32", "fp16")
 TOP1_AGREEMENT_MIN = 0.9
-NEEDS_CALIBRATION = {("executorch", "int8"), ("tflite", "int8"), ("tflite", "int8-full")}
 
 
 def list_targets() -> list[str]:

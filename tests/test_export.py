@@ -13,9 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from vitsdk.converters.bundle import Bundle, ExportOptions, export, manifest_errors, sha256_of, size_of
-from vitsdk.converters.runtimes import ExecuTorchRunner, LiteRTRunner, load_runner
+from vitsdk.converters import ExportOptions, export
+from vitsdk.converters.common import size_of
+from vitsdk.bench.runtimes import load
 from vitsdk.errors import UserError
+from vitsdk.formats.manifest import MANIFEST, Bundle
+from vitsdk.hashing import path_sha256
 
 MODEL = "vit_nano_patch4_28"
 
@@ -52,16 +55,21 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bundle(checkpoint, tmp_path_factory) -> Bundle:
-    """Every file target x precision, token dropping on (keep 0.7), int8 calibrated on Fashion-MNIST."""
+def exported(checkpoint, tmp_path_factory) -> tuple[Bundle, list[str]]:
+    """Every file target x precision, token dropping on (keep 0.7), int8 calibrated on Fashion-MNIST; and the
+    export's log lines."""
     out = tmp_path_factory.mktemp("export") / "bundle"
     lines: list[str] = []
     result = export(str(checkpoint), output=out, keep_rate=0.7, log=lines.append,
                     options=ExportOptions(target="all", precisions=("fp32", "fp16", "int8-dynamic", "int8", "int8-full"),
                                           calib_data="fashion-mnist", calib_samples=32,
                                           accuracy_data="fashion-mnist", accuracy_samples=128))
-    result.log = lines
-    return result
+    return result, lines
+
+
+@pytest.fixture(scope="module")
+def bundle(exported) -> Bundle:
+    return exported[0]
 
 
 EXPECTED = {("executorch", "fp32"), ("executorch", "int8"), ("executorch", "int8-dynamic"), ("tflite", "fp32"), ("tflite", "fp16"),
@@ -69,12 +77,13 @@ EXPECTED = {("executorch", "fp32"), ("executorch", "int8"), ("executorch", "int8
             ("coreml", "int8"), ("fpga", "int8")}
 
 
-def test_bundle_has_every_target_and_precision(bundle):
-    assert {(f["target"], f["precision"]) for f in bundle.files} == EXPECTED
-    assert manifest_errors(bundle.manifest) == []
-    assert json.loads((bundle.path / "manifest.json").read_text()) == bundle.manifest
+def test_bundle_has_every_target_and_precision(exported):
+    bundle, log = exported
+    assert {(f["target"], f["precision"]) for f in bundle.entries()} == EXPECTED
+    assert MANIFEST.errors(bundle.manifest) == []
+    assert json.loads((bundle.root / "manifest.json").read_text()) == bundle.manifest
     # a log line per file, with size and time
-    assert sum("MiB" in line for line in bundle.log) == len(EXPECTED)
+    assert sum("MiB" in line for line in log) == len(EXPECTED)
 
 
 def test_manifest_describes_model_input_and_sparsity(bundle):
@@ -86,21 +95,21 @@ def test_manifest_describes_model_input_and_sparsity(bundle):
     assert m["input"]["shape"] == [1, 1, 28, 28] and m["input"]["layout"] == "NCHW"
     assert m["input"]["mean"] == pytest.approx([0.2860]) and m["input"]["std"] == pytest.approx([0.3530])
     assert m["exporters"]["executorch"] and m["exporters"]["coremltools"]
-    for f in bundle.files:
+    for f in bundle.entries():
         assert f["macs"] == m["accounting"]["macs"] > 0
 
 
 def test_files_match_their_checksums_and_sizes(bundle):
-    for f in bundle.files:
-        path = bundle.path / f["path"]
+    for f in bundle.entries():
+        path = bundle.root / f["path"]
         assert path.exists()
-        assert sha256_of(path) == f["sha256"]
+        assert path_sha256(path) == f["sha256"]
         assert size_of(path) == f["size_bytes"] > 0
 
 
 def test_reference_data_is_real_and_consistent(bundle):
     inputs, outputs = bundle.reference()
-    labels = np.load(bundle.path / bundle.manifest["reference"]["labels"])
+    labels = np.load(bundle.root / bundle.manifest["reference"]["labels"])
     assert inputs.shape == (8, 1, 28, 28) and inputs.dtype == np.float32
     assert outputs.shape == (8, 10) and labels.shape == (8,)
     from vitsdk.models import load_model
@@ -116,9 +125,9 @@ def test_fpga_project_is_verified_by_its_c_simulation(bundle):
     v = f["verification"]
     assert v["executed"] is True and v["status"] == "passed" and "C simulation" in v["runtime"]
     assert v["rel_diff"] <= v["tolerance"] and v["top1_agreement"] >= 0.75
-    np.testing.assert_array_equal(np.load(bundle.path / v["outputs"]),
-                                  np.load(bundle.path / f["path"] / "csim_outputs.npy"))
-    assert (bundle.path / f["path"] / "project.json").is_file()
+    np.testing.assert_array_equal(np.load(bundle.root / v["outputs"]),
+                                  np.load(bundle.root / f["path"] / "csim_outputs.npy"))
+    assert (bundle.root / f["path"] / "project.json").is_file()
 
 
 def test_fpga_estimate_names_the_bundle_like_the_other_runners(bundle, tmp_path):
@@ -131,11 +140,11 @@ def test_fpga_estimate_names_the_bundle_like_the_other_runners(bundle, tmp_path)
     from vitsdk.report.variant import variant_of
 
     f = bundle.file("fpga", "int8")
-    doc = bench_fpga(bundle.path, "zcu102", synth=False)  # the engine the export sized for the ZCU102
+    doc = bench_fpga(bundle.root, "zcu102", synth=False)  # the engine the export sized for the ZCU102
     assert doc["model"]["file"] == f["path"] and doc["model"]["sha256"] == f["sha256"]
-    assert doc["model"]["manifest_sha256"] == hashlib.sha256((bundle.path / "manifest.json").read_bytes()).hexdigest()
+    assert doc["model"]["manifest_sha256"] == hashlib.sha256((bundle.root / "manifest.json").read_bytes()).hexdigest()
     (tmp_path / "fpga.json").write_text(json.dumps(doc))
-    loaded = load([tmp_path], bundles=[bundle.path])
+    loaded = load([tmp_path], bundles=[bundle.root])
     variant = variant_of(doc, loaded.manifest_for(doc))
     assert variant.token_dropped is True and variant.keep_rate == 0.7 and "unknown" not in variant.kind
 
@@ -147,10 +156,10 @@ def test_runtime_files_rerun_to_their_recorded_outputs(bundle, target, precision
     v = f["verification"]
     assert v["executed"] is True and v["status"] == "passed"
     assert v["rel_diff"] <= v["tolerance"]
-    runner = load_runner(f["runtime"], bundle.path / f["path"])
+    predict = load(f["runtime"], bundle.root / f["path"]).predict
     inputs, reference = bundle.reference()
-    outputs = np.concatenate([runner.run(x[None]) for x in inputs])
-    np.testing.assert_allclose(outputs, np.load(bundle.path / v["outputs"]), rtol=1e-5, atol=1e-6)
+    outputs = np.concatenate([predict(x[None]) for x in inputs])
+    np.testing.assert_allclose(outputs, np.load(bundle.root / v["outputs"]), rtol=1e-5, atol=1e-6)
     rel = np.abs(outputs - reference).max() / np.abs(reference).max()
     assert rel == pytest.approx(v["rel_diff"], rel=1e-3, abs=1e-9)
     if precision == "fp32":
@@ -173,7 +182,7 @@ def test_quantized_files_are_smaller_and_close_in_accuracy(bundle):
         assert f["accuracy"]["top1"] >= f["accuracy"]["top1_pytorch"] - 0.04
     assert bundle.file("tflite", "fp16")["size_bytes"] < bundle.file("tflite", "fp32")["size_bytes"]
     full = bundle.file("tflite", "int8-full")
-    assert LiteRTRunner(bundle.path / full["path"]).input["dtype"] == np.int8  # integer I/O
+    assert load("litert", bundle.root / full["path"]).input_dtype == np.int8  # integer I/O
     assert full["accuracy"]["top1"] >= full["accuracy"]["top1_pytorch"] - 0.15
 
 
@@ -192,10 +201,10 @@ def test_tflite_files_run_on_the_android_apps_litert_and_executorch(bundle):
     and its ExecuTorch is the one that wrote the .pte files."""
     from vitsdk.bench.android import litert_op_gaps, tflite_op_versions
 
-    files = [f for f in bundle.files if f["target"] == "tflite"]
+    files = [f for f in bundle.entries() if f["target"] == "tflite"]
     assert len(files) == 5
     for f in files:
-        ops = tflite_op_versions(bundle.path / f["path"])
+        ops = tflite_op_versions(bundle.root / f["path"])
         assert "FULLY_CONNECTED" in ops and litert_op_gaps(ops) == [], f["path"]
     assert bundle.manifest["app_runtimes"]["executorch"] == bundle.manifest["exporters"]["executorch"]
 
@@ -214,27 +223,29 @@ def test_coreml_files_are_validated_not_executed(bundle):
 
 
 def test_bench_reads_the_manifest(bundle):
-    """The bench's reader accepts what the converters write: the same files with the same runtime, precision
-    and checksum, and the same reference arrays."""
-    from vitsdk.bench.bundle import load_bundle
+    """The one reader accepts what the converters write: the Bundle `export` returns is the one `Bundle.load`
+    reads back (files, runtime, precision, checksums, the manifest's own sha256), with the same reference arrays."""
+    import hashlib
 
-    loaded = load_bundle(bundle.path)
-    assert {(f.path, f.runtime, f.precision, f.sha256) for f in loaded.files} == \
-        {(f["path"], f["runtime"], f["precision"], f["sha256"]) for f in bundle.files}
+    loaded = Bundle.load(bundle.root)
+    assert loaded == bundle
+    assert loaded.manifest_sha256 == hashlib.sha256((bundle.root / "manifest.json").read_bytes()).hexdigest()
+    assert {(f.path, f.runtime, f.precision, f.sha256, f.target) for f in loaded.files} == \
+        {(f["path"], f["runtime"], f["precision"], f["sha256"], f["target"]) for f in bundle.entries()}
     inputs, outputs = loaded.reference()
     assert inputs.shape[0] == outputs.shape[0] == 8
-    assert np.array_equal(outputs, np.load(bundle.path / bundle.manifest["reference"]["outputs"]))
+    assert np.array_equal(outputs, np.load(bundle.root / bundle.manifest["reference"]["outputs"]))
 
 
-def test_runners_refuse_files_that_are_not_models(tmp_path):
+def test_runtimes_refuse_files_that_are_not_models(tmp_path):
     bogus = tmp_path / "bogus.pte"
     bogus.write_bytes(b"not a model" * 10)
     with pytest.raises(UserError, match="cannot load ExecuTorch program"):
-        ExecuTorchRunner(bogus)
+        load("executorch", bogus)
     with pytest.raises(UserError, match="cannot load LiteRT model"):
-        LiteRTRunner(bogus)
+        load("litert", bogus)
     with pytest.raises(UserError, match="does not exist"):
-        LiteRTRunner(tmp_path / "missing.tflite")
+        load("litert", tmp_path / "missing.tflite")
 
 
 def test_failed_verification_leaves_nothing(tmp_path):
@@ -265,4 +276,4 @@ def test_pruned_artifact_exports_with_its_sparsity(tmp_path):
     assert m["accounting"]["macs"] < m["sparsity"]["pruning"]["macs_dense"]
     v = bundle.file("tflite", "fp32")["verification"]
     assert v["status"] == "passed" and v["rel_diff"] <= 1e-4
-    assert manifest_errors(m) == []
+    assert MANIFEST.errors(m) == []

@@ -32,22 +32,22 @@ def models():
 def test_pruned_tflite_is_smaller_and_matches_pytorch(models, tmp_path):
     """Against the same model stored dense (what the exporter wrote before, zeros included)."""
     from vitsdk.converters.litert import to_tflite, tflite_ops
-    from vitsdk.converters.runtimes import LiteRTRunner
+    from vitsdk.bench.runtimes import load
 
     pruned, x, reference, float_model = models
     plain = to_tflite(pruned, (x,), tmp_path / "dense.tflite", float_model=float_model, weight_storage="dense")
     info = to_tflite(pruned, (x,), tmp_path / "pruned.tflite", float_model=float_model)
-    assert plain["weight_storage"]["storage"] == "dense"
-    assert info["weight_storage"]["storage"] == "block-sparse"
+    assert plain.weight_storage["storage"] == "dense"
+    assert info.weight_storage["storage"] == "block-sparse"
     with_zeros = sum(int((m.weight == 0).any()) for m in pruned.modules() if isinstance(m, torch.nn.Linear))
-    assert with_zeros >= 8 and info["weight_storage"]["sparse_tensors"] == with_zeros  # every pruned layer
+    assert with_zeros >= 8 and info.weight_storage["sparse_tensors"] == with_zeros  # every pruned layer
     # The pruned values leave the file (less the indices of the kept pieces); embeddings, biases and the
     # head stay dense. (benchmarks/pruning.py has the whole-file ratios of DeiT-S and vit_micro.)
     zeros = sum(int((m.weight == 0).sum()) for m in pruned.modules() if isinstance(m, torch.nn.Linear))
-    assert plain["size_bytes"] - info["size_bytes"] > 0.6 * 4 * zeros
-    assert abs(info["weight_storage"]["dense_equivalent_bytes"] - plain["size_bytes"]) < 0.05 * plain["size_bytes"]
+    assert plain.size_bytes - info.size_bytes > 0.6 * 4 * zeros
+    assert abs(info.weight_storage["dense_equivalent_bytes"] - plain.size_bytes) < 0.05 * plain.size_bytes
     assert tflite_ops(tmp_path / "pruned.tflite").get("DENSIFY") == with_zeros
-    out = LiteRTRunner(tmp_path / "pruned.tflite").run(x.numpy())
+    out = load("litert", tmp_path / "pruned.tflite").predict(x.numpy())
     np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-4)
 
 
@@ -56,22 +56,22 @@ def test_fp16_sparse_and_int8_dense(models, tmp_path):
     """fp16 weights are densified and then dequantized inside XNNPACK; int8 weights stay dense (XNNPACK
     cannot take them from DENSIFY) and the record says so."""
     from vitsdk.converters.litert import to_tflite
-    from vitsdk.converters.runtimes import LiteRTRunner
+    from vitsdk.bench.runtimes import load
 
     pruned, x, _, float_model = models
     zeros = sum(int((m.weight == 0).sum()) for m in pruned.modules() if isinstance(m, torch.nn.Linear))
     dense16 = to_tflite(pruned, (x,), tmp_path / "d16.tflite", "fp16", float_model=float_model, weight_storage="dense")
     sparse16 = to_tflite(pruned, (x,), tmp_path / "s16.tflite", "fp16", float_model=float_model)
-    assert sparse16["weight_storage"]["storage"] == "block-sparse"
+    assert sparse16.weight_storage["storage"] == "block-sparse"
     # most of the pruned fp16 bytes leave the file (the rest: indices of (1 x 1) pieces where removal
     # broke the strips, and alignment)
-    assert dense16["size_bytes"] - sparse16["size_bytes"] > 0.45 * 2 * zeros
-    out = LiteRTRunner(tmp_path / "s16.tflite").run(x.numpy())
-    np.testing.assert_allclose(out, LiteRTRunner(tmp_path / "d16.tflite").run(x.numpy()), rtol=1e-5, atol=1e-5)
+    assert dense16.size_bytes - sparse16.size_bytes > 0.45 * 2 * zeros
+    out = load("litert", tmp_path / "s16.tflite").predict(x.numpy())
+    np.testing.assert_allclose(out, load("litert", tmp_path / "d16.tflite").predict(x.numpy()), rtol=1e-5, atol=1e-5)
     int8 = to_tflite(pruned, (x,), tmp_path / "i8.tflite", "int8-dynamic", float_model=float_model,
                      weight_storage="sparse")
-    assert int8["weight_storage"]["storage"] == "dense" and "int8" in int8["weight_storage"]["note"]
-    assert np.isfinite(LiteRTRunner(tmp_path / "i8.tflite").run(x.numpy())).all()
+    assert int8.weight_storage["storage"] == "dense" and "int8" in int8.weight_storage["note"]
+    assert np.isfinite(load("litert", tmp_path / "i8.tflite").predict(x.numpy())).all()
 
 
 def test_no_pruned_layers_is_a_plain_file_with_a_note():
@@ -128,5 +128,5 @@ def test_coreml_stores_a_pruned_model_sparse_by_default(models, tmp_path):
 
     pruned, x, _, _ = models
     info = to_mlpackage(pruned, (x,), tmp_path / "pruned.mlpackage")
-    assert info["compression"] == "sparse" and pruned_fraction(pruned) > 0.3
+    assert info.details["coreml"]["compression"] == "sparse" and pruned_fraction(pruned) > 0.3
     assert pruned_fraction(create_model("vit_nano_patch4_28")) == 0.0  # a dense model stays 'none'

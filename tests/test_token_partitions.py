@@ -13,16 +13,16 @@ from vitsdk.models import create_model
 @pytest.mark.slow
 def test_fused_token_dropping_is_one_portable_segment_per_pruning_block(tmp_path):
     from vitsdk.converters.executorch import to_pte
-    from vitsdk.converters.runtimes import ExecuTorchRunner
+    from vitsdk.bench.runtimes import load
 
     model = create_model("vit_nano_patch4_28", keep_rate=0.7, fuse_token=True).eval()
     x = torch.randn(2, 1, 28, 28)
     info = to_pte(model, (x,), tmp_path / "k07.pte")
-    assert info["delegation"]["subgraphs"] == len(model.config.prune_at) + 1
+    assert info.delegation["subgraphs"] == len(model.config.prune_at) + 1
     # what stays portable is the selection itself (mean, topk, gather), not the transformer's compute
-    assert not {"aten_linear_default", "aten_bmm_default", "aten_addmm_default"} & set(info["delegation"]["non_delegated_ops"])
+    assert not {"aten_linear_default", "aten_bmm_default", "aten_addmm_default"} & set(info.delegation["non_delegated_ops"])
     with torch.no_grad():
-        np.testing.assert_allclose(ExecuTorchRunner(tmp_path / "k07.pte").run(x.numpy()), model(x).numpy(),
+        np.testing.assert_allclose(load("executorch", tmp_path / "k07.pte").predict(x.numpy()), model(x).numpy(),
                                    rtol=1e-4, atol=1e-4)
 
 

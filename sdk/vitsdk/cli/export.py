@@ -65,10 +65,10 @@ def export(
     if as_json:
         print_json(bundle.manifest)
         return
-    console.print(f"[green]bundle[/green] {bundle.path} ({len(bundle.files)} files, manifest.json)")
-    runtimes = {f["runtime"] for f in bundle.manifest["files"]}
+    console.print(f"[green]bundle[/green] {bundle.root} ({len(bundle.files)} files, manifest.json)")
+    runtimes = {f.runtime for f in bundle.files}
     device = "host" if runtimes & {"executorch", "litert"} else "fpga --board zcu104" if "fpga" in runtimes else "ios"
-    console.print(f"next: [bold]vitsdk bench {bundle.path} --device {device}[/bold]", highlight=False)
+    console.print(f"next: [bold]vitsdk bench {bundle.root} --device {device}[/bold]", highlight=False)
 
 
 class _null:

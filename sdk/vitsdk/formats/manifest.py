@@ -4,7 +4,8 @@ The one reader of a bundle: `Bundle.load(folder)` (also spelled `load_bundle`) c
 schema (`schemas/manifest.schema.json`) and that every path the manifest names resolves inside the bundle
 folder (checked here, not only by the schema's pattern: a symlink passes the pattern). The benchmarks, the
 report, the FPGA runner and the exporter all read bundles through it. `Bundle.manifest` is the document
-itself, so a reader that needs a field nobody modelled reads it there.
+itself, so a reader that needs a field nobody modelled reads it there. `write_manifest` is the one writer
+(`vitsdk export` builds the document in `vitsdk.converters.describe`).
 """
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ class Bundle:
                 return entry
         raise UserError(f"bundle '{self.root}' has no {target} {precision} file")
 
-    def entry_for(self, model_file: str, model_sha256: str) -> dict[str, Any] | None:
+    def file_entry(self, model_file: str, model_sha256: str) -> dict[str, Any] | None:
         """The `files[]` entry of a benchmarked model file: by sha256, else by relative path."""
         entries = self.entries()
         for entry in entries:
@@ -175,3 +176,14 @@ class Bundle:
 
 
 load_bundle = Bundle.load
+
+
+def write_manifest(folder: Path, manifest: dict) -> str:
+    """Writes `folder/manifest.json` after checking it against the schema, and returns its sha256. A manifest
+    that fails the check is vitsdk's bug, not the user's: an internal error, and nothing is written."""
+    problems = MANIFEST.errors(manifest)
+    if problems:
+        raise RuntimeError(f"internal error: the manifest does not match its schema: {problems[0]}")
+    raw = (json.dumps(manifest, indent=2) + "\n").encode()
+    (Path(folder) / MANIFEST_FILE).write_bytes(raw)
+    return bytes_sha256(raw)

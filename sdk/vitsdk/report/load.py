@@ -6,17 +6,17 @@ wrong, and the report goes on without it. Validation is `vitsdk.formats` (one so
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vitsdk.formats.manifest import MANIFEST
+from vitsdk.formats.manifest import MANIFEST, MANIFEST_FILE, Bundle
 from vitsdk.formats.results import RESULTS
 from vitsdk.formats.run_spec import RUN_SPEC
 from vitsdk.errors import UserError
+from vitsdk.hashing import bytes_sha256
 
 # Files of these formats may sit beside results (a bundle, a run spec, an earlier report): skipped quietly
 # when found by walking a folder, an error when named on the command line.
@@ -38,24 +38,12 @@ class Problem:
         return {"file": str(self.path), "json_path": self.where, "message": self.message}
 
 
-@dataclass(frozen=True)
-class Manifest:
-    """A bundle manifest, found beside the results or given with --bundle, matched by sha256."""
+class Manifest(Bundle):
+    """Temporary (issue 12): a `Bundle` with the old `document` name, until report/variant.py reads `.manifest`."""
 
-    path: Path
-    sha256: str
-    document: dict
-
-    def file_entry(self, model_file: str, model_sha256: str) -> dict | None:
-        """The manifest's `files[]` entry for a model file: by sha256, else by relative path."""
-        entries = [e for e in self.document.get("files") or [] if isinstance(e, dict)]
-        for entry in entries:
-            if entry.get("sha256") == model_sha256:
-                return entry
-        for entry in entries:
-            if entry.get("path") == model_file:
-                return entry
-        return None
+    @property
+    def document(self) -> dict:
+        return self.manifest
 
 
 @dataclass
@@ -64,10 +52,10 @@ class Loaded:
 
     results: list[tuple[Path, dict]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    manifests: dict[str, Manifest] = field(default_factory=dict)          # manifest sha256 -> manifest
-    by_model_sha: dict[str, Manifest] = field(default_factory=dict)       # model file sha256 -> manifest
+    manifests: dict[str, Bundle] = field(default_factory=dict)            # manifest sha256 -> bundle
+    by_model_sha: dict[str, Bundle] = field(default_factory=dict)         # model file sha256 -> bundle
 
-    def manifest_for(self, document: dict) -> Manifest | None:
+    def manifest_for(self, document: dict) -> Bundle | None:
         """The bundle a result came from: by `model.manifest_sha256`, else by the model file's sha256."""
         model = document["model"]
         found = self.manifests.get(model.get("manifest_sha256") or "")
@@ -102,26 +90,29 @@ def _walk(folder: Path) -> Iterable[Path]:
 
 
 def _add_manifest(loaded: Loaded, path: Path, raw: bytes, document: dict) -> None:
-    sha = hashlib.sha256(raw).hexdigest()
+    """Indexes a bundle manifest by its own sha256 and its files' sha256; a bad one becomes a Problem."""
+    sha = bytes_sha256(raw)
     if sha in loaded.manifests:
         return
-    problem = _manifest_problem(document, path)
-    if problem:
-        loaded.problems.append(problem)
+    bundle = _read_manifest(path, sha, document)
+    if isinstance(bundle, Problem):
+        loaded.problems.append(bundle)
         return
-    manifest = Manifest(path, sha, document)
-    loaded.manifests[sha] = manifest
-    for entry in document.get("files") or []:
-        if isinstance(entry, dict) and isinstance(entry.get("sha256"), str):
-            loaded.by_model_sha.setdefault(entry["sha256"], manifest)
+    loaded.manifests[sha] = bundle
+    for model_file in bundle.files:
+        loaded.by_model_sha.setdefault(model_file.sha256, bundle)
 
 
-def _manifest_problem(document: dict, path: Path) -> Problem | None:
-    """Checks a manifest against schemas/manifest.schema.json."""
+def _read_manifest(path: Path, sha: str, document: dict) -> Bundle | Problem:
+    """The bundle of a manifest found beside results, or why the report ignores it (schema, then paths)."""
     problems = MANIFEST.errors(document)
-    if not problems:
-        return None
-    where, _, message = problems[0].partition(": ")
+    if problems:
+        where, _, message = problems[0].partition(": ")
+    else:
+        try:
+            return Manifest.from_document(path.parent, document, sha, str(path))
+        except UserError as exc:
+            where, message = "/files", str(exc).removeprefix(f"{path}: ")
     return Problem(path, where, f"manifest ignored (variant and accuracy unknown for its results): {message}")
 
 
@@ -154,7 +145,7 @@ def load(paths: Sequence[str | os.PathLike], bundles: Sequence[str | os.PathLike
             raise UserError(f"results path '{path}' does not exist")
     for given in bundles:
         path = Path(given)
-        manifest = path / "manifest.json" if path.is_dir() else path
+        manifest = path / MANIFEST_FILE if path.is_dir() else path
         if not manifest.is_file():
             raise UserError(f"--bundle '{path}': no manifest.json there (a bundle is a folder made by `vitsdk export`)")
         _try_manifest(loaded, manifest)
@@ -194,10 +185,10 @@ def _nearby_manifests(folders: set[Path]) -> list[Path]:
     found: set[Path] = set()
     for folder in folders:
         for place in (folder, folder.parent):
-            if (place / "manifest.json").is_file():
-                found.add(place / "manifest.json")
+            if (place / MANIFEST_FILE).is_file():
+                found.add(place / MANIFEST_FILE)
         try:
-            found.update(p for p in folder.parent.glob("*/manifest.json") if p.is_file())
+            found.update(p for p in folder.parent.glob(f"*/{MANIFEST_FILE}") if p.is_file())
         except OSError:
             continue
     return sorted(found)

@@ -1,0 +1,35 @@
+"""The fpga target's converter: `vitsdk.fpga.to_fpga` writes the project folder; its C simulation is the check."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vitsdk.converters.registry import ConvertContext, ConvertedFile, register_converter
+from vitsdk.converters.targets import Target
+from vitsdk.converters.verify import compare
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from vitsdk.converters.verify import ReferenceSet
+
+
+def verify(target: Target, precision: str, path: Path, reference: ReferenceSet) -> dict[str, Any]:
+    """The g++ C simulation's outputs (bit-exact with the integer reference), judged like a runtime's."""
+    from vitsdk.fpga import CSIM_OUTPUTS
+
+    return compare(target, precision, path, np.load(path / CSIM_OUTPUTS), "g++ C simulation of the HLS project",
+                   reference)
+
+
+@register_converter("fpga", verify=verify)
+def convert(model: nn.Module, example_inputs: tuple, path: Path, precision: str,
+            context: ConvertContext) -> ConvertedFile:
+    from vitsdk.fpga import to_fpga
+
+    info = to_fpga(model, example_inputs, path, precision, reference=context.reference)
+    return ConvertedFile(info["precision"], info["exporter"], info["delegate"], info["size_bytes"], 0.0,
+                         delegation=info.get("delegation"), weight_storage=info.get("weight_storage"),
+                         details={"fpga": info["fpga"]})
