@@ -104,3 +104,40 @@ def test_platform_targets_expand_from_the_table():
 def test_readme_target_table_is_generated_from_the_registry():
     readme = (Path(__file__).resolve().parents[1] / "converters" / "README.md").read_text()
     assert targets.markdown_table() in readme
+
+
+@pytest.mark.parametrize("name", [t.name for t in targets.TARGETS.values() if not t.is_platform])
+def test_every_file_target_registers_its_converter_and_check_from_its_own_module(name):
+    """Each backend module registers itself (convert + verify) when the module its row names is imported;
+    nothing else in the package lists the targets again."""
+    import importlib
+
+    from vitsdk.converters.registry import CONVERTERS, converter_for
+
+    target = targets.TARGETS[name]
+    backend = converter_for(target)
+    assert CONVERTERS[name] is backend and callable(backend.convert) and callable(backend.verify)
+    assert backend.convert.__module__ == target.converter == importlib.import_module(target.converter).__name__
+
+
+@pytest.mark.parametrize("name", [t.name for t in targets.TARGETS.values() if not t.is_platform])
+def test_precision_and_calibration_rules_come_from_the_target_row(name):
+    """`check_precision` (what every converter calls) accepts exactly the row's precisions and asks for
+    calibration data exactly for the row's `calibrated` ones."""
+    import torch
+
+    from vitsdk.converters.common import check_precision
+
+    target = targets.TARGETS[name]
+    some = torch.zeros(1, 1, 28, 28)
+    for precision in targets.all_precisions():
+        if precision not in target.precisions:
+            with pytest.raises(UserError, match=f"not supported by target '{name}'"):
+                check_precision(name, precision, some)
+            continue
+        check_precision(name, precision, some)
+        if precision in target.calibrated:
+            with pytest.raises(UserError, match="needs calibration data"):
+                check_precision(name, precision, None)
+        else:
+            check_precision(name, precision, None)
