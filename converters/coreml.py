@@ -28,7 +28,7 @@ from vitsdk.converters.quiet import quiet
 from vitsdk.converters.reference import fp16_emulation
 from vitsdk.converters.registry import ConvertContext, ConvertedFile, register_converter
 from vitsdk.converters.targets import Target
-from vitsdk.errors import UserError, suggest
+from vitsdk.errors import UserError, unknown
 
 if TYPE_CHECKING:
     from vitsdk.converters.verify import ReferenceSet
@@ -51,8 +51,7 @@ def deployment_target(name: str):
     ct = _import_coremltools()
     options = [t.name for t in ct.target]
     if name not in options:
-        raise UserError(f"unknown minimum deployment target '{name}'{suggest(name, options)}; choose from: "
-                        f"{', '.join(options)}")
+        raise unknown("minimum deployment target", name, options)
     return getattr(ct.target, name)
 
 
@@ -93,8 +92,7 @@ def to_mlpackage(model: torch.nn.Module, example_inputs: tuple, path: str | os.P
     """
     check_precision("coreml", precision, None)
     if compression not in COMPRESSIONS:
-        raise UserError(f"unknown Core ML compression '{compression}'{suggest(compression, COMPRESSIONS)}; "
-                        f"choose from: {', '.join(COMPRESSIONS)}")
+        raise unknown("Core ML compression", compression, COMPRESSIONS)
     if compression == "auto":
         compression = "sparse" if precision != "int8" and pruned_fraction(model) >= 0.1 else "none"
     if precision == "int8" and compression == "palettized":
