@@ -217,19 +217,24 @@ def test_bench_without_a_project_says_how_to_make_one(tmp_path):
 
 
 def test_manifest_path_outside_the_bundle_is_refused(tmp_path):
-    """A manifest naming an FPGA project outside its bundle ('../') is refused before anything is read there,
-    even though a valid-looking project.json waits at that path (the confinement is code, not a schema)."""
+    """A bundle whose manifest names an FPGA project that resolves outside the bundle (here through a symlink,
+    which the schema's path pattern cannot see) is refused before anything is read there, even though a
+    valid-looking project.json waits at that path: the manifest goes through formats.manifest.Bundle."""
     import json
+    import shutil
 
     outside = tmp_path / "elsewhere"
-    outside.mkdir()
-    (outside / "project.json").write_text(json.dumps({"format": "not-read"}))
+    (outside / "vit_int8").mkdir(parents=True)
+    (outside / "vit_int8" / "project.json").write_text(json.dumps({"format": "not-read"}))
     bundle = tmp_path / "bundle"
     bundle.mkdir()
-    (bundle / "manifest.json").write_text(json.dumps(
-        {"files": [{"path": "../elsewhere", "runtime": "fpga", "sha256": "0" * 64}]}))
+    shutil.copy(Path(__file__).parent / "fixtures" / "report" / "bundles" / "pruned" / "manifest.json", bundle)
+    (bundle / "fpga").symlink_to(outside)  # the fixture's fpga entry is fpga/vit_int8
     with pytest.raises(UserError, match="points outside the bundle"):
         F.read_project(bundle)
+    (bundle / "manifest.json").write_text(json.dumps({"files": [{"path": "fpga/vit_int8", "runtime": "fpga"}]}))
+    with pytest.raises(UserError, match="manifest.json: not a vitsdk.manifest file"):
+        F.read_project(bundle)  # a manifest without its version is refused too, not guessed at
 
 
 # ---- estimator ----

@@ -5,15 +5,14 @@ Needs numpy only (no torch): the board runner (fpga/board/run_board.py) reads pr
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from vitsdk.errors import UserError
-from vitsdk.resources import inside
+from vitsdk.formats.manifest import MANIFEST_FILE, Bundle
+from vitsdk.formats.schema import read_json
 
 PROJECT_FORMAT = "vitsdk.fpga_project/1"
 CSIM_OUTPUTS = "csim_outputs.npy"  # float logits of the C simulation on the reference inputs
@@ -32,40 +31,33 @@ def read_io(path: Path, dtype: str) -> np.ndarray:
     return np.frombuffer(data[8:], dtype=np.dtype(dtype).newbyteorder("<")).reshape(int(count), int(width))
 
 
-def _fpga_entries(path: Path) -> tuple[bytes, list[dict]]:
-    """The raw manifest.json of a bundle at `path` and its fpga `files[]` entries (none if it has no
-    readable manifest)."""
-    manifest = path / "manifest.json"
-    if not manifest.is_file():
-        return b"", []
-    raw = manifest.read_bytes()
-    try:
-        files = json.loads(raw).get("files", [])
-    except (json.JSONDecodeError, AttributeError):
-        return raw, []
-    return raw, [f for f in files if isinstance(f, dict) and f.get("runtime") == "fpga" and isinstance(f.get("path"), str)]
+def _fpga_entries(path: Path) -> tuple[Bundle | None, list[dict]]:
+    """The bundle at `path` (read and checked by the one manifest reader: version, schema, paths inside the
+    bundle) and its fpga `files[]` entries; (None, []) when `path` has no manifest (a bare project folder)."""
+    if not (path / MANIFEST_FILE).is_file():
+        return None, []
+    bundle = Bundle.load(path)
+    return bundle, bundle.entries(runtime="fpga")
 
 
 def bundle_entry(path: str | os.PathLike, folder: Path) -> tuple[str, dict] | None:
     """(manifest sha256, its files[] entry) when `path` is a bundle whose manifest lists the project `folder`,
     so results name the bundle the way the host and phone runners do (the report matches them by these)."""
-    raw, entries = _fpga_entries(Path(path))
+    bundle, entries = _fpga_entries(Path(path))
     for entry in entries:
-        if isinstance(entry.get("sha256"), str) and (Path(path) / entry["path"]).resolve() == folder.resolve():
-            return hashlib.sha256(raw).hexdigest(), entry
+        if bundle.inside(entry["path"]).resolve() == folder.resolve():
+            return bundle.manifest_sha256, entry
     return None
 
 
 def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
     """The FPGA project in `path`: a project folder, or a bundle whose manifest names one (else fpga/)."""
     path = Path(path)
-    _, entries = _fpga_entries(path)
-    # a manifest path is confined to the bundle in code, as every other bundle reader does
-    candidates = [path] + [inside(path, f["path"], f"{path / 'manifest.json'} files[]") for f in entries]
-    candidates.append(path / "fpga")
+    bundle, entries = _fpga_entries(path)
+    candidates = [path] + [bundle.inside(f["path"]) for f in entries] + [path / "fpga"]
     for folder in candidates:
         if (folder / "project.json").is_file():
-            project = json.loads((folder / "project.json").read_text())
+            project = read_json(folder / "project.json")
             if project.get("format") != PROJECT_FORMAT:
                 raise UserError(f"{folder / 'project.json'} is not a vitsdk FPGA project "
                                 f"(format {project.get('format')!r})")
