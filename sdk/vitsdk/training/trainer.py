@@ -106,6 +106,55 @@ def fit(model: VisionTransformer, train: ImageArrays, config: TrainConfig, out_d
     out = Path(out_dir) if out_dir is not None else None
     initial_model_config = model.config.to_dict()
     model.to(ctx.device)
+    _apply_levels(model, config)
+    x_all, y_all = _prepare(train, model)
+    examples = _Examples.start(len(y_all), config, ctx.world)
+    fingerprint = {"model": initial_model_config, "train": config.to_dict(), "data": _data_fingerprint(y_all)}
+    optimizer = build_optimizer(model, config)
+    ema = _Ema(model, config.ema_decay) if config.ema_decay else None
+    amp_dtype = _amp_dtype(config.precision, ctx.device)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    if out is not None and (out / TRAIN_STATE_FILE).exists():
+        if not resume:
+            raise UserError(f"'{out}' already holds a training checkpoint; pick another -o folder or resume it")
+        history, start_epoch = _resume(out / TRAIN_STATE_FILE, fingerprint, model, optimizer, ema, scaler, examples)
+
+    loop = _EpochLoop(ctx, config, model, optimizer, ema, scaler, amp_dtype, x_all, y_all, examples,
+                      regularizer, after_step, on_step)
+    train_seconds = sum(h["seconds"] for h in history)
+    images_seen = sum(h["images"] for h in history)
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            record, seen = loop.train_one_epoch(epoch, out, history)
+            train_seconds += record["seconds"]
+            images_seen += record["images"]
+            examples.update(epoch, seen, record, config, ctx)
+            if eval_data is not None:
+                record["eval_top1"] = loop.evaluate(eval_data)
+            history.append(record)
+            if out is not None and ctx.main:
+                _save_epoch(out, epoch, fingerprint, model, optimizer, ema, scaler, examples, history)
+            distributed.barrier(ctx)
+            if on_epoch is not None and ctx.main:
+                on_epoch(record)
+    finally:
+        model.record_cls_attn = False
+
+    final = loop.final_model()
+    if out is not None and ctx.main:
+        save_checkpoint(final, out / MODEL_FILE, {"trained_epochs": str(config.epochs),
+                                                  "train_config": json.dumps(config.to_dict())})
+    distributed.barrier(ctx)
+    eval_top1 = history[-1].get("eval_top1") if history else None
+    return TrainResult(final, history, train_seconds, time.perf_counter() - wall_start, images_seen, eval_top1,
+                       start_epoch, out, examples.stats, examples.pool)
+
+
+def _apply_levels(model: VisionTransformer, config: TrainConfig) -> None:
+    """Refuses token/attention levels on a model without pruning blocks; sets the attention level's mode."""
     if config.token is not None and not model.config.prune_at:
         raise UserError(f"token-level sparsity needs pruning blocks, but model '{model.config.name}' has prune_at=()")
     if config.attention is not None:
@@ -113,213 +162,275 @@ def fit(model: VisionTransformer, train: ImageArrays, config: TrainConfig, out_d
             raise UserError(f"attention-level sparsity needs pruning blocks; model '{model.config.name}' has none")
         model.config = model.config.replace(attn_mode=config.attention.mode)
 
-    x_all, y_all = _prepare(train, model)
+
+def _data_fingerprint(y_all: torch.Tensor) -> dict[str, int]:
     n = len(y_all)
-    soft = config.example is not None and config.example.mode == "soft"
-    hard = config.example is not None and not soft
-    active_count = max(1, round(n * config.example.keep)) if hard else n
-    if config.batch_size % ctx.world:
-        raise UserError(f"batch size {config.batch_size} is not divisible by the {ctx.world} processes")
-    if active_count < config.batch_size:
-        what = f"{active_count} active examples ({n} x keep {config.example.keep})" if hard else \
-            f"{n} examples"
-        raise UserError(f"the training set has {what}, fewer than one batch of {config.batch_size}; "
-                        f"use a smaller --batch-size or more data")
-    local_batch = config.batch_size // ctx.world
+    return {"examples": n, "label_checksum": int((y_all.numpy() * np.arange(1, n + 1) % 1000003).sum())}
 
-    fingerprint = {"model": initial_model_config, "train": config.to_dict(),
-                   "data": {"examples": n, "label_checksum": int((y_all.numpy() * np.arange(1, n + 1) % 1000003).sum())}}
-    stats_type = LossScores if soft else ForgettingStats
-    stats = stats_type.empty(n) if config.example else None
-    pool = ExamplePool.start(n, config.example.keep, np.random.default_rng([config.seed, 7919])) if hard else None
 
+def build_optimizer(model: VisionTransformer, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on biases, norms, cls_token, pos_embed), as DeiT."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         (no_decay if param.ndim <= 1 or name in ("cls_token", "pos_embed") else decay).append(param)
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.peak_lr)
-    ema = _Ema(model, config.ema_decay) if config.ema_decay else None
-    amp_dtype = _amp_dtype(config.precision, ctx.device)
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=config.peak_lr)
 
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
-    state_path = out / TRAIN_STATE_FILE if out is not None else None
-    if state_path is not None and state_path.exists():
-        if not resume:
-            raise UserError(f"'{out}' already holds a training checkpoint; pick another -o folder or resume it")
-        state = load_train_state(state_path)
-        difference = describe_difference(state["fingerprint"], fingerprint)
-        if difference:
-            raise UserError(f"cannot resume from '{state_path}': it was written for another run ({difference}); "
-                            f"use another output folder or the same settings")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if ema is not None:
-            ema.model.load_state_dict(state["ema"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if stats is not None:
-            stats = stats_type.from_state_dict(state["stats"])
-        if pool is not None:
-            pool = ExamplePool.from_state_dict(state["pool"])
-        history = list(state["history"])
-        start_epoch = int(state["epoch"])
 
-    net: torch.nn.Module = model
-    if ctx.enabled:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
-    token_schedule = config.token.schedule(config.epochs) if config.token else None
-    attn_schedule = config.attention.schedule(config.epochs) if config.attention else None
-    record_attn = hard and config.example.tie_break == "cls_attn_var"
-    model.record_cls_attn = record_attn
-    tokens_cache: dict[float, float] = {}
-    train_seconds = sum(h["seconds"] for h in history)
-    images_seen = sum(h["images"] for h in history)
+def _resume(state_path: Path, fingerprint: dict[str, Any], model: VisionTransformer, optimizer: torch.optim.Optimizer,
+            ema: _Ema | None, scaler: torch.amp.GradScaler | None, examples: _Examples) -> tuple[list[dict], int]:
+    """Loads a checkpoint of the same run (refusing another run's); returns its history and epoch count."""
+    state = load_train_state(state_path)
+    difference = describe_difference(state["fingerprint"], fingerprint)
+    if difference:
+        raise UserError(f"cannot resume from '{state_path}': it was written for another run ({difference}); "
+                        f"use another output folder or the same settings")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if ema is not None:
+        ema.model.load_state_dict(state["ema"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    examples.load_state_dict(state)
+    return list(state["history"]), int(state["epoch"])
 
-    try:
-        for epoch in range(start_epoch, config.epochs):
-            seeds = np.random.SeedSequence([config.seed, epoch, ctx.rank]).generate_state(2)
-            torch.manual_seed(int(seeds[0]))  # drop-path
-            aug_gen = torch.Generator().manual_seed(int(seeds[1]))
-            order_rng = np.random.default_rng([config.seed, epoch])  # same on every rank
-            active = pool.active_index if pool is not None else np.arange(n)
-            weight_all = None  # soft mode: per-example loss weights of this epoch
-            if soft and config.example.prunes(epoch, config.epochs):
-                kept, weights = stats.select(config.example.keep, np.random.default_rng([config.seed, epoch, 15485863]))
-                if len(kept) >= config.batch_size:
-                    active, weight_all = kept, torch.from_numpy(weights)
-            steps = len(active) // config.batch_size  # the last partial batch is dropped
-            order = torch.from_numpy(active[order_rng.permutation(len(active))][:steps * config.batch_size])
-            seen_index, seen_correct, seen_var, seen_loss = [], [], [], []
-            loss_sum = torch.zeros((), dtype=torch.float64)
-            correct_sum = 0
-            net.train()
-            epoch_start, cpu_start = time.perf_counter(), time.process_time()
-            for step in range(steps):
-                progress = epoch + step / steps
-                lr = config.lr_at(progress)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                if token_schedule is not None:
-                    model.set_sparsity(keep_rate=token_schedule(progress))
-                if attn_schedule is not None:
-                    model.set_sparsity(attn_keep=attn_schedule(progress))
-                index = order[step * config.batch_size:(step + 1) * config.batch_size][ctx.rank::ctx.world]
-                x = x_all.index_select(0, index)
-                y = y_all.index_select(0, index)
-                if config.augment:
-                    x = _augment(x, aug_gen)
-                x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
-                with _autocast(ctx.device, amp_dtype):
-                    logits = net(x)
-                    if soft:
-                        weight = weight_all.index_select(0, index).to(ctx.device) if weight_all is not None else None
-                        loss, per_example = weighted_loss(logits, y, weight, config.label_smoothing)
-                        seen_loss.append(per_example.detach().float().cpu())
-                    else:
-                        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-                    if regularizer is not None:
-                        loss = loss + regularizer(model)
-                check = loss.detach().float().clone()
-                distributed.all_reduce_sum(ctx, check)  # every rank stops together on a NaN
-                if not torch.isfinite(check):
-                    raise TrainingDiverged(_diverged_message(loss.item(), epoch, step, steps, lr, out, history))
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)
-                else:
-                    loss.backward()
-                if config.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                if ema is not None:
-                    ema.update(model)
-                if after_step is not None:
-                    after_step(model)
-                correct = (logits.detach().argmax(dim=1) == y).cpu()
-                seen_index.append(index)
-                seen_correct.append(correct)
-                if record_attn:
-                    seen_var.append(model.last_cls_attn.float().var(dim=1).cpu())
-                loss_sum += loss.detach().double().cpu()
-                correct_sum += int(correct.sum())
-                if on_step is not None and ctx.main:
-                    elapsed = time.perf_counter() - epoch_start
-                    on_step(StepInfo(epoch, step + 1, steps, float(loss.detach()), correct_sum / ((step + 1) * len(index)),
-                                     (step + 1) * config.batch_size / max(elapsed, 1e-9), len(active),
-                                     model.config.keep_rate, model.config.attn_keep,
-                                     _tokens_kept(model, tokens_cache), lr))
-            seconds = time.perf_counter() - epoch_start
-            cpu_seconds = time.process_time() - cpu_start
-            train_seconds += seconds
-            images_seen += steps * config.batch_size
 
-            totals = distributed.all_reduce_sum(ctx, torch.tensor([float(loss_sum), float(correct_sum)], dtype=torch.float64))
-            record: dict[str, Any] = {
-                "epoch": epoch + 1, "lr": config.lr_at(epoch + 1 - 1e-9), "train_loss": float(totals[0]) / (steps * ctx.world),
-                "train_acc": float(totals[1]) / (steps * config.batch_size), "images": steps * config.batch_size,
-                "seconds": seconds, "cpu_seconds": cpu_seconds, "img_per_s": steps * config.batch_size / max(seconds, 1e-9),
-                "active_examples": len(active), "keep_rate": model.config.keep_rate,
-                "attn_keep": model.config.attn_keep, "tokens_kept": _tokens_kept(model, tokens_cache)}
-            all_index = distributed.all_gather_cat(ctx, torch.cat(seen_index)).numpy() if stats is not None else None
-            if soft:
-                stats.update(all_index, distributed.all_gather_cat(ctx, torch.cat(seen_loss)).numpy())
-                record["skipped_examples"] = n - len(active)
-            elif stats is not None:
-                all_correct = distributed.all_gather_cat(ctx, torch.cat(seen_correct)).numpy()
-                all_var = distributed.all_gather_cat(ctx, torch.cat(seen_var)).numpy() if record_attn else None
-                stats.update(all_index, all_correct, all_var)
-                record["forgetting_events"] = int(stats.forgets.sum())
-                record["never_learned"] = int(((stats.presentations > 0) & ~stats.learned).sum())
-                period = config.example.period(config.epochs)
-                if (epoch + 1) % period == 0 and epoch + 1 < config.epochs:
-                    swap_rng = np.random.default_rng([config.seed, epoch, 104729])
-                    removed, restored = pool.swap(stats, config.example.swap_count(active_count), swap_rng,
-                                                  config.example.tie_break)
-                    check_partition(pool, n, active_count)
-                    record["swapped"] = len(removed)
-            if eval_data is not None:
-                eval_model = ema.model if ema is not None else model
-                eval_model.config = model.config
-                record["eval_top1"] = evaluate(eval_model, eval_data, config.eval_batch_size, ctx)
-            history.append(record)
-            if out is not None and ctx.main:
-                save_train_state(state_path, {
-                    "epoch": epoch + 1, "fingerprint": fingerprint, "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "ema": ema.model.state_dict() if ema else None,
-                    "scaler": scaler.state_dict() if scaler else None,
-                    "stats": stats.state_dict() if stats is not None else None,
-                    "pool": pool.state_dict() if pool is not None else None, "history": history})
-                _write_metrics(out / METRICS_FILE, history)
-            distributed.barrier(ctx)
-            if on_epoch is not None and ctx.main:
-                on_epoch(record)
-    finally:
-        model.record_cls_attn = False
+def _save_epoch(out: Path, epoch: int, fingerprint: dict[str, Any], model: VisionTransformer,
+                optimizer: torch.optim.Optimizer, ema: _Ema | None, scaler: torch.amp.GradScaler | None,
+                examples: _Examples, history: list[dict[str, Any]]) -> None:
+    """The checkpoint a resumed run continues from exactly, and metrics.jsonl (rank 0)."""
+    save_train_state(out / TRAIN_STATE_FILE, {
+        "epoch": epoch + 1, "fingerprint": fingerprint, "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(), "ema": ema.model.state_dict() if ema else None,
+        "scaler": scaler.state_dict() if scaler else None, **examples.state_dict(), "history": history})
+    _write_metrics(out / METRICS_FILE, history)
 
-    # The saved model carries the schedules' end values (also when a finished run is merely resumed).
-    if token_schedule is not None:
-        model.set_sparsity(keep_rate=token_schedule(config.epochs))
-    if attn_schedule is not None:
-        model.set_sparsity(attn_keep=attn_schedule(config.epochs))
-    final = ema.model if ema is not None else model
-    final.config = model.config
-    if out is not None and ctx.main:
-        save_checkpoint(final, out / MODEL_FILE, {"trained_epochs": str(config.epochs),
-                                                  "train_config": json.dumps(config.to_dict())})
-    distributed.barrier(ctx)
-    eval_top1 = history[-1].get("eval_top1") if history else None
-    return TrainResult(final, history, train_seconds, time.perf_counter() - wall_start, images_seen, eval_top1,
-                       start_epoch, out, stats, pool)
+
+@dataclass
+class _Seen:
+    """What one rank's epoch presented: per step the example indices, correctness, CLS-attention variance, loss."""
+
+    active: int  # examples the epoch drew from
+    index: list[torch.Tensor] = field(default_factory=list)
+    correct: list[torch.Tensor] = field(default_factory=list)
+    attn_var: list[torch.Tensor] = field(default_factory=list)
+    loss: list[torch.Tensor] = field(default_factory=list)
+
+
+@dataclass
+class _Examples:
+    """Example-level state: the mode, per-example statistics and (hard mode) the active / held-out pool."""
+
+    count: int
+    soft: bool
+    hard: bool
+    active_count: int  # examples trained on per epoch in hard mode (all of them otherwise)
+    stats: ForgettingStats | LossScores | None
+    pool: ExamplePool | None
+
+    @classmethod
+    def start(cls, n: int, config: TrainConfig, world: int) -> "_Examples":
+        soft = config.example is not None and config.example.mode == "soft"
+        hard = config.example is not None and not soft
+        active_count = max(1, round(n * config.example.keep)) if hard else n
+        if config.batch_size % world:
+            raise UserError(f"batch size {config.batch_size} is not divisible by the {world} processes")
+        if active_count < config.batch_size:
+            what = f"{active_count} active examples ({n} x keep {config.example.keep})" if hard else \
+                f"{n} examples"
+            raise UserError(f"the training set has {what}, fewer than one batch of {config.batch_size}; "
+                            f"use a smaller --batch-size or more data")
+        stats = (LossScores if soft else ForgettingStats).empty(n) if config.example else None
+        pool = ExamplePool.start(n, config.example.keep, np.random.default_rng([config.seed, 7919])) if hard else None
+        return cls(n, soft, hard, active_count, stats, pool)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"stats": self.stats.state_dict() if self.stats is not None else None,
+                "pool": self.pool.state_dict() if self.pool is not None else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.stats is not None:
+            self.stats = type(self.stats).from_state_dict(state["stats"])
+        if self.pool is not None:
+            self.pool = ExamplePool.from_state_dict(state["pool"])
+
+    def for_epoch(self, epoch: int, config: TrainConfig) -> tuple[np.ndarray, torch.Tensor | None]:
+        """The examples an epoch draws from and, in soft mode, their loss weights (None: unweighted)."""
+        active = self.pool.active_index if self.pool is not None else np.arange(self.count)
+        if self.soft and config.example.prunes(epoch, config.epochs):
+            kept, weights = self.stats.select(config.example.keep,
+                                              np.random.default_rng([config.seed, epoch, 15485863]))
+            if len(kept) >= config.batch_size:
+                return kept, torch.from_numpy(weights)
+        return active, None
+
+    def update(self, epoch: int, seen: _Seen, record: dict[str, Any], config: TrainConfig,
+               ctx: distributed.Dist) -> None:
+        """The example-pool update after an epoch, from every rank's (index, loss) or (index, correct) pairs;
+        in hard mode, every `period` epochs, the most-learned active examples swap with held-out ones."""
+        if self.stats is None:
+            return
+        all_index = distributed.all_gather_cat(ctx, torch.cat(seen.index)).numpy()
+        if self.soft:
+            self.stats.update(all_index, distributed.all_gather_cat(ctx, torch.cat(seen.loss)).numpy())
+            record["skipped_examples"] = self.count - seen.active
+            return
+        all_correct = distributed.all_gather_cat(ctx, torch.cat(seen.correct)).numpy()
+        all_var = distributed.all_gather_cat(ctx, torch.cat(seen.attn_var)).numpy() if seen.attn_var else None
+        self.stats.update(all_index, all_correct, all_var)
+        record["forgetting_events"] = int(self.stats.forgets.sum())
+        record["never_learned"] = int(((self.stats.presentations > 0) & ~self.stats.learned).sum())
+        if (epoch + 1) % config.example.period(config.epochs) == 0 and epoch + 1 < config.epochs:
+            swap_rng = np.random.default_rng([config.seed, epoch, 104729])
+            removed, _ = self.pool.swap(self.stats, config.example.swap_count(self.active_count), swap_rng,
+                                        config.example.tie_break)
+            check_partition(self.pool, self.count, self.active_count)
+            record["swapped"] = len(removed)
+
+
+class _EpochLoop:
+    """One epoch of optimizer steps (`train_one_epoch`), with what every step needs built once."""
+
+    def __init__(self, ctx: distributed.Dist, config: TrainConfig, model: VisionTransformer,
+                 optimizer: torch.optim.Optimizer, ema: _Ema | None, scaler: torch.amp.GradScaler | None,
+                 amp_dtype: torch.dtype | None, x_all: torch.Tensor, y_all: torch.Tensor, examples: _Examples,
+                 regularizer: Callable[[VisionTransformer], torch.Tensor] | None,
+                 after_step: Callable[[VisionTransformer], None] | None,
+                 on_step: Callable[[StepInfo], None] | None) -> None:
+        self.ctx, self.config, self.model, self.optimizer = ctx, config, model, optimizer
+        self.ema, self.scaler, self.amp_dtype = ema, scaler, amp_dtype
+        self.x_all, self.y_all, self.examples = x_all, y_all, examples
+        self.regularizer, self.after_step, self.on_step = regularizer, after_step, on_step
+        self.net: torch.nn.Module = model  # wrapped after any resume: DDP broadcasts rank 0's weights
+        if ctx.enabled:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        self.token_schedule = config.token.schedule(config.epochs) if config.token else None
+        self.attn_schedule = config.attention.schedule(config.epochs) if config.attention else None
+        self.record_attn = examples.hard and config.example.tie_break == "cls_attn_var"
+        model.record_cls_attn = self.record_attn
+        self.tokens_cache: dict[float, float] = {}
+
+    def train_one_epoch(self, epoch: int, out: Path | None, history: list[dict[str, Any]]) -> tuple[dict, _Seen]:
+        """Every step of `epoch`; returns its record (loss, accuracy, timings, sparsity) and what it presented.
+        Every random choice comes from generators seeded by (seed, epoch, rank): a resumed run repeats it."""
+        config, ctx, model = self.config, self.ctx, self.model
+        seeds = np.random.SeedSequence([config.seed, epoch, ctx.rank]).generate_state(2)
+        torch.manual_seed(int(seeds[0]))  # drop-path
+        aug_gen = torch.Generator().manual_seed(int(seeds[1]))
+        order_rng = np.random.default_rng([config.seed, epoch])  # same on every rank
+        active, weight_all = self.examples.for_epoch(epoch, config)
+        steps = len(active) // config.batch_size  # the last partial batch is dropped
+        order = torch.from_numpy(active[order_rng.permutation(len(active))][:steps * config.batch_size])
+        seen = _Seen(active=len(active))
+        loss_sum = torch.zeros((), dtype=torch.float64)
+        correct_sum = 0
+        self.net.train()
+        epoch_start, cpu_start = time.perf_counter(), time.process_time()
+        for step in range(steps):
+            lr = self._set_schedules(epoch + step / steps)
+            index = order[step * config.batch_size:(step + 1) * config.batch_size][ctx.rank::ctx.world]
+            x = self.x_all.index_select(0, index)
+            y = self.y_all.index_select(0, index)
+            if config.augment:
+                x = _augment(x, aug_gen)
+            x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
+            weight = weight_all.index_select(0, index).to(ctx.device) if weight_all is not None else None
+            logits, loss = self._forward(x, y, weight, seen)
+            check = loss.detach().float().clone()
+            distributed.all_reduce_sum(ctx, check)  # every rank stops together on a NaN
+            if not torch.isfinite(check):
+                raise TrainingDiverged(_diverged_message(loss.item(), epoch, step, steps, lr, out, history))
+            self._optimizer_step(loss)
+            correct = (logits.detach().argmax(dim=1) == y).cpu()
+            seen.index.append(index)
+            seen.correct.append(correct)
+            if self.record_attn:
+                seen.attn_var.append(model.last_cls_attn.float().var(dim=1).cpu())
+            loss_sum += loss.detach().double().cpu()
+            correct_sum += int(correct.sum())
+            if self.on_step is not None and ctx.main:
+                elapsed = time.perf_counter() - epoch_start
+                self.on_step(StepInfo(epoch, step + 1, steps, float(loss.detach()), correct_sum / ((step + 1) * len(index)),
+                                      (step + 1) * config.batch_size / max(elapsed, 1e-9), len(active),
+                                      model.config.keep_rate, model.config.attn_keep,
+                                      _tokens_kept(model, self.tokens_cache), lr))
+        seconds = time.perf_counter() - epoch_start
+        cpu_seconds = time.process_time() - cpu_start
+        totals = distributed.all_reduce_sum(ctx, torch.tensor([float(loss_sum), float(correct_sum)], dtype=torch.float64))
+        record = {
+            "epoch": epoch + 1, "lr": config.lr_at(epoch + 1 - 1e-9), "train_loss": float(totals[0]) / (steps * ctx.world),
+            "train_acc": float(totals[1]) / (steps * config.batch_size), "images": steps * config.batch_size,
+            "seconds": seconds, "cpu_seconds": cpu_seconds, "img_per_s": steps * config.batch_size / max(seconds, 1e-9),
+            "active_examples": len(active), "keep_rate": model.config.keep_rate,
+            "attn_keep": model.config.attn_keep, "tokens_kept": _tokens_kept(model, self.tokens_cache)}
+        return record, seen
+
+    def _set_schedules(self, progress: float) -> float:
+        """The learning rate and keep rates at fractional epoch `progress` (pure functions of it); returns the lr."""
+        lr = self.config.lr_at(progress)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        if self.token_schedule is not None:
+            self.model.set_sparsity(keep_rate=self.token_schedule(progress))
+        if self.attn_schedule is not None:
+            self.model.set_sparsity(attn_keep=self.attn_schedule(progress))
+        return lr
+
+    def _forward(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None,
+                 seen: _Seen) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and loss (weighted per example in soft mode, plus the regularizer) under autocast."""
+        config = self.config
+        with _autocast(self.ctx.device, self.amp_dtype):
+            logits = self.net(x)
+            if self.examples.soft:
+                loss, per_example = weighted_loss(logits, y, weight, config.label_smoothing)
+                seen.loss.append(per_example.detach().float().cpu())
+            else:
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+            if self.regularizer is not None:
+                loss = loss + self.regularizer(self.model)
+        return logits, loss
+
+    def _optimizer_step(self, loss: torch.Tensor) -> None:
+        """Backward (scaled in fp16), gradient clipping, the step, then EMA and the caller's after_step."""
+        optimizer, scaler = self.optimizer, self.scaler
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        if self.config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        if self.after_step is not None:
+            self.after_step(self.model)
+
+    def evaluate(self, data: ImageArrays) -> float:
+        """Top-1 of the weights being trained (the EMA ones when EMA is on) at the current keep rates."""
+        eval_model = self.ema.model if self.ema is not None else self.model
+        eval_model.config = self.model.config
+        return evaluate(eval_model, data, self.config.eval_batch_size, self.ctx)
+
+    def final_model(self) -> VisionTransformer:
+        """The model to save, at the schedules' end values (also when a finished run is merely resumed)."""
+        config, model = self.config, self.model
+        if self.token_schedule is not None:
+            model.set_sparsity(keep_rate=self.token_schedule(config.epochs))
+        if self.attn_schedule is not None:
+            model.set_sparsity(attn_keep=self.attn_schedule(config.epochs))
+        final = self.ema.model if self.ema is not None else model
+        final.config = model.config
+        return final
 
 
 @torch.no_grad()
