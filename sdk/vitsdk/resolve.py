@@ -58,8 +58,9 @@ def resolve(spec: nn.Module | str | os.PathLike, *, model_name: str | None = Non
     text = str(spec)
     path = Path(text)
     if is_pruned_artifact(path):
-        model = load_pruned(path, compaction=compaction, **overrides)
-        return model.eval(), ModelSource("pruned", text, file_sha256(path / MODEL_FILE), read_sparsity(path))
+        document = read_sparsity(path)
+        model = load_pruned(path, compaction=compaction, document=document, **overrides)
+        return model.eval(), ModelSource("pruned", text, file_sha256(path / MODEL_FILE), document)
     if path.is_dir():
         if not (path / MODEL_FILE).is_file():
             raise UserError(f"folder '{path}' has neither {MODEL_FILE} nor sparsity.json; pass a checkpoint file, "

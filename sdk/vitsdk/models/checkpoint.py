@@ -176,24 +176,8 @@ def load_model(path: str | os.PathLike, model_name: str | None = None, **overrid
 
 
 def resolve_model(spec: str, model_name: str | None = None, **overrides) -> VisionTransformer:
-    """The model a CLI argument names: a registry name, a checkpoint file, or a folder holding
-    `model.safetensors` (a training run or a pruned artifact, whose `sparsity.json` is honoured)."""
-    from vitsdk.models.registry import create_model, list_models
+    """TEMPORARY: `vitsdk.resolve.resolve_model`, kept until benchmarks/export.py imports it from there (this
+    import is the one edge from `models` up to `sparsity`; tests/test_import_cycles.py lists it)."""
+    from vitsdk.resolve import resolve_model as resolve_spec
 
-    path = Path(spec)
-    if path.is_dir():
-        if (path / "sparsity.json").is_file():
-            from vitsdk.sparsity import load_pruned  # the pruned-weights artifact rebuilds its compact model
-
-            return load_pruned(path, **overrides)
-        if (path / MODEL_FILE).is_file():
-            return load_model(path / MODEL_FILE, model_name, **overrides)
-        raise UserError(f"folder '{path}' has neither {MODEL_FILE} nor sparsity.json; pass a checkpoint file, "
-                        f"a training run folder or a model name")
-    if path.exists() or os.sep in spec or spec.endswith((".pth", ".pt", ".bin", ".safetensors")):
-        return load_model(path, model_name, **overrides)
-    if spec in list_models():
-        return create_model(spec, **overrides)
-    from vitsdk.errors import unknown
-
-    raise unknown("model or checkpoint", spec, list_models())
+    return resolve_spec(spec, model_name, **overrides)

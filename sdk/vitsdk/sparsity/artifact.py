@@ -141,14 +141,16 @@ def _dumps(document: dict) -> str:
     return text + "\n"
 
 
-def load_pruned(path: str | os.PathLike, compaction: str = "auto", **overrides: Any) -> nn.Module:
+def load_pruned(path: str | os.PathLike, compaction: str = "auto", *, document: dict | None = None,
+                **overrides: Any) -> nn.Module:
     """The model of a pruned artifact folder, compacted (`compaction` 'auto' | 'gather' | 'remove', or
     'mask' for the masked full-size model that can be fine-tuned or pruned further). 'auto' is the mode
-    `vitsdk prune --advise` measured fastest when the artifact records one. `overrides` change
-    the ViTConfig (e.g. keep_rate=0.7)."""
+    `vitsdk prune --advise` measured fastest when the artifact records one. `document`: its sparsity.json
+    when the caller has read it already (`read_sparsity`). `overrides` change the ViTConfig (e.g.
+    keep_rate=0.7)."""
     check_choice("compaction", compaction, COMPACTION_MODES)
     folder = Path(path)
-    document = read_sparsity(folder)
+    document = read_sparsity(folder) if document is None else document
     weights_path = folder / MODEL_FILE
     tensors, _ = read_state_dict(weights_path)
     if compaction == "auto" and "advice" in document:
