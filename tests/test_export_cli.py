@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vitsdk.converters import targets
-from vitsdk.converters.bundle import ExportOptions, export
+from vitsdk.converters import ExportOptions, export
 from vitsdk.errors import UserError
 
 MODEL = "vit_nano_patch4_28"

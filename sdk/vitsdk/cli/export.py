@@ -50,7 +50,7 @@ def export(
 ) -> None:
     """Export a model to a verified bundle."""
     check_writable(output, "--output", is_dir=True)
-    from vitsdk.converters.bundle import ExportOptions, export as run_export
+    from vitsdk.converters import ExportOptions, export as run_export
 
     precisions = tuple(p.strip() for item in (precision or []) for p in item.split(",") if p.strip()) or None
     options = ExportOptions(target=target, precisions=precisions, calib_data=calib_data,
