@@ -112,3 +112,29 @@ def test_manifest_reader_refuses_newer_versions_and_the_writer_refuses_an_invali
     with pytest.raises(RuntimeError, match="internal error.*/files"):
         write_manifest(root, {**document, "files": "none"})
     assert json.loads((root / MANIFEST_FILE).read_text())["schema"] == "vitsdk.manifest/2"  # nothing written
+
+
+def test_the_report_reads_manifests_through_the_one_reader_and_skips_a_bad_one_as_a_problem(tmp_path):
+    """`vitsdk report --bundle` indexes a good manifest as a `Bundle` (by its sha256 and its files'), and a
+    manifest whose file leaves the bundle becomes a Problem naming it: the report goes on without it."""
+    import os
+
+    from vitsdk.formats.manifest import Bundle, write_manifest
+    from vitsdk.report.load import load
+
+    root, document = _bundle_folder(tmp_path)
+    sha = write_manifest(root, document)
+    results = tmp_path / "results"
+    results.mkdir()
+    loaded = load([results], bundles=[root])
+    assert loaded.problems == [] and isinstance(loaded.manifests[sha], Bundle)
+    assert loaded.by_model_sha[document["files"][0]["sha256"]] is loaded.manifests[sha]
+
+    os.symlink(tmp_path / "results", root / "away.pte")
+    document["files"][0]["path"] = "away.pte"
+    write_manifest(root, document)
+    loaded = load([results], bundles=[root])
+    assert loaded.manifests == {} and len(loaded.problems) == 1
+    problem = loaded.problems[0]
+    assert problem.where == "/files" and "points outside the bundle" in problem.message
+    assert problem.message.startswith("manifest ignored")
