@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from vitsdk.atomic import write_json
 from vitsdk.errors import UserError
-from vitsdk.fpga.engine import design_for
-from vitsdk.fpga.program import Program, cycle_model
-from vitsdk.fpga.rtl import RtlResult, simulate_project
+from vitsdk.formats.results import RESULTS, model_entry, results_document, results_name
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
-from vitsdk.fpga.quick_mode import ESTIMATOR_VERSION, Estimate
+from vitsdk.fpga.engine import design_for
+from vitsdk.fpga.program import Program, cycle_model
 from vitsdk.fpga.project import bundle_entry, read_io, read_project
-from vitsdk.formats.results import RESULTS, model_entry, results_document, results_name
+from vitsdk.fpga.quick_mode import ESTIMATOR_VERSION, Estimate
+from vitsdk.fpga.rtl import RtlResult, simulate_project
+from vitsdk.fpga.synth import engine_resources, estimate_power
 
 if TYPE_CHECKING:
     from vitsdk.bench.protocol import Protocol
@@ -52,8 +54,6 @@ def run_fpga(bundle: str | os.PathLike, out_dir: str | os.PathLike, protocol: Pr
              ) -> list[tuple[Path, dict]]:
     """Simulates the bundle's FPGA engine (`bench_fpga`), validates the results document against the
     results schema and writes it atomically into `out_dir`; returns [(path, document)]."""
-    from vitsdk.atomic import write_json
-
     if progress:
         progress(f"fpga: simulating {bundle} on the {get_board(options.board).title} engine (Verilator)")
     doc = bench_fpga(bundle, board=options.board, synth=options.synth)
@@ -69,8 +69,6 @@ def bench_fpga(bundle: str | os.PathLike, board: str = "zcu102", synth: bool = T
     numerics: the simulated logits against the integer reference (bit-exact: tolerance 0). The engine is
     the one exported for `board`, or re-sized for it (`engine.design_for`) when the bundle was made for another
     board. A project from before the RTL (no rtl/) is refused: export it again."""
-    from vitsdk.fpga.synth import engine_resources, estimate_power
-
     folder, project = read_project(bundle)
     profile = get_board(board)
     found = bundle_entry(bundle, folder)

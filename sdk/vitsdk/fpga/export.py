@@ -22,6 +22,7 @@ from vitsdk.fpga.csim import CsimResult, run_csim
 from vitsdk.fpga.hls import write_project
 from vitsdk.fpga.project import CSIM_OUTPUTS
 from vitsdk.fpga.rtl import simulate_project
+from vitsdk.fpga.synth import check_fit, engine_resources
 from vitsdk.hashing import file_sha256
 from vitsdk.models import VisionTransformer, count
 from vitsdk.resolve import resolve
@@ -147,7 +148,6 @@ def _export(model: VisionTransformer, out_dir: Path, block: BlockShape, profile:
     program = compile_program(qv, block, design_for(profile, block, **engine))
     resources = None
     if synth:
-        from vitsdk.fpga.synth import check_fit, engine_resources
         resources = engine_resources(program, profile)
         check_fit(resources, profile, f"the {model.config.name} engine {program.config.describe()}")
 
