@@ -10,11 +10,16 @@ energy ESTIMATED from the simulated activity (vitsdk.fpga.synth: Horowitz ISSCC 
 plus the board's idle power). DeiT-S weights are fresh (random): latency depends on shapes and the block
 pattern only; pruning is one-shot L2 block pruning 16x16 at 50%, token keep 0.7 at blocks 3/6/9 (dropped).
 
-    nice -n 10 .venv/bin/python benchmarks/fpga.py [--simulate all|demo|none]
+    nice -n 10 .venv/bin/python benchmarks/fpga.py [--simulate all|subset|demo|none]
 
-DeiT-S rows are quick mode unless --simulate all: one DeiT-S inference is ~3 M cycles of a 1024-MAC engine,
-which Verilator did not finish in 15 minutes on the shared 2-core machine; the quick mode equals the
-simulated cycles on every model simulated (the demo rows here, the tests' models).
+DeiT-S rows: one whole DeiT-S inference is ~3 M cycles of a 1024-MAC engine, which Verilator did not finish
+in 15 minutes on the shared 2-core machine. `--simulate subset` simulates a representative slice instead
+and composes the whole (status `subset`, the `subset` block of each row): the slice is the patch embedding,
+blocks 3, 6, 9 and 10 (pruned + keep 0.7: the three token-selecting blocks at 197, 138 and 97 tokens and a
+block at 69) or block 0 (dense: every block has the same shapes), and the head, quantised and compiled on
+the whole model's engine; the whole model's cycles, MAC-busy and stall cycles and DDR bytes are its
+quick-mode counts times the slice's Verilator / quick-mode ratio (1 when the quick mode is exact, as it has
+been on every model simulated). Otherwise DeiT-S rows are quick mode (`demo`, the default).
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,16 +37,23 @@ from vitsdk.atomic import write_json
 from vitsdk.fpga import quant as Q
 from vitsdk.fpga import rtl
 from vitsdk.fpga.engine import design_for
-from vitsdk.fpga.program import compile_program, cycle_model
+from vitsdk.fpga.program import Program, compile_program, cycle_model
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import get_board
-from vitsdk.fpga.extract import calibrate, extract
+from vitsdk.fpga.extract import FloatViT, Ranges, calibrate, extract
 from vitsdk.fpga.synth import engine_resources, estimate_power
 from vitsdk.models import create_model
 
 ROOT = Path(__file__).resolve().parents[1]
 HEATVIT = {"board": "zcu102", "model": "deit_small_patch16_224", "keep_rate": 0.7, "latency_ms": 9.15, "power_w": 10.7}
 BLOCK = BlockShape(16, 16)
+# DeiT-S with --simulate subset: Verilator runs a slice of the model, the whole is composed from it (COMPOSITION).
+# Pruned + keep 0.7: blocks 3, 6, 9 select tokens (197 -> 138 -> 97 -> 69), so the slice 3, 6, 9, 10 runs one
+# block at each of the four token counts, selections included. Dense: all 12 blocks have the same shapes.
+SUBSETS = {0.7: [3, 6, 9, 10], 1.0: [0]}
+COMPOSITION = ("cycles (and MAC-busy, stall cycles, DDR bytes) of the whole model = its quick-mode count x "
+               "(Verilator count / quick-mode count) of the slice: patch embedding + the listed blocks + head, "
+               "on the whole model's engine (same sizes, same weight buffer)")
 
 
 def variant(arch: str, pruned: bool, keep: float) -> torch.nn.Module:
@@ -53,23 +66,54 @@ def variant(arch: str, pruned: bool, keep: float) -> torch.nn.Module:
     return model
 
 
-def row(arch: str, label: str, model: torch.nn.Module, board: str, simulate: bool) -> dict:
+def simulate(program: Program, qv: Q.QuantViT, images: torch.Tensor) -> tuple[dict, bool, float]:
+    """Verilator counters of one inference of `program`, whether its logits equal forward_int, and the seconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = rtl.verified_files(Path(tmp), rtl.write_rtl(program, Path(tmp)))
+        patches = Q.quantize_input(qv, images[:1].numpy())
+        sim = rtl.simulate(files, program.parameters(), patches)
+    counters = {"cycles": sim.cycles[0], "mac_cycles": sim.mac_cycles[0], "stall_cycles": sim.stall_cycles[0],
+                "ddr_bytes": sim.ddr_bytes[0]}
+    return counters, bool(np.array_equal(sim.logits, Q.forward_int(qv, patches))), sim.build_seconds + sim.run_seconds
+
+
+def slice_of(fv: FloatViT, ranges: Ranges, blocks: list[int]) -> tuple[FloatViT, Ranges]:
+    """The model with only `blocks` (patch embedding, those blocks in order, norm and head); a kept block that
+    selects tokens still selects, so each sees the token count it sees in the whole model when the slice
+    keeps every selecting block before it."""
+    c = fv.config
+    config = replace(c, depth=len(blocks), prune_at=tuple(i for i, k in enumerate(blocks) if k in c.prune_at))
+    return (replace(fv, config=config, blocks=[fv.blocks[k] for k in blocks]),
+            replace(ranges, blocks=[ranges.blocks[k] for k in blocks]))
+
+
+def composed(quick: dict, part_quick: dict, part_sim: dict) -> dict:
+    """The whole model's counters: the quick mode's, each scaled by simulated / quick-mode on the slice."""
+    return {k: round(quick[k] * part_sim[k] / part_quick[k]) if part_quick[k] else quick[k] for k in quick}
+
+
+def row(arch: str, label: str, model: torch.nn.Module, board: str, how: str, subset: list[int]) -> dict:
     c = model.config
     images = torch.randn(4, c.in_chans, c.img_size, c.img_size, generator=torch.Generator().manual_seed(1))
-    qv = Q.quantize(extract(model), calibrate(model, images))
+    fv, ranges = extract(model), calibrate(model, images)
+    qv = Q.quantize(fv, ranges)
     profile = get_board(board)
     program = compile_program(qv, BLOCK, design_for(profile, BLOCK))
     quick = cycle_model(program)
-    counters, status, bit_exact, sim_s = quick, "quick", None, None
-    if simulate:
-        with tempfile.TemporaryDirectory() as tmp:
-            files = rtl.verified_files(Path(tmp), rtl.write_rtl(program, Path(tmp)))
-            patches = Q.quantize_input(qv, images[:1].numpy())
-            sim = rtl.simulate(files, program.parameters(), patches)
-        bit_exact = bool(np.array_equal(sim.logits, Q.forward_int(qv, patches)))
-        counters = {"cycles": sim.cycles[0], "mac_cycles": sim.mac_cycles[0], "stall_cycles": sim.stall_cycles[0],
-                    "ddr_bytes": sim.ddr_bytes[0]}
-        status, sim_s = "simulated", round(sim.build_seconds + sim.run_seconds, 1)
+    counters, status, bit_exact, sim_s, part = quick, "quick", None, None, None
+    if how == "simulated":
+        counters, bit_exact, seconds = simulate(program, qv, images)
+        status, sim_s = "simulated", round(seconds, 1)
+    elif how == "subset":
+        part_fv, part_ranges = slice_of(fv, ranges, subset)
+        part_qv = Q.quantize(part_fv, part_ranges)
+        part_program = compile_program(part_qv, BLOCK, program.config)  # the whole model's engine
+        part_quick = cycle_model(part_program)
+        part_sim, bit_exact, seconds = simulate(part_program, part_qv, images)
+        counters = composed(quick, part_quick, part_sim)
+        status, sim_s = "subset", round(seconds, 1)
+        part = {"blocks": subset, "tokens_per_block": part_qv.tokens, "streamed": part_program.streamed,
+                "simulated": part_sim, "quick": part_quick, "composition": COMPOSITION}
     resources = engine_resources(program, profile)
     power = estimate_power(program, profile, counters["cycles"], counters["mac_cycles"], counters["ddr_bytes"])
     cfg = program.config
@@ -87,14 +131,18 @@ def row(arch: str, label: str, model: torch.nn.Module, board: str, simulate: boo
             "power_w": power["power_w"], "energy_mj": power["energy_mj"], "energy_total_mj": power["energy_total_mj"],
             "power_status": "estimated", "quick_cycles": quick["cycles"],
             "quick_vs_simulated": quick["cycles"] / counters["cycles"] - 1, "sim_seconds": sim_s,
-            "resources": resources, "power_parameters": power["parameters"]}
+            "subset": part, "resources": resources, "power_parameters": power["parameters"]}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--simulate", choices=("all", "demo", "none"), default="demo",
-                        help="which rows Verilator runs: all (DeiT-S too: hours on a loaded 2-core machine), the demo "
-                             "models (default), or none (quick mode only)")
+    parser.add_argument("--simulate", choices=("all", "subset", "demo", "none"), default="demo",
+                        help="which rows Verilator runs: all (DeiT-S whole too: hours on a loaded 2-core machine), "
+                             "subset (the demo models whole, DeiT-S by a slice: SUBSETS), the demo models (default), "
+                             "or none (quick mode only)")
+    parser.add_argument("--subset-boards", nargs="+", default=["zcu102"], help="with --simulate subset: the boards "
+                        "whose DeiT-S rows are composed from a simulated slice (the others are quick mode); each "
+                        "slice is ~1 M cycles, ~15 minutes of Verilator on the loaded 2-core machine")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fpga.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -107,9 +155,10 @@ def main() -> int:
         plan.append((arch, "pruned 16x16 50% + keep 0.7", True, 0.7, "zcu104", True))
     rows = []
     for arch, label, pruned, keep, board, target in plan:
-        simulate = args.simulate == "all" or (args.simulate == "demo" and target)
-        print(f"{arch} {label} on {board}: {'simulating' if simulate else 'quick mode'} ...", flush=True)
-        rows.append(row(arch, label, variant(arch, pruned, keep), board, simulate))
+        how = "simulated" if args.simulate == "all" or (args.simulate in ("demo", "subset") and target) else \
+            "subset" if args.simulate == "subset" and board in args.subset_boards else "quick"
+        print(f"{arch} {label} on {board}: {how} ...", flush=True)
+        rows.append(row(arch, label, variant(arch, pruned, keep), board, how, SUBSETS[keep]))
     print(f"\n{'model':24} {'variant':28} {'board':6} {'how':9} {'cycles':>9} {'ms':>7} {'MAC/cyc':>8} {'peak':>5} "
           f"{'DSP':>5} {'LUT':>7} {'BRAM36':>7} {'URAM':>4} {'fits':>4} {'DDR MB':>7} {'W est':>6} {'mJ est':>7} "
           f"{'quick':>7}")
@@ -123,8 +172,9 @@ def main() -> int:
           f"{HEATVIT['power_w']} W; ours {target['status']} {target['latency_ms']:.2f} ms "
           f"(target <= {2 * HEATVIT['latency_ms']:.1f} ms: {'met' if target['latency_ms'] <= 2 * HEATVIT['latency_ms'] else 'NOT met'}), "
           f"fits by Yosys' count: {target['fits']}; power estimated {target['power_w']:.2f} W")
-    print("(latency: simulated = Verilator cycles / stated clock, quick = program.cycle_model of the same design; "
-          "power/energy estimated; 'quick' column: quick mode vs the row's cycles)")
+    print("(latency: simulated = Verilator cycles / stated clock, quick = program.cycle_model of the same design, "
+          "subset = quick mode x Verilator/quick ratio of a simulated slice; power/energy estimated; 'quick' "
+          "column: quick mode vs the row's cycles)")
     write_json(args.out, {"benchmark": "fpga", "simulate": args.simulate, "seconds": time.perf_counter() - t0,
                           "block_shape": str(BLOCK), "heatvit": HEATVIT, "rows": rows})
     print(f"wrote {args.out}")

@@ -501,3 +501,25 @@ def test_token_counts_follow_the_models_token_selection(keep, fuse):
     blocks = count(model).blocks
     expected = [b.tokens_attn for b in blocks] + [blocks[-1].tokens_mlp]
     assert qv.tokens == expected == F.workload(fv).tokens_per_block
+
+
+def test_benchmark_slice_keeps_each_blocks_token_count_and_composes_by_ratio():
+    """benchmarks/fpga.py --simulate subset: a slice that keeps every token-selecting block runs each kept block
+    at the token count it has in the whole model; the whole's counters are the quick mode's scaled by the slice's
+    simulated / quick ratio (unchanged when the quick mode is exact, and the ratio when it is not)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fpga_benchmark", Path(__file__).parents[1] / "benchmarks" / "fpga.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model = create_model("vit_micro_patch4_28", keep_rate=0.7).eval()  # selects at blocks 3, 6, 9
+    fv = extract(model)
+    ranges = calibrate(model, torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
+    whole = Q.quantize(fv, ranges).tokens
+    part_fv, part_ranges = bench.slice_of(fv, ranges, [3, 6, 9, 10])
+    assert Q.quantize(part_fv, part_ranges).tokens == [whole[3], whole[6], whole[9], whole[10], whole[-1]]
+    quick = {"cycles": 1000, "stall_cycles": 10, "ddr_bytes": 0}
+    assert bench.composed(quick, {"cycles": 200, "stall_cycles": 0, "ddr_bytes": 0},
+                          {"cycles": 200, "stall_cycles": 3, "ddr_bytes": 0}) == quick
+    assert bench.composed(quick, {"cycles": 200, "stall_cycles": 5, "ddr_bytes": 0},
+                          {"cycles": 210, "stall_cycles": 5, "ddr_bytes": 0})["cycles"] == 1050
