@@ -15,7 +15,7 @@ pattern only; pruning is one-shot L2 block pruning 16x16 at 50%, token keep 0.7 
 DeiT-S rows: one whole DeiT-S inference is ~3 M cycles of a 1024-MAC engine, which Verilator did not finish
 in 15 minutes on the shared 2-core machine. `--simulate subset` simulates a representative slice instead
 and composes the whole (status `subset`, the `subset` block of each row): the slice is the patch embedding,
-blocks 3, 6, 9 and 10 (pruned + keep 0.7: the three token-selecting blocks at 197, 138 and 97 tokens and a
+blocks 3, 6, 9 and 10 (pruned + keep 0.7: the three token-selecting blocks at 197, 139 and 98 tokens and a
 block at 69) or block 0 (dense: every block has the same shapes), and the head, quantised and compiled on
 the whole model's engine; the whole model's cycles, MAC-busy and stall cycles and DDR bytes are its
 quick-mode counts times the slice's Verilator / quick-mode ratio (1 when the quick mode is exact, as it has
@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HEATVIT = {"board": "zcu102", "model": "deit_small_patch16_224", "keep_rate": 0.7, "latency_ms": 9.15, "power_w": 10.7}
 BLOCK = BlockShape(16, 16)
 # DeiT-S with --simulate subset: Verilator runs a slice of the model, the whole is composed from it (COMPOSITION).
-# Pruned + keep 0.7: blocks 3, 6, 9 select tokens (197 -> 138 -> 97 -> 69), so the slice 3, 6, 9, 10 runs one
+# Pruned + keep 0.7: blocks 3, 6, 9 select tokens (197 -> 139 -> 98 -> 69, CLS included), so the slice 3, 6, 9, 10 runs one
 # block at each of the four token counts, selections included. Dense: all 12 blocks have the same shapes.
 SUBSETS = {0.7: [3, 6, 9, 10], 1.0: [0]}
 COMPOSITION = ("cycles (and MAC-busy, stall cycles, DDR bytes) of the whole model = its quick-mode count x "
