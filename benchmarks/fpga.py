@@ -48,8 +48,9 @@ ROOT = Path(__file__).resolve().parents[1]
 HEATVIT = {"board": "zcu102", "model": "deit_small_patch16_224", "keep_rate": 0.7, "latency_ms": 9.15, "power_w": 10.7}
 BLOCK = BlockShape(16, 16)
 # DeiT-S with --simulate subset: Verilator runs a slice of the model, the whole is composed from it (COMPOSITION).
-# Pruned + keep 0.7: blocks 3, 6, 9 select tokens (197 -> 139 -> 98 -> 69, CLS included), so the slice 3, 6, 9, 10 runs one
-# block at each of the four token counts, selections included. Dense: all 12 blocks have the same shapes.
+# Pruned + keep 0.7: blocks 3, 6, 9 select tokens (197 -> 139 -> 98 -> 69, CLS included), so the slice
+# 3, 6, 9, 10 runs one block at each of the four token counts, selections included. Dense: all 12 blocks have
+# the same shapes.
 SUBSETS = {0.7: [3, 6, 9, 10], 1.0: [0]}
 COMPOSITION = ("cycles (and MAC-busy, stall cycles, DDR bytes) of the whole model = its quick-mode count x "
                "(Verilator count / quick-mode count) of the slice: patch embedding + the listed blocks + head, "
