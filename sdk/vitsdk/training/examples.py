@@ -21,13 +21,16 @@ The state is plain numpy arrays, so it is checkpointed and compared exactly.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vitsdk.errors import UserError
+from vitsdk.training import distributed
+from vitsdk.training.config import TrainConfig
 
 PRIOR_TRANSITIONS = 8.0  # pseudo-transitions at the population's forgetting rate (see the module docstring)
 
@@ -211,3 +214,85 @@ def weighted_loss(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | 
     per_example = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing, reduction="none")
     weighted = per_example if weight is None else per_example * weight
     return weighted.mean(), per_example
+
+
+@dataclass
+class SeenExamples:
+    """What one rank's epoch presented: per step the example indices, correctness, CLS-attention variance, loss."""
+
+    active: int  # examples the epoch drew from
+    index: list[torch.Tensor] = field(default_factory=list)
+    correct: list[torch.Tensor] = field(default_factory=list)
+    attn_var: list[torch.Tensor] = field(default_factory=list)
+    loss: list[torch.Tensor] = field(default_factory=list)
+
+
+@dataclass
+class ExampleState:
+    """Example-level state: the mode, per-example statistics and (hard mode) the active / held-out pool."""
+
+    count: int
+    soft: bool
+    hard: bool
+    active_count: int  # examples trained on per epoch in hard mode (all of them otherwise)
+    stats: ForgettingStats | LossScores | None
+    pool: ExamplePool | None
+
+    @classmethod
+    def start(cls, n: int, config: TrainConfig, world: int) -> "ExampleState":
+        soft = config.example is not None and config.example.mode == "soft"
+        hard = config.example is not None and not soft
+        active_count = max(1, round(n * config.example.keep)) if hard else n
+        if config.batch_size % world:
+            raise UserError(f"batch size {config.batch_size} is not divisible by the {world} processes")
+        if active_count < config.batch_size:
+            what = f"{active_count} active examples ({n} x keep {config.example.keep})" if hard else \
+                f"{n} examples"
+            raise UserError(f"the training set has {what}, fewer than one batch of {config.batch_size}; "
+                            f"use a smaller --batch-size or more data")
+        stats = (LossScores if soft else ForgettingStats).empty(n) if config.example else None
+        pool = ExamplePool.start(n, config.example.keep, np.random.default_rng([config.seed, 7919])) if hard else None
+        return cls(n, soft, hard, active_count, stats, pool)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"stats": self.stats.state_dict() if self.stats is not None else None,
+                "pool": self.pool.state_dict() if self.pool is not None else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.stats is not None:
+            self.stats = type(self.stats).from_state_dict(state["stats"])
+        if self.pool is not None:
+            self.pool = ExamplePool.from_state_dict(state["pool"])
+
+    def for_epoch(self, epoch: int, config: TrainConfig) -> tuple[np.ndarray, torch.Tensor | None]:
+        """The examples an epoch draws from and, in soft mode, their loss weights (None: unweighted)."""
+        active = self.pool.active_index if self.pool is not None else np.arange(self.count)
+        if self.soft and config.example.prunes(epoch, config.epochs):
+            kept, weights = self.stats.select(config.example.keep,
+                                              np.random.default_rng([config.seed, epoch, 15485863]))
+            if len(kept) >= config.batch_size:
+                return kept, torch.from_numpy(weights)
+        return active, None
+
+    def update(self, epoch: int, seen: SeenExamples, record: dict[str, Any], config: TrainConfig,
+               ctx: distributed.Dist) -> None:
+        """The example-pool update after an epoch, from every rank's (index, loss) or (index, correct) pairs;
+        in hard mode, every `period` epochs, the most-learned active examples swap with held-out ones."""
+        if self.stats is None:
+            return
+        all_index = distributed.all_gather_cat(ctx, torch.cat(seen.index)).numpy()
+        if self.soft:
+            self.stats.update(all_index, distributed.all_gather_cat(ctx, torch.cat(seen.loss)).numpy())
+            record["skipped_examples"] = self.count - seen.active
+            return
+        all_correct = distributed.all_gather_cat(ctx, torch.cat(seen.correct)).numpy()
+        all_var = distributed.all_gather_cat(ctx, torch.cat(seen.attn_var)).numpy() if seen.attn_var else None
+        self.stats.update(all_index, all_correct, all_var)
+        record["forgetting_events"] = int(self.stats.forgets.sum())
+        record["never_learned"] = int(((self.stats.presentations > 0) & ~self.stats.learned).sum())
+        if (epoch + 1) % config.example.period(config.epochs) == 0 and epoch + 1 < config.epochs:
+            swap_rng = np.random.default_rng([config.seed, epoch, 104729])
+            removed, _ = self.pool.swap(self.stats, config.example.swap_count(self.active_count), swap_rng,
+                                        config.example.tie_break)
+            check_partition(self.pool, self.count, self.active_count)
+            record["swapped"] = len(removed)
