@@ -8,8 +8,8 @@ import torch
 
 from vitsdk.errors import UserError
 from vitsdk.models import count, create_model
-from vitsdk.sparsity import (BlockPruneConfig, ColumnBlockLinear, RowBlockLinear, compact, load_pruned, prune_,
-                             read_sparsity, save_pruned, sparsity_report)
+from vitsdk.sparsity import (BlockPruneConfig, ColumnBlockLinear, RowBlockLinear, apply_masks_, compact, load_pruned,
+                             prune_, read_sparsity, save_pruned, sparsity_report)
 from vitsdk.sparsity.artifact import from_blocks, to_blocks
 from vitsdk.sparsity.state import block_mask, compaction_of, masked_layers, prune_history
 
@@ -298,7 +298,10 @@ def test_pruning_state_is_declared_printed_and_absent_from_the_state_dict():
     the dense model's keys (timm names, the artifact's bytes), and compaction keeps where each layer came from."""
     model = nano()
     keys = list(model.state_dict())
+    attributes = {name: set(vars(module)) for name, module in model.named_modules()}
     prune_(model, BlockPruneConfig(block_shape=(16, 16), ratio=0.5, layers=("fc1",)))
+    apply_masks_(model)
+    assert {name: set(vars(module)) for name, module in model.named_modules() if name in attributes} == attributes
     text = str(model)
     assert "(pruning): LayerPruning(block=16x16 columns, ratio=0.5, kept=8/16 per block)" in text
     assert "(pruning): ModelPruning(compaction=mask, prune passes=1)" in text

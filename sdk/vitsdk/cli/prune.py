@@ -63,7 +63,7 @@ def prune(
 
     check_choice("compaction", compaction, COMPACTION_MODES)
     if advise is not None:  # before any work: an unknown or missing runtime is a usage error
-        from vitsdk.converters.runtimes import require_runtime
+        from vitsdk.bench.runtimes import require_runtime
 
         require_runtime(advise)
     config = BlockPruneConfig(block_shape=block, ratio=ratio, direction=direction,

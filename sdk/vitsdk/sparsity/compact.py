@@ -315,7 +315,8 @@ def _structure(model: nn.Module) -> tuple:
 
 def time_compactions(model: nn.Module, runtime: str, rounds: int = 10, threads: int = 1) -> dict:
     """Exports every compaction of the masked `model` to `runtime` ('executorch' or 'litert'), times the
-    files round-robin in the real runtime here (batch 1, fp32) and returns the measurements with the
+    files round-robin in the real runtime here (batch 1, fp32, `threads` threads, loaded and called as
+    `vitsdk bench --device host` does: `vitsdk.bench.runtimes`) and returns the measurements with the
     fastest mode as `chosen`. Modes that compact to the same structure are timed once.
 
     Which layout is fastest depends on the runtime and the shapes (many small strips ran slower than
@@ -326,12 +327,12 @@ def time_compactions(model: nn.Module, runtime: str, rounds: int = 10, threads: 
     import time
     from pathlib import Path
 
-    from vitsdk.converters.runtimes import RUNNERS, require_runtime
+    from vitsdk.bench.runtimes import load, require_runtime
 
     require_runtime(runtime)
     c = model.config
     x = torch.randn(1, c.in_chans, c.img_size, c.img_size)
-    runners, same_as, seen = {}, {}, {}
+    calls, same_as, seen = {}, {}, {}
     with tempfile.TemporaryDirectory() as folder:
         for mode in ("auto", "remove", "gather", "mask"):
             compacted = compact(model, mode)
@@ -349,15 +350,15 @@ def time_compactions(model: nn.Module, runtime: str, rounds: int = 10, threads: 
                 from vitsdk.converters.litert import to_tflite
 
                 to_tflite(compacted, (x,), path)
-            runner = RUNNERS[runtime](path) if runtime == "executorch" else RUNNERS[runtime](path, num_threads=threads)
+            call = load(runtime, path, threads=threads).bind(x.numpy())
             for _ in range(3):  # warm-up
-                runner.run(x.numpy())
-            runners[mode] = runner
-        times: dict[str, list[float]] = {mode: [] for mode in runners}
+                call()
+            calls[mode] = call
+        times: dict[str, list[float]] = {mode: [] for mode in calls}
         for _ in range(rounds):  # round-robin, so machine noise hits every mode alike
-            for mode, runner in runners.items():
+            for mode, call in calls.items():
                 start = time.perf_counter()
-                runner.run(x.numpy())
+                call()
                 times[mode].append((time.perf_counter() - start) * 1e3)
     median = {mode: round(statistics.median(t), 4) for mode, t in times.items()}
     chosen = min(median, key=median.get)

@@ -184,7 +184,6 @@ def record_prune(model: nn.Module, config: dict) -> None:
 
 def set_prune_history(model: nn.Module, history: list[dict]) -> None:
     _model_state(model, create=True).history = list(history)
-    model.__dict__["prune_history"] = list(history)  # TEMPORARY: fpga/export.py reads it until it calls prune_history
 
 
 def compaction_of(model: nn.Module) -> str:
