@@ -36,23 +36,23 @@ def pruned():
 @pytest.mark.slow
 def test_pte_runs_in_executorch(pruned, tmp_path):
     from vitsdk.converters.executorch import to_pte
-    from vitsdk.converters.runtimes import ExecuTorchRunner
+    from vitsdk.bench.runtimes import load
 
     compacted, x, reference = pruned
     info = to_pte(compacted, (x,), tmp_path / "pruned.pte")
-    assert info["delegation"]["coverage"] > 0.6  # the matmuls run in XNNPACK; index_select stays portable
-    out = ExecuTorchRunner(tmp_path / "pruned.pte").run(x.numpy())
+    assert info.delegation["coverage"] > 0.6  # the matmuls run in XNNPACK; index_select stays portable
+    out = load("executorch", tmp_path / "pruned.pte").predict(x.numpy())
     np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.slow
 def test_tflite_runs_in_litert(pruned, tmp_path):
     from vitsdk.converters.litert import to_tflite
-    from vitsdk.converters.runtimes import LiteRTRunner
+    from vitsdk.bench.runtimes import load
 
     compacted, x, reference = pruned
     to_tflite(compacted, (x,), tmp_path / "pruned.tflite")
-    out = LiteRTRunner(tmp_path / "pruned.tflite").run(x.numpy())
+    out = load("litert", tmp_path / "pruned.tflite").predict(x.numpy())
     np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-4)
 
 
