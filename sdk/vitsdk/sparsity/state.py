@@ -11,6 +11,7 @@ This module is the bottom of `vitsdk.sparsity` (masks and compaction both build 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -120,45 +121,41 @@ class ModelPruning(nn.Module):
         return f"compaction={self.compaction}, prune passes={len(self.history)}"
 
 
-def _layer_state(module: nn.Module, create: bool = False) -> LayerPruning | None:
+State = TypeVar("State", LayerPruning, ModelPruning)
+
+
+def _state(module: nn.Module, kind: type[State], create: bool = False) -> State | None:
+    """The module's `pruning` child if it is a `kind` (created empty when `create`), else None."""
     state = getattr(module, STATE, None)
     if state is None and create:
-        state = LayerPruning()
+        state = kind()
         module.add_module(STATE, state)
-    return state if isinstance(state, LayerPruning) else None
-
-
-def _model_state(model: nn.Module, create: bool = False) -> ModelPruning | None:
-    state = getattr(model, STATE, None)
-    if state is None and create:
-        state = ModelPruning()
-        model.add_module(STATE, state)
-    return state if isinstance(state, ModelPruning) else None
+    return state if isinstance(state, kind) else None
 
 
 def block_mask(module: nn.Module) -> BlockMask | None:
     """The block mask of a pruned (masked) linear layer, None for any other module."""
-    state = _layer_state(module)
+    state = _state(module, LayerPruning)
     return None if state is None else state.mask
 
 
 def set_block_mask(module: nn.Module, mask: BlockMask) -> None:
-    _layer_state(module, create=True).mask = mask
+    _state(module, LayerPruning, create=True).mask = mask
 
 
 def layer_info(module: nn.Module) -> LayerInfo | None:
     """What a compacted layer came from, None for a layer that was not compacted."""
-    state = _layer_state(module)
+    state = _state(module, LayerPruning)
     return None if state is None else state.info
 
 
 def set_layer_info(module: nn.Module, info: LayerInfo) -> None:
-    _layer_state(module, create=True).info = info
+    _state(module, LayerPruning, create=True).info = info
 
 
 def dense_mask(module: nn.Module, mask: BlockMask) -> torch.Tensor:
     """`mask.dense()` on the layer's weight device and dtype, built once per mask (applied every step)."""
-    state = _layer_state(module, create=True)
+    state = _state(module, LayerPruning, create=True)
     weight = module.weight
     cached = state.dense_cache
     if cached is None or cached[0] is not mask or cached[1].shape != weight.shape \
@@ -174,7 +171,7 @@ def masked_layers(model: nn.Module) -> dict[str, nn.Module]:
 
 def prune_history(model: nn.Module) -> list[dict]:
     """The `prune_` passes applied to `model`, oldest first (a copy)."""
-    state = _model_state(model)
+    state = _state(model, ModelPruning)
     return [] if state is None else list(state.history)
 
 
@@ -183,17 +180,17 @@ def record_prune(model: nn.Module, config: dict) -> None:
 
 
 def set_prune_history(model: nn.Module, history: list[dict]) -> None:
-    _model_state(model, create=True).history = list(history)
+    _state(model, ModelPruning, create=True).history = list(history)
 
 
 def compaction_of(model: nn.Module) -> str:
     """The compaction mode `model` was built in ('mask' for a model that is not compacted)."""
-    state = _model_state(model)
+    state = _state(model, ModelPruning)
     return MASK if state is None else state.compaction
 
 
 def set_compaction(model: nn.Module, mode: str) -> None:
-    _model_state(model, create=True).compaction = mode
+    _state(model, ModelPruning, create=True).compaction = mode
 
 
 def is_compacted(model: nn.Module) -> bool:
