@@ -55,19 +55,28 @@ def schema_errors(document: Any, name: str) -> list[str]:
     return [("/" + "/".join(map(str, e.absolute_path))) + f": {e.message[:300]}" for e in ordered]
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """A JSON file's contents; unreadable, non-UTF-8 or truncated files are one clear UserError."""
+def json_problem(path: str | os.PathLike) -> tuple[Any, str | None]:
+    """(contents, None) of a JSON file, or (None, why it cannot be read: unreadable, not UTF-8, truncated), for
+    readers that skip a bad file (the report) as well as those that refuse it (`read_json`)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+        return None, f"cannot read ({exc.strerror})"
     except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text (not a JSON file?)") from None
+        return None, "not UTF-8 text (not a JSON file?)"
     try:
-        return json.loads(text)
+        return json.loads(text), None
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON (truncated?) at line {exc.lineno} column {exc.colno}") from None
+        return None, f"not valid JSON (truncated?) at line {exc.lineno} column {exc.colno}"
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's contents; unreadable, non-UTF-8 or truncated files are one clear UserError naming it."""
+    document, problem = json_problem(path)
+    if problem:
+        raise UserError(f"{path}: {problem}")
+    return document
 
 
 @dataclass(frozen=True)

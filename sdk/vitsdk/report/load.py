@@ -15,6 +15,7 @@ from pathlib import Path
 from vitsdk.formats.manifest import MANIFEST, MANIFEST_FILE, Bundle
 from vitsdk.formats.results import RESULTS
 from vitsdk.formats.run_spec import RUN_SPEC
+from vitsdk.formats.schema import json_problem
 from vitsdk.errors import UserError
 from vitsdk.hashing import bytes_sha256
 
@@ -60,19 +61,6 @@ class Loaded:
         model = document["model"]
         found = self.manifests.get(model.get("manifest_sha256") or "")
         return found or self.by_model_sha.get(model["sha256"])
-
-
-def _read_json(path: Path) -> tuple[object | None, Problem | None]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        return None, Problem(path, "/", f"cannot read ({exc.strerror})")
-    except UnicodeDecodeError:
-        return None, Problem(path, "/", "not UTF-8 text")
-    try:
-        return json.loads(text), None
-    except json.JSONDecodeError as exc:
-        return None, Problem(path, "/", f"not valid JSON (truncated?) at line {exc.lineno} column {exc.colno}")
 
 
 def results_problem(document: object, path: Path) -> Problem | None:
@@ -156,9 +144,9 @@ def load(paths: Sequence[str | os.PathLike], bundles: Sequence[str | os.PathLike
         if resolved in seen:
             continue
         seen.add(resolved)
-        document, problem = _read_json(path)
+        document, problem = json_problem(path)
         if problem:
-            loaded.problems.append(problem)
+            loaded.problems.append(Problem(path, "/", problem))
             continue
         schema = document.get("schema") if isinstance(document, dict) else None
         if isinstance(schema, str) and schema.startswith(_OTHER_FORMATS):
