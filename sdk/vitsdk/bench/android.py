@@ -71,7 +71,7 @@ class AndroidOptions:
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.poll_s < 0:
-            raise ValueError("timeout_s must be > 0 and poll_s >= 0")
+            raise UserError("--timeout must be > 0 (and the poll interval >= 0)")
         if self.all_devices and (self.serials or self.serial):
             raise UserError("--all-devices runs every attached phone: drop --serial, or drop --all-devices")
 

@@ -23,6 +23,7 @@ from vitsdk.bench.numerics import check_outputs
 from vitsdk.bench.protocol import Protocol, Timings, measure
 from vitsdk.bench.runtimes import HOST_RUNTIMES
 from vitsdk.bench.stats import LatencyStats
+from vitsdk.errors import UserError
 from vitsdk.formats import results as R
 from vitsdk.formats.manifest import Bundle, ModelFile, load_bundle
 from vitsdk.formats.results import (RESULTS, model_block, new_run_id, results_document, skipped_numerics,
@@ -47,7 +48,7 @@ class HostOptions:
 
     def __post_init__(self) -> None:
         if self.threads is not None and self.threads < 1:
-            raise ValueError("threads must be >= 1")
+            raise UserError("--threads must be >= 1")
 
 
 def host_device() -> dict:
@@ -185,7 +186,6 @@ def run_host(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, protoco
         for m in skipped:
             progress(f"skip {m.path}: runtime '{m.runtime}' does not run on this host")
     if not models:
-        from vitsdk.errors import UserError
         have = sorted({m.runtime for m in bundle.files})
         raise UserError(f"bundle '{bundle.root}' has no model for the host runtimes {', '.join(wanted)} "
                         f"(it has: {', '.join(have)})")
