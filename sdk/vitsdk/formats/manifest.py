@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vitsdk.converters.targets import RELATIVE_BOUND_PRECISIONS
 from vitsdk.errors import UserError
 from vitsdk.formats.schema import Format
 from vitsdk.hashing import bytes_sha256
@@ -146,8 +147,6 @@ class Bundle:
         """The manifest's tolerance of max |diff| / max |ref| for a precision (reference.tolerances); None for
         integer precisions, which are judged by top-1 agreement even where an older manifest lists a bound
         (see RELATIVE_BOUND_PRECISIONS)."""
-        from vitsdk.converters.targets import RELATIVE_BOUND_PRECISIONS
-
         ref = self.manifest.get("reference")
         if not isinstance(ref, dict) or precision not in RELATIVE_BOUND_PRECISIONS:
             return None
