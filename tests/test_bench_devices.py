@@ -44,6 +44,9 @@ def test_every_device_has_the_one_interface_and_typed_options(name):
     ("browser", {"serve": ":0", "headless": True}, "--headless runs the page here and --serve waits"),
     ("android", {"timeout": 0.0}, "--timeout must be > 0"),
     ("host", {"threads": 0}, "--threads must be >= 1"),
+    ("android", {"threads": 0}, "--threads must be >= 1"),
+    ("ios", {"threads": 0}, "--threads must be >= 1"),
+    ("browser", {"threads": 0}, "--threads must be >= 1"),
 ])
 def test_flags_another_device_takes_are_refused(name, flags, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -74,6 +74,8 @@ class AndroidOptions:
             raise UserError("--timeout must be > 0 (and the poll interval >= 0)")
         if self.all_devices and (self.serials or self.serial):
             raise UserError("--all-devices runs every attached phone: drop --serial, or drop --all-devices")
+        if self.threads is not None and self.threads < 1:
+            raise UserError("--threads must be >= 1")
 
 
 def run_spec(models: list[ModelFile], run_id: str, device_bundle: str, protocol: Protocol,

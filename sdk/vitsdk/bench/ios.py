@@ -69,6 +69,8 @@ class IOSOptions:
                 raise unknown("Core ML compute units", cu, COMPUTE_UNITS)
         if not self.compute_units:
             raise UserError("give at least one Core ML compute units value")
+        if self.threads is not None and self.threads < 1:
+            raise UserError("--threads must be >= 1")
         if self.battery_wh is not None and not 0 < self.battery_wh < 200:
             raise UserError(f"--battery-wh {self.battery_wh} is not a phone battery capacity in Wh (e.g. 12.7)")
         if self.timeout_s <= 0 or self.poll_s <= 0:

@@ -137,8 +137,6 @@ def bench(
     """Measure latency (load, first, min/median/p90/p99, CV, stability) and energy per inference of every
     model file in BUNDLE, and write one results JSON per model file (schemas/results.schema.json)."""
     chosen = get_device(device)
-    if threads is not None and threads < 1:
-        raise UserError("--threads must be >= 1")
     if runtime:
         from vitsdk.converters.targets import TARGETS
 
