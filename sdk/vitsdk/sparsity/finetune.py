@@ -16,7 +16,7 @@ from torch import nn
 from vitsdk.errors import UserError
 from vitsdk.sparsity.config import BlockPruneConfig
 from vitsdk.sparsity.masks import apply_masks_, prunable_layers, prune_, resolve_block
-from vitsdk.training.trainer import StepInfo
+from vitsdk.training.loop import StepInfo
 
 PhaseProgress = Callable[[str, int, StepInfo], None]  # (phase label, epochs of the phase, the step just done)
 
