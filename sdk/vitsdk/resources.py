@@ -1,4 +1,5 @@
-"""The data files vitsdk reads at run time, found through `importlib.resources`, and the one schema loader.
+"""The data files vitsdk reads at run time, found through `importlib.resources`; paths a manifest names, kept
+inside their bundle (`inside`). Schemas are loaded by `vitsdk.formats.schema`.
 
 The files stay in the repository's top-level folders (the apps and the board share them); setup.py maps
 those folders into the package, so a wheel and an editable install see the same names:
