@@ -37,10 +37,10 @@ def export_bundle(name: str, folder: Path) -> Path:
 
 def one(device: str, bundle: Path, threads: int, protocol: Protocol, out: Path) -> dict:
     if device == "native":
-        (_, doc), = run_host(bundle, out, HostOptions(protocol=protocol, threads=threads, runtimes=("litert",)))
+        (_, doc), = run_host(bundle, out, protocol, HostOptions(threads=threads, runtimes=("litert",)))
     else:
-        (_, doc), = run_browser(bundle, out, BrowserOptions(protocol=protocol, threads=threads, accelerators=("wasm",),
-                                                            timeout_s=900))
+        (_, doc), = run_browser(bundle, out, protocol, BrowserOptions(threads=threads, accelerators=("wasm",),
+                                                                      timeout_s=900))
     if doc["status"] != "complete" or doc["numerics"]["status"] != "pass":
         raise SystemExit(f"{device} {bundle.name}: {doc['status']} {doc['error']} numerics {doc['numerics']}")
     lat = doc["latency"]

@@ -37,8 +37,6 @@ def test_benchcore_junit_against_shared_vectors(android_build, tmp_path):
 
 def test_app_and_python_name_results_files_alike():
     """The driver pulls files by the name rule both sides implement; ResultsWriterTest asserts the same name."""
-    from vitsdk.bench.bundle import ModelFile
-    from vitsdk.bench.host import results_name
+    from vitsdk.formats.results import results_name
 
-    m = ModelFile("sub/model_int8.pte", "pte", "executorch", "int8", "xnnpack", 1, "0" * 64, 1)
-    assert results_name(m, "android") == "sub_model_int8-executorch-android.json"
+    assert results_name("sub/model_int8.pte", "executorch", "android") == "sub_model_int8-executorch-android.json"

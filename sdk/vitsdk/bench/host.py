@@ -72,11 +72,6 @@ def host_device() -> dict:
             "cpu_cores": os.cpu_count(), "memory_bytes": memory, "serial": None}
 
 
-def results_name(model: ModelFile, platform_name: str) -> str:
-    """Kept only for tests/test_android_benchcore.py until it calls `vitsdk.formats.results.results_name`."""
-    return R.results_name(model.path, model.runtime, platform_name)
-
-
 def timing_input(bundle: Bundle, shape: tuple[int, ...] | None, dtype: np.dtype) -> np.ndarray:
     """The first reference input (what the model was verified on), else zeros of the model's input shape."""
     shape = shape or tuple(bundle.input_shape or ())
