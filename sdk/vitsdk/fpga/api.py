@@ -1,5 +1,5 @@
-"""Old import path of the FPGA verbs, kept while callers outside the FPGA package switch to `vitsdk.fpga`
-(tests/test_export.py, tests/test_report_pipeline.py, converters/bundle.py `CSIM_OUTPUTS`, cli/bench.py).
+"""Old import path of the FPGA verbs, kept only while tests/test_export.py and tests/test_report_pipeline.py
+import `bench_fpga` / `export_fpga` from here instead of `vitsdk.fpga`; delete it when they switch.
 The verbs live in `vitsdk.fpga.export`, `vitsdk.fpga.bench`, `vitsdk.fpga.project` and `vitsdk.fpga.rtl`."""
 from vitsdk.fpga.bench import bench_fpga, estimate_result, simulated_result, single_figure_latency
 from vitsdk.fpga.export import FpgaExport, export_fpga, load_for_fpga, to_fpga
