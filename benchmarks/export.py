@@ -149,7 +149,7 @@ def main() -> None:
             bundle = bundles[0]
             inputs, _ = bundle.reference()
             x = inputs[:1]
-            from vitsdk.models import resolve_model
+            from vitsdk.resolve import resolve_model
 
             model = resolve_model(spec, **overrides).eval()
             with torch.no_grad():

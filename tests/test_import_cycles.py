@@ -17,8 +17,6 @@ SOURCES = {"vitsdk": ROOT / "sdk" / "vitsdk", "vitsdk.converters": ROOT / "conve
 # Edges (importer, imported) that close a cycle in another helper's area, allowed until their owner removes
 # them; the lead empties this list when issue 12 is done. An entry that no longer exists fails the test.
 KNOWN: dict[tuple[str, str], str] = {
-    ("vitsdk.models.checkpoint", "vitsdk.resolve"): "H3: models.checkpoint.resolve_model goes once "
-                                                    "benchmarks/export.py (lead) imports vitsdk.resolve",
 }
 
 

@@ -173,11 +173,3 @@ def load_model(path: str | os.PathLike, model_name: str | None = None, **overrid
                         f"(see `vitsdk info --list`)")
     load_pretrained(model, path, strict=True)
     return model
-
-
-def resolve_model(spec: str, model_name: str | None = None, **overrides) -> VisionTransformer:
-    """TEMPORARY: `vitsdk.resolve.resolve_model`, kept until benchmarks/export.py imports it from there (this
-    import is the one edge from `models` up to `sparsity`; tests/test_import_cycles.py lists it)."""
-    from vitsdk.resolve import resolve_model as resolve_spec
-
-    return resolve_spec(spec, model_name, **overrides)
