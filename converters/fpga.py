@@ -1,6 +1,7 @@
 """The fpga target's converter: `vitsdk.fpga.to_fpga` writes the project folder; its C simulation is the check."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,9 @@ def convert(model: nn.Module, example_inputs: tuple, path: Path, precision: str,
             context: ConvertContext) -> ConvertedFile:
     from vitsdk.fpga import to_fpga
 
+    start = time.perf_counter()
     info = to_fpga(model, example_inputs, path, precision, reference=context.reference)
-    return ConvertedFile(info["precision"], info["exporter"], info["delegate"], info["size_bytes"], 0.0,
+    return ConvertedFile(info["precision"], info["exporter"], info["delegate"], info["size_bytes"],
+                         round(time.perf_counter() - start, 3),
                          delegation=info.get("delegation"), weight_storage=info.get("weight_storage"),
                          details={"fpga": info["fpga"]})
