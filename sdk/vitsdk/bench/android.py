@@ -26,7 +26,7 @@ from vitsdk.bench.adb import (Adb, AppFolder, DeviceLost, device_properties, fin
                               ready_serials, wait_reconnect)
 from vitsdk.bench.protocol import Protocol
 from vitsdk.errors import UserError
-from vitsdk.formats.manifest import Bundle, ModelFile, load_bundle
+from vitsdk.formats.manifest import MANIFEST_FILE, Bundle, ModelFile, load_bundle
 from vitsdk.formats.results import (model_block, new_run_id, parse_results, results_document, results_name,
                                     skipped_numerics, unavailable_energy)
 from vitsdk.formats.run_spec import model_run, run_spec_document
@@ -87,7 +87,7 @@ def run_spec(models: list[ModelFile], run_id: str, device_bundle: str, protocol:
 
 
 def _bundle_files(bundle: Bundle, models: list[ModelFile]) -> list[str]:
-    files = ["manifest.json"] + [m.path for m in models]
+    files = [MANIFEST_FILE] + [m.path for m in models]
     ref = bundle.manifest.get("reference")
     if isinstance(ref, dict):
         files += [v for v in ref.values() if isinstance(v, str) and (bundle.root / v).is_file()]

@@ -5,10 +5,10 @@ so text from a results file can never run as a script even if escaping were miss
 from __future__ import annotations
 
 import base64
-import hashlib
 from pathlib import Path
 
 from vitsdk.formats.results import PLATFORMS
+from vitsdk.hashing import bytes_sha256
 from vitsdk.report.compute import COLUMNS, Entry, Report
 from vitsdk.report.links import href
 from vitsdk.report.svg import Bar, Point, bar_chart, breakdown_chart, esc, pareto_chart
@@ -47,7 +47,7 @@ document.body.setAttribute('data-ready','1');
 
 
 def _script_hash() -> str:
-    return base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
+    return base64.b64encode(bytes.fromhex(bytes_sha256(SCRIPT.encode()))).decode()
 
 
 def _cell(entry: Entry, key: str, link: str) -> str:

@@ -8,7 +8,6 @@ layer by layer and names the layer that does not match, then rebuilds the masked
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,7 +19,7 @@ from torch import nn
 from vitsdk.atomic import atomic_path, write_text
 from vitsdk.errors import UserError, check_choice
 from vitsdk.formats.sparsity import SPARSITY, SPARSITY_FILE, read_sparsity
-from vitsdk.hashing import file_sha256
+from vitsdk.hashing import bytes_sha256, file_sha256
 from vitsdk.models.checkpoint import MODEL_FILE, read_state_dict
 from vitsdk.models.config import ViTConfig
 from vitsdk.models.vision_transformer import VisionTransformer
@@ -59,7 +58,7 @@ def blocks_shape(mask: BlockMask) -> tuple[int, ...]:
 
 
 def tensor_sha256(tensor: torch.Tensor) -> str:
-    return hashlib.sha256(tensor.detach().contiguous().cpu().numpy().tobytes()).hexdigest()
+    return bytes_sha256(tensor.detach().contiguous().cpu().numpy().tobytes())
 
 
 def save_pruned(model: VisionTransformer, folder: str | os.PathLike, finetune: dict | None = None,
