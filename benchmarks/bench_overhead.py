@@ -24,7 +24,7 @@ import torch
 
 from vitsdk.atomic import write_json
 from vitsdk.bench.protocol import Protocol, measure
-from vitsdk.bench.runtimes import import_runtime, load
+from vitsdk.bench.runtimes import load, require_runtime
 
 RESULTS = Path(__file__).parent / "results" / "bench_overhead.json"
 
@@ -73,7 +73,7 @@ def time_direct(call, runs: int) -> list[float]:
 
 
 def compare(runtime: str, path: Path, blocks: int, runs: int) -> dict:
-    import_runtime(runtime)
+    require_runtime(runtime)
     loaded = load(runtime, path)
     x = np.random.default_rng(0).standard_normal(loaded.input_shape).astype(loaded.input_dtype)
     call = direct_runner(runtime, loaded.handle, x)

@@ -28,7 +28,7 @@ MODELS = ("vit_nano_patch4_28", "deit_tiny_patch16_224")
 
 
 def export_bundle(name: str, folder: Path) -> Path:
-    from vitsdk.converters.bundle import export
+    from vitsdk.converters import export
 
     out = folder / name
     export(name, target="tflite", output=out, precision="fp32", reference_samples=4)

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from vitsdk.atomic import write_json
-from vitsdk.converters.bundle import ExportOptions, export, quiet
-from vitsdk.converters.runtimes import RUNNERS, load_runner
+from vitsdk.bench.runtimes import HOST_RUNTIMES, load
+from vitsdk.converters import ExportOptions, export
+from vitsdk.converters.quiet import quiet
 from vitsdk.converters.targets import TARGETS
 from vitsdk.errors import UserError
 
@@ -159,7 +160,7 @@ def main() -> None:
                          "top1": bundle.manifest["accuracy"]["top1"], "top1_pytorch": bundle.manifest["accuracy"]["top1"],
                          "coverage": None, "latency": eager, "macs": bundle.manifest["accounting"]["macs"]})
             for bundle in bundles:
-                for f in bundle.files:
+                for f in bundle.entries():
                     v = f["verification"]
                     row = {"variant": label, "target": f["target"], "precision": f["precision"], "runtime": f["runtime"],
                            "export_s": f["export_s"], "size_bytes": f["size_bytes"],
@@ -170,10 +171,10 @@ def main() -> None:
                            "coverage": (f.get("delegation") or {}).get("coverage"),
                            "non_delegated_ops": (f.get("delegation") or {}).get("non_delegated_ops"),
                            "latency": None, "macs": f["macs"]}
-                    if v.get("executed") and f["runtime"] in RUNNERS:   # fpga ran in C simulation: no latency
+                    if v.get("executed") and f["runtime"] in HOST_RUNTIMES:   # fpga ran in C simulation: no latency
                         with quiet():
-                            runner = load_runner(f["runtime"], bundle.path / f["path"])
-                            row["latency"] = latency_ms(runner.run, x, min_runs, min_seconds, warmup)
+                            predict = load(f["runtime"], bundle.inside(f["path"])).predict
+                            row["latency"] = latency_ms(predict, x, min_runs, min_seconds, warmup)
                     rows.append(row)
     for row in rows:  # speedup of each precision over the same target's fp32 file
         base = next((r for r in rows if r["variant"] == row["variant"] and r["target"] == row["target"]

@@ -121,26 +121,23 @@ def build(variants: list[Variant], model_name: str, ratio: float, runtimes: list
 
 def measure(built: list[Built], runtimes: list[str], x: torch.Tensor, rounds: int, threads: int) -> dict:
     """Round-robin timing: every round runs every (variant, runtime) once; also checks outputs."""
-    from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+    from vitsdk.bench.runtimes import load
 
-    from vitsdk.converters.runtimes import ExecuTorchRunner, LiteRTRunner
-
-    _unsafe_reset_threadpool(threads)
     runners, max_err = {}, {}
     data = x.numpy()
     for i, b in enumerate(built):
         for runtime, path in b.files.items():
-            runner = ExecuTorchRunner(path) if runtime == "executorch" else LiteRTRunner(path, num_threads=threads)
-            out = runner.run(data)
+            run = load(runtime, path, threads).predict   # ExecuTorch: sets its thread pool to `threads`
+            out = run(data)
             max_err[(i, runtime)] = float(np.abs(out - b.reference).max())
             for _ in range(2):  # warm-up
-                runner.run(data)
-            runners[(i, runtime)] = runner
+                run(data)
+            runners[(i, runtime)] = run
     times: dict[tuple[int, str], list[float]] = {key: [] for key in runners}
     for _ in range(rounds):
-        for key, runner in runners.items():
+        for key, run in runners.items():
             start = time.perf_counter()
-            runner.run(data)
+            run(data)
             times[key].append((time.perf_counter() - start) * 1e3)
     return {"times": times, "max_err": max_err}
 
@@ -155,11 +152,9 @@ PHONE_INT8 = [("executorch", "int8-dynamic", None), ("executorch", "int8", None)
 
 def phones(args) -> dict:
     """The issue-18 matrix: file bytes and latency of every (variant, runtime, precision, storage, threads)."""
-    from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
-
+    from vitsdk.bench.runtimes import load
     from vitsdk.converters.executorch import to_pte
     from vitsdk.converters.litert import convert_float, to_tflite
-    from vitsdk.converters.runtimes import ExecuTorchRunner, LiteRTRunner
 
     c = create_model(args.model).config
     x = torch.randn(1, c.in_chans, c.img_size, c.img_size)
@@ -200,29 +195,27 @@ def phones(args) -> dict:
                 files[key] = path
                 rows.append({"variant": v.label, "storage_requested": storage, "block": v.block, "keep_rate": v.keep_rate, "ratio": args.ratio if v.block else 0.0,
                              "runtime": runtime, "precision": precision,
-                             "weight_storage": (info.get("weight_storage") or {}).get("storage", "dense"),
-                             "file_bytes": info["size_bytes"], "gmacs": macs / 1e9, "reference": reference,
-                             "subgraphs": (info.get("delegation") or {}).get("subgraphs"), "key": key,
+                             "weight_storage": (info.weight_storage or {}).get("storage", "dense"),
+                             "file_bytes": info.size_bytes, "gmacs": macs / 1e9, "reference": reference,
+                             "subgraphs": (info.delegation or {}).get("subgraphs"), "key": key,
                              "export_s": round(time.perf_counter() - start, 1)})
                 console.print(f"[dim]{v.label:22s} {runtime:10s} {precision:12s} {storage or '':5s} "
-                              f"{info['size_bytes'] / 2**20:7.3f} MiB export {rows[-1]['export_s']:6.1f} s[/dim]")
+                              f"{info.size_bytes / 2**20:7.3f} MiB export {rows[-1]['export_s']:6.1f} s[/dim]")
         data = x.numpy()
         out_rows = []
         for threads in [int(t) for t in args.threads_list.split(",")]:
-            _unsafe_reset_threadpool(threads)
             runners = {}
             for r in rows:
-                path = files[r["key"]]
-                runner = ExecuTorchRunner(path) if r["runtime"] == "executorch" else LiteRTRunner(path, num_threads=threads)
-                err = float(np.abs(runner.run(data) - r["reference"]).max())
+                run = load(r["runtime"], files[r["key"]], threads).predict   # ExecuTorch: sets its thread pool
+                err = float(np.abs(run(data) - r["reference"]).max())
                 for _ in range(3):
-                    runner.run(data)
-                runners[r["key"]] = (runner, err)
+                    run(data)
+                runners[r["key"]] = (run, err)
             times = {key: [] for key in runners}
             for _ in range(args.rounds):  # round-robin: every file once per round
-                for key, (runner, _) in runners.items():
+                for key, (run, _) in runners.items():
                     start = time.perf_counter()
-                    runner.run(data)
+                    run(data)
                     times[key].append((time.perf_counter() - start) * 1e3)
             for r in rows:
                 t = times[r["key"]]
