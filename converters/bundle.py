@@ -41,10 +41,7 @@ from vitsdk.formats.manifest import MANIFEST_FILE, REFERENCE_DIR, Bundle, write_
 from vitsdk.hashing import path_sha256
 from vitsdk.resolve import resolve
 
-# Temporary (issue 12) names for importers in others' files: quiet (benchmarks/export.py) and
-# sha256_of = vitsdk.hashing.path_sha256 (tests/test_ios_swift.py); removed once they import the new homes.
-sha256_of = path_sha256
-__all__ = ["Bundle", "ExportOptions", "export", "quiet", "sha256_of"]
+__all__ = ["Bundle", "ExportOptions", "export"]
 
 
 Log = Callable[[str], None]

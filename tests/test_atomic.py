@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from vitsdk.atomic import atomic_path
-from vitsdk.bench.bundle import load_bundle
+from vitsdk.formats.manifest import load_bundle
 from vitsdk.hashing import file_sha256
 
 # Writes folder `out` holding files a..e with the given text, through atomic_path (optionally without the

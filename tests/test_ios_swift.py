@@ -47,9 +47,9 @@ def _tail(text: str, lines: int = 40) -> str:
 
 def _python_made_bundle(root: Path) -> Path:
     """Files as Python writes them, for CrossLanguageTests.swift: .npy arrays from numpy and sha256
-    digests from the exporter's own `sha256_of` (files, and .mlpackage folders whose paths sort
+    digests from the exporter's own `vitsdk.hashing.path_sha256` (files, and .mlpackage folders whose paths sort
     differently part by part than as strings: 'a/b' before 'a.b')."""
-    from vitsdk.converters.bundle import sha256_of  # the exporter's definition (issue #4)
+    from vitsdk.hashing import path_sha256 as sha256_of  # the exporter's definition (issue #4)
 
     rng = np.random.default_rng(7)
     package = root / "model.mlpackage"

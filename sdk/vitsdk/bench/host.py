@@ -132,7 +132,7 @@ def bench_model(bundle: Bundle, model: ModelFile, p: Protocol, options: HostOpti
             t0 = sampler.mark()
             time.sleep(p.idle_baseline_seconds)
             idle = (t0, sampler.mark())
-        runtimes.import_runtime(model.runtime)
+        runtimes.require_runtime(model.runtime)
         t0 = time.perf_counter()
         loaded = runtimes.load(model.runtime, path, options.threads, model.delegate)
         load_ms = (time.perf_counter() - t0) * 1e3

@@ -61,7 +61,6 @@ def require_runtime(runtime: str) -> None:
                         f"pip install 'vitsdk[export]'") from None
 
 
-import_runtime = require_runtime   # the bench's name for it
 
 
 def load_executorch(path: Path, threads: int | None, delegate: str | None) -> LoadedModel:

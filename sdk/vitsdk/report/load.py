@@ -39,14 +39,6 @@ class Problem:
         return {"file": str(self.path), "json_path": self.where, "message": self.message}
 
 
-class Manifest(Bundle):
-    """Temporary (issue 12): a `Bundle` with the old `document` name, until report/variant.py reads `.manifest`."""
-
-    @property
-    def document(self) -> dict:
-        return self.manifest
-
-
 @dataclass
 class Loaded:
     """Everything read: valid results (path, document), problems, and the manifests index."""
@@ -98,7 +90,7 @@ def _read_manifest(path: Path, sha: str, document: dict) -> Bundle | Problem:
         where, _, message = problems[0].partition(": ")
     else:
         try:
-            return Manifest.from_document(path.parent, document, sha, str(path))
+            return Bundle.from_document(path.parent, document, sha, str(path))
         except UserError as exc:
             where, message = "/files", str(exc).removeprefix(f"{path}: ")
     return Problem(path, where, f"manifest ignored (variant and accuracy unknown for its results): {message}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vitsdk.report.load import Manifest
+from vitsdk.formats.manifest import Bundle
 
 # Where a vitsdk.manifest/1 (schemas/manifest.schema.json) keeps what the report needs; first match wins.
 KEEP_RATE_AT = (("sparsity", "keep_rate"), ("model", "keep_rate"))
@@ -136,7 +136,7 @@ class Variant:
                 "keep_rate": self.keep_rate, "attn_keep": self.attn_keep}
 
 
-def variant_of(document: dict, manifest: Manifest | None) -> Variant:
+def variant_of(document: dict, manifest: Bundle | None) -> Variant:
     """The variant of one results document, using its bundle manifest when one was found."""
     model = document["model"]
     precision = model.get("precision")
@@ -147,7 +147,7 @@ def variant_of(document: dict, manifest: Manifest | None) -> Variant:
     source = None
     name = model.get("name")
     if manifest is not None:
-        doc = manifest.document
+        doc = manifest.manifest
         keep_rate = _number(_first(doc, KEEP_RATE_AT))
         attn_keep = _number(_first(doc, ATTN_KEEP_AT))
         sparsity = doc.get("sparsity")
