@@ -20,7 +20,7 @@ import numpy as np
 
 from vitsdk.errors import UserError, tool_failed
 from vitsdk.fpga.cache import build_once
-from vitsdk.fpga.project import read_io, read_project, write_io
+from vitsdk.fpga.project import check_sources, read_io, read_project, write_io
 from vitsdk.hashing import file_sha256
 
 CXXFLAGS = ["-std=c++17", "-O2", "-fwrapv", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-variable",
@@ -55,11 +55,7 @@ def _verified_sources(folder: Path) -> dict[str, str]:
     if not isinstance(recorded, dict) or not recorded:
         raise UserError(f"{folder / 'project.json'} records no sha256 of its C-simulation sources (exported by an "
                         f"older vitsdk): export it again (nothing was built or run)")
-    bad = [name for name, digest in recorded.items()
-           if not (folder / name).is_file() or file_sha256(folder / name) != digest]
-    if bad:
-        raise UserError(f"{folder}: {', '.join(sorted(bad))} do(es) not match the sha256 in project.json: the "
-                        f"project's sources were modified after export; export it again (nothing was built or run)")
+    check_sources(folder, recorded, "project.json")
     return recorded
 
 

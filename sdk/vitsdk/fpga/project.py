@@ -13,6 +13,7 @@ import numpy as np
 from vitsdk.errors import UserError
 from vitsdk.formats.manifest import MANIFEST_FILE, Bundle
 from vitsdk.formats.schema import read_json
+from vitsdk.hashing import file_sha256
 
 PROJECT_FORMAT = "vitsdk.fpga_project/1"
 CSIM_OUTPUTS = "csim_outputs.npy"  # float logits of the C simulation on the reference inputs
@@ -29,6 +30,16 @@ def read_io(path: Path, dtype: str) -> np.ndarray:
     data = path.read_bytes()
     count, width = np.frombuffer(data[:8], dtype="<i4")
     return np.frombuffer(data[8:], dtype=np.dtype(dtype).newbyteorder("<")).reshape(int(count), int(width))
+
+
+def check_sources(folder: Path, record: dict[str, str], record_name: str) -> None:
+    """UserError unless every file `record` names ({relative path: sha256}) is in `folder` with that sha256:
+    sources modified after export are refused before anything is built from them or run."""
+    bad = [name for name, digest in record.items()
+           if not (folder / name).is_file() or file_sha256(folder / name) != digest]
+    if bad:
+        raise UserError(f"{folder}: {', '.join(sorted(bad))} do(es) not match the sha256 in {record_name}: the "
+                        f"sources were modified after export; export it again (nothing was built or run)")
 
 
 def _fpga_entries(path: Path) -> tuple[Bundle | None, list[dict]]:

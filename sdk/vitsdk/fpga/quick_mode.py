@@ -89,33 +89,25 @@ def workload(model: VisionTransformer | FloatViT, block_shape: BlockShape | str 
     c = fv.config
     C, D = c.embed_dim, c.head_dim
     n = c.num_patches
-    linears, dense = [], 0
-    work, d = _linear_work("patch_embed", fv.patch, n, block, bits)
-    linears.append(work)
-    dense += d
+    layers = [("patch_embed", fv.patch, n)]  # (name, linear, tokens it runs on)
     tokens, counts = 1 + n, []
     attention, nonlinear, widest = 0, 0, C
     for i, fb in enumerate(fv.blocks):
         counts.append(tokens)
         H = fb.qkv.weight.shape[0] // (3 * D)
-        for name, fl in (("attn.qkv", fb.qkv), ("attn.proj", fb.proj)):
-            work, d = _linear_work(f"blocks.{i}.{name}", fl, tokens, block, bits)
-            linears.append(work)
-            dense += d
+        layers += [(f"blocks.{i}.attn.qkv", fb.qkv, tokens), (f"blocks.{i}.attn.proj", fb.proj, tokens)]
         attention += 2 * tokens * tokens * H * D
         nonlinear += tokens * tokens * H + tokens * C
         tokens = tokens_after(tokens, selected_patches(c, i, tokens - 1), c.fuse_token)
         hidden = fb.fc1.weight.shape[0]
         widest = max(widest, hidden, 3 * H * D)
-        for name, fl in (("mlp.fc1", fb.fc1), ("mlp.fc2", fb.fc2)):
-            work, d = _linear_work(f"blocks.{i}.{name}", fl, tokens, block, bits)
-            linears.append(work)
-            dense += d
+        layers += [(f"blocks.{i}.mlp.fc1", fb.fc1, tokens), (f"blocks.{i}.mlp.fc2", fb.fc2, tokens)]
         nonlinear += tokens * C + tokens * hidden
     counts.append(tokens)
-    work, d = _linear_work("head", fv.head, 1, block, bits)
-    linears.append(work)
-    dense += d + attention
+    layers.append(("head", fv.head, 1))
+    works = [_linear_work(name, fl, t, block, bits) for name, fl, t in layers]
+    linears = [work for work, _ in works]
+    dense = sum(d for _, d in works) + attention
     T0 = 1 + n
     activation_bytes = T0 * (4 * C + 2 * widest + 4 * widest)  # residual int32, two int8 buffers, int32 acc
     return Workload(c.name, str(block), counts, linears, attention, nonlinear, activation_bytes, dense)

@@ -30,7 +30,7 @@ from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.engine import EngineConfig
 from vitsdk.fpga.program import NF, Program
-from vitsdk.fpga.project import read_io
+from vitsdk.fpga.project import check_sources, read_io
 from vitsdk.hashing import file_sha256
 from vitsdk.resources import fpga_path
 
@@ -103,11 +103,7 @@ def verified_files(project: Path, record: dict, expected_rtl_sha256: str | None 
     if expected_rtl_sha256 is not None and file_sha256(rtl / "rtl.json") != expected_rtl_sha256:
         raise UserError(f"{rtl / 'rtl.json'} does not match the sha256 its project records: the bundle was "
                         f"modified after export; export it again (nothing was built or run)")
-    bad = [name for name, digest in record["files"].items()
-           if not (rtl / name).is_file() or file_sha256(rtl / name) != digest]
-    if bad:
-        raise UserError(f"{rtl}: {', '.join(sorted(bad))} do(es) not match the sha256 in rtl.json: the bundle's "
-                        f"sources were modified after export; export it again (nothing was built or run)")
+    check_sources(rtl, record["files"], "rtl.json")
     return {name: rtl / name for name in record["files"]}
 
 
