@@ -1,7 +1,7 @@
 """An exported FPGA project folder (`project.json`, `vitsdk.fpga_project/1`): finding it in a bundle, naming
 the bundle member it is, and its testbench files (`tb/inputs.bin`, `tb/expected.bin`).
 
-Needs numpy only (no torch): the board runner (fpga/board/run_board.py) reads projects through it.
+Imports no torch (numpy, vitsdk.formats): the board runner (fpga/board/run_board.py) reads projects through it.
 """
 from __future__ import annotations
 
