@@ -89,8 +89,8 @@ def export_fpga(model: VisionTransformer | str | os.PathLike, out_dir: str | os.
     matches the numpy integer reference bit for bit on the reference inputs.
 
     Args:
-        model: a VisionTransformer (dense, masked or compacted) or a spec `vitsdk.models.resolve_model`
-            understands (registry name, checkpoint, pruned artifact folder).
+        model: a VisionTransformer (dense, masked or compacted) or a spec `vitsdk.resolve.resolve`
+            understands (registry name, checkpoint, run folder, pruned artifact folder).
         out_dir: the project folder (written atomically).
         block_shape: ROWSxCOLS of the engine's blocks; default: the pruned artifact's, else 16x16.
         quant: quantisation settings.
