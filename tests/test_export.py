@@ -135,7 +135,7 @@ def test_fpga_estimate_names_the_bundle_like_the_other_runners(bundle, tmp_path)
     finds the bundle's sparsity for the FPGA row too (it said "sparsity unknown" before)."""
     import hashlib
 
-    from vitsdk.fpga.api import bench_fpga
+    from vitsdk.fpga import bench_fpga
     from vitsdk.report.load import load
     from vitsdk.report.variant import variant_of
 

@@ -19,7 +19,7 @@ from vitsdk.report import build_report
 def results(bundle, tmp_path_factory) -> Path:  # noqa: F811
     from vitsdk.bench.host import HostOptions, run_host
     from vitsdk.bench.protocol import Protocol
-    from vitsdk.fpga.api import bench_fpga, export_fpga
+    from vitsdk.fpga import bench_fpga, export_fpga
     from vitsdk.models import create_model
 
     folder = tmp_path_factory.mktemp("pipeline")

@@ -30,7 +30,7 @@ import numpy as np
 
 from vitsdk.atomic import write_json
 from vitsdk.bench.energy import PowerTrace, per_inference
-from vitsdk.bench.host import _latency_block as latency_block
+from vitsdk.bench.protocol import latency_block
 from vitsdk.bench.protocol import Protocol, measure as time_runs
 from vitsdk.errors import UserError
 from vitsdk.formats.manifest import MANIFEST_FILE

@@ -20,9 +20,8 @@ from vitsdk.atomic import write_json
 from vitsdk.bench import rapl
 from vitsdk.bench.energy import PowerTrace, per_inference
 from vitsdk.bench.numerics import check_outputs
-from vitsdk.bench.protocol import Protocol, Timings, measure
+from vitsdk.bench.protocol import Protocol, Timings, latency_block, measure
 from vitsdk.bench.runtimes import HOST_RUNTIMES
-from vitsdk.bench.stats import LatencyStats
 from vitsdk.errors import UserError
 from vitsdk.formats import results as R
 from vitsdk.formats.manifest import Bundle, ModelFile, load_bundle
@@ -142,7 +141,7 @@ def bench_model(bundle: Bundle, model: ModelFile, p: Protocol, options: HostOpti
         # The input is converted once, outside the timed calls; the sampler reads RAPL at the timed edges.
         timings = measure(loaded.bind(x), p, clock=sampler.clock if sampler is not None else time.perf_counter,
                           edge=sampler.mark if sampler is not None else None)
-        doc["latency"] = _latency_block(load_ms, timings, p)
+        doc["latency"] = latency_block(load_ms, timings, p)
         doc["numerics"] = check_outputs(bundle, model, run, loaded.input_shape, loaded.input_dtype)
         doc["energy"] = _energy(sampler, unavailable, idle, timings, p)
         if timings.stopped:
@@ -153,19 +152,6 @@ def bench_model(bundle: Bundle, model: ModelFile, p: Protocol, options: HostOpti
         doc["numerics"] = skipped_numerics("the model failed to run")
     doc["thermal"]["after"] = rapl.thermal_state(options.thermal)
     return doc
-
-
-def _latency_block(load_ms: float, t: Timings, p: Protocol) -> dict:
-    block = {"status": "measured", "load_ms": load_ms, "first_ms": t.first_ms, "warmup_runs": t.warmup_runs, "warmup_s": t.warmup_s,
-             "runs": len(t.samples_ms), "duration_s": t.duration_s}
-    if t.samples_ms:
-        block.update(LatencyStats.of(t.samples_ms, p.stability_cv_max, p.stability_drift_max).to_dict())
-    else:
-        block.update({k: None for k in ("min_ms", "median_ms", "mean_ms", "p90_ms", "p99_ms", "max_ms", "std_ms",
-                                        "trimmed_mean_ms", "cv")},
-                     stability={"stable": False, "drift": None})
-    block["samples_ms"] = list(t.samples_ms)
-    return block
 
 
 def run_host(bundle_path: str | os.PathLike, out_dir: str | os.PathLike, protocol: Protocol = Protocol(),

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
-from vitsdk.bench.stats import CV_MAX, DRIFT_MAX
+from vitsdk.bench.stats import CV_MAX, DRIFT_MAX, LatencyStats
 
 
 @dataclass(frozen=True)
@@ -123,3 +123,17 @@ def measure(run_once: Callable[[], object], protocol: Protocol,
     if edge is not None:
         now = edge()
     return Timings(first_ms, warm, warmup_s, tuple(samples), now - start, start, now, stopped)
+
+
+def latency_block(load_ms: float, t: Timings, p: Protocol) -> dict:
+    """The results' `latency` block of a measured run (the host runner and the FPGA board runner)."""
+    block = {"status": "measured", "load_ms": load_ms, "first_ms": t.first_ms, "warmup_runs": t.warmup_runs, "warmup_s": t.warmup_s,
+             "runs": len(t.samples_ms), "duration_s": t.duration_s}
+    if t.samples_ms:
+        block.update(LatencyStats.of(t.samples_ms, p.stability_cv_max, p.stability_drift_max).to_dict())
+    else:
+        block.update({k: None for k in ("min_ms", "median_ms", "mean_ms", "p90_ms", "p99_ms", "max_ms", "std_ms",
+                                        "trimmed_mean_ms", "cv")},
+                     stability={"stable": False, "drift": None})
+    block["samples_ms"] = list(t.samples_ms)
+    return block

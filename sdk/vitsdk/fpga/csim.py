@@ -7,7 +7,6 @@ and outputs live in a temporary folder, so running it writes nothing into the pr
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ import numpy as np
 from vitsdk.errors import UserError, tool_failed
 from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.project import check_sources, read_io, read_project, write_io
-from vitsdk.hashing import file_sha256
+from vitsdk.hashing import bytes_sha256, file_sha256
 
 CXXFLAGS = ["-std=c++17", "-O2", "-fwrapv", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-variable",
             "-Wno-unused-label"]
@@ -68,7 +67,7 @@ def build_csim(project_dir: str | os.PathLike) -> tuple[Path, float]:
     if cxx is None:
         raise UserError("C simulation needs a C++17 compiler: install g++ (or set CXX)")
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
-    key = hashlib.sha256(json.dumps([recorded, CXXFLAGS, version], sort_keys=True).encode()).hexdigest()[:24]
+    key = bytes_sha256(json.dumps([recorded, CXXFLAGS, version], sort_keys=True).encode())[:24]
 
     def build(work: Path) -> None:
         for name in recorded:

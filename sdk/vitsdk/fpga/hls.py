@@ -15,7 +15,6 @@ Project layout (what `export_fpga` puts in a bundle's `fpga/` folder):
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ from vitsdk.fpga.blocksparse import BlockShape, BlockSparse, encode
 from vitsdk.fpga.csim import SOURCES_KEY, source_record
 from vitsdk.fpga.project import PROJECT_FORMAT, write_io
 from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
+from vitsdk.hashing import bytes_sha256
 from vitsdk.resources import fpga_path
 
 TOP = "vit_top"
@@ -251,7 +251,7 @@ def write_project(qv: QuantViT, out_dir: str | os.PathLike, block: BlockShape, p
                "tokens_per_block": qv.tokens, "layers": layers,
                "input_scale": qv.input_scale, "residual_scale": qv.residual_scale,
                "logit_scale": [float(s) for s in qv.head.acc_scale], "quant": qv.quant.to_dict(),
-               "model": qv.config.to_dict(), "weights_sha256": hashlib.sha256(blob).hexdigest(),
+               "model": qv.config.to_dict(), "weights_sha256": bytes_sha256(blob),
                "weights_bytes": len(blob), "hls_part": part, "hls_clock_ns": clock_ns,
                "reference": {"inputs": "tb/inputs.bin", "expected": "tb/expected.bin", "count": int(len(patches))},
                **metadata}

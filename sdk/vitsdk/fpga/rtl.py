@@ -13,7 +13,6 @@ built or shipped inside a bundle is executed.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.engine import EngineConfig
 from vitsdk.fpga.program import NF, Program
 from vitsdk.fpga.project import check_sources, read_io
-from vitsdk.hashing import file_sha256
+from vitsdk.hashing import bytes_sha256, file_sha256
 from vitsdk.resources import fpga_path
 
 RTL_FORMAT = "vitsdk.fpga_rtl/1"
@@ -121,11 +120,9 @@ def build_simulator(files: dict[str, Path], parameters: dict[str, int]) -> tuple
     """Builds (once per sources + parameters) the Verilator simulator from verified copies of the sources in
     the cache folder; returns the binary and the build seconds (0 when cached)."""
     verilator = require_tool("verilator")
-    digest = hashlib.sha256()
-    for name in SOURCES:
-        digest.update(name.encode() + files[name].read_bytes())
-    digest.update(json.dumps(parameters, sort_keys=True).encode())
-    digest.update(subprocess.run([verilator, "--version"], capture_output=True, text=True).stdout.encode())
+    key = bytes_sha256(b"".join(name.encode() + files[name].read_bytes() for name in SOURCES)
+                       + json.dumps(parameters, sort_keys=True).encode()
+                       + subprocess.run([verilator, "--version"], capture_output=True, text=True).stdout.encode())
 
     def build(work: Path) -> None:
         for name in SOURCES:
@@ -140,7 +137,7 @@ def build_simulator(files: dict[str, Path], parameters: dict[str, int]) -> tuple
         (work / "obj" / "Vtb_vit").rename(work / "Vtb_vit")
         shutil.rmtree(work / "obj")
 
-    folder, seconds = build_once("rtl", digest.hexdigest()[:24], build)
+    folder, seconds = build_once("rtl", key[:24], build)
     return folder / "Vtb_vit", seconds
 
 

@@ -18,7 +18,6 @@ power (boards.py). None of this is measured: it needs a board (fpga/board/run_bo
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -33,6 +32,7 @@ from vitsdk.fpga.boards import BRAM36_BYTES, URAM_BYTES, BoardProfile
 from vitsdk.fpga.program import Program
 from vitsdk.fpga.cache import cache_dir
 from vitsdk.fpga.rtl import require_tool, rtl_source_dir
+from vitsdk.hashing import bytes_sha256
 
 SYNTH_SOURCES = ("vit_mac_array.v", "vit_datapath.v", "vit_ops.vh")
 FPGA_ASIC_GAP = 7.1  # Kuon & Rose 2007, dynamic power with hard blocks
@@ -110,10 +110,9 @@ def synthesize(top: str, parameters: dict[str, int], family: str = "xcup", timeo
     counts and seconds (0 when cached)."""
     yosys = require_tool("yosys")
     src = rtl_source_dir()
-    digest = hashlib.sha256(json.dumps([top, parameters, family]).encode())
-    for name in SYNTH_SOURCES:
-        digest.update((src / name).read_bytes())
-    cached = cache_dir("synth") / f"{digest.hexdigest()[:24]}.json"
+    key = bytes_sha256(json.dumps([top, parameters, family]).encode()
+                       + b"".join((src / name).read_bytes() for name in SYNTH_SOURCES))
+    cached = cache_dir("synth") / f"{key[:24]}.json"
     if cached.is_file():
         cells = json.loads(cached.read_text())
         return resources_of(cells), cells, 0.0
