@@ -129,12 +129,10 @@ class Format:
 
     def validate(self, document: Any, where: str) -> None:
         """UserError naming `where` and the JSON path of the first problem (tag, then schema)."""
+        self.check_tag(document, where)
         problem = self.problem(document)
         if problem:
-            path, message = problem
-            if path == "/schema" and message == self.tag_problem(document):
-                raise UserError(f"{where}: {message}")
-            raise UserError(f"{where}: does not match {self.schema_file}: {path}: {message}")
+            raise UserError(f"{where}: does not match {self.schema_file}: {problem[0]}: {problem[1]}")
 
     def read(self, path: str | os.PathLike) -> dict:
         """A file of this format, read and validated; every problem is one UserError naming the file."""
