@@ -59,6 +59,15 @@ def vit_nano_patch4_28() -> ViTConfig:
 
 
 @register_model
+def vit_mini_patch4_28() -> ViTConfig:
+    """Six blocks at width 64 (MLP ratio 2), pruning at blocks 1 and 3: the smallest layout where every Tri-Level
+    level changes the prediction (vit_nano's only attention pattern reaches its last block, whose patch rows the
+    CLS head never reads) and trains to its plateau on 2 CPU cores within the hour (`benchmarks/training.py`)."""
+    return ViTConfig(name="vit_mini_patch4_28", img_size=28, patch_size=4, in_chans=1, num_classes=10,
+                     embed_dim=64, depth=6, num_heads=4, mlp_ratio=2.0, prune_at=(1, 3), **FASHION_MNIST_NORM)
+
+
+@register_model
 def vit_micro_patch4_28() -> ViTConfig:
     """DeiT layout (12 blocks, pruning at 3/6/9) at width 64: the Fashion-MNIST workhorse."""
     return ViTConfig(name="vit_micro_patch4_28", img_size=28, patch_size=4, in_chans=1, num_classes=10,
