@@ -14,9 +14,9 @@ bench: setup
 	.venv/bin/python benchmarks/tokens.py
 	.venv/bin/python benchmarks/training.py --model vit_micro_patch4_28 --train-size 30000 --epochs 4 \
 		--batch-size 64 --lr 2e-3 --eval-every-epoch --tag micro_b64 --keep-checkpoints benchmarks/results/ckpt/micro_b64
-	.venv/bin/python benchmarks/training.py --model vit_nano_patch4_28 --train-size 8000 --test-size 3000 --epochs 7 \
+	.venv/bin/python benchmarks/training.py --model vit_mini_patch4_28 --train-size 20000 --epochs 12 \
 		--batch-size 64 --lr 4e-3 --warmup-epochs 0.3 --no-augment --seeds 0,1 --eval-every-epoch --tag converged \
-		--variants dense,examples,tokens,attention,tri-level,tri-level-soft
+		--variants dense,examples,examples-soft,tokens,attention,tri-level,tri-level-soft
 	.venv/bin/python benchmarks/pruning.py --acc-model vit_micro_patch4_28 --acc-train 30000 --acc-epochs 4 \
 		--acc-finetune 2 --acc-methods l2:one_shot
 	.venv/bin/python benchmarks/export.py --checkpoint benchmarks/results/ckpt/micro_b64/tokens.safetensors
