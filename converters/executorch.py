@@ -1,10 +1,12 @@
-"""ExecuTorch (.pte) export through the XNNPACK delegate, fp32 or int8 (XNNPACK quantizer, PT2E).
+"""ExecuTorch (.pte) export through the XNNPACK delegate: fp32, fp16, or int8 (XNNPACK quantizer, PT2E).
 
 int8 is static (activation ranges from calibration data, quantize/dequantize around every linear layer);
 int8-dynamic quantizes each linear layer's input on the fly from its own range (XNNPACK's qd8 kernels:
 int8 weights, per-channel; no calibration data), so the file carries no activation observers' guesses.
+fp16 runs the whole graph in half precision (weights and activations) inside XNNPACK, with fp32 input and
+output: the casts are the program's first and last ops (see `HalfPrecision`), so callers feed it like fp32.
 
-Pipeline: `torch.export` -> (int8: `prepare_pt2e` / calibrate / `convert_pt2e` / re-export) ->
+Pipeline: `torch.export` -> (fp16: `HalfPrecision`; int8: `prepare_pt2e` / calibrate / `convert_pt2e` / re-export) ->
 `to_edge_transform_and_lower(partitioner=[XnnpackPartitioner()])` -> `to_executorch`. LayerNorm has no
 XNNPACK kernel and would split the graph at every block, so it is rewritten into ops XNNPACK runs
 (see `export_friendly`), and shape-only ops XNNPACK lacks are rewritten into ones it has
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from vitsdk.atomic import atomic_path
 from vitsdk.bench.runtimes import package_version
@@ -152,6 +155,55 @@ def quantize_int8(model: torch.nn.Module, example_inputs: tuple, calibration: to
     return convert_pt2e(prepared)
 
 
+class TanhGELU(nn.Module):
+    """GELU as 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), in ops XNNPACK runs in fp16.
+
+    XNNPACK's partitioner refuses fp16 GELU, so the exact GELU fell back to the portable kernel and split
+    vit_nano's fp16 graph into 5 XNNPACK subgraphs; written out, it is one. The tanh form differs from the
+    exact one by at most ~5e-4 (near |x| = 2), under fp16's rounding step there (2e-3).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * x * (1.0 + torch.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+
+
+class HalfPrecision(nn.Module):
+    """`model` in fp16 (weights and activations) behind fp32 input and output.
+
+    The two casts are the program's only ops outside XNNPACK, so the .pte takes and returns float32 like the
+    fp32 file: `vitsdk bench`, the runtime loader and the apps feed it unchanged.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        for module in list(model.modules()):
+            for name, child in list(module.named_children()):
+                if isinstance(child, nn.GELU):
+                    setattr(module, name, TanhGELU())
+        self.model = model.half()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.half()).float()
+
+
+def fold_constants():
+    """Edge pass: folds computations on constants into new constants (ExecuTorch's `constant_prop_pass`).
+
+    In an fp16 graph, edge lowering turns each Python scalar (LayerNorm eps, attention scale, GELU's
+    coefficients) into an fp32 constant cast to fp16 by its own op at every run; XNNPACK does not take
+    dtype casts, so vit_nano's fp16 program had 29 portable casts around its delegate. Folded, the casts left
+    are the input's and the output's.
+    """
+    from executorch.exir.pass_base import ExportedProgramPassBase, ExportedProgramPassResult
+    from executorch.exir.passes.constant_prop_pass import constant_prop_pass
+
+    class FoldConstants(ExportedProgramPassBase):
+        def call(self, exported_program):
+            return ExportedProgramPassResult(constant_prop_pass(exported_program), True)
+
+    return FoldConstants()
+
+
 def views_for_xnnpack(graph_module: torch.fx.GraphModule):
     """Edge pass: rewrites shape-only ops XNNPACK lacks into ones it has, so the graph is not split.
 
@@ -224,7 +276,7 @@ def weight_storage(zeros: float, size_bytes: int) -> dict[str, Any]:
     record: dict[str, Any] = {"storage": "dense", "dense_equivalent_bytes": int(size_bytes)}
     if zeros >= 0.1:
         record["note"] = (f"{100 * zeros:.0f}% of the linear weights are pruned zeros stored dense (ExecuTorch "
-                          f"has no sparse weight storage); int8/int8-dynamic store a quarter of the bytes")
+                          f"has no sparse weight storage); fp16 stores half the bytes, int8/int8-dynamic a quarter")
     return record
 
 
@@ -236,8 +288,9 @@ def to_pte(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLik
         model: the PyTorch model (not modified).
         example_inputs: a tuple of input tensors; their shapes become the program's static shapes.
         path: the .pte file to write.
-        precision: 'fp32', 'int8' (static int8 via the XNNPACK quantizer; needs `calibration`) or
-            'int8-dynamic' (int8 weights, activations quantized at run time; no calibration).
+        precision: 'fp32', 'fp16' (fp16 weights and activations in XNNPACK, fp32 input and output), 'int8'
+            (static int8 via the XNNPACK quantizer; needs `calibration`) or 'int8-dynamic' (int8 weights,
+            activations quantized at run time; no calibration).
         calibration: float inputs (N, C, H, W), preprocessed like the model expects, for int8 ranges.
 
     Returns:
@@ -249,13 +302,16 @@ def to_pte(model: torch.nn.Module, example_inputs: tuple, path: str | os.PathLik
     example_inputs = standard_inputs(example_inputs)
     zeros = pruned_fraction(model)
     model = export_friendly(model)
-    if precision == "int8":
+    passes = [views_for_xnnpack]
+    if precision == "fp16":
+        model = HalfPrecision(model)
+        passes.append(fold_constants())
+    elif precision == "int8":
         model = quantize_int8(model, example_inputs, calibration)
     elif precision == "int8-dynamic":
         model = quantize_dynamic(model, example_inputs)
     program = torch.export.export(model, example_inputs)
-    edge = to_edge_transform_and_lower(program, transform_passes=[views_for_xnnpack],
-                                      partitioner=[segment_partitioner()])
+    edge = to_edge_transform_and_lower(program, transform_passes=passes, partitioner=[segment_partitioner()])
     coverage = delegation(edge.exported_program().graph_module)
     buffer = edge.to_executorch().buffer
     path = Path(path)

@@ -61,11 +61,11 @@ def test_help_lists_every_target():
 
 
 @pytest.mark.parametrize("target,precision,message", [
-    ("executorch", "fp16", "precision 'fp16' is not supported by target 'executorch'"),
+    ("executorch", "int8-full", "precision 'int8-full' is not supported by target 'executorch'"),
     ("android", "int4", "unknown precision 'int4'"),
     ("coreml", "int8-dynamic", "not supported by target 'coreml'"),
     ("fpga", "fp32", "precision 'fp32' is not supported by target 'fpga'"),
-    ("ios", "fp16", "includes executorch, which supports none of fp16"),
+    ("ios", "int8-dynamic", "includes coreml, which supports none of int8-dynamic"),
 ])
 def test_bad_target_precision_pairs(tmp_path, target, precision, message):
     out = tmp_path / "b"
