@@ -72,7 +72,8 @@ def bundle(exported) -> Bundle:
     return exported[0]
 
 
-EXPECTED = {("executorch", "fp32"), ("executorch", "int8"), ("executorch", "int8-dynamic"), ("tflite", "fp32"), ("tflite", "fp16"),
+EXPECTED = {("executorch", "fp32"), ("executorch", "fp16"), ("executorch", "int8"), ("executorch", "int8-dynamic"),
+            ("tflite", "fp32"), ("tflite", "fp16"),
             ("tflite", "int8-dynamic"), ("tflite", "int8"), ("tflite", "int8-full"), ("coreml", "fp32"), ("coreml", "fp16"),
             ("coreml", "int8"), ("fpga", "int8")}
 
