@@ -156,14 +156,21 @@ def test_serve_mode_stops_on_ctrl_c_with_one_error_line(bundle, tmp_path):
     import signal
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "vitsdk", "bench", str(bundle), "--device", "browser", "--serve",
-                             "127.0.0.1:0", "-o", str(tmp_path / "out")], stdout=subprocess.PIPE,
+    # -X faulthandler: if the process does not stop, SIGABRT makes it print every thread's stack, so a failure
+    # says where it hung (it did once, under a full parallel test run, and never alone).
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "vitsdk", "bench", str(bundle), "--device",
+                             "browser", "--serve", "127.0.0.1:0", "-o", str(tmp_path / "out")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:                     # the URL is printed, then the server waits for the page
         if "waiting for the page" in line:
             break
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=30)
+        pytest.fail(f"still running 60 s after Ctrl-C; its threads when stopped:\n{err}")
     assert proc.returncode == 2 and err.strip().startswith("error:") and "Ctrl-C" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
