@@ -156,11 +156,14 @@ def test_serve_mode_stops_on_ctrl_c_with_one_error_line(bundle, tmp_path):
     import signal
     import sys
 
-    # -X faulthandler: if the process does not stop, SIGABRT makes it print every thread's stack, so a failure
-    # says where it hung (it did once, under a full parallel test run, and never alone).
+    # Ctrl-C in a terminal: SIGINT at its default disposition. A child inherits an ignored SIGINT, and under the
+    # full parallel suite the worker process ignores it, so Python installed no KeyboardInterrupt handler and the
+    # server waited on (the stack below showed it). -X faulthandler: if the process does not stop, SIGABRT makes
+    # it print every thread's stack, so a failure says where it hung.
     proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "vitsdk", "bench", str(bundle), "--device",
                              "browser", "--serve", "127.0.0.1:0", "-o", str(tmp_path / "out")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:                     # the URL is printed, then the server waits for the page
         if "waiting for the page" in line:
             break
