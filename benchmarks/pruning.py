@@ -152,76 +152,111 @@ PHONE_INT8 = [("executorch", "int8-dynamic", None), ("executorch", "int8", None)
 
 def phones(args) -> dict:
     """The issue-18 matrix: file bytes and latency of every (variant, runtime, precision, storage, threads)."""
-    from vitsdk.bench.runtimes import load
+    folder = Path(args.files) if args.files else Path(tempfile.mkdtemp(prefix="vitsdk-phones-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, files = export_phone_files(args, folder)
+    if args.export_only:
+        console.print(f"exported {len(rows)} files to {folder}; time them with --files {folder}")
+        return {"model": args.model, "ratio": args.ratio, "exported": len(rows)}
+    return time_phone_files(args, rows, files)
+
+
+def export_phone_files(args, folder: Path) -> tuple[list[dict], dict]:
+    """Exports (or, with --files, reuses from an earlier run) every file of the matrix, with its row."""
     from vitsdk.converters.executorch import to_pte
     from vitsdk.converters.litert import convert_float, to_tflite
 
     c = create_model(args.model).config
+    torch.manual_seed(1)
     x = torch.randn(1, c.in_chans, c.img_size, c.img_size)
     calibration = torch.randn(16, c.in_chans, c.img_size, c.img_size)  # speed only: ranges need not be real
     torch.manual_seed(0)
     base = create_model(args.model).eval()
+    np.save(folder / "input.npy", x.numpy())
     rows, files = [], {}
-    with tempfile.TemporaryDirectory() as tmp:
-        names = set(args.variants.split(",")) if args.variants else None
-        for i, v in enumerate(PHONE_VARIANTS):
-            if names is not None and v.label not in names:
+    names = set(args.variants.split(",")) if args.variants else None
+    for i, v in enumerate(PHONE_VARIANTS):
+        if names is not None and v.label not in names:
+            continue
+        model = None
+        int8 = [f for f in PHONE_INT8 if f[0] != "executorch" or f[1] in args.executorch_int8.split(",")]
+        wanted = PHONE_FILES + (int8 if v.label in args.int8_variants.split(",") else [])
+        float_tflite = None
+        for runtime, precision, storage in wanted:
+            if v.block is None and storage == "dense":
+                continue  # a dense model's file is the same either way
+            if runtime == "executorch" and v.label in args.litert_only.split(","):
                 continue
-            model = create_model(args.model, keep_rate=v.keep_rate).eval()
-            model.load_state_dict(base.state_dict())
-            if v.block is not None:
-                prune_(model, BlockPruneConfig(block_shape=v.block, ratio=args.ratio))
-                model = compact(model, v.mode)
-            with torch.no_grad():
-                reference = model(x).numpy()
-            macs = count(model).macs
-            int8 = [f for f in PHONE_INT8 if f[0] != "executorch" or f[1] in args.executorch_int8.split(",")]
-            wanted = PHONE_FILES + (int8 if v.label in args.int8_variants.split(",") else [])
-            float_tflite = None
-            for runtime, precision, storage in wanted:
-                if v.block is None and storage == "dense":
-                    continue  # a dense model's file is the same either way
-                if runtime == "executorch" and v.label in args.litert_only.split(","):
-                    continue
-                path = Path(tmp) / f"v{i}-{runtime}-{precision}-{storage}.{'pte' if runtime == 'executorch' else 'tflite'}"
-                start = time.perf_counter()
-                if runtime == "executorch":
-                    info = to_pte(model, (x,), path, precision, calibration=calibration)
-                else:
-                    float_tflite = float_tflite or convert_float(model, (x,))
-                    info = to_tflite(model, (x,), path, precision, calibration=calibration, float_model=float_tflite,
-                                     weight_storage=storage)
-                key = (i, runtime, precision, storage or "dense")
+            stem = f"v{i}-{runtime}-{precision}-{storage}"
+            path = folder / f"{stem}.{'pte' if runtime == 'executorch' else 'tflite'}"
+            saved = folder / f"{stem}.json"
+            key = (i, runtime, precision, storage or "dense")
+            if saved.exists() and path.exists():  # exported by an earlier --files run of the same matrix
+                row = json.loads(saved.read_text())
+                if (row.get("model"), row["ratio"]) != (args.model, args.ratio if v.block else 0.0):
+                    raise SystemExit(f"error: {saved} is from another matrix ({row.get('model')}, ratio "
+                                     f"{row['ratio']}); use another --files folder")
+                row.update(key=key, reference=np.load(folder / f"{stem}.npy"))
+                rows.append(row)
                 files[key] = path
-                rows.append({"variant": v.label, "storage_requested": storage, "block": v.block, "keep_rate": v.keep_rate, "ratio": args.ratio if v.block else 0.0,
-                             "runtime": runtime, "precision": precision,
-                             "weight_storage": (info.weight_storage or {}).get("storage", "dense"),
-                             "file_bytes": info.size_bytes, "gmacs": macs / 1e9, "reference": reference,
-                             "subgraphs": (info.delegation or {}).get("subgraphs"), "key": key,
-                             "export_s": round(time.perf_counter() - start, 1)})
-                console.print(f"[dim]{v.label:22s} {runtime:10s} {precision:12s} {storage or '':5s} "
-                              f"{info.size_bytes / 2**20:7.3f} MiB export {rows[-1]['export_s']:6.1f} s[/dim]")
-        data = x.numpy()
-        out_rows = []
-        for threads in [int(t) for t in args.threads_list.split(",")]:
-            runners = {}
-            for r in rows:
-                run = load(r["runtime"], files[r["key"]], threads).predict   # ExecuTorch: sets its thread pool
-                err = float(np.abs(run(data) - r["reference"]).max())
-                for _ in range(3):
-                    run(data)
-                runners[r["key"]] = (run, err)
-            times = {key: [] for key in runners}
-            for _ in range(args.rounds):  # round-robin: every file once per round
-                for key, (run, _) in runners.items():
-                    start = time.perf_counter()
-                    run(data)
-                    times[key].append((time.perf_counter() - start) * 1e3)
-            for r in rows:
-                t = times[r["key"]]
-                out_rows.append({**{k: v for k, v in r.items() if k not in ("reference", "key")}, "threads": threads,
-                                 "median_ms": statistics.median(t), "p10_ms": float(np.percentile(t, 10)),
-                                 "p90_ms": float(np.percentile(t, 90)), "max_abs_err": runners[r["key"]][1]})
+                continue
+            if model is None:
+                model = create_model(args.model, keep_rate=v.keep_rate).eval()
+                model.load_state_dict(base.state_dict())
+                if v.block is not None:
+                    prune_(model, BlockPruneConfig(block_shape=v.block, ratio=args.ratio))
+                    model = compact(model, v.mode)
+                with torch.no_grad():
+                    reference = model(x).numpy()
+                macs = count(model).macs
+            start = time.perf_counter()
+            if runtime == "executorch":
+                info = to_pte(model, (x,), path, precision, calibration=calibration)
+            else:
+                float_tflite = float_tflite or convert_float(model, (x,))
+                info = to_tflite(model, (x,), path, precision, calibration=calibration, float_model=float_tflite,
+                                 weight_storage=storage)
+            row = {"model": args.model, "variant": v.label, "storage_requested": storage, "block": v.block, "keep_rate": v.keep_rate,
+                   "ratio": args.ratio if v.block else 0.0, "runtime": runtime, "precision": precision,
+                   "weight_storage": (info.weight_storage or {}).get("storage", "dense"),
+                   "file_bytes": info.size_bytes, "gmacs": macs / 1e9,
+                   "subgraphs": (info.delegation or {}).get("subgraphs"),
+                   "export_s": round(time.perf_counter() - start, 1)}
+            np.save(folder / f"{stem}.npy", reference)
+            saved.write_text(json.dumps(row) + "\n")
+            rows.append({**row, "key": key, "reference": reference})
+            files[key] = path
+            console.print(f"[dim]{v.label:22s} {runtime:10s} {precision:12s} {storage or '':5s} "
+                          f"{info.size_bytes / 2**20:7.3f} MiB export {row['export_s']:6.1f} s[/dim]")
+    return rows, files
+
+
+def time_phone_files(args, rows: list[dict], files: dict) -> dict:
+    """Round-robin timing of every exported file at each thread count of --threads-list."""
+    from vitsdk.bench.runtimes import load
+
+    folder = next(iter(files.values())).parent
+    data = np.load(folder / "input.npy")
+    out_rows = []
+    for threads in [int(t) for t in args.threads_list.split(",")]:
+        runners = {}
+        for r in rows:
+            run = load(r["runtime"], files[r["key"]], threads).predict   # ExecuTorch: sets its thread pool
+            err = float(np.abs(run(data) - r["reference"]).max())
+            for _ in range(3):
+                run(data)
+            runners[r["key"]] = (run, err)
+        times = {key: [] for key in runners}
+        for _ in range(args.rounds):  # round-robin: every file once per round
+            for key, (run, _) in runners.items():
+                start = time.perf_counter()
+                run(data)
+                times[key].append((time.perf_counter() - start) * 1e3)
+        for r in rows:
+            t = times[r["key"]]
+            out_rows.append({**{k: v for k, v in r.items() if k not in ("reference", "key")}, "threads": threads,
+                             "median_ms": statistics.median(t), "p10_ms": float(np.percentile(t, 10)),
+                             "p90_ms": float(np.percentile(t, 90)), "max_abs_err": runners[r["key"]][1]})
     for r in out_rows:  # speedup over the dense model on the same runtime, precision and thread count
         base_row = next(b for b in out_rows if b["variant"] == "dense" and b["runtime"] == r["runtime"]
                         and b["precision"] == r["precision"] and b["threads"] == r["threads"])
@@ -420,6 +455,9 @@ def main() -> None:
     parser.add_argument("--litert-only", default="", help="--phones variants exported to LiteRT only (comma "
                         "list; ExecuTorch lowering takes minutes per file on a shared 2-core machine)")
     parser.add_argument("--executorch-int8", default="int8-dynamic,int8", help="ExecuTorch int8 precisions for --phones")
+    parser.add_argument("--files", default="", help="--phones: keep the exported files in this folder, and reuse "
+                        "the ones an earlier run left there (export under load, time later on an idle machine)")
+    parser.add_argument("--export-only", action="store_true", help="--phones: export the files, time nothing")
     parser.add_argument("--int8-variants", default="dense,fullx32 keep0.7", help="--phones variants also exported "
                         "in int8 (comma list; '' for none)")
     args = parser.parse_args()
