@@ -380,6 +380,32 @@ def test_streamed_weights_stall_on_the_ddr_model_and_stay_exact(exported, fmnist
     assert abs(cycle_model(program)["cycles"] / sim.cycles[0] - 1) <= 0.10
 
 
+def test_axi_ip_driven_through_axi_lite_only_is_bit_exact_with_tb_vits_cycles(exported, fmnist):
+    """vit_axi (the IP the board runs) in Verilator, driven only through AXI4-Lite transactions by the board's own
+    driver (vitsdk.fpga.axi.AxiEngine): it loads the project's hex images through the registers, runs two
+    images and reads logits bit-exact to forward_int, with tb_vit's ($readmemh) inference cycle count. An IP
+    built for other parameters is refused by its parameter registers before anything is loaded."""
+    from vitsdk.fpga.axi import AP_IDLE, CTRL, PARAMETERS, AxiEngine
+    from vitsdk.fpga.rtl import SimulatedAxi, load_program, read_rtl, verified_files
+    _, ex = exported
+    files = verified_files(ex.path, read_rtl(ex.path), ex.project["rtl_sha256"])
+    parameters = load_program(read_rtl(ex.path), files).parameters()
+    patches = Q.quantize_input(ex.model, fmnist[0][20:22].numpy())
+    with SimulatedAxi(files, parameters) as mmio:
+        engine = AxiEngine(mmio, files, parameters)
+        engine.load()
+        for image in patches:
+            logits = engine.run(image)
+            assert np.array_equal(logits, Q.forward_int(ex.model, image[None])[0])
+            assert engine.counters["cycles"] == ex.rtl.cycles[0] and engine.counters["mac_cycles"] == ex.rtl.mac_cycles[0]
+        assert mmio.read(CTRL) & AP_IDLE
+        other = AxiEngine(mmio, files, {**parameters, "TN": parameters["TN"] * 2})
+        before = mmio.transactions
+        with pytest.raises(UserError, match=r"built for another design: TN 8 \(project: 16\)"):
+            other.load()
+        assert mmio.transactions - before == 3 + len(PARAMETERS)  # ID, VERSION, NPARAM, parameters: nothing written
+
+
 def test_tampered_rtl_sources_are_refused_before_anything_runs(exported, tmp_path, monkeypatch):
     import shutil
 

@@ -1,6 +1,7 @@
 // Testbench (Verilator) of the vitsdk ViT engine: loads the program and buffers written by
-// sdk/vitsdk/fpga/rtl.py (hex files in the working folder), runs one inference per input image and
-// writes the logits and the cycle counters. Usage: Vtb_vit +images=N (files in_<i>.hex, out.txt).
+// sdk/vitsdk/fpga/rtl.py (hex files in the working folder) with $readmemh, runs one inference per input image
+// and writes the logits and the cycle counters. Usage: Vtb_vit +images=N (files in_<i>.hex, out.txt).
+// tb_vit_axi.v runs the same engine behind its AXI4-Lite registers (vit_axi.v) instead.
 `timescale 1ns / 1ps
 module tb_vit;
     parameter integer TM = 4, TN = 8, R = 4, L = 4, AW = 1024, PW = 1024, SW = 1024, RW = 1024, WW = 1024,
@@ -14,7 +15,8 @@ module tb_vit;
                  .GW(GW), .OW(OW), .QW(QW), .TMAX(TMAX), .CMAX(CMAX), .DDR_NUM(DDR_NUM), .DDR_DEN(DDR_DEN),
                  .DDR_LAT(DDR_LAT), .LN_LAT(LN_LAT), .RECIP_LAT(RECIP_LAT), .STREAM(STREAM)) dut (
         .clk(clk), .start(start), .done(done), .cycles(cycles), .mac_cycles(mac_cycles),
-        .stall_cycles(stall_cycles), .ddr_bytes(ddr_bytes));
+        .stall_cycles(stall_cycles), .ddr_bytes(ddr_bytes), .idle(), .wr_en(1'b0), .wr_sel(4'd0), .wr_addr(32'd0),
+        .wr_data(64'd0), .rd_addr(32'd0), .rd_data());
     always #1 clk = ~clk;
 
     integer images, img, o, fd;

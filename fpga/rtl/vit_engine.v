@@ -11,7 +11,9 @@
 // Arithmetic: vit_ops.vh, the twin of sdk/vitsdk/fpga/intops.py; outputs are bit-exact to it.
 //
 // Buffers are behavioural arrays; the port/bank each access assumes is noted where it happens, and
-// their BRAM cost is computed from their sizes (rtl.py), not synthesised.
+// their BRAM cost is computed from their sizes (rtl.py), not synthesised. While idle, the host fills them
+// through the write port (wr_*: one element per cycle, buffer `wr_sel`: BUF_* below) and reads the logits
+// through the read port (rd_*); vit_axi.v puts both behind AXI4-Lite registers. Writes while busy are ignored.
 `default_nettype none
 module vit_engine #(
     parameter integer TM = 4, parameter integer TN = 8, parameter integer R = 4, parameter integer L = 4,
@@ -28,7 +30,14 @@ module vit_engine #(
     output reg [63:0] cycles,
     output reg [63:0] mac_cycles,
     output reg [63:0] stall_cycles,
-    output reg [63:0] ddr_bytes
+    output reg [63:0] ddr_bytes,
+    output wire idle,
+    input wire wr_en,
+    input wire [3:0] wr_sel,
+    input wire [31:0] wr_addr,
+    input wire [63:0] wr_data,
+    input wire [31:0] rd_addr,
+    output wire [31:0] rd_data
 );
 `include "vit_ops.vh"
     localparam integer P = TN / R;
@@ -36,6 +45,9 @@ module vit_engine #(
                      S_LN_SUM = 6, S_LN_STAT = 7, S_LN_NORM = 8, S_SM_MAX = 9, S_SM_SUM = 10, S_SM_NORM = 11,
                      S_SEL_RANK = 12, S_SEL_COPY = 13, S_SEL_FUSE = 14, S_SEL_FDIV = 15;
     localparam [4:0] S_SM_RECIP = 16, S_SEL_RECIP = 17;
+    // the write port's buffer numbers (vitsdk.fpga.axi.BUFFERS)
+    localparam [3:0] BUF_PROG = 0, BUF_AMEM = 1, BUF_RMEM = 2, BUF_WMEM = 3, BUF_XMEM = 4, BUF_CMEM = 5, BUF_GLUT = 6,
+                     BUF_ELUT = 7;
 
     // ---- buffers ----
     reg [63:0] prog [0:QW-1];                  // instruction stream, NF words per instruction
@@ -118,8 +130,23 @@ module vit_engine #(
     reg signed [63:0] x, y, tval, ev, pv, bias, mval, widx, cidx;
     reg [6:0] shv;
 
+    assign idle = state == S_IDLE;
+    assign rd_data = omem[rd_addr];
+
     always @(posedge clk) begin
         if (state != S_IDLE) cycles <= cycles + 1;
+        if (state == S_IDLE && wr_en)  // the host loads a buffer between inferences
+            case (wr_sel)
+                BUF_PROG: prog[wr_addr] <= wr_data;
+                BUF_AMEM: amem[wr_addr] <= wr_data[7:0];
+                BUF_RMEM: rmem[wr_addr] <= wr_data[31:0];
+                BUF_WMEM: wmem[wr_addr] <= wr_data[7:0];
+                BUF_XMEM: xmem[wr_addr] <= wr_data[15:0];
+                BUF_CMEM: cmem[wr_addr] <= wr_data;
+                BUF_GLUT: glut[wr_addr] <= wr_data[7:0];
+                BUF_ELUT: elut[wr_addr[7:0]] <= wr_data;
+                default: ;
+            endcase
         mac_en <= 1'b0;
         // epilogue lanes: TM tokens of one output column per cycle
         if (drain_busy) begin

@@ -16,6 +16,7 @@ from vitsdk.formats.schema import read_json
 from vitsdk.hashing import file_sha256
 
 PROJECT_FORMAT = "vitsdk.fpga_project/1"
+RTL_FORMAT = "vitsdk.fpga_rtl/1"
 CSIM_OUTPUTS = "csim_outputs.npy"  # float logits of the C simulation on the reference inputs
 
 
@@ -75,3 +76,26 @@ def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
             return folder, project
     raise UserError(f"{path} has no FPGA project (project.json): export it first with "
                     f"`vitsdk export MODEL --target fpga` (it needs the pruned artifact or a checkpoint)")
+
+
+def read_rtl(project: Path) -> dict:
+    """The project's rtl/rtl.json (the engine's parameters, program summary and the sha256 of every RTL file)."""
+    path = project / "rtl" / "rtl.json"
+    if not path.is_file():
+        raise UserError(f"{project} has no RTL design (rtl/rtl.json): export it again with this vitsdk "
+                        f"(`vitsdk export MODEL --target fpga`)")
+    record = read_json(path)
+    if record.get("format") != RTL_FORMAT:
+        raise UserError(f"{path} is not a vitsdk RTL record (format {record.get('format')!r})")
+    return record
+
+
+def verified_files(project: Path, record: dict, expected_rtl_sha256: str | None = None) -> dict[str, Path]:
+    """Every file the simulator is built from or the board loads, after its sha256 matched the record (and the
+    record the sha256 the project/manifest holds for it). A mismatch is refused before anything is built or run."""
+    rtl = project / "rtl"
+    if expected_rtl_sha256 is not None and file_sha256(rtl / "rtl.json") != expected_rtl_sha256:
+        raise UserError(f"{rtl / 'rtl.json'} does not match the sha256 its project records: the bundle was "
+                        f"modified after export; export it again (nothing was built or run)")
+    check_sources(rtl, record["files"], "rtl.json")
+    return {name: rtl / name for name in record["files"]}

@@ -29,12 +29,14 @@ from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.engine import EngineConfig
 from vitsdk.fpga.program import NF, Program
-from vitsdk.fpga.project import check_sources, read_io
+from vitsdk.fpga.project import RTL_FORMAT, read_io, read_rtl, verified_files  # noqa: F401 (rtl's API)
 from vitsdk.hashing import bytes_sha256, file_sha256
 from vitsdk.resources import fpga_path
 
-RTL_FORMAT = "vitsdk.fpga_rtl/1"
-SOURCES = ("vit_engine.v", "vit_mac_array.v", "vit_ops.vh", "tb_vit.v")
+SOURCES = ("vit_engine.v", "vit_mac_array.v", "vit_ops.vh", "tb_vit.v", "vit_axi.v", "tb_vit_axi.v")
+# the simulators: tb_vit loads the buffers with $readmemh; tb_vit_axi is vit_axi (the IP) driven through AXI-Lite
+TOPS = {"tb_vit": ("tb_vit.v", "vit_engine.v", "vit_mac_array.v"),
+        "tb_vit_axi": ("tb_vit_axi.v", "vit_axi.v", "vit_engine.v", "vit_mac_array.v")}
 
 
 def rtl_source_dir() -> Path:
@@ -73,17 +75,6 @@ def write_rtl(program: Program, folder: Path) -> dict:
     return record
 
 
-def read_rtl(project: Path) -> dict:
-    path = project / "rtl" / "rtl.json"
-    if not path.is_file():
-        raise UserError(f"{project} has no RTL design (rtl/rtl.json): export it again with this vitsdk "
-                        f"(`vitsdk export MODEL --target fpga`)")
-    record = json.loads(path.read_text())
-    if record.get("format") != RTL_FORMAT:
-        raise UserError(f"{path} is not a vitsdk RTL record (format {record.get('format')!r})")
-    return record
-
-
 def load_program(record: dict, files: dict[str, Path], config: EngineConfig | None = None) -> Program:
     """The program of a verified rtl/ folder (instructions from prog.hex), on its engine or on `config`."""
     words = [int(line, 16) for line in files["prog.hex"].read_text().split()]
@@ -93,17 +84,6 @@ def load_program(record: dict, files: dict[str, Path], config: EngineConfig | No
     program = Program(EngineConfig(**record["engine"]), BlockShape.parse(p["block_shape"]), rows, {}, p["sizes"],
                       p["layers"], p["weight_bytes"], p["activation_bytes"], tuple(p["input_shape"]), p["classes"])
     return program.with_config(config) if config is not None else program
-
-
-def verified_files(project: Path, record: dict, expected_rtl_sha256: str | None = None) -> dict[str, Path]:
-    """Every file the simulator is built from or loads, after its sha256 matched the record (and the record
-    the sha256 the project/manifest holds for it). A mismatch is refused before anything is built or run."""
-    rtl = project / "rtl"
-    if expected_rtl_sha256 is not None and file_sha256(rtl / "rtl.json") != expected_rtl_sha256:
-        raise UserError(f"{rtl / 'rtl.json'} does not match the sha256 its project records: the bundle was "
-                        f"modified after export; export it again (nothing was built or run)")
-    check_sources(rtl, record["files"], "rtl.json")
-    return {name: rtl / name for name in record["files"]}
 
 
 # ---- simulation ----
@@ -116,29 +96,83 @@ def require_tool(name: str) -> str:
     return path
 
 
-def build_simulator(files: dict[str, Path], parameters: dict[str, int]) -> tuple[Path, float]:
-    """Builds (once per sources + parameters) the Verilator simulator from verified copies of the sources in
-    the cache folder; returns the binary and the build seconds (0 when cached)."""
+def build_simulator(files: dict[str, Path], parameters: dict[str, int], top: str = "tb_vit") -> tuple[Path, float]:
+    """Builds (once per sources + parameters + top) the Verilator simulator `top` (TOPS) from verified copies of
+    the sources in the cache folder; returns the binary and the build seconds (0 when cached)."""
     verilator = require_tool("verilator")
-    key = bytes_sha256(b"".join(name.encode() + files[name].read_bytes() for name in SOURCES)
+    sources = (*TOPS[top], "vit_ops.vh")
+    missing = [name for name in sources if name not in files]
+    if missing:
+        raise UserError(f"this project's rtl/ has no {', '.join(missing)} (exported by an older vitsdk): export it "
+                        f"again (nothing was built or run)")
+    key = bytes_sha256(top.encode() + b"".join(name.encode() + files[name].read_bytes() for name in sources)
                        + json.dumps(parameters, sort_keys=True).encode()
                        + subprocess.run([verilator, "--version"], capture_output=True, text=True).stdout.encode())
 
     def build(work: Path) -> None:
-        for name in SOURCES:
+        for name in sources:
             shutil.copy(files[name], work / name)
         params = [f"-G{key}={value}" for key, value in parameters.items()]
         cmd = [verilator, "--binary", "--timing", "-O2", "-Wno-fatal", "-Wno-WIDTH", "-Wno-lint", "-Wno-style",
-               "-j", str(max(1, min(4, os.cpu_count() or 1))), "--top-module", "tb_vit", *params,
-               "-I.", "tb_vit.v", "vit_engine.v", "vit_mac_array.v", "-o", "Vtb_vit", "--Mdir", "obj"]
+               "-j", str(max(1, min(4, os.cpu_count() or 1))), "--top-module", top, *params,
+               "-I.", *TOPS[top], "-o", f"V{top}", "--Mdir", "obj"]
         proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
         if proc.returncode != 0:
             raise tool_failed("verilator on the engine sources", proc.returncode, proc.stdout + proc.stderr)
-        (work / "obj" / "Vtb_vit").rename(work / "Vtb_vit")
+        (work / "obj" / f"V{top}").rename(work / f"V{top}")
         shutil.rmtree(work / "obj")
 
     folder, seconds = build_once("rtl", key[:24], build)
-    return folder / "Vtb_vit", seconds
+    return folder / f"V{top}", seconds
+
+
+class SimulatedAxi:
+    """The engine IP (vit_axi) in Verilator behind the `vitsdk.fpga.axi.Mmio` interface: every read and write is
+    an AXI4-Lite transaction of tb_vit_axi.v's master. Writes are streamed; a read waits for its answer. Reads of
+    CTRL first let `poll_cycles` clock cycles pass (the processor's polling interval; the engine's cycle counter
+    counts the inference only, so it does not change the simulated latency)."""
+
+    def __init__(self, files: dict[str, Path], parameters: dict[str, int], poll_cycles: int = 1000) -> None:
+        from vitsdk.fpga.axi import CTRL
+
+        self.binary, self.build_seconds = build_simulator(files, parameters, top="tb_vit_axi")
+        self.poll_cycles = poll_cycles
+        self._ctrl = CTRL
+        self.transactions = 0
+        self.proc = subprocess.Popen([str(self.binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+
+    def write(self, offset: int, value: int) -> None:
+        self.transactions += 1
+        self.proc.stdin.write(f"1 {offset:x} {int(value) & 0xFFFFFFFF:x}\n")
+
+    def read(self, offset: int) -> int:
+        self.transactions += 1
+        wait = self.poll_cycles if offset == self._ctrl else 0
+        self.proc.stdin.write(f"2 {offset:x} {wait:x}\n")
+        self.proc.stdin.flush()
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                self.proc.wait()
+                raise tool_failed(f"the AXI simulation {self.binary}", self.proc.returncode, self.proc.stderr.read())
+            if line.startswith("R "):
+                return int(line[2:], 16)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("0 0 0\n")
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            self.proc.wait(timeout=30)
+
+    def __enter__(self) -> "SimulatedAxi":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 @dataclass

@@ -1,0 +1,134 @@
+"""The host side of the engine IP (`fpga/rtl/vit_axi.v`): its AXI4-Lite register map and `AxiEngine`, which
+checks the IP is the design a project was exported for, loads the project's buffer images through the
+registers, and runs inferences. The same driver runs on the board (fpga/board/run_board.py, over a PYNQ
+`DefaultIP`) and in the tests (over `vitsdk.fpga.rtl.SimulatedAxi`, the Verilated vit_axi), so the register
+protocol the board uses is the one the RTL was simulated with.
+
+Imports no torch (numpy and vitsdk.fpga.project): the board runner uses it on a PYNQ image.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from vitsdk.errors import UserError
+
+CTRL, ID, VERSION, NPARAM = 0x00, 0x10, 0x14, 0x18
+COUNTERS = {"cycles": 0x20, "mac_cycles": 0x28, "stall_cycles": 0x30, "ddr_bytes": 0x38}  # lo, hi at +4
+BUF_SEL, BUF_ADDR, BUF_HI, BUF_DATA = 0x40, 0x44, 0x48, 0x4C
+PARAMS, LOGITS = 0x100, 0x8000
+AP_START, AP_DONE, AP_IDLE = 0x1, 0x2, 0x4
+ID_VALUE, MAP_VERSION = 0x56495445, 1  # "VITE"
+PARAMETERS = ("TM", "TN", "R", "L", "AW", "PW", "SW", "RW", "WW", "XW", "CW", "GW", "OW", "QW", "TMAX", "CMAX",
+              "DDR_NUM", "DDR_DEN", "DDR_LAT", "LN_LAT", "RECIP_LAT", "STREAM")
+BUFFERS = {"prog": (0, 64), "amem": (1, 8), "rmem": (2, 32), "wmem": (3, 8), "xmem": (4, 16), "cmem": (5, 64),
+           "glut": (6, 8), "elut": (7, 64)}  # name: (vit_engine BUF_* number, element bits)
+STATIC = ("prog", "wmem", "xmem", "cmem", "glut", "elut")  # loaded once; the input and rmem per inference
+
+
+class Mmio(Protocol):
+    """32-bit register access at byte offsets (PYNQ's DefaultIP / MMIO has these two methods)."""
+
+    def read(self, offset: int) -> int: ...
+
+    def write(self, offset: int, value: int) -> None: ...
+
+
+def read_hex(path: Path) -> np.ndarray:
+    """A $readmemh image (one two's-complement hex value per line) as unsigned uint64."""
+    return np.array([int(word, 16) for word in path.read_text().split()], dtype=np.uint64)
+
+
+class AxiEngine:
+    """The engine IP behind `mmio`, loaded with a verified rtl/ folder's buffer images.
+
+    Args:
+        mmio: the IP's registers.
+        files: {file name: path} of the project's rtl/ folder, sha256-checked (`project.verified_files`).
+        parameters: the design's parameters (rtl.json's, i.e. `Program.parameters()`): the IP must report the
+            same ones, or it was built for another model or engine size.
+        timeout_s: how long `run` waits for ap_done.
+    """
+
+    def __init__(self, mmio: Mmio, files: dict[str, Path], parameters: dict[str, int], timeout_s: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.mmio = mmio
+        self.parameters = parameters
+        self.timeout_s = timeout_s
+        self.clock = clock
+        self._hi: int | None = None  # BUF_HI as last written (the register keeps it)
+        self.images = {name: read_hex(files[f"{name}.hex"]) for name in (*STATIC, "rmem")}
+        # rmem holds two regions of the residual stream; the first starts as CLS + position embedding and is
+        # overwritten by every inference, the second is written before it is read: only the first is reloaded.
+        self.embed = self.images["rmem"][: parameters["RW"] // 2]
+        self.counters: dict[str, int] = {}
+
+    def check(self) -> None:
+        """UserError unless the IP is vit_axi with this design's parameters."""
+        found = self.mmio.read(ID)
+        if found != ID_VALUE:
+            raise UserError(f"the IP's ID register reads {found:#010x}, not the vitsdk engine's {ID_VALUE:#010x}: "
+                            f"wrong IP name or bitstream (build the bitstream from this project's rtl/vit_axi.v)")
+        version = self.mmio.read(VERSION)
+        if version != MAP_VERSION:
+            raise UserError(f"the engine IP has register map version {version}, this vitsdk drives version "
+                            f"{MAP_VERSION}: rebuild the bitstream from this project's rtl/ folder")
+        count = min(self.mmio.read(NPARAM), len(PARAMETERS))
+        got = {name: self.mmio.read(PARAMS + 4 * i) for i, name in enumerate(PARAMETERS[:count])}
+        bad = [f"{k} {got.get(k)} (project: {self.parameters[k]})" for k in PARAMETERS if got.get(k) !=
+               self.parameters[k]]
+        if bad:
+            raise UserError(f"the engine IP was built for another design: {', '.join(bad)}; build the bitstream "
+                            f"from this project's rtl/ folder with the parameters in rtl/rtl.json")
+
+    def write_buffer(self, name: str, values: np.ndarray, start: int = 0) -> None:
+        """Writes `values` into buffer `name` from element `start`: four int8 or two 16-bit elements per register
+        write where they pack, one element (with BUF_HI when it is wider than 32 bits) otherwise."""
+        sel, bits = BUFFERS[name]
+        values = np.asarray(values).astype(np.int64).astype(np.uint64).reshape(-1)
+        w = self.mmio.write
+        pack = {8: 2, 16: 1}.get(bits, 0)
+        per = 1 << pack
+        full = len(values) - len(values) % per if pack else 0
+        if full:
+            w(BUF_SEL, sel | pack << 8)
+            w(BUF_ADDR, start)
+            lanes = (values[:full] & np.uint64((1 << bits) - 1)).reshape(-1, per)
+            words = np.zeros(len(lanes), dtype=np.uint64)
+            for k in range(per):
+                words |= lanes[:, k] << np.uint64(bits * k)
+            for word in words.tolist():
+                w(BUF_DATA, word)
+        if full < len(values):
+            w(BUF_SEL, sel)
+            w(BUF_ADDR, start + full)
+            for value in values[full:].tolist():
+                if bits > 32 and value >> 32 != self._hi:
+                    self._hi = value >> 32
+                    w(BUF_HI, self._hi)
+                w(BUF_DATA, value & 0xFFFFFFFF)
+
+    def load(self) -> None:
+        """Checks the IP, then writes the program and every constant buffer (once per model)."""
+        self.check()
+        if not self.mmio.read(CTRL) & AP_IDLE:
+            raise UserError("the engine IP is busy (ap_idle is 0): reload the overlay and run again")
+        for name in STATIC:
+            self.write_buffer(name, self.images[name])
+
+    def run(self, patches: np.ndarray) -> np.ndarray:
+        """One inference on int8 `patches`: writes them and the embedding, starts, waits for ap_done, reads the
+        logits (int32) and the engine's counters (`self.counters`)."""
+        self.write_buffer("amem", np.asarray(patches).reshape(-1))
+        self.write_buffer("rmem", self.embed)
+        self.mmio.write(CTRL, AP_START)
+        deadline = self.clock() + self.timeout_s
+        while not self.mmio.read(CTRL) & AP_DONE:
+            if self.clock() > deadline:
+                raise UserError(f"the engine IP did not finish within {self.timeout_s:g} s (ap_done never set)")
+        words = [self.mmio.read(LOGITS + 4 * o) for o in range(self.parameters["OW"])]
+        self.counters = {name: self.mmio.read(a) | self.mmio.read(a + 4) << 32 for name, a in COUNTERS.items()}
+        return np.array(words, dtype=np.uint32).view(np.int32)
