@@ -1,15 +1,18 @@
 """FPGA board side: the INA226 hwmon sysfs reader against a recorded tree, and the board runner's
 measurement (numerics check, warm-up, timing, power sampling, idle subtraction, results document).
 
-No board exists here, so the accelerator is a stand-in: it answers with the C-simulation/integer-reference
-logits of the project (what the real IP returns) and raises the recorded sensors' power while it runs,
-like a busy FPGA. Everything else (sysfs parsing, sampling thread, statistics, schema) is the real code."""
+No board exists here. The engine IP is the Verilated vit_axi (`vitsdk.fpga.rtl.SimulatedAxi`) behind a stand-in
+`pynq` module: the runner's own PynqAccelerator checks its registers, loads it from the project's rtl/ files and
+runs it through AXI4-Lite transactions. The power/timing tests use a faster stand-in accelerator that answers
+with the project's integer-reference logits (what the IP returns) and raises the recorded sensors' power while
+it runs, like a busy FPGA. Everything else (sysfs parsing, sampling thread, statistics, schema) is the real code."""
 from __future__ import annotations
 
 import importlib.util
 import shutil
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +106,8 @@ def project(tmp_path_factory):
     torch.manual_seed(0)
     model = create_model("vit_nano_patch4_28")
     out = tmp_path_factory.mktemp("board") / "fpga"
-    export_fpga(model, out, calibration=torch.randn(16, 1, 28, 28), check=False)
+    export_fpga(model, out, calibration=torch.randn(16, 1, 28, 28), reference=torch.randn(3, 1, 28, 28),
+                block_shape="8x16", engine={"tokens": 4, "outputs": 8, "lanes": 4}, synth=False, check=False)
     return out
 
 
@@ -187,3 +191,80 @@ def test_board_runner_records_the_bundle_manifest_sha256(project, tmp_path):
     shutil.copytree(project, bundle / "other")
     assert runner.manifest_sha256(bundle / "other") is None  # the manifest does not list this folder
     assert runner.manifest_sha256(project) is None
+
+
+# ---- the engine IP (vit_axi) in Verilator behind a stand-in pynq ----
+
+def fake_pynq(ip) -> types.ModuleType:
+    """A stand-in for the `pynq` package (no board here): Overlay(bitstream) holds one IP, `vit_axi_0`."""
+    module = types.ModuleType("pynq")
+
+    class Overlay:
+        def __init__(self, bitstream: str) -> None:
+            self.ip_dict = {"vit_axi_0": {}}
+            self.vit_axi_0 = ip
+
+    module.Overlay = Overlay
+    return module
+
+
+class OtherIp:
+    """An IP that is not the engine: every register reads 0; records what is accessed."""
+
+    def __init__(self) -> None:
+        self.accesses: list[tuple] = []
+
+    def read(self, offset: int) -> int:
+        self.accesses.append(("r", offset))
+        return 0
+
+    def write(self, offset: int, value: int) -> None:
+        self.accesses.append(("w", offset, value))
+
+
+def test_board_runner_drives_the_verilated_ip_bit_exact(project, monkeypatch):
+    """The runner's PynqAccelerator on vit_axi in Verilator: ID and parameters checked, buffers loaded from rtl/
+    through the registers, the reference inputs bit-exact, the IP's cycle counter = tb_vit's simulated cycles."""
+    from vitsdk.formats.results import RESULTS
+    from vitsdk.fpga.project import read_project
+    from vitsdk.fpga.rtl import SimulatedAxi, load_program, read_rtl, simulate_project, verified_files
+    runner = load_runner()
+    folder, meta = read_project(project)
+    files = verified_files(folder, read_rtl(folder))
+    with SimulatedAxi(files, load_program(read_rtl(folder), files).parameters(), poll_cycles=5000) as ip:
+        monkeypatch.setitem(sys.modules, "pynq", fake_pynq(ip))
+        acc = runner.PynqAccelerator("vit.bit", "vit_axi_0", folder, meta)
+        p = replace_protocol(runner, warmup_runs=1, min_runs=2, min_seconds=0.0)
+        device = {"platform": "fpga", "name": "ZCU104", "os": "pynq", "os_version": "3.0.1", "clock_mhz": 300.0}
+        result = runner.measure(acc, project, p, None, None, "none", device, load_ms=1.0)
+    assert RESULTS.errors(result) == []
+    assert result["numerics"]["status"] == "pass" and result["numerics"]["max_abs_diff"] == 0.0
+    extra = result["runtime"]["extra"]
+    assert result["runtime"]["delegate"] == "rtl"
+    assert extra["engine_cycles"] == simulate_project(folder, meta)[0].cycles[0] and extra["engine_ddr_bytes"] == 0
+
+
+def test_board_runner_refuses_another_ip_and_modified_rtl_files(project, tmp_path, monkeypatch, capsys):
+    """An overlay IP whose ID register is not the engine's: one error line, exit 2, nothing written to it.
+    A project whose rtl/ image was modified: refused before the IP is touched."""
+    runner = load_runner()
+    ip = OtherIp()
+    monkeypatch.setitem(sys.modules, "pynq", fake_pynq(ip))
+    out = tmp_path / "results.json"
+    args = ["--bitstream", "vit.bit", "--power", "none", "-o", str(out)]
+    assert runner.main([str(project), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the IP's ID register reads 0x00000000") and err.count("\n") == 1
+    assert ip.accesses == [("r", 0x10)] and not out.exists()
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy)
+    (copy / "rtl" / "wmem.hex").write_text("00\n" + (copy / "rtl" / "wmem.hex").read_text())
+    ip.accesses.clear()
+    assert runner.main([str(copy), *args]) == 2
+    assert "wmem.hex do(es) not match the sha256 in rtl.json" in capsys.readouterr().err
+    assert ip.accesses == [] and not out.exists()
+
+
+def replace_protocol(runner, **changes):
+    from dataclasses import replace
+    return replace(protocol(runner), **changes)

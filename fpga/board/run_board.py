@@ -5,7 +5,10 @@ On the board (PYNQ 2.7+/3.x image, ZCU102 / ZCU104 / KV260 class), from a bundle
 
     python3 board/run_board.py . --bitstream vit.bit --board ZCU104 -o results.json
 
-It loads the overlay, checks the accelerator against the bundle's reference outputs (bit-exact), measures
+The overlay holds the engine IP `vit_axi` (fpga/rtl/vit_axi.v, built with the parameters in the project's
+rtl/rtl.json). The runner checks its ID and parameter registers, loads the program and constant buffers from
+the project's sha256-checked rtl/*.hex files through the IP's AXI4-Lite registers (`vitsdk.fpga.axi`), then
+checks the accelerator against the bundle's reference outputs (bit-exact), measures
 an idle baseline, then follows the bench protocol (`vitsdk.bench.protocol`: first inference, warm-up, timed
 runs until both a minimum count and a minimum duration are met) while sampling board power (PYNQ rails
 through `pynq.get_rails()`, or the INA226 sensors in the hwmon sysfs, `vitsdk.fpga.hwmon`), and writes the
@@ -35,11 +38,11 @@ from vitsdk.bench.protocol import Protocol, measure as time_runs
 from vitsdk.errors import UserError
 from vitsdk.formats.manifest import MANIFEST_FILE
 from vitsdk.formats.results import RESULTS, model_entry, results_document, unavailable_energy
+from vitsdk.fpga.axi import AxiEngine, Mmio
 from vitsdk.fpga.hwmon import HwmonTrace, PowerSampler, SensorError, find_sensors, sample_for
-from vitsdk.fpga.project import bundle_entry, read_io, read_project
+from vitsdk.fpga.project import bundle_entry, read_io, read_project, read_rtl, verified_files
 from vitsdk.hashing import file_sha256
 
-AP_CTRL = 0x00  # Vitis HLS s_axilite control register: bit 0 start, bit 1 done, bit 2 idle
 BOARD_PROTOCOL = Protocol(power_sample_period_ms=50.0, require_unplugged=False)  # the hwmon sensors update ~every 35 ms
 
 
@@ -51,10 +54,19 @@ class Accelerator(Interface):
     def run(self, patches: np.ndarray) -> np.ndarray: ...
 
 
-class PynqAccelerator:
-    """The HLS IP `vit_top` in a PYNQ overlay, driven through its AXI-Lite registers."""
+def engine_for(mmio: Mmio, folder: Path, project: dict) -> AxiEngine:
+    """The engine IP behind `mmio`, checked against the project's design (ID and parameter registers) and loaded
+    with its program and constant buffers from the sha256-checked rtl/ files (a modified file is refused)."""
+    record = read_rtl(folder)
+    engine = AxiEngine(mmio, verified_files(folder, record, project.get("rtl_sha256")), record["parameters"])
+    engine.load()
+    return engine
 
-    def __init__(self, bitstream: str, ip_name: str, n_in: int, n_out: int) -> None:
+
+class PynqAccelerator:
+    """The engine IP `vit_axi` in a PYNQ overlay (a DefaultIP), driven through its AXI4-Lite registers."""
+
+    def __init__(self, bitstream: str, ip_name: str, folder: Path, project: dict) -> None:
         try:
             import pynq
         except ImportError:
@@ -63,28 +75,18 @@ class PynqAccelerator:
         if not hasattr(self.overlay, ip_name):
             names = ", ".join(sorted(self.overlay.ip_dict))
             raise BoardError(f"the overlay has no IP '{ip_name}'; it has: {names}")
-        self.ip = getattr(self.overlay, ip_name)
-        self.inp = pynq.allocate(shape=(n_in,), dtype=np.int8)
-        self.out = pynq.allocate(shape=(n_out,), dtype=np.int32)
-        self._set_address("patches", self.inp.device_address)
-        self._set_address("logits", self.out.device_address)
+        self.engine = engine_for(getattr(self.overlay, ip_name), folder, project)
+        try:  # the PL clock the overlay set (the export's clock is an assumption)
+            self.clock_mhz: float | None = float(pynq.ps.Clocks.fclk0_mhz)
+        except (AttributeError, TypeError, ValueError):
+            self.clock_mhz = None
 
-    def _set_address(self, port: str, address: int) -> None:
-        regs = self.ip.register_map
-        if hasattr(regs, f"{port}_1"):  # 64-bit pointers are split in two registers
-            setattr(regs, f"{port}_1", address & 0xFFFFFFFF)
-            setattr(regs, f"{port}_2", address >> 32)
-        else:
-            setattr(regs, port, address)
+    @property
+    def counters(self) -> dict[str, int]:
+        return self.engine.counters
 
     def run(self, patches: np.ndarray) -> np.ndarray:
-        self.inp[:] = patches.reshape(-1)
-        self.inp.sync_to_device()
-        self.ip.write(AP_CTRL, 1)
-        while not self.ip.read(AP_CTRL) & 0x2:
-            pass
-        self.out.sync_from_device()
-        return np.array(self.out, dtype=np.int32)
+        return self.engine.run(patches)
 
 
 class PynqRails:
@@ -164,6 +166,7 @@ def measure(acc: Accelerator, project_dir: Path, protocol: Protocol, sensors: li
     inputs = read_io(folder / project["reference"]["inputs"], "int8")
     expected = read_io(folder / project["reference"]["expected"], "int32")
     numerics = _numerics(np.stack([acc.run(x) for x in inputs]), expected)
+    counters = dict(getattr(acc, "counters", {}))  # the engine's own counters of the last reference inference
     time.sleep(protocol.cooldown_seconds)
     period = protocol.power_sample_period_ms / 1e3
     idle = sample_for(sensors, protocol.idle_baseline_seconds, period) if sensors else None
@@ -177,10 +180,12 @@ def measure(acc: Accelerator, project_dir: Path, protocol: Protocol, sensors: li
         trace = HwmonTrace([t for t, _ in kept], [w for _, w in kept])
     weights = folder / "weights.bin"
     model = project["model"]
+    extra = {"block_shape": project["block_shape"], "latency_method": "measured",
+             "latency_includes": "input and embedding writes, start, ap_done polling and logit reads over AXI4-Lite",
+             **{f"engine_{name}": value for name, value in counters.items()}}
     return results_document(
         run_id=f"fpga-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%S')}", device=device,
-        runtime={"name": "fpga", "version": None, "delegate": "hls", "threads": None,
-                 "extra": {"block_shape": project["block_shape"], "latency_method": "measured"}},
+        runtime={"name": "fpga", "version": None, "delegate": "rtl", "threads": None, "extra": extra},
         model=model_entry(name=model["name"], file=model_file, format="bit",
                           sha256=file_sha256(weights) if weights.exists() else "0" * 64,
                           size_bytes=weights.stat().st_size if weights.exists() else None, precision="int8",
@@ -198,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("project", type=Path, help="the bundle's fpga/ folder (project.json, tb/, weights.bin), or "
                         "the bundle")
     parser.add_argument("--bitstream", required=True, help="the overlay .bit (with its .hwh beside it)")
-    parser.add_argument("--ip", default="vit_top_0", help="name of the accelerator IP in the block design")
+    parser.add_argument("--ip", default="vit_axi_0", help="name of the engine IP (vit_axi) in the block design")
     parser.add_argument("--board", default="ZCU104")
     parser.add_argument("--power", choices=("auto", "pynq", "hwmon", "none"), default="auto")
     parser.add_argument("--rails", default=None, help="glob of rail names/labels to sum (default: all)")
@@ -217,15 +222,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     folder, project = read_project(args.project)
-    model = project["model"]
-    n_in = (model["img_size"] // model["patch_size"]) ** 2 * model["in_chans"] * model["patch_size"] ** 2
+    read_rtl(folder)  # a project without the RTL design is refused before the board is touched
     try:
         protocol = Protocol.from_dict({**BOARD_PROTOCOL.to_dict(), "min_runs": args.min_runs,
                                        "min_seconds": args.min_seconds, "idle_baseline_seconds": args.idle_seconds})
     except ValueError as exc:
         raise UserError(str(exc)) from None
     start = time.perf_counter()
-    acc = PynqAccelerator(args.bitstream, args.ip, n_in, model["num_classes"])
+    acc = PynqAccelerator(args.bitstream, args.ip, folder, project)
     load_ms = (time.perf_counter() - start) * 1e3
     sensors, source, method = None, None, "none"
     if args.power in ("auto", "pynq"):
@@ -246,8 +250,8 @@ def _main(args: argparse.Namespace) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
     device = {"platform": "fpga", "name": args.board, "manufacturer": "AMD Xilinx", "model": args.board,
-              "soc": project.get("hls_part"), "os": "pynq", "os_version": platform.release(),
-              "clock_mhz": 1000.0 / project["hls_clock_ns"]}
+              "soc": project.get("part"), "os": "pynq", "os_version": platform.release(),
+              "clock_mhz": acc.clock_mhz or project["engine"]["clock_mhz"]}
     result = measure(acc, folder, protocol, sensors, source, method, device, load_ms)
     RESULTS.validate(result, "the board runner's results")
     write_json(args.output, result)
