@@ -1,6 +1,6 @@
-"""FPGA path: integer primitives, block-sparse layout, quantisation, the generated HLS C++ project (compiled
-with g++ and run: bit-exact against the numpy integer reference), overflow reporting, the estimator and
-the results documents. Uses the tiny vit_nano_patch4_28 (trained on Fashion-MNIST when the fixture
+"""FPGA path: integer primitives, block-sparse layout, quantisation, the generated project and its RTL engine
+(simulated in Verilator: bit-exact against the numpy integer reference, also as the AXI4-Lite IP the board
+runs), overflow reporting, the estimator and the results documents. Uses the tiny vit_nano_patch4_28 (trained on Fashion-MNIST when the fixture
 checkpoint is present) so everything runs in seconds."""
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from vitsdk.fpga import intops
 from vitsdk.fpga import quant as Q
 from vitsdk.fpga.blocksparse import BlockShape, encode
 from vitsdk.fpga.extract import calibrate, extract
-from vitsdk.fpga.csim import run_csim
 from vitsdk.models import create_model, load_model
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fpga"
@@ -47,7 +46,7 @@ TINY = {"tokens": 4, "outputs": 8, "lanes": 4}
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, fmnist):
-    """vit_nano with token dropping at blocks 1 and 2, exported, RTL- and C-simulated once for the module."""
+    """vit_nano with token dropping at blocks 1 and 2, exported, RTL-simulated once for the module."""
     model = nano(keep_rate=0.7)
     out = tmp_path_factory.mktemp("fpga") / "project"
     return model, F.export_fpga(model, out, block_shape="8x16", reference=fmnist[0][:16], engine=TINY, synth=False)
@@ -107,24 +106,35 @@ def test_unsupported_block_shapes_are_user_errors(shape):
         BlockShape.parse(shape)
 
 
-# ---- the generated project and C simulation ----
+# ---- the generated project ----
 
-def test_csim_matches_the_integer_reference_bit_for_bit(exported, fmnist):
+def test_rtl_matches_the_integer_reference_bit_for_bit(exported, fmnist):
+    """The export's Verilator run compared its reference outputs; here 12 more images. The project holds the
+    RTL design (engine, IP top, testbenches, buffer images), the weights and the board runner, and no HLS C++."""
+    from vitsdk.fpga.rtl import simulate_project
     model, ex = exported
-    assert ex.csim is not None and ex.csim.images == 16  # export already compared its reference outputs
-    patches = Q.quantize_input(ex.model, fmnist[0][16:80].numpy())
-    result = run_csim(ex.path, patches)
+    assert ex.rtl is not None and len(ex.rtl.cycles) == 16  # export already compared its reference outputs
+    patches = Q.quantize_input(ex.model, fmnist[0][16:28].numpy())
+    result, _ = simulate_project(ex.path, ex.project, patches)
     reference = Q.forward_int(ex.model, patches)
     assert result.logits.dtype == np.int32 and np.array_equal(result.logits, reference)
     project = ex.path
-    for rel in ("firmware/vit_top.cpp", "firmware/parameters.h", "build_prj.tcl", "weights.bin", "Makefile"):
+    for rel in ("rtl/vit_engine.v", "rtl/vit_axi.v", "rtl/tb_vit_axi.v", "rtl/prog.hex", "rtl/rtl.json",
+                "weights.bin", "weights.json", "board/run_board.py", "tb/inputs.bin"):
         assert (project / rel).is_file(), rel
-    top = (project / "firmware" / "vit_top.cpp").read_text()
-    assert top.count("select_tokens") == 2 and "#pragma HLS INTERFACE" in top
+    assert not list(project.glob("firmware")) and not (project / "build_prj.tcl").exists()
+    assert ex.project["format"] == "vitsdk.fpga_project/2" and "csim_sources" not in ex.project
     assert ex.project["tokens_per_block"] == [50, 50, 36, 26, 26]
 
 
-def test_csim_agrees_with_fp32_within_quantisation_error(exported, fmnist):
+def test_an_hls_project_of_an_older_vitsdk_is_refused_with_how_to_export_again(tmp_path):
+    import json
+    (tmp_path / "project.json").write_text(json.dumps({"format": "vitsdk.fpga_project/1", "top": "vit_top"}))
+    with pytest.raises(UserError, match=r"HLS C\+\+ project of an older vitsdk \(retired\): export the model again"):
+        F.read_project(tmp_path)
+
+
+def test_int_reference_agrees_with_fp32_within_quantisation_error(exported, fmnist):
     model, ex = exported
     images = fmnist[0][:80]
     ints = Q.forward_int(ex.model, Q.quantize_input(ex.model, images.numpy()))
@@ -154,13 +164,12 @@ def test_pruned_artifact_exports_with_its_block_shape_and_stays_bit_exact(tmp_pa
     model = nano()
     prune_(model, BlockPruneConfig(block_shape=(16, 16), ratio=0.5))
     save_pruned(model, tmp_path / "pruned")
-    ex = F.export_fpga(tmp_path / "pruned", tmp_path / "fpga", calibration=fmnist[0][:64], reference=fmnist[0][:8],
-                       engine={**TINY, "outputs": 16}, synth=False, check=False)
+    ex = F.export_fpga(tmp_path / "pruned", tmp_path / "fpga", calibration=fmnist[0][:64], reference=fmnist[0][:4],
+                       engine={**TINY, "outputs": 16}, synth=False)
     assert ex.project["block_shape"] == "16x16"
     fc1 = next(layer for layer in ex.project["layers"] if layer["name"] == "blocks.0.mlp.fc1")
     assert fc1["work_fraction"] == pytest.approx(0.5) and fc1["balanced"]
-    assert np.array_equal(run_csim(ex.path).logits,
-                          Q.forward_int(ex.model, Q.quantize_input(ex.model, fmnist[0][:8].numpy())))
+    assert np.array_equal(ex.rtl.logits, Q.forward_int(ex.model, Q.quantize_input(ex.model, fmnist[0][:4].numpy())))
 
 
 
@@ -423,27 +432,22 @@ def test_tampered_rtl_sources_are_refused_before_anything_runs(exported, tmp_pat
     assert not (tmp_path / "cache").exists()  # nothing was built
 
 
-def test_csim_is_built_in_the_cache_and_writes_nothing_into_the_project(exported, tmp_path, monkeypatch):
-    """The C simulation compiles copies of the recorded sources in the cache; the project folder is unchanged
-    (no csim.bin, no outputs), and a tampered source is refused before anything is compiled or run."""
+def test_rtl_simulator_is_built_in_the_cache_and_writes_nothing_into_the_project(exported, tmp_path, monkeypatch):
+    """Verilator builds copies of the sha256-checked rtl/ sources in the cache; the project folder is unchanged
+    (no binary, no outputs), and the results equal the export's."""
     import shutil
 
+    from vitsdk.fpga.rtl import simulate_project
     from vitsdk.hashing import path_sha256
     _, ex = exported
     copy = tmp_path / "copy"
     shutil.copytree(ex.path, copy)
     monkeypatch.setenv("VITSDK_CACHE", str(tmp_path / "cache"))
     before = path_sha256(copy)
-    result = run_csim(copy)
-    assert np.array_equal(result.logits, ex.csim.logits) and result.compile_seconds > 0
-    assert path_sha256(copy) == before and not (copy / "csim.bin").exists()
-    assert list((tmp_path / "cache" / "csim").glob("*/csim.bin"))
-    top = copy / "firmware" / "vit_top.cpp"
-    top.write_text(top.read_text() + "\n// edited\n")
-    shutil.rmtree(tmp_path / "cache")
-    with pytest.raises(UserError, match=r"firmware/vit_top\.cpp do\(es\) not match the sha256 in project\.json"):
-        run_csim(copy)
-    assert not (tmp_path / "cache").exists()
+    result, _ = simulate_project(copy, ex.project)
+    assert np.array_equal(result.logits, ex.rtl.logits) and result.cycles == ex.rtl.cycles and result.build_seconds > 0
+    assert path_sha256(copy) == before
+    assert list((tmp_path / "cache" / "rtl").glob("*/Vtb_vit"))
 
 
 def test_missing_verilator_says_how_to_install(exported, monkeypatch):

@@ -149,11 +149,11 @@ def estimate_result(est: Estimate, profile: BoardProfile, project: dict | None =
     return results_document(
         run_id=f"fpga-estimate-{profile.name}-{est.model}",
         device=_device(profile, "n/a (estimated, no board attached)", est.parameters["clock_mhz"]),
-        runtime={"name": "fpga", "version": None, "delegate": "hls", "threads": None,
+        runtime={"name": "fpga", "version": None, "delegate": "rtl", "threads": None,
                  "extra": {"latency_method": "estimated", "compute_ms": est.compute_ms, "memory_ms": est.memory_ms,
                            "nonlinear_ms": est.nonlinear_ms, "weights_on_chip": est.weights_on_chip,
                            "block_shape": params.get("block_shape")}},
-        model=_model(project, (project or {}).get("model", {}).get("name", est.model), model_file, "hls", sha256,
+        model=_model(project, (project or {}).get("model", {}).get("name", est.model), model_file, "rtl", sha256,
                      est.macs, manifest_sha256),
         protocol=_single_figure_protocol(),
         latency=single_figure_latency(est.latency_ms, "estimated",

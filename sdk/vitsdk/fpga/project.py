@@ -15,9 +15,10 @@ from vitsdk.formats.manifest import MANIFEST_FILE, Bundle
 from vitsdk.formats.schema import read_json
 from vitsdk.hashing import file_sha256
 
-PROJECT_FORMAT = "vitsdk.fpga_project/1"
+PROJECT_FORMAT = "vitsdk.fpga_project/2"  # /1: the HLS C++ project (retired), read no more
 RTL_FORMAT = "vitsdk.fpga_rtl/1"
-CSIM_OUTPUTS = "csim_outputs.npy"  # float logits of the C simulation on the reference inputs
+SIM_OUTPUTS = "sim_outputs.npy"  # float logits of the RTL simulation on the reference inputs
+CSIM_OUTPUTS = SIM_OUTPUTS  # the name converters/fpga.py still imports; goes when it uses SIM_OUTPUTS
 
 
 def write_io(path: Path, array: np.ndarray, dtype: str) -> None:
@@ -70,6 +71,9 @@ def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
     for folder in candidates:
         if (folder / "project.json").is_file():
             project = read_json(folder / "project.json")
+            if project.get("format") == "vitsdk.fpga_project/1":
+                raise UserError(f"{folder} is an HLS C++ project of an older vitsdk (retired): export the model "
+                                f"again with `vitsdk export MODEL --target fpga` for the RTL engine")
             if project.get("format") != PROJECT_FORMAT:
                 raise UserError(f"{folder / 'project.json'} is not a vitsdk FPGA project "
                                 f"(format {project.get('format')!r})")
