@@ -482,6 +482,8 @@ def main() -> None:
                                     ("profile", "profile" in report), ("phones", "phones" in report)) if ran]
     name = "pruning" + ("_quick" if args.quick else "") + ("" if parts == ["speed", "accuracy"] else
                                                              "_" + "_".join(parts)) + ".json"
+    if args.phones:
+        name = f"pruning_phones_{args.model}" + ("_exported" if args.export_only else "") + ".json"
     (RESULTS / name).write_text(json.dumps(report, indent=2, default=str) + "\n")
     console.print(f"wrote {RESULTS / name}")
 
