@@ -392,8 +392,10 @@ def test_streamed_weights_stall_on_the_ddr_model_and_stay_exact(exported, fmnist
 def test_axi_ip_driven_through_axi_lite_only_is_bit_exact_with_tb_vits_cycles(exported, fmnist):
     """vit_axi (the IP the board runs) in Verilator, driven only through AXI4-Lite transactions by the board's own
     driver (vitsdk.fpga.axi.AxiEngine): it loads the project's hex images through the registers, runs two
-    images and reads logits bit-exact to forward_int, with tb_vit's ($readmemh) inference cycle count. An IP
-    built for other parameters is refused by its parameter registers before anything is loaded."""
+    images and reads logits bit-exact to forward_int, with tb_vit's ($readmemh) inference cycle count. Per
+    inference the input goes four int8 per write and the embedding (int16 values in 32-bit rmem) two per write,
+    sign-extended by the IP. An IP built for other parameters is refused by its parameter registers before
+    anything is loaded."""
     from vitsdk.fpga.axi import AP_IDLE, CTRL, PARAMETERS, AxiEngine
     from vitsdk.fpga.rtl import SimulatedAxi, load_program, read_rtl, verified_files
     _, ex = exported
@@ -404,7 +406,9 @@ def test_axi_ip_driven_through_axi_lite_only_is_bit_exact_with_tb_vits_cycles(ex
         engine = AxiEngine(mmio, files, parameters)
         engine.load()
         for image in patches:
+            writes = mmio.writes
             logits = engine.run(image)
+            assert mmio.writes - writes == 2 + image.size // 4 + 2 + parameters["RW"] // 4 + 1  # SEL, ADDR; START
             assert np.array_equal(logits, Q.forward_int(ex.model, image[None])[0])
             assert engine.counters["cycles"] == ex.rtl.cycles[0] and engine.counters["mac_cycles"] == ex.rtl.mac_cycles[0]
         assert mmio.read(CTRL) & AP_IDLE

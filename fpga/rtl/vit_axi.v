@@ -10,7 +10,8 @@
 //   0x20..0x3c     64-bit counters of the last inference as lo/hi pairs: cycles, mac_cycles, stall_cycles,
 //                  ddr_bytes (read-only; the engine counts the inference only, not the loading)
 //   0x40 BUF_SEL   bits 3:0 the buffer (vit_engine BUF_*), bits 9:8 packing: 0 one element per BUF_DATA write
-//                  (64 bits: BUF_HI:BUF_DATA), 1 two 16-bit elements, 2 four 8-bit elements (low bits first)
+//                  (64 bits: BUF_HI:BUF_DATA), 1 two 16-bit elements, 2 four 8-bit elements (low bits first);
+//                  bit 10: packed elements are signed (sign-extended into wider buffers, e.g. int16 into rmem)
 //   0x44 BUF_ADDR  element address of the next write; advances by one per element written
 //   0x48 BUF_HI    bits 63:32 of the next single element (kept until written again)
 //   0x4c BUF_DATA  writing it writes the element(s) at BUF_ADDR (only while idle: writes while busy are lost)
@@ -56,12 +57,14 @@ module vit_axi #(
     reg start;
     reg [3:0] buf_sel;
     reg [1:0] buf_pack;
+    reg buf_signed;
     reg [31:0] buf_addr, buf_hi;
     reg [63:0] pend_data;  // the element(s) of the last BUF_DATA write, written one per cycle
     reg [2:0] pend_n;
     wire [31:0] rd_data;
-    wire [63:0] wr_data = buf_pack == 2'd0 ? pend_data : (buf_pack == 2'd1 ? {48'd0, pend_data[15:0]}
-                                                                            : {56'd0, pend_data[7:0]});
+    wire [63:0] wr_data = buf_pack == 2'd0 ? pend_data
+                        : buf_pack == 2'd1 ? {{48{buf_signed & pend_data[15]}}, pend_data[15:0]}
+                                           : {{56{buf_signed & pend_data[7]}}, pend_data[7:0]};
     vit_engine #(.TM(TM), .TN(TN), .R(R), .L(L), .AW(AW), .PW(PW), .SW(SW), .RW(RW), .WW(WW), .XW(XW), .CW(CW),
                  .GW(GW), .OW(OW), .QW(QW), .TMAX(TMAX), .CMAX(CMAX), .DDR_NUM(DDR_NUM), .DDR_DEN(DDR_DEN),
                  .DDR_LAT(DDR_LAT), .LN_LAT(LN_LAT), .RECIP_LAT(RECIP_LAT), .STREAM(STREAM)) engine (
@@ -101,7 +104,7 @@ module vit_axi #(
         if (!ap_rst_n) begin
             s_axi_control_bvalid <= 1'b0; s_axi_control_rvalid <= 1'b0; s_axi_control_rdata <= 32'd0;
             ap_start <= 1'b0; ap_done <= 1'b0; ap_ready <= 1'b0; start <= 1'b0; done_q <= 1'b0;
-            buf_sel <= 4'd0; buf_pack <= 2'd0; buf_addr <= 32'd0; buf_hi <= 32'd0; pend_data <= 64'd0; pend_n <= 3'd0;
+            buf_sel <= 4'd0; buf_pack <= 2'd0; buf_signed <= 1'b0; buf_addr <= 32'd0; buf_hi <= 32'd0; pend_data <= 64'd0; pend_n <= 3'd0;
         end else begin
             // the engine takes ap_start when idle (a one-cycle start pulse); its done rising ends the call
             start <= 1'b0;
@@ -121,7 +124,10 @@ module vit_axi #(
                 s_axi_control_bvalid <= 1'b1;
                 case (s_axi_control_awaddr)
                     A_CTRL: if (s_axi_control_wdata[0]) ap_start <= 1'b1;
-                    A_BUF_SEL: begin buf_sel <= s_axi_control_wdata[3:0]; buf_pack <= s_axi_control_wdata[9:8]; end
+                    A_BUF_SEL: begin
+                        buf_sel <= s_axi_control_wdata[3:0]; buf_pack <= s_axi_control_wdata[9:8];
+                        buf_signed <= s_axi_control_wdata[10];
+                    end
                     A_BUF_ADDR: buf_addr <= s_axi_control_wdata;
                     A_BUF_HI: buf_hi <= s_axi_control_wdata;
                     A_BUF_DATA: begin
@@ -148,7 +154,7 @@ module vit_axi #(
                     'h34: s_axi_control_rdata <= stall_cycles[63:32];
                     'h38: s_axi_control_rdata <= ddr_bytes[31:0];
                     'h3c: s_axi_control_rdata <= ddr_bytes[63:32];
-                    A_BUF_SEL: s_axi_control_rdata <= {22'd0, buf_pack, 4'd0, buf_sel};
+                    A_BUF_SEL: s_axi_control_rdata <= {21'd0, buf_signed, buf_pack, 4'd0, buf_sel};
                     A_BUF_ADDR: s_axi_control_rdata <= buf_addr;
                     A_BUF_HI: s_axi_control_rdata <= buf_hi;
                     default: s_axi_control_rdata <= 32'd0;

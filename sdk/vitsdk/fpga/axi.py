@@ -37,9 +37,10 @@ class Mmio(Protocol):
     def write(self, offset: int, value: int) -> None: ...
 
 
-def read_hex(path: Path) -> np.ndarray:
-    """A $readmemh image (one two's-complement hex value per line) as unsigned uint64."""
-    return np.array([int(word, 16) for word in path.read_text().split()], dtype=np.uint64)
+def read_hex(path: Path, bits: int) -> np.ndarray:
+    """A $readmemh image of `bits`-bit two's-complement values (one hex value per line) as int64."""
+    half = 1 << (bits - 1)
+    return np.array([(int(word, 16) ^ half) - half for word in path.read_text().split()], dtype=np.int64)
 
 
 class AxiEngine:
@@ -60,7 +61,7 @@ class AxiEngine:
         self.timeout_s = timeout_s
         self.clock = clock
         self._hi: int | None = None  # BUF_HI as last written (the register keeps it)
-        self.images = {name: read_hex(files[f"{name}.hex"]) for name in (*STATIC, "rmem")}
+        self.images = {name: read_hex(files[f"{name}.hex"], BUFFERS[name][1]) for name in (*STATIC, "rmem")}
         # rmem holds two regions of the residual stream; the first starts as CLS + position embedding and is
         # overwritten by every inference, the second is written before it is read: only the first is reloaded.
         self.embed = self.images["rmem"][: parameters["RW"] // 2]
@@ -86,20 +87,26 @@ class AxiEngine:
 
     def write_buffer(self, name: str, values: np.ndarray, start: int = 0) -> None:
         """Writes `values` into buffer `name` from element `start`: four int8 or two 16-bit elements per register
-        write where they pack, one element (with BUF_HI when it is wider than 32 bits) otherwise."""
+        write where they pack (a wider buffer's values when they fit int16, sign-extended by the IP), one element
+        (with BUF_HI when it is wider than 32 bits) otherwise."""
         sel, bits = BUFFERS[name]
-        values = np.asarray(values).astype(np.int64).astype(np.uint64).reshape(-1)
+        signed = np.asarray(values).astype(np.int64).reshape(-1)
+        values = signed.astype(np.uint64)
         w = self.mmio.write
         pack = {8: 2, 16: 1}.get(bits, 0)
+        sign = 0
+        if bits == 32 and len(signed) and -(1 << 15) <= signed.min() and signed.max() < 1 << 15:
+            pack, sign = 1, 1 << 10  # e.g. the int16 residual stream's embedding into 32-bit rmem
         per = 1 << pack
+        width = 32 // per
         full = len(values) - len(values) % per if pack else 0
         if full:
-            w(BUF_SEL, sel | pack << 8)
+            w(BUF_SEL, sel | pack << 8 | sign)
             w(BUF_ADDR, start)
-            lanes = (values[:full] & np.uint64((1 << bits) - 1)).reshape(-1, per)
+            lanes = (values[:full] & np.uint64((1 << width) - 1)).reshape(-1, per)
             words = np.zeros(len(lanes), dtype=np.uint64)
             for k in range(per):
-                words |= lanes[:, k] << np.uint64(bits * k)
+                words |= lanes[:, k] << np.uint64(width * k)
             for word in words.tolist():
                 w(BUF_DATA, word)
         if full < len(values):

@@ -138,12 +138,13 @@ class SimulatedAxi:
         self.binary, self.build_seconds = build_simulator(files, parameters, top="tb_vit_axi")
         self.poll_cycles = poll_cycles
         self._ctrl = CTRL
-        self.transactions = 0
+        self.transactions = self.writes = 0
         self.proc = subprocess.Popen([str(self.binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
 
     def write(self, offset: int, value: int) -> None:
         self.transactions += 1
+        self.writes += 1
         self.proc.stdin.write(f"1 {offset:x} {int(value) & 0xFFFFFFFF:x}\n")
 
     def read(self, offset: int) -> int:
