@@ -3,9 +3,9 @@
 Per row: cycles of one inference (SIMULATED by Verilator on the generated RTL and checked bit-exact against
 the numpy integer reference, or, where marked `quick`, the quick mode `program.cycle_model` of the same design,
 which the simulated rows show is equal to the simulation), latency at the stated clock (an assumption:
-timing is not closed without Vivado), achieved MACs/cycle against the array's peak, DSP/LUT/FF from Yosys
-(units synthesised once and multiplied by their copies, see vitsdk.fpga.synth) and BRAM/URAM from the
-buffer sizes, DDR bytes per inference (weights streamed, double-buffered, when they do not fit), power and
+timing is not closed without Vivado), achieved MACs/cycle against the array's peak, DSP/LUT/FF/BRAM/URAM from
+Yosys (datapath units and buffers synthesised once each and multiplied by their copies, see
+vitsdk.fpga.synth), DDR bytes per inference (weights streamed, double-buffered, when they do not fit), power and
 energy ESTIMATED from the simulated activity (vitsdk.fpga.synth: Horowitz ISSCC 2014 x Kuon & Rose 2007,
 plus the board's idle power). DeiT-S weights are fresh (random): latency depends on shapes and the block
 pattern only; pruning is one-shot L2 block pruning 16x16 at 50%, token keep 0.7 at blocks 3/6/9 (dropped).
@@ -17,9 +17,11 @@ in 15 minutes on the shared 2-core machine. `--simulate subset` simulates a repr
 and composes the whole (status `subset`, the `subset` block of each row): the slice is the patch embedding,
 blocks 3, 6, 9 and 10 (pruned + keep 0.7: the three token-selecting blocks at 197, 139 and 98 tokens and a
 block at 69) or block 0 (dense: every block has the same shapes), and the head, quantised and compiled on
-the whole model's engine; the whole model's cycles, MAC-busy and stall cycles and DDR bytes are its
-quick-mode counts times the slice's Verilator / quick-mode ratio (1 when the quick mode is exact, as it has
-been on every model simulated). Otherwise DeiT-S rows are quick mode (`demo`, the default).
+the whole model's engine and with its weight placement: DeiT-S streams its weights from DDR on both boards,
+so the slice streams too (vitsdk.fpga.quick_mode.slice_program), although its own weights would fit on chip;
+the whole model's cycles, MAC-busy and stall cycles and DDR bytes are its quick-mode counts times the slice's
+Verilator / quick-mode ratio (1 when the quick mode is exact, as it has been on every model simulated).
+Otherwise DeiT-S rows are quick mode (`demo`, the default).
 """
 from __future__ import annotations
 
@@ -27,7 +29,6 @@ import argparse
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +39,10 @@ from vitsdk.fpga import quant as Q
 from vitsdk.fpga import rtl
 from vitsdk.fpga.engine import design_for
 from vitsdk.fpga.program import Program, compile_program, cycle_model
+from vitsdk.fpga.quick_mode import composed, slice_of, slice_program
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import get_board
-from vitsdk.fpga.extract import FloatViT, Ranges, calibrate, extract
+from vitsdk.fpga.extract import calibrate, extract
 from vitsdk.fpga.synth import engine_resources, estimate_power
 from vitsdk.models import create_model
 
@@ -54,7 +56,9 @@ BLOCK = BlockShape(16, 16)
 SUBSETS = {0.7: [3, 6, 9, 10], 1.0: [0]}
 COMPOSITION = ("cycles (and MAC-busy, stall cycles, DDR bytes) of the whole model = its quick-mode count x "
                "(Verilator count / quick-mode count) of the slice: patch embedding + the listed blocks + head, "
-               "on the whole model's engine (same sizes, same weight buffer)")
+               "on the whole model's engine (same sizes) with the whole model's weight placement (the whole "
+               "streams its weights from DDR, so the slice streams them through the double buffer of its "
+               "largest layer)")
 
 
 def variant(arch: str, pruned: bool, keep: float) -> torch.nn.Module:
@@ -78,21 +82,6 @@ def simulate(program: Program, qv: Q.QuantViT, images: torch.Tensor) -> tuple[di
     return counters, bool(np.array_equal(sim.logits, Q.forward_int(qv, patches))), sim.build_seconds + sim.run_seconds
 
 
-def slice_of(fv: FloatViT, ranges: Ranges, blocks: list[int]) -> tuple[FloatViT, Ranges]:
-    """The model with only `blocks` (patch embedding, those blocks in order, norm and head); a kept block that
-    selects tokens still selects, so each sees the token count it sees in the whole model when the slice
-    keeps every selecting block before it."""
-    c = fv.config
-    config = replace(c, depth=len(blocks), prune_at=tuple(i for i, k in enumerate(blocks) if k in c.prune_at))
-    return (replace(fv, config=config, blocks=[fv.blocks[k] for k in blocks]),
-            replace(ranges, blocks=[ranges.blocks[k] for k in blocks]))
-
-
-def composed(quick: dict, part_quick: dict, part_sim: dict) -> dict:
-    """The whole model's counters: the quick mode's, each scaled by simulated / quick-mode on the slice."""
-    return {k: round(quick[k] * part_sim[k] / part_quick[k]) if part_quick[k] else quick[k] for k in quick}
-
-
 def row(arch: str, label: str, model: torch.nn.Module, board: str, how: str, subset: list[int]) -> dict:
     c = model.config
     images = torch.randn(4, c.in_chans, c.img_size, c.img_size, generator=torch.Generator().manual_seed(1))
@@ -106,15 +95,15 @@ def row(arch: str, label: str, model: torch.nn.Module, board: str, how: str, sub
         counters, bit_exact, seconds = simulate(program, qv, images)
         status, sim_s = "simulated", round(seconds, 1)
     elif how == "subset":
-        part_fv, part_ranges = slice_of(fv, ranges, subset)
-        part_qv = Q.quantize(part_fv, part_ranges)
-        part_program = compile_program(part_qv, BLOCK, program.config)  # the whole model's engine
+        part_qv = Q.quantize(*slice_of(fv, ranges, subset))
+        part_program = slice_program(program, part_qv)  # the whole model's engine and weight placement
         part_quick = cycle_model(part_program)
         part_sim, bit_exact, seconds = simulate(part_program, part_qv, images)
         counters = composed(quick, part_quick, part_sim)
         status, sim_s = "subset", round(seconds, 1)
         part = {"blocks": subset, "tokens_per_block": part_qv.tokens, "streamed": part_program.streamed,
-                "simulated": part_sim, "quick": part_quick, "composition": COMPOSITION}
+                "weight_buffer_bytes": part_program.config.weight_buffer_bytes, "simulated": part_sim,
+                "quick": part_quick, "composition": COMPOSITION}
     resources = engine_resources(program, profile)
     power = estimate_power(program, profile, counters["cycles"], counters["mac_cycles"], counters["ddr_bytes"])
     cfg = program.config
@@ -141,7 +130,7 @@ def main() -> int:
                         help="which rows Verilator runs: all (DeiT-S whole too: hours on a loaded 2-core machine), "
                              "subset (the demo models whole, DeiT-S by a slice: SUBSETS), the demo models (default), "
                              "or none (quick mode only)")
-    parser.add_argument("--subset-boards", nargs="+", default=["zcu102"], help="with --simulate subset: the boards "
+    parser.add_argument("--subset-boards", nargs="+", default=["zcu102", "zcu104"], help="with --simulate subset: the boards "
                         "whose DeiT-S rows are composed from a simulated slice (the others are quick mode); each "
                         "slice is ~1 M cycles, ~15 minutes of Verilator on the loaded 2-core machine")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fpga.json"))

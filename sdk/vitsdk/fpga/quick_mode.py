@@ -1,4 +1,6 @@
-"""The engine's work per model (`workload`) and the quick mode of its latency, power and energy (`estimate`).
+"""The engine's work per model (`workload`), the quick mode of its latency, power and energy (`estimate`), and
+the composition of a whole model's counters from a simulated slice of it (`slice_of`, `slice_program`,
+`composed`: a model too long to simulate whole, DeiT-S in benchmarks/fpga.py).
 
 `estimate` is not a separate model of some accelerator: it compiles the model for the engine vitsdk
 generates (`vitsdk.fpga.program`) and applies the sequencer's cycle rules (`program.cycle_model`) to the
@@ -8,7 +10,7 @@ from `vitsdk.fpga.synth.estimate_power` (estimated from the activity). Every fig
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -17,7 +19,7 @@ from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.engine import design_for
 from vitsdk.fpga.extract import FloatLinear, FloatViT, Ranges, extract
-from vitsdk.fpga.program import compile_program, cycle_model
+from vitsdk.fpga.program import Program, compile_program, cycle_model
 from vitsdk.fpga.quant import selected_patches, tokens_after
 from vitsdk.fpga.synth import estimate_power
 from vitsdk.models import VisionTransformer
@@ -177,3 +179,34 @@ def estimate(model: VisionTransformer | FloatViT, board: str | BoardProfile = "z
                     power["power_w"], profile.static_w, power["energy_mj"], power["energy_total_mj"],
                     not program.streamed, program.weight_bytes, cfg.weight_buffer_bytes, work.macs, work.dense_macs,
                     parameters)
+
+
+# ---- a whole model's counters composed from a simulated slice ----
+
+def slice_of(fv: FloatViT, ranges: Ranges, blocks: list[int]) -> tuple[FloatViT, Ranges]:
+    """The model with only `blocks` (patch embedding, those blocks in order, norm and head); a kept block that
+    selects tokens still selects, so each sees the token count it sees in the whole model when the slice keeps
+    every selecting block before it."""
+    c = fv.config
+    config = replace(c, depth=len(blocks), prune_at=tuple(i for i, k in enumerate(blocks) if k in c.prune_at))
+    return (replace(fv, config=config, blocks=[fv.blocks[k] for k in blocks]),
+            replace(ranges, blocks=[ranges.blocks[k] for k in blocks]))
+
+
+def slice_program(whole: Program, part: Q.QuantViT) -> Program:
+    """`part` (a slice of the model `whole` was compiled from) on the whole model's engine, with the whole
+    model's weight placement: when the whole streams its weights from DDR, so does the slice, through the
+    double buffer of its largest layer (the slice's weights alone would fit on chip and load once, and its
+    cycles and DDR bytes would then describe another schedule than the whole's)."""
+    program = compile_program(part, whole.block, whole.config)
+    if whole.streamed and not program.streamed:
+        program = program.with_config(replace(whole.config, weight_buffer_bytes=2 * program.largest_layer_bytes))
+    if program.streamed != whole.streamed:
+        raise ValueError(f"the slice {'streams' if program.streamed else 'does not stream'} its weights and the "
+                         f"whole model {'does' if whole.streamed else 'does not'}: slice more blocks")
+    return program
+
+
+def composed(quick: dict, part_quick: dict, part_sim: dict) -> dict:
+    """The whole model's counters: its quick-mode counts, each scaled by simulated / quick mode on the slice."""
+    return {k: round(quick[k] * part_sim[k] / part_quick[k]) if part_quick[k] else quick[k] for k in quick}

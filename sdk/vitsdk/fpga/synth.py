@@ -5,8 +5,14 @@ fpga/rtl/vit_datapath.v (the MAC array module the simulator runs, and lanes buil
 vit_ops.vh functions) and `stat` counts DSP48, LUT, FF and carry cells. A board-sized engine is
 composed from units synthesised once each: one MAC-array row (x TM rows), one epilogue lane (x TM),
 one vector lane (x L) and the shared units (x 1); the rows and lanes are identical copies, so their
-counts add. Buffers (BRAM/URAM) are counted from their sizes and banking, not synthesised; the
-sequencer and address generation are not counted. Results are cached per sources + parameters.
+counts add. The buffers are synthesised too (fpga/rtl/vit_buffers.v, `buffer_plan`: each buffer is copies
+of one memory as wide as what the engine reads at one address per cycle), and Yosys maps them to
+RAMB18E2/RAMB36E2 or URAM288 (`buffer_resources`). Results are cached per sources + parameters.
+
+Not counted: the sequencer and its address generation. vit_engine.v, the engine the simulator runs, reads
+its buffers combinationally (asynchronous reads behind 64-bit index arithmetic in the same cycle), which
+Yosys can only build from flip-flops and LUTs for every array, so synthesising it counts the memories as
+logic, not the sequencer; counting the sequencer needs a version with registered buffer reads.
 
 Power and energy are ESTIMATED from the simulated activity (MAC cycles of the array, vector/epilogue
 element operations, on-chip bytes, DDR bytes) with per-operation energies from two named public sources:
@@ -19,7 +25,6 @@ power (boards.py). None of this is measured: it needs a board (fpga/board/run_bo
 from __future__ import annotations
 
 import json
-import math
 import re
 import subprocess
 import tempfile
@@ -28,8 +33,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vitsdk.errors import UserError, tool_failed
-from vitsdk.fpga.boards import BRAM36_BYTES, URAM_BYTES, BoardProfile
-from vitsdk.fpga.program import Program
+from vitsdk.atomic import write_json
+from vitsdk.fpga.boards import BoardProfile
+from vitsdk.fpga.program import NF, OP_MM, Program
 from vitsdk.fpga.cache import cache_dir
 from vitsdk.fpga.rtl import require_tool, rtl_source_dir
 from vitsdk.hashing import bytes_sha256
@@ -137,40 +143,135 @@ def synthesize(top: str, parameters: dict[str, int], family: str = "xcup", timeo
     return resources_of(cells), cells, time.perf_counter() - start
 
 
-def buffer_brams(program: Program, profile: BoardProfile) -> dict:
-    """BRAM36/URAM of the engine's buffers from their sizes and banking (not synthesised): activations
-    token-banked (TM x strips read copies), scores and probabilities, residual (24-bit), weights; each bank
-    takes at least one RAMB18. Weights go to URAM first where the part has it."""
+BUFFER_SOURCE = "vit_buffers.v"
+
+
+@dataclass(frozen=True)
+class BufferSpec:
+    """One engine buffer as `copies` of a memory of `depth` words of `width` bits (fpga/rtl/vit_buffers.v):
+    a word holds what the engine touches in one cycle at one address."""
+
+    width: int
+    depth: int
+    copies: int
+    why: str
+
+    @property
+    def bytes(self) -> int:
+        return self.copies * self.depth * self.width // 8
+
+
+def _words(elements: int, lanes: int) -> int:
+    """Words of a memory holding `elements` in `lanes` elements per word (at least 2: one address bit)."""
+    return max(2, -(-int(elements) // lanes))
+
+
+def buffer_plan(program: Program) -> dict[str, BufferSpec]:
+    """The engine's buffers for `program` with the banking vit_engine.v's accesses assume: activations in TM
+    token lanes (TM reads/writes per cycle), one copy per strip of the array (TN/R strips each read their own
+    kept column); probabilities in TM lanes; scores and the residual stream in the L vector lanes (softmax,
+    LayerNorm, token selection); weights (values, column indices, per-channel constants: all weights, or the
+    double buffer of the largest layer when streaming) one tile of TN weights per word; the GELU table once
+    per epilogue lane, the exp table once per vector lane; the instruction stream one instruction per word.
+    Element widths are the engine's: int8 activations and weights, 16-bit probabilities, 32-bit scores,
+    the residual at the program's clamp width, the exp table at its largest entry."""
     cfg, s = program.config, program.sizes
-    strips = cfg.outputs // program.block.rows
-    T0 = s["TMAX"]
-    buffers = {  # name: (bytes, banks)
-        "activations": (s["AW"] * strips, cfg.tokens * strips),
-        "scores": (4 * s["SW"], cfg.lanes),
-        "probabilities": (2 * s["PW"], cfg.tokens),
-        "residual": (3 * s["RW"], cfg.lanes),
-        "luts": (s["GW"] + 8 * 256, 1),
+    TM, TN, L = cfg.tokens, cfg.outputs, cfg.lanes
+    strips = TN // program.block.rows
+    mm = [row for row in program.instructions if row[0] == OP_MM and row[4] >> 15 & 1]  # the linears
+    residual_bits = max(int(row[22]) + 1 for row in mm).bit_length() if mm else 32
+    exp_bits = max(1, int(max(program.memories["elut"].max(), 1)).bit_length())
+    return {
+        "activations": BufferSpec(TM * 8, _words(s["AW"], TM), strips, "TM token lanes x TN/R strip copies"),
+        "probabilities": BufferSpec(TM * 16, _words(s["PW"], TM), 1, "TM token lanes"),
+        "scores": BufferSpec(L * 32, _words(s["SW"], L), 1, "L vector lanes"),
+        "residual": BufferSpec(L * residual_bits, _words(s["RW"], L), 1, "L vector lanes, two regions"),
+        "weights": BufferSpec(TN * 8, _words(program.weight_buffer_need, TN), 1,
+                              "TN weights per word; double buffer of the largest layer when streaming"),
+        "gelu_tables": BufferSpec(8, _words(s["GW"], 1), TM, "one copy per epilogue lane"),
+        "exp_table": BufferSpec(exp_bits, 256, L, "one copy per vector lane"),
+        "instructions": BufferSpec(64 * NF, _words(len(program.instructions), 1), 1, "one instruction per word"),
     }
-    weights = program.weight_buffer_need
-    buffers["weights"] = (weights, cfg.outputs // 2)
-    uram_left = profile.uram
-    placed = {}
-    bram = 0.0
-    # URAM (where the part has it) takes the weights first, then the largest other buffers while BRAM is short
-    for name in ["weights"] + sorted((k for k in buffers if k != "weights"), key=lambda k: -buffers[k][0]):
-        nbytes, banks = buffers[name]
-        need_uram = math.ceil(nbytes / URAM_BYTES)
-        short = name == "weights" or bram + sum(max(b / 2, math.ceil(n / BRAM36_BYTES)) for k, (n, b) in buffers.items()
-                                                if k not in placed) > profile.bram36
-        if uram_left >= need_uram and short and nbytes:
-            placed[name] = ("uram", need_uram)
-            uram_left -= need_uram
-        else:
-            placed[name] = ("bram", max(banks / 2, math.ceil(nbytes / BRAM36_BYTES)) if nbytes else 0)
-            bram += placed[name][1]
-    uram = sum(n for kind, n in placed.values() if kind == "uram")
-    return {"bram36": bram, "uram": int(uram), "weight_bytes_on_chip": int(weights), "tokens": T0,
-            "buffers": {k: {"bytes": v[0], "banks": v[1], "in": placed[k][0]} for k, v in buffers.items()}}
+
+
+def synthesize_buffers(specs: dict[str, tuple[BufferSpec, bool]], family: str, timeout_s: float = 1800.0
+                       ) -> tuple[dict[str, dict[str, int]], float]:
+    """Yosys cell counts of one copy of each buffer (name -> (spec, in UltraRAM)), each cached by its spec,
+    family and vit_buffers.v; the missing ones are synthesised in one Yosys run. Returns the counts and the
+    seconds (0 when all were cached)."""
+    src = rtl_source_dir() / BUFFER_SOURCE
+    source = src.read_bytes()
+    keys = {name: bytes_sha256(json.dumps(["buffer", spec.width, spec.depth, ultra, family]).encode() + source)
+            for name, (spec, ultra) in specs.items()}
+    folder = cache_dir("synth")
+    cells = {name: json.loads((folder / f"{key[:24]}.json").read_text())
+             for name, key in keys.items() if (folder / f"{key[:24]}.json").is_file()}
+    todo = [name for name in specs if name not in cells]
+    if not todo:
+        return cells, 0.0
+    yosys = require_tool("yosys")
+    script = "".join(f"design -reset\nread_verilog {src}\n"
+                     f"chparam -set WIDTH {specs[n][0].width} -set DEPTH {specs[n][0].depth} -set ULTRA "
+                     f"{int(specs[n][1])} vit_buffer_bank\n"
+                     f"synth_xilinx -family {family} -top vit_buffer_bank -noiopad\ntee -q -o {n}.stat stat\n"
+                     for n in todo)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="vitsdk-yosys-") as tmp:
+        (Path(tmp) / "buffers.ys").write_text(script)
+        try:
+            proc = subprocess.run([yosys, "-q", "-l", "synth.log", "buffers.ys"], cwd=tmp, capture_output=True,
+                                  text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"yosys did not finish the buffers in {timeout_s:.0f} s") from None
+        if proc.returncode != 0:
+            log = (Path(tmp) / "synth.log").read_text() if (Path(tmp) / "synth.log").is_file() else ""
+            raise tool_failed("yosys on the buffers", proc.returncode, proc.stderr[-4000:] + log[-4000:])
+        for name in todo:
+            cells[name] = parse_stat((Path(tmp) / f"{name}.stat").read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in todo:
+        write_json(folder / f"{keys[name][:24]}.json", cells[name])
+    return cells, time.perf_counter() - start
+
+
+def buffer_resources(program: Program, profile: BoardProfile, family: str | None = None) -> dict:
+    """BRAM/URAM (and the LUTs/FFs of their address and output muxes) of the engine's buffers, synthesised
+    by Yosys (`buffer_plan`, fpga/rtl/vit_buffers.v). Where the part has UltraRAM, every buffer is synthesised
+    both ways: the weights go to URAM when it holds them, then, while the buffers exceed the part's BRAM,
+    the buffer that frees the most BRAM36 per URAM block it takes moves to URAM."""
+    family = family or profile.family
+    plan = buffer_plan(program)
+    ultra = profile.uram > 0 and family == "xcup"
+    jobs = {name: (spec, False) for name, spec in plan.items()}
+    if ultra:
+        jobs.update({f"{name}@uram": (spec, True) for name, spec in plan.items()})
+    cells, seconds = synthesize_buffers(jobs, family)
+    each = {name: resources_of(c) for name, c in cells.items()}
+    in_uram: set[str] = set()
+
+    def total() -> Resources:
+        out = Resources()
+        for name, spec in plan.items():
+            out = out + each[f"{name}@uram" if name in in_uram else name].scaled(spec.copies)
+        return out
+
+    if ultra:
+        if each["weights@uram"].uram * plan["weights"].copies <= profile.uram:
+            in_uram.add("weights")
+        while total().bram36 > profile.bram36:
+            left = profile.uram - total().uram
+            gains = [((each[n].bram36 - each[f"{n}@uram"].bram36) * s.copies / max(1, each[f"{n}@uram"].uram * s.copies), n)
+                     for n, s in plan.items() if n not in in_uram
+                     and each[f"{n}@uram"].uram * s.copies <= left and each[n].bram36 > each[f"{n}@uram"].bram36]
+            if not gains:
+                break
+            in_uram.add(max(gains)[1])
+    buffers = {name: {**asdict(spec), "bytes": spec.bytes, "in": "uram" if name in in_uram else "bram",
+                      "each": each[f"{name}@uram" if name in in_uram else name].to_dict()}
+               for name, spec in plan.items()}
+    return {"total": total().to_dict(), "buffers": buffers, "weight_bytes_on_chip": int(program.weight_buffer_need),
+            "synth_seconds": round(seconds, 1),
+            "method": f"yosys synth_xilinx -family {family} of one copy of each buffer ({BUFFER_SOURCE}) x copies"}
 
 
 def engine_resources(program: Program, profile: BoardProfile, family: str | None = None) -> dict:
@@ -190,12 +291,11 @@ def engine_resources(program: Program, profile: BoardProfile, family: str | None
         seconds += s
         units[name] = {"copies": copies, "each": res.to_dict()}
         total = total + res.scaled(copies)
-    buffers = buffer_brams(program, profile)
-    total.bram36 += buffers["bram36"]
-    total.uram += buffers["uram"]
+    buffers = buffer_resources(program, profile, family)
+    total = total + Resources(**buffers["total"])
     return {"family": family, "total": total.to_dict(), "units": units, "buffers": buffers,
-            **fit_report(total, profile), "synth_seconds": round(seconds, 1),
-            "method": "yosys synth_xilinx per unit x copies; buffers from sizes"}
+            **fit_report(total, profile), "synth_seconds": round(seconds + buffers["synth_seconds"], 1),
+            "method": "yosys synth_xilinx per unit x copies; buffers (BRAM/URAM) per buffer x copies"}
 
 
 def fit_report(total: Resources, profile: BoardProfile) -> dict:

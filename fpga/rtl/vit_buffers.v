@@ -1,0 +1,42 @@
+// The engine's on-chip buffers as synthesisable RAM, for Yosys' BRAM/URAM count (sdk/vitsdk/fpga/synth.py).
+//
+// vit_engine.v keeps its buffers as behavioural arrays; each of them is, in hardware, COPIES of one memory
+// whose word holds the elements the engine touches in the same cycle at the same address (the TM token
+// lanes of the activation buffer, the TN weights of a tile's strips, the L lanes of the vector unit), so
+// the banks of a buffer share one address and become one wide memory. synth.py chooses WIDTH, DEPTH and
+// ULTRA per buffer of a design (`buffer_plan`), synthesises one copy with `synth_xilinx -family xcup|xc7`
+// and multiplies its cells by the copies.
+//
+// One write port (the epilogue, the vector unit or the DDR fill) and one synchronous read port: the
+// pattern Yosys' memory_libmap maps to RAMB18E2/RAMB36E2 (ULTRA = 0) or URAM288 (ULTRA = 1, UltraScale+
+// parts that have UltraRAM).
+`default_nettype none
+module vit_buffer_bank #(
+    parameter integer WIDTH = 8,
+    parameter integer DEPTH = 1024,
+    parameter integer ULTRA = 0
+) (
+    input wire clk,
+    input wire we,
+    input wire [$clog2(DEPTH)-1:0] waddr,
+    input wire [WIDTH-1:0] wdata,
+    input wire [$clog2(DEPTH)-1:0] raddr,
+    output reg [WIDTH-1:0] rdata
+);
+    generate
+        if (ULTRA != 0) begin : uram
+            (* ram_style = "ultra" *) reg [WIDTH-1:0] mem [0:DEPTH-1];
+            always @(posedge clk) begin
+                if (we) mem[waddr] <= wdata;
+                rdata <= mem[raddr];
+            end
+        end else begin : bram
+            (* ram_style = "block" *) reg [WIDTH-1:0] mem [0:DEPTH-1];
+            always @(posedge clk) begin
+                if (we) mem[waddr] <= wdata;
+                rdata <= mem[raddr];
+            end
+        end
+    endgenerate
+endmodule
+`default_nettype wire

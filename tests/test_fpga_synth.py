@@ -1,0 +1,114 @@
+"""FPGA resources and composition: the engine's buffers synthesised by Yosys into BRAM/URAM (fpga/rtl/vit_buffers.v)
+and used by the board-fit check, and a slice of a model whose weights stream from DDR streaming too (the slice
+benchmarks/fpga.py simulates to compose DeiT-S). Uses vit_nano_patch4_28 and the tiny engine of test_fpga.py."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from vitsdk.errors import UserError
+from vitsdk.fpga import quant as Q
+from vitsdk.fpga.blocksparse import BlockShape
+from vitsdk.fpga.boards import BRAM36_BYTES, get_board
+from vitsdk.fpga.engine import EngineConfig
+from vitsdk.fpga.extract import calibrate, extract
+from vitsdk.fpga.program import compile_program, cycle_model
+from vitsdk.models import create_model
+
+BLOCK = BlockShape(8, 16)
+TINY = EngineConfig(tokens=4, outputs=8, lanes=4)
+
+
+@pytest.fixture(scope="module")
+def nano():
+    """vit_nano (seeded random weights: resources and cycles depend on shapes only) dropping tokens at keep 0.7."""
+    torch.manual_seed(0)
+    model = create_model("vit_nano_patch4_28", keep_rate=0.7).eval()
+    images = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    fv, ranges = extract(model), calibrate(model, images)
+    return fv, ranges, Q.quantize(fv, ranges), images
+
+
+def test_yosys_maps_buffers_to_block_ram_and_ultraram():
+    """One copy of a buffer is a RAM Yosys maps to RAMB18E2/RAMB36E2 (ULTRA=0) or URAM288 (ULTRA=1) on xcup and
+    to RAMB18E1/RAMB36E1 on xc7: 4096 x 9 bits is one RAMB36 worth, 8192 x 72 two URAM288 (4K x 72 each). A
+    memory Yosys left in LUTs or flip-flops counts no BRAM and fails here."""
+    from vitsdk.fpga.synth import BufferSpec, resources_of, synthesize_buffers
+    jobs = {"bram": (BufferSpec(9, 4096, 1, "test"), False), "uram": (BufferSpec(72, 8192, 1, "test"), True)}
+    cells, _ = synthesize_buffers(jobs, "xcup")
+    assert resources_of(cells["bram"]).bram36 == 1.0 and resources_of(cells["bram"]).uram == 0
+    assert cells["uram"].get("URAM288") == 2 and resources_of(cells["uram"]).bram36 == 0
+    old, _ = synthesize_buffers({"bram": jobs["bram"]}, "xc7")
+    assert resources_of(old["bram"]).bram36 == 1.0 and any(name.endswith("E1") for name in old["bram"])
+
+
+def test_engine_bram_is_the_sum_of_the_synthesised_buffers_and_refuses_a_small_part(nano):
+    """engine_resources' BRAM36 is Yosys' count of every buffer times its copies (not bytes / 4608); a part
+    with fewer BRAM36 than that is refused by the fit check with the count."""
+    from vitsdk.fpga.synth import buffer_plan, check_fit, engine_resources
+    _, _, qv, _ = nano
+    program = compile_program(qv, BLOCK, TINY)
+    board = get_board("zcu102")  # no UltraRAM: every buffer is in BRAM
+    report = engine_resources(program, board)
+    buffers = report["buffers"]["buffers"]
+    assert set(buffers) == set(buffer_plan(program))
+    assert report["total"]["bram36"] == sum(b["each"]["bram36"] * b["copies"] for b in buffers.values()) > 0
+    assert all(b["in"] == "bram" for b in buffers.values()) and report["total"]["uram"] == 0
+    # the activations are TM=4 token lanes of int8 (32-bit words), one copy per TN/R = 1 strip
+    assert (buffers["activations"]["width"], buffers["activations"]["copies"]) == (32, 1)
+    small = replace(board, bram_bytes=int(report["total"]["bram36"] - 1) * BRAM36_BYTES)
+    refused = engine_resources(program, small)
+    assert not refused["fits"] and any(o.startswith("bram36 ") for o in refused["over"])
+    with pytest.raises(UserError, match=r"bram36 .* > .*\(Yosys count\)"):
+        check_fit(refused, small, "the engine")
+
+
+def test_buffers_move_to_ultraram_when_block_ram_is_short(nano):
+    """On a part with UltraRAM (ZCU104) the weights go to URAM; with the BRAM cut below what the buffers need,
+    more buffers move to URAM and the design fits again, by Yosys' counts in both placements."""
+    from vitsdk.fpga.synth import engine_resources
+    _, _, qv, _ = nano
+    program = compile_program(qv, BLOCK, TINY)
+    board = get_board("zcu104")
+    roomy = engine_resources(program, board)
+    assert roomy["buffers"]["buffers"]["weights"]["in"] == "uram" and roomy["total"]["uram"] > 0
+    need = roomy["total"]["bram36"]
+    short = replace(board, bram_bytes=int(need // 2) * BRAM36_BYTES)
+    moved = engine_resources(program, short)
+    in_uram = [name for name, b in moved["buffers"]["buffers"].items() if b["in"] == "uram"]
+    assert len(in_uram) > 1 and moved["total"]["bram36"] <= need // 2 and moved["fits"]
+    assert moved["total"]["uram"] > roomy["total"]["uram"]
+
+
+def test_a_slice_of_a_streaming_model_streams_and_composes_its_ddr_bytes(nano, tmp_path):
+    """The whole model streams its weights (weight buffer below its weights); the slice benchmarks/fpga.py
+    simulates (embedding, blocks 1 and 2, head) would fit on chip alone but streams as well, in Verilator: DDR
+    bytes = its weights, bit-exact logits, and the composed DDR bytes are the whole model's. Without
+    slice_program the slice on the same engine would load its weights once (0 DDR bytes)."""
+    from vitsdk.fpga import rtl
+    from vitsdk.fpga.quick_mode import composed, slice_of, slice_program
+    fv, ranges, qv, images = nano
+    probe = compile_program(qv, BLOCK, TINY)
+    part_qv = Q.quantize(*slice_of(fv, ranges, [1, 2]))
+    part_bytes = compile_program(part_qv, BLOCK, TINY).weight_bytes
+    engine = replace(TINY, weight_buffer_bytes=(part_bytes + probe.weight_bytes) // 2, ddr_bytes_per_cycle=2.0)
+    whole = compile_program(qv, BLOCK, engine)
+    assert whole.streamed and not compile_program(part_qv, BLOCK, engine).streamed  # the case being fixed
+    part = slice_program(whole, part_qv)
+    assert part.streamed and part.config.tokens == engine.tokens and part.config.outputs == engine.outputs
+    assert part_qv.tokens == [qv.tokens[1], qv.tokens[2], qv.tokens[3]]  # each block sees the whole's tokens
+    files = rtl.verified_files(tmp_path, rtl.write_rtl(part, tmp_path))
+    patches = Q.quantize_input(part_qv, images[:1].numpy())
+    run = rtl.simulate(files, part.parameters(), patches)
+    assert np.array_equal(run.logits, Q.forward_int(part_qv, patches))
+    assert run.ddr_bytes[0] == part.weight_bytes > 0 and run.stall_cycles[0] > 0
+    sim = {"cycles": run.cycles[0], "mac_cycles": run.mac_cycles[0], "stall_cycles": run.stall_cycles[0],
+           "ddr_bytes": run.ddr_bytes[0]}
+    whole_quick = cycle_model(whole)
+    total = composed(whole_quick, cycle_model(part), sim)
+    assert total["ddr_bytes"] == whole.weight_bytes == whole_quick["ddr_bytes"]
+    on_chip = slice_program(compile_program(qv, BLOCK, TINY), part_qv)  # the whole fits on chip: the slice too
+    assert not on_chip.streamed and on_chip.config == TINY
