@@ -150,11 +150,11 @@ def main() -> int:
         print(f"{arch} {label} on {board}: {how} ...", flush=True)
         rows.append(row(arch, label, variant(arch, pruned, keep), board, how, SUBSETS[keep]))
     print(f"\n{'model':24} {'variant':28} {'board':6} {'how':9} {'cycles':>9} {'ms':>7} {'MAC/cyc':>8} {'peak':>5} "
-          f"{'DSP':>5} {'LUT':>7} {'BRAM36':>7} {'URAM':>4} {'fits':>4} {'DDR MB':>7} {'W est':>6} {'mJ est':>7} "
+          f"{'DSP':>5} {'LUT':>7} {'FF':>6} {'BRAM36':>7} {'URAM':>4} {'fits':>4} {'DDR MB':>7} {'W est':>6} {'mJ est':>7} "
           f"{'quick':>7}")
     for r in rows:
         print(f"{r['model']:24} {r['variant']:28} {r['board']:6} {r['status']:9} {r['cycles']:9d} {r['latency_ms']:7.3f} "
-              f"{r['macs_per_cycle']:8.1f} {r['peak_macs_per_cycle']:5d} {r['dsp']:5d} {r['lut']:7d} "
+              f"{r['macs_per_cycle']:8.1f} {r['peak_macs_per_cycle']:5d} {r['dsp']:5d} {r['lut']:7d} {r['ff']:6d} "
               f"{r['bram36']:7.1f} {r['uram']:4d} {'yes' if r['fits'] else 'NO':>4} {r['ddr_bytes'] / 1e6:7.2f} "
               f"{r['power_w']:6.2f} {r['energy_mj']:7.3f} {100 * r['quick_vs_simulated']:+6.2f}%")
     target = next(r for r in rows if r["model"] == HEATVIT["model"] and r["board"] == "zcu102" and "keep" in r["variant"])
