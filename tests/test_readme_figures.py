@@ -37,6 +37,13 @@ def _fpga(d: dict, model: str, board: str, variant: str) -> dict:
     return row
 
 
+def _phone(d: dict, variant: str, threads: int = 1, precision: str = "fp32", **match) -> list[dict]:
+    return _rows(d["phones"]["rows"], variant=variant, threads=threads, precision=precision, **match)
+
+
+PHONES_DEIT = "pruning_phones_deit_small.json"
+
+
 # (reference file, link text) -> the numbers the text must show. Add one per figure you quote.
 CHECKS: dict[tuple[str, str], Callable[[dict], list[float]]] = {
     # browser / native median latency, one thread, every model of the run
@@ -50,6 +57,25 @@ CHECKS: dict[tuple[str, str], Callable[[dict], list[float]]] = {
                                                                         FPGA_PRUNED)["quick_vs_simulated"]],
     ("fpga.json", "90 us"): lambda d: [1000 * _fpga(d, "vit_nano_patch4_28", "zcu104",
                                                                          FPGA_PRUNED)["latency_ms"]],
+    # phone runtimes, DeiT-S 50% pruned (benchmarks/pruning.py --phones): speedups over dense, one thread
+    # unless said; block-sparse .tflite sizes over the dense file
+    (PHONES_DEIT, "1.80-2.01x"): lambda d: [r["speedup"] for r in _phone(d, "fullx32", storage_requested=None)
+                                            + _phone(d, "fullx32", storage_requested="auto")],
+    (PHONES_DEIT, "2.49-2.73x"): lambda d: [r["speedup"] for r in _phone(d, "fullx32 keep0.7", storage_requested=None)
+                                            + _phone(d, "fullx32 keep0.7", storage_requested="auto")],
+    (PHONES_DEIT, "0.98-1.02x"): lambda d: [r["speedup"] for v in ("16x16", "32x32") for t in (1, 2)
+                                            for r in _phone(d, v, t) if r["storage_requested"] != "dense"],
+    (PHONES_DEIT, "0.53-0.56x"): lambda d: [r["file_ratio"] for v in ("16x16", "16x16 keep0.7", "32x32", "32x32 keep0.7")
+                                            for r in _phone(d, v, storage_requested="auto")],
+    # block-sparse .tflite latency over the same pruned model stored dense, at one and two threads
+    (PHONES_DEIT, "0.97-1.05x"): lambda d: [
+        _phone(d, v, t, storage_requested="dense")[0]["median_ms"] / r["median_ms"]
+        for v in ("16x16", "16x16 keep0.7", "32x32", "32x32 keep0.7") for t in (1, 2)
+        for r in _phone(d, v, t, storage_requested="auto")],
+    (PHONES_DEIT, "1.06x"): lambda d: [_phone(d, "dense", precision="int8", runtime="executorch")[0]["speedup_over_fp32"]],
+    (PHONES_DEIT, "1.17x"): lambda d: [_phone(d, "dense", precision="int8-dynamic")[0]["speedup_over_fp32"]],
+    (PHONES_DEIT, "0.99x"): lambda d: [_phone(d, "dense", precision="int8", runtime="litert")[0]["speedup_over_fp32"]],
+    (PHONES_DEIT, "1.41-1.43x"): lambda d: [r["speedup"] for r in _phone(d, "dense keep0.7")],
     # converged Tri-Level training (benchmarks/training.py --seeds): per-variant means over the seeds
     ("training_converged.json", "85.6%"): lambda d: [100 * _summary(d, "dense")["top1_mean"]],
     ("training_converged.json", "0.72 pt"): lambda d: [_summary(d, "dense")["top1_spread_pt"]],
