@@ -44,6 +44,11 @@ def _phone(d: dict, variant: str, threads: int = 1, precision: str = "fp32", **m
 PHONES_DEIT = "pruning_phones_deit_small.json"
 
 
+def _int8_loss(d: dict, precision: str) -> float:
+    (row,) = _rows(d["rows"], target="executorch", precision=precision)
+    return 100 * (row["top1_pytorch"] - row["top1"])
+
+
 # (reference file, link text) -> the numbers the text must show. Add one per figure you quote.
 CHECKS: dict[tuple[str, str], Callable[[dict], list[float]]] = {
     # browser / native median latency, one thread, every model of the run
@@ -75,6 +80,9 @@ CHECKS: dict[tuple[str, str], Callable[[dict], list[float]]] = {
     (PHONES_DEIT, "1.06x"): lambda d: [_phone(d, "dense", precision="int8", runtime="executorch")[0]["speedup_over_fp32"]],
     (PHONES_DEIT, "1.17x"): lambda d: [_phone(d, "dense", precision="int8-dynamic")[0]["speedup_over_fp32"]],
     (PHONES_DEIT, "0.99x"): lambda d: [_phone(d, "dense", precision="int8", runtime="litert")[0]["speedup_over_fp32"]],
+    # ExecuTorch int8 top-1 loss on the briefly trained vit_micro (benchmarks/export.py), in points
+    ("export_int8_vit_micro.json", "0.8 pt"): lambda d: [_int8_loss(d, "int8")],
+    ("export_int8_vit_micro.json", "0.2 pt"): lambda d: [_int8_loss(d, "int8-dynamic")],
     (PHONES_DEIT, "1.41-1.43x"): lambda d: [r["speedup"] for r in _phone(d, "dense keep0.7")],
     # converged Tri-Level training (benchmarks/training.py --seeds): per-variant means over the seeds
     ("training_converged.json", "85.6%"): lambda d: [100 * _summary(d, "dense")["top1_mean"]],
