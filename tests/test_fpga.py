@@ -419,6 +419,19 @@ def test_axi_ip_driven_through_axi_lite_only_is_bit_exact_with_tb_vits_cycles(ex
         assert mmio.transactions - before == 3 + len(PARAMETERS)  # ID, VERSION, NPARAM, parameters: nothing written
 
 
+def test_a_project_without_the_axi_sources_cannot_build_the_ip_simulator(exported, tmp_path, monkeypatch):
+    """rtl/ of an export from before vit_axi (no vit_axi.v / tb_vit_axi.v in rtl.json): the IP simulator is refused
+    with "export it again" before anything is built."""
+    from vitsdk.fpga.rtl import build_simulator, load_program, read_rtl, verified_files
+    _, ex = exported
+    files = verified_files(ex.path, read_rtl(ex.path))
+    old = {k: v for k, v in files.items() if k not in ("vit_axi.v", "tb_vit_axi.v")}
+    monkeypatch.setenv("VITSDK_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(UserError, match=r"rtl/ has no tb_vit_axi\.v, vit_axi\.v \(exported by an older vitsdk\)"):
+        build_simulator(old, load_program(read_rtl(ex.path), files).parameters(), top="tb_vit_axi")
+    assert not (tmp_path / "cache").exists()
+
+
 def test_tampered_rtl_sources_are_refused_before_anything_runs(exported, tmp_path, monkeypatch):
     import shutil
 
