@@ -171,7 +171,7 @@ def main() -> None:
                            "coverage": (f.get("delegation") or {}).get("coverage"),
                            "non_delegated_ops": (f.get("delegation") or {}).get("non_delegated_ops"),
                            "latency": None, "macs": f["macs"]}
-                    if v.get("executed") and f["runtime"] in HOST_RUNTIMES:   # fpga ran in C simulation: no latency
+                    if v.get("executed") and f["runtime"] in HOST_RUNTIMES:   # fpga ran in RTL simulation: no latency
                         with quiet():
                             predict = load(f["runtime"], bundle.inside(f["path"])).predict
                             row["latency"] = latency_ms(predict, x, min_runs, min_seconds, warmup)

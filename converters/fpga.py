@@ -1,4 +1,4 @@
-"""The fpga target's converter: `vitsdk.fpga.to_fpga` writes the project folder; its C simulation is the check."""
+"""The fpga target's converter: `vitsdk.fpga.to_fpga` writes the project folder; its Verilator simulation is the check."""
 from __future__ import annotations
 
 import time
@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 
 
 def verify(target: Target, precision: str, path: Path, reference: ReferenceSet) -> dict[str, Any]:
-    """The g++ C simulation's outputs (bit-exact with the integer reference), judged like a runtime's."""
-    from vitsdk.fpga import CSIM_OUTPUTS
+    """The Verilator simulation's outputs (bit-exact with the integer reference), judged like a runtime's."""
+    from vitsdk.fpga import SIM_OUTPUTS
 
-    return compare(target, precision, path, np.load(path / CSIM_OUTPUTS), "g++ C simulation of the HLS project",
+    return compare(target, precision, path, np.load(path / SIM_OUTPUTS), "Verilator simulation of the RTL engine",
                    reference)
 
 

@@ -30,7 +30,7 @@ class ConvertedFile:
     Args:
         precision: the precision written.
         exporter: the versions of the packages that wrote it ({'executorch': '1.0.0', 'torch': ...}).
-        delegate: the backend the runtime hands the graph to ('xnnpack', 'hls'), None for none.
+        delegate: the backend the runtime hands the graph to ('xnnpack', 'rtl'), None for none.
         size_bytes: the file's (or folder's) size.
         export_s: the seconds the conversion took.
         delegation: how much of the graph the delegate runs (ExecuTorch), else None.

@@ -120,14 +120,14 @@ def test_reference_data_is_real_and_consistent(bundle):
         np.testing.assert_allclose(model(torch.from_numpy(inputs)).numpy(), outputs, rtol=1e-5, atol=1e-6)
 
 
-def test_fpga_project_is_verified_by_its_c_simulation(bundle):
-    """The fpga target's HLS project ran in g++ C simulation at export; its logits are compared like a runtime's."""
+def test_fpga_project_is_verified_by_its_rtl_simulation(bundle):
+    """The fpga target's RTL engine ran in Verilator at export; its logits are compared like a runtime's."""
     f = bundle.file("fpga", "int8")
     v = f["verification"]
-    assert v["executed"] is True and v["status"] == "passed" and "C simulation" in v["runtime"]
+    assert v["executed"] is True and v["status"] == "passed" and "Verilator simulation" in v["runtime"]
     assert v["rel_diff"] <= v["tolerance"] and v["top1_agreement"] >= 0.75
     np.testing.assert_array_equal(np.load(bundle.root / v["outputs"]),
-                                  np.load(bundle.root / f["path"] / "csim_outputs.npy"))
+                                  np.load(bundle.root / f["path"] / "sim_outputs.npy"))
     assert (bundle.root / f["path"] / "project.json").is_file()
 
 

@@ -29,15 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 REPORT_FIXTURES = ROOT / "tests" / "fixtures" / "report" / "results"
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE = 24, 1
 
-FAILING_CXX = """#!/bin/sh
-echo "vit_top.cpp:1:1: error: expected unqualified-id" >&2
+# A "verilator" that fails like a broken installation (its own --version, so no cached simulator is reused).
+FAILING_VERILATOR = """#!/bin/sh
+[ "$1" = "--version" ] && { echo "Verilator 0.0 (failing stand-in)"; exit 0; }
+echo "%Error: Cannot find file containing module: vit_engine" >&2
 exit 1
-"""
-# A "compiler" whose testbench binary crashes like a C simulation that went wrong.
-CRASHING_SIM_CXX = """#!/bin/sh
-while [ $# -gt 0 ]; do [ "$1" = "-o" ] && out="$2"; shift; done
-printf '#!/bin/sh\\necho "tb_vit: assertion failed: token count" >&2\\nexit 3\\n' > "$out"
-chmod +x "$out"
 """
 
 
@@ -82,13 +78,10 @@ MISTAKES = [
     Mistake("disk full while writing the report", ["report", str(REPORT_FIXTURES), "-o", "{full}/report.html"],
             r"no space left on device: .*/full/.*report\.html.*\(the disk is full; free space or choose another disk\)",
             disk_full=True),
-    Mistake("the C++ compiler fails (fpga export)", ["export", NANO, "--target", "fpga", "-o", "{tmp}/fpga_bundle"],
-            r"failing_cxx\.sh on the generated project .* failed with exit code 1: vit_top\.cpp:1:1: error: "
-            r"expected unqualified-id; full output in \S+\.log$", absent="{tmp}/fpga_bundle",
-            env={"CXX": "{tmp}/failing_cxx.sh"}),
-    Mistake("the C simulation fails (fpga export)", ["export", NANO, "--target", "fpga", "-o", "{tmp}/fpga_bundle"],
-            r"the C simulation .*csim\.bin failed with exit code 3: tb_vit: assertion failed: token count; "
-            r"full output in \S+\.log$", absent="{tmp}/fpga_bundle", env={"CXX": "{tmp}/crashing_sim_cxx.sh"}),
+    Mistake("Verilator fails (fpga export)", ["export", NANO, "--target", "fpga", "-o", "{tmp}/fpga_bundle"],
+            r"verilator on the engine sources failed with exit code 1: %Error: Cannot find file containing module: "
+            r"vit_engine; full output in \S+\.log$", absent="{tmp}/fpga_bundle",
+            env={"PATH": "{tmp}/bin" + os.pathsep + os.environ.get("PATH", "")}),
 ]
 
 
@@ -110,9 +103,9 @@ def workdir(tmp_path_factory):
     (tmp / "full").mkdir()
     (tmp / "a_folder").mkdir()
     (tmp / "a_file").write_text("not a folder\n")
-    for name, text in (("failing_cxx.sh", FAILING_CXX), ("crashing_sim_cxx.sh", CRASHING_SIM_CXX)):
-        (tmp / name).write_text(text)
-        (tmp / name).chmod(0o755)
+    (tmp / "bin").mkdir()
+    (tmp / "bin" / "verilator").write_text(FAILING_VERILATOR)
+    (tmp / "bin" / "verilator").chmod(0o755)
     yield tmp
     ro.chmod(0o755)
 

@@ -58,7 +58,7 @@ def test_wheel_holds_every_data_file(wheel: Path):
                if f"{target}/{p.relative_to(ROOT / folder).as_posix()}" not in names]
     assert not missing, f"not in the wheel: {missing}"
     assert {"vitsdk/_schemas/manifest.schema.json", "vitsdk/_schemas/vectors/stats.json",
-            "vitsdk/_fpga/hls/vit_kernels.h", "vitsdk/_fpga/board/run_board.py"} <= names
+            "vitsdk/_fpga/rtl/vit_axi.v", "vitsdk/_fpga/board/run_board.py"} <= names
 
 
 @pytest.fixture(scope="module")
@@ -98,10 +98,10 @@ def test_vitsdk_is_imported_from_the_new_venv(venv: Path, tmp_path: Path):
     probe = ("import json, sys, vitsdk, vitsdk.resources as r; "
              "print(json.dumps({'file': vitsdk.__file__, 'path': sys.path, "
              "'finders': [type(f).__name__ for f in sys.meta_path], "
-             "'schema': str(r.schema_path('manifest.schema.json')), 'hls': str(r.fpga_path('hls', 'vit_kernels.h'))}))")
+             "'schema': str(r.schema_path('manifest.schema.json')), 'rtl': str(r.fpga_path('rtl', 'vit_axi.v'))}))")
     where = json.loads(_run([venv / "bin" / "python", "-c", probe], cwd=tmp_path, env=_clean_env(venv)).stdout)
     assert Path(where["file"]).is_relative_to(venv), where["file"]
-    assert Path(where["schema"]).is_relative_to(venv) and Path(where["hls"]).is_relative_to(venv)
+    assert Path(where["schema"]).is_relative_to(venv) and Path(where["rtl"]).is_relative_to(venv)
     deps = Path(sysconfig.get_paths()["purelib"]).resolve()
     assert [p for p in where["path"] if p and Path(p).resolve().is_relative_to(ROOT)] in ([], [str(deps)]), \
         "only the dependencies' folder may come from the checkout's environment"

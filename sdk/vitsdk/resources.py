@@ -5,7 +5,7 @@ The files stay in the repository's top-level folders (the apps and the board sha
 those folders into the package, so a wheel and an editable install see the same names:
 
     schemas/      -> vitsdk._schemas     (JSON Schemas, vectors/)
-    fpga/         -> vitsdk._fpga        (hls/ templates, board/ runner, generated-RTL templates)
+    fpga/         -> vitsdk._fpga        (rtl/ engine sources, board/ runner)
 
 A missing file is a broken installation and an error, never a skipped check. Schemas are loaded and
 applied by `vitsdk.formats.schema`.
@@ -43,7 +43,7 @@ def schema_path(name: str) -> Path:
 
 
 def fpga_path(*parts: str) -> Path:
-    """fpga/PARTS (e.g. fpga_path('hls', 'vit_kernels.h'))."""
+    """fpga/PARTS (e.g. fpga_path('rtl', 'vit_axi.v'))."""
     return data_path(FPGA, *parts)
 
 

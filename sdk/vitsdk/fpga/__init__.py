@@ -21,7 +21,7 @@ from typing import Any
 _LAZY = {
     "FpgaOptions": "bench", "bench_fpga": "bench", "estimate_result": "bench", "run_fpga": "bench",
     "FpgaExport": "export", "export_fpga": "export", "load_for_fpga": "export", "to_fpga": "export",
-    "SIM_OUTPUTS": "project", "CSIM_OUTPUTS": "project", "read_project": "project", "simulate_project": "rtl",
+    "SIM_OUTPUTS": "project", "read_project": "project", "simulate_project": "rtl",
     "BlockShape": "blocksparse",
     "BOARDS": "boards", "BoardProfile": "boards", "get_board": "boards", "list_boards": "boards",
     "Estimate": "quick_mode", "estimate": "quick_mode", "workload": "quick_mode",

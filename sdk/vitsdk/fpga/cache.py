@@ -1,5 +1,5 @@
 """The FPGA tools' build cache: `~/.cache/vitsdk/<kind>/<key>` (or `$VITSDK_CACHE/<kind>`), where `key` is a
-digest of the verified sources a build was made from. Simulators (Verilator, the g++ C simulation) are built
+digest of the verified sources a build was made from. Simulators (Verilator) are built
 here from sha256-checked copies, never inside a bundle, so nothing built or shipped with a bundle is run."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Callable
 
 
 def cache_dir(kind: str) -> Path:
-    """The cache folder of one kind of build ('rtl', 'csim', 'synth')."""
+    """The cache folder of one kind of build ('rtl', 'synth')."""
     root = os.environ.get("VITSDK_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
                                                           os.path.expanduser("~/.cache"), "vitsdk")
     return Path(root) / kind

@@ -1,7 +1,7 @@
 """The integer primitives of the FPGA engine, in numpy: the single definition of its arithmetic.
 
-`fpga/hls/vit_kernels.h` implements each function here with the same name and the same integer
-operations, so the C simulation matches this module bit for bit. Conventions (same on both sides):
+`fpga/rtl/vit_ops.vh` implements each function here with the same name and the same integer
+operations, so the RTL simulation matches this module bit for bit. Conventions (same on both sides):
 right shifts of negative numbers are arithmetic (floor), divisions are floor divisions, rounding is
 "add half, then shift" (round half up), and every multiply-accumulate fits in int64.
 """

@@ -18,7 +18,6 @@ from vitsdk.hashing import file_sha256
 PROJECT_FORMAT = "vitsdk.fpga_project/2"  # /1: the HLS C++ project (retired), read no more
 RTL_FORMAT = "vitsdk.fpga_rtl/1"
 SIM_OUTPUTS = "sim_outputs.npy"  # float logits of the RTL simulation on the reference inputs
-CSIM_OUTPUTS = SIM_OUTPUTS  # the name converters/fpga.py still imports; goes when it uses SIM_OUTPUTS
 
 
 def write_io(path: Path, array: np.ndarray, dtype: str) -> None:

@@ -11,7 +11,7 @@ Scheme (what the accelerator computes, layer by layer):
   as unsigned integers in units of 2^-prob_bits (12: 8 bits blurred the CLS attention that picks tokens);
   GELU: a 256-entry table on the int8 input; token selection: top-k of the integer CLS attention
   summed over heads (highest first, ties to the lower index).
-`forward_int` is the exact definition; the generated C++ matches it bit for bit.
+`forward_int` is the exact definition; the RTL engine (fpga/rtl/) matches it bit for bit.
 """
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def tokens_after(tokens: int, keep: int | None, fuse: bool) -> int:
 
 @dataclass
 class QuantViT:
-    """The integer model: everything the HLS generator and `forward_int` need."""
+    """The integer model: everything the engine's compiler (`program.py`) and `forward_int` need."""
 
     config: ViTConfig
     quant: QuantConfig
