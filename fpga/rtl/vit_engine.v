@@ -10,8 +10,8 @@
 // streamed layers are double-buffered, the next one loads while the current one computes.
 // Arithmetic: vit_ops.vh, the twin of sdk/vitsdk/fpga/intops.py; outputs are bit-exact to it.
 //
-// Buffers are behavioural arrays; the port/bank each access assumes is noted where it happens, and
-// their BRAM cost is computed from their sizes (rtl.py), not synthesised. While idle, the host fills them
+// Buffers are behavioural arrays; the port/bank each access assumes is noted where it happens. Their
+// BRAM/URAM cost is synthesised separately (vit_buffers.v, vitsdk.fpga.synth.buffer_plan). While idle, the host fills them
 // through the write port (wr_*: one element per cycle, buffer `wr_sel`: BUF_* below) and reads the logits
 // through the read port (rd_*); vit_axi.v puts both behind AXI4-Lite registers. Writes while busy are ignored.
 `default_nettype none
