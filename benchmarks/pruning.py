@@ -28,6 +28,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 import traceback
@@ -150,15 +151,34 @@ PHONE_FILES = [("executorch", "fp32", None), ("litert", "fp32", "auto"), ("liter
 PHONE_INT8 = [("executorch", "int8-dynamic", None), ("executorch", "int8", None), ("litert", "int8", "auto")]
 
 
+def _fail(message: str) -> None:
+    """A usage mistake: one `error:` line, exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def phones(args) -> dict:
     """The issue-18 matrix: file bytes and latency of every (variant, runtime, precision, storage, threads)."""
-    folder = Path(args.files) if args.files else Path(tempfile.mkdtemp(prefix="vitsdk-phones-"))
-    folder.mkdir(parents=True, exist_ok=True)
+    if not args.files:
+        with tempfile.TemporaryDirectory(prefix="vitsdk-phones-") as tmp:
+            return _phones_in(args, Path(tmp))
+    folder = Path(args.files)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"cannot use --files {folder}: {exc.strerror}; pass a writable folder")
+    return _phones_in(args, folder)
+
+
+def _phones_in(args, folder: Path) -> dict:
     rows, files = export_phone_files(args, folder)
+    if not rows:
+        _fail(f"--variants {args.variants!r} names no variant of the matrix "
+                 f"({', '.join(v.label for v in PHONE_VARIANTS)})")
     if args.export_only:
         console.print(f"exported {len(rows)} files to {folder}; time them with --files {folder}")
         return {"model": args.model, "ratio": args.ratio, "exported": len(rows)}
-    return time_phone_files(args, rows, files)
+    return time_phone_files(args, rows, files, folder)
 
 
 def export_phone_files(args, folder: Path) -> tuple[list[dict], dict]:
@@ -193,9 +213,9 @@ def export_phone_files(args, folder: Path) -> tuple[list[dict], dict]:
             key = (i, runtime, precision, storage or "dense")
             if saved.exists() and path.exists():  # exported by an earlier --files run of the same matrix
                 row = json.loads(saved.read_text())
-                if (row.get("model"), row["ratio"]) != (args.model, args.ratio if v.block else 0.0):
-                    raise SystemExit(f"error: {saved} is from another matrix ({row.get('model')}, ratio "
-                                     f"{row['ratio']}); use another --files folder")
+                made = tuple(row.get(k) for k in ("model", "ratio", "variant", "block", "keep_rate"))
+                if made != (args.model, args.ratio if v.block else 0.0, v.label, v.block, v.keep_rate):
+                    _fail(f"{saved} was exported for another matrix {made}; use another --files folder")
                 row.update(key=key, reference=np.load(folder / f"{stem}.npy"))
                 rows.append(row)
                 files[key] = path
@@ -231,11 +251,10 @@ def export_phone_files(args, folder: Path) -> tuple[list[dict], dict]:
     return rows, files
 
 
-def time_phone_files(args, rows: list[dict], files: dict) -> dict:
+def time_phone_files(args, rows: list[dict], files: dict, folder: Path) -> dict:
     """Round-robin timing of every exported file at each thread count of --threads-list."""
     from vitsdk.bench.runtimes import load
 
-    folder = next(iter(files.values())).parent
     data = np.load(folder / "input.npy")
     out_rows = []
     for threads in [int(t) for t in args.threads_list.split(",")]:
