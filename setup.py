@@ -4,7 +4,7 @@
     schemas    -> vitsdk._schemas fpga       -> vitsdk._fpga      (data read through vitsdk.resources)
 
 pyproject.toml cannot express a package whose subpackage lives in another top-level folder, so the
-package list is computed here. Folders without __init__.py (data only: schemas, HLS/RTL templates, the
+package list is computed here. Folders without __init__.py (data only: schemas, the RTL sources, the
 browser benchmark page) are namespace packages, so their files travel as package data; the patterns are
 in pyproject.toml's [tool.setuptools.package-data].
 """

@@ -54,7 +54,7 @@ class ConvertContext:
 
     calibration: torch.Tensor | None
     options: ExportOptions
-    reference: torch.Tensor | None = None  # the bundle's reference inputs (the FPGA C simulation runs them)
+    reference: torch.Tensor | None = None  # the bundle's reference inputs (the FPGA's Verilator simulation runs them)
     cache: dict[str, Any] = field(default_factory=dict)  # e.g. the fp32 .tflite, converted once
 
 

@@ -80,7 +80,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
                      "not executed (needs macOS)",
            format="mlpackage", suffix=".mlpackage", runtime="coreml", precisions=("fp16", "fp32", "int8"),
            defaults=("fp16",), converter="vitsdk.converters.coreml"),
-    Target("fpga", "block-sparse fixed-point accelerator (HLS C++)", format="fpga", suffix="",
+    Target("fpga", "block-sparse int8 accelerator (RTL engine, AXI4-Lite IP)", format="fpga", suffix="",
            runtime="fpga", precisions=("int8",), defaults=("int8",), converter="vitsdk.converters.fpga"),
     Target("android", "ExecuTorch + LiteRT files for the Android app", members=("executorch", "tflite")),
     Target("ios", "Core ML + ExecuTorch files for the iOS app", members=("coreml", "executorch")),

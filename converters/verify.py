@@ -1,7 +1,7 @@
 """Verification: every exported file is compared with PyTorch on the bundle's reference inputs.
 
 Each backend registers its own check (`register_converter(..., verify=)`): files that run here are run in
-their real runtime (`verify_in_runtime`); Core ML validates its package; the FPGA compares its C simulation's
+their real runtime (`verify_in_runtime`); Core ML validates its package; the FPGA compares its Verilator simulation's
 outputs. All executed checks are judged by `compare`: max |diff| / max |ref| against the precision's
 tolerance; a mismatch fails the export unless a quantized file is kept with allow_mismatch.
 """

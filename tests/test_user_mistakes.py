@@ -8,8 +8,8 @@ real rather than faked:
   needs nothing dropped).
 - disk full: a 16 KiB tmpfs mounted in a private user + mount namespace (`unshare`), so nothing on the
   machine fills up.
-- failing compiler / simulator: CXX points at a small script that fails like g++, or builds a testbench
-  binary that fails like a crashing C simulation.
+- failing simulator: a `verilator` on PATH that fails like a broken Verilator install (the real one is used
+  everywhere else).
 """
 from __future__ import annotations
 

@@ -12,9 +12,7 @@ Project layout (what `export_fpga` puts in a bundle's `fpga/` folder):
     project.json             model, quantisation, block shape, layers, scales, engine, overflow report
     board/                   the PYNQ runner (copied from fpga/board/; it needs vitsdk without torch)
 
-The HLS C++ project vitsdk generated before the RTL engine is retired: a functional model with another
-architecture (one PE per block row, layers and tokens one after another), not the engine's schedule within 10%:
-its loops count >= 276k cycles for the demo's vit_nano, the ZCU102 engine simulates 27.0k for dense vit_nano.
+The HLS C++ project of earlier versions is retired (why, with the cycle counts: fpga/README.md).
 """
 from __future__ import annotations
 
