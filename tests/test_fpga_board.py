@@ -140,6 +140,9 @@ def test_board_runner_measures_energy_with_idle_subtracted(project, tree):
     assert energy["status"] == "measured" and energy["method"] == "hwmon"
     assert energy["idle_power_w"] == pytest.approx(3.28) and energy["power_w"] == pytest.approx(4.78, abs=0.2)
     assert energy["energy_mj"] == pytest.approx(1.5 * lat["duration_s"] / lat["runs"] * 1e3, rel=0.15)
+    line = runner.summary(result, Path("results.json"))  # the closing line labels each figure
+    assert f"latency {lat['median_ms']:.3f} ms median measured (includes the AXI4-Lite writes" in line
+    assert f"energy {energy['energy_mj']:.3f} mJ measured" in line and "engine n/a cycles" in line
 
 
 def test_board_runner_flags_wrong_outputs_and_missing_sensors(project, tree):
@@ -151,6 +154,8 @@ def test_board_runner_flags_wrong_outputs_and_missing_sensors(project, tree):
     assert RESULTS.errors(result) == []
     assert result["numerics"]["status"] == "fail" and result["numerics"]["max_abs_diff"] == 1.0
     assert result["energy"]["status"] == "unavailable" and "no power sensors" in result["energy"]["reason"]
+    line = runner.summary(result, Path("results.json"))
+    assert "energy n/a (no power sensors were read)" in line and "None" not in line
 
 
 def test_board_runner_cli_rejects_a_folder_without_a_project(tmp_path, capsys):
@@ -196,11 +201,14 @@ def test_board_runner_records_the_bundle_manifest_sha256(project, tmp_path):
 # ---- the engine IP (vit_axi) in Verilator behind a stand-in pynq ----
 
 def fake_pynq(ip) -> types.ModuleType:
-    """A stand-in for the `pynq` package (no board here): Overlay(bitstream) holds one IP, `vit_axi_0`."""
+    """A stand-in for the `pynq` package (no board here): Overlay(bitstream) holds one IP, `vit_axi_0`;
+    `programmed` lists the bitstreams overlays were made from (constructing one programs a real board)."""
     module = types.ModuleType("pynq")
+    module.programmed = []
 
     class Overlay:
         def __init__(self, bitstream: str) -> None:
+            module.programmed.append(bitstream)
             self.ip_dict = {"vit_axi_0": {}}
             self.vit_axi_0 = ip
 
@@ -226,14 +234,14 @@ def test_board_runner_drives_the_verilated_ip_bit_exact(project, monkeypatch):
     """The runner's PynqAccelerator on vit_axi in Verilator: ID and parameters checked, buffers loaded from rtl/
     through the registers, the reference inputs bit-exact, the IP's cycle counter = tb_vit's simulated cycles."""
     from vitsdk.formats.results import RESULTS
-    from vitsdk.fpga.project import read_project
-    from vitsdk.fpga.rtl import SimulatedAxi, load_program, read_rtl, simulate_project, verified_files
+    from vitsdk.fpga.project import read_project, read_rtl, verified_files
+    from vitsdk.fpga.rtl import SimulatedAxi, load_program, simulate_project
     runner = load_runner()
     folder, meta = read_project(project)
     files = verified_files(folder, read_rtl(folder))
     with SimulatedAxi(files, load_program(read_rtl(folder), files).parameters(), poll_cycles=5000) as ip:
         monkeypatch.setitem(sys.modules, "pynq", fake_pynq(ip))
-        acc = runner.PynqAccelerator("vit.bit", "vit_axi_0", folder, meta)
+        acc = runner.PynqAccelerator("vit.bit", "vit_axi_0", files, read_rtl(folder)["parameters"])
         p = replace_protocol(runner, warmup_runs=1, min_runs=2, min_seconds=0.0)
         device = {"platform": "fpga", "name": "ZCU104", "os": "pynq", "os_version": "3.0.1", "clock_mhz": 300.0}
         result = runner.measure(acc, project, p, None, None, "none", device, load_ms=1.0)
@@ -246,10 +254,11 @@ def test_board_runner_drives_the_verilated_ip_bit_exact(project, monkeypatch):
 
 def test_board_runner_refuses_another_ip_and_modified_rtl_files(project, tmp_path, monkeypatch, capsys):
     """An overlay IP whose ID register is not the engine's: one error line, exit 2, nothing written to it.
-    A project whose rtl/ image was modified: refused before the IP is touched."""
+    A project whose rtl/ image was modified: refused before the overlay programs the board."""
     runner = load_runner()
     ip = OtherIp()
-    monkeypatch.setitem(sys.modules, "pynq", fake_pynq(ip))
+    pynq = fake_pynq(ip)
+    monkeypatch.setitem(sys.modules, "pynq", pynq)
     out = tmp_path / "results.json"
     args = ["--bitstream", "vit.bit", "--power", "none", "-o", str(out)]
     assert runner.main([str(project), *args]) == 2
@@ -260,9 +269,25 @@ def test_board_runner_refuses_another_ip_and_modified_rtl_files(project, tmp_pat
     shutil.copytree(project, copy)
     (copy / "rtl" / "wmem.hex").write_text("00\n" + (copy / "rtl" / "wmem.hex").read_text())
     ip.accesses.clear()
+    pynq.programmed.clear()
     assert runner.main([str(copy), *args]) == 2
     assert "wmem.hex do(es) not match the sha256 in rtl.json" in capsys.readouterr().err
-    assert ip.accesses == [] and not out.exists()
+    assert pynq.programmed == [] and ip.accesses == [] and not out.exists()
+
+
+def test_board_runner_refuses_an_unwritable_output_before_the_board(project, tmp_path, monkeypatch, capsys):
+    """-o where no file can be written (under a file; root may write read-only folders): one error line, exit 2,
+    no traceback, and the overlay never made."""
+    runner = load_runner()
+    pynq = fake_pynq(OtherIp())
+    monkeypatch.setitem(sys.modules, "pynq", pynq)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert runner.main([str(project), "--bitstream", "vit.bit", "--power", "none", "-o",
+                        str(blocker / "results.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert pynq.programmed == []
 
 
 def replace_protocol(runner, **changes):

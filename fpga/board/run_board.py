@@ -31,7 +31,7 @@ from typing import Callable, Protocol as Interface
 
 import numpy as np
 
-from vitsdk.atomic import write_json
+from vitsdk.atomic import check_writable, describe_os_error, write_json
 from vitsdk.bench.energy import PowerTrace, per_inference
 from vitsdk.bench.protocol import latency_block
 from vitsdk.bench.protocol import Protocol, measure as time_runs
@@ -54,11 +54,10 @@ class Accelerator(Interface):
     def run(self, patches: np.ndarray) -> np.ndarray: ...
 
 
-def engine_for(mmio: Mmio, folder: Path, project: dict) -> AxiEngine:
+def engine_for(mmio: Mmio, files: dict[str, Path], parameters: dict[str, int]) -> AxiEngine:
     """The engine IP behind `mmio`, checked against the project's design (ID and parameter registers) and loaded
-    with its program and constant buffers from the sha256-checked rtl/ files (a modified file is refused)."""
-    record = read_rtl(folder)
-    engine = AxiEngine(mmio, verified_files(folder, record, project.get("rtl_sha256")), record["parameters"])
+    with its program and constant buffers from the rtl/ files `verified_files` checked (before the overlay)."""
+    engine = AxiEngine(mmio, files, parameters)
     engine.load()
     return engine
 
@@ -66,7 +65,7 @@ def engine_for(mmio: Mmio, folder: Path, project: dict) -> AxiEngine:
 class PynqAccelerator:
     """The engine IP `vit_axi` in a PYNQ overlay (a DefaultIP), driven through its AXI4-Lite registers."""
 
-    def __init__(self, bitstream: str, ip_name: str, folder: Path, project: dict) -> None:
+    def __init__(self, bitstream: str, ip_name: str, files: dict[str, Path], parameters: dict[str, int]) -> None:
         try:
             import pynq
         except ImportError:
@@ -75,7 +74,7 @@ class PynqAccelerator:
         if not hasattr(self.overlay, ip_name):
             names = ", ".join(sorted(self.overlay.ip_dict))
             raise BoardError(f"the overlay has no IP '{ip_name}'; it has: {names}")
-        self.engine = engine_for(getattr(self.overlay, ip_name), folder, project)
+        self.engine = engine_for(getattr(self.overlay, ip_name), files, parameters)
         try:  # the PL clock the overlay set (the export's clock is an assumption)
             self.clock_mhz: float | None = float(pynq.ps.Clocks.fclk0_mhz)
         except (AttributeError, TypeError, ValueError):
@@ -198,6 +197,17 @@ def measure(acc: Accelerator, project_dir: Path, protocol: Protocol, sensors: li
         numerics=numerics, status="complete" if timings.stopped is None else "partial", error=timings.stopped)
 
 
+def summary(result: dict, output: Path) -> str:
+    """The run's one closing line, each figure labelled with how it was obtained."""
+    cycles = result["runtime"]["extra"].get("engine_cycles")
+    energy = result["energy"]
+    joules = (f"{energy['energy_mj']:.3f} mJ measured (above idle)" if energy["status"] == "measured"
+              else f"n/a ({energy['reason']})")
+    return (f"latency {result['latency']['median_ms']:.3f} ms median measured (includes the AXI4-Lite writes of "
+            f"the input and embedding and the logit reads), engine {cycles if cycles is not None else 'n/a'} "
+            f"cycles (its counter), energy {joules}, numerics {result['numerics']['status']} -> {output}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("project", type=Path, help="the bundle's fpga/ folder (project.json, tb/, weights.bin), or "
@@ -218,18 +228,23 @@ def main(argv: list[str] | None = None) -> int:
     except (BoardError, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. the results file could not be written
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
 
 
 def _main(args: argparse.Namespace) -> int:
     folder, project = read_project(args.project)
-    read_rtl(folder)  # a project without the RTL design is refused before the board is touched
+    check_writable(args.output, "-o", is_dir=False)
+    record = read_rtl(folder)  # a project without the RTL design, or with a modified file, is refused before
+    files = verified_files(folder, record, project.get("rtl_sha256"))  # the overlay programs the board
     try:
         protocol = Protocol.from_dict({**BOARD_PROTOCOL.to_dict(), "min_runs": args.min_runs,
                                        "min_seconds": args.min_seconds, "idle_baseline_seconds": args.idle_seconds})
     except ValueError as exc:
         raise UserError(str(exc)) from None
     start = time.perf_counter()
-    acc = PynqAccelerator(args.bitstream, args.ip, folder, project)
+    acc = PynqAccelerator(args.bitstream, args.ip, files, record["parameters"])
     load_ms = (time.perf_counter() - start) * 1e3
     sensors, source, method = None, None, "none"
     if args.power in ("auto", "pynq"):
@@ -255,8 +270,7 @@ def _main(args: argparse.Namespace) -> int:
     result = measure(acc, folder, protocol, sensors, source, method, device, load_ms)
     RESULTS.validate(result, "the board runner's results")
     write_json(args.output, result)
-    print(f"median {result['latency']['median_ms']:.3f} ms, energy {result['energy'].get('energy_mj')} mJ, "
-          f"numerics {result['numerics']['status']} -> {args.output}")
+    print(summary(result, args.output))
     return 0
 
 
