@@ -397,7 +397,8 @@ def test_axi_ip_driven_through_axi_lite_only_is_bit_exact_with_tb_vits_cycles(ex
     sign-extended by the IP. An IP built for other parameters is refused by its parameter registers before
     anything is loaded."""
     from vitsdk.fpga.axi import AP_IDLE, CTRL, PARAMETERS, AxiEngine
-    from vitsdk.fpga.rtl import SimulatedAxi, load_program, read_rtl, verified_files
+    from vitsdk.fpga.project import read_rtl, verified_files
+    from vitsdk.fpga.rtl import SimulatedAxi, load_program
     _, ex = exported
     files = verified_files(ex.path, read_rtl(ex.path), ex.project["rtl_sha256"])
     parameters = load_program(read_rtl(ex.path), files).parameters()
@@ -422,7 +423,8 @@ def test_axi_ip_driven_through_axi_lite_only_is_bit_exact_with_tb_vits_cycles(ex
 def test_a_project_without_the_axi_sources_cannot_build_the_ip_simulator(exported, tmp_path, monkeypatch):
     """rtl/ of an export from before vit_axi (no vit_axi.v / tb_vit_axi.v in rtl.json): the IP simulator is refused
     with "export it again" before anything is built."""
-    from vitsdk.fpga.rtl import build_simulator, load_program, read_rtl, verified_files
+    from vitsdk.fpga.project import read_rtl, verified_files
+    from vitsdk.fpga.rtl import build_simulator, load_program
     _, ex = exported
     files = verified_files(ex.path, read_rtl(ex.path))
     old = {k: v for k, v in files.items() if k not in ("vit_axi.v", "tb_vit_axi.v")}

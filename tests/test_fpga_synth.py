@@ -89,6 +89,7 @@ def test_a_slice_of_a_streaming_model_streams_and_composes_its_ddr_bytes(nano, t
     bytes = its weights, bit-exact logits, and the composed DDR bytes are the whole model's. Without
     slice_program the slice on the same engine would load its weights once (0 DDR bytes)."""
     from vitsdk.fpga import rtl
+    from vitsdk.fpga.project import verified_files
     from vitsdk.fpga.quick_mode import composed, slice_of, slice_program
     fv, ranges, qv, images = nano
     probe = compile_program(qv, BLOCK, TINY)
@@ -100,7 +101,7 @@ def test_a_slice_of_a_streaming_model_streams_and_composes_its_ddr_bytes(nano, t
     part = slice_program(whole, part_qv)
     assert part.streamed and part.config.tokens == engine.tokens and part.config.outputs == engine.outputs
     assert part_qv.tokens == [qv.tokens[1], qv.tokens[2], qv.tokens[3]]  # each block sees the whole's tokens
-    files = rtl.verified_files(tmp_path, rtl.write_rtl(part, tmp_path))
+    files = verified_files(tmp_path, rtl.write_rtl(part, tmp_path))
     patches = Q.quantize_input(part_qv, images[:1].numpy())
     run = rtl.simulate(files, part.parameters(), patches)
     assert np.array_equal(run.logits, Q.forward_int(part_qv, patches))

@@ -26,17 +26,19 @@ import numpy as np
 
 from vitsdk.errors import UserError, tool_failed
 from vitsdk.fpga.blocksparse import BlockShape
+from vitsdk.fpga.axi import BUFFERS, CTRL
 from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.engine import EngineConfig
 from vitsdk.fpga.program import NF, Program
-from vitsdk.fpga.project import RTL_FORMAT, read_io, read_rtl, verified_files  # noqa: F401 (rtl's API)
+from vitsdk.fpga.project import RTL_FORMAT, read_io, read_rtl, verified_files
 from vitsdk.hashing import bytes_sha256, file_sha256
 from vitsdk.resources import fpga_path
 
-SOURCES = ("vit_engine.v", "vit_mac_array.v", "vit_ops.vh", "tb_vit.v", "vit_axi.v", "tb_vit_axi.v")
+INCLUDE = "vit_ops.vh"  # the arithmetic functions every top includes
 # the simulators: tb_vit loads the buffers with $readmemh; tb_vit_axi is vit_axi (the IP) driven through AXI-Lite
 TOPS = {"tb_vit": ("tb_vit.v", "vit_engine.v", "vit_mac_array.v"),
         "tb_vit_axi": ("tb_vit_axi.v", "vit_axi.v", "vit_engine.v", "vit_mac_array.v")}
+SOURCES = tuple(dict.fromkeys(name for top in TOPS.values() for name in (*top, INCLUDE)))  # what rtl/ ships
 
 
 def rtl_source_dir() -> Path:
@@ -46,7 +48,7 @@ def rtl_source_dir() -> Path:
 
 # ---- files ----
 
-_HEX_WIDTH = {"prog": 16, "wmem": 2, "xmem": 4, "cmem": 16, "glut": 2, "elut": 16, "rmem": 8}
+_HEX_WIDTH = {name: bits // 4 for name, (_, bits) in BUFFERS.items()}  # hex digits per element
 
 
 def to_hex(values: np.ndarray, digits: int) -> str:
@@ -100,7 +102,7 @@ def build_simulator(files: dict[str, Path], parameters: dict[str, int], top: str
     """Builds (once per sources + parameters + top) the Verilator simulator `top` (TOPS) from verified copies of
     the sources in the cache folder; returns the binary and the build seconds (0 when cached)."""
     verilator = require_tool("verilator")
-    sources = (*TOPS[top], "vit_ops.vh")
+    sources = (*TOPS[top], INCLUDE)
     missing = [name for name in sources if name not in files]
     if missing:
         raise UserError(f"this project's rtl/ has no {', '.join(missing)} (exported by an older vitsdk): export it "
@@ -133,11 +135,8 @@ class SimulatedAxi:
     counts the inference only, so it does not change the simulated latency)."""
 
     def __init__(self, files: dict[str, Path], parameters: dict[str, int], poll_cycles: int = 1000) -> None:
-        from vitsdk.fpga.axi import CTRL
-
         self.binary, self.build_seconds = build_simulator(files, parameters, top="tb_vit_axi")
         self.poll_cycles = poll_cycles
-        self._ctrl = CTRL
         self.transactions = self.writes = 0
         self.proc = subprocess.Popen([str(self.binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
@@ -149,7 +148,7 @@ class SimulatedAxi:
 
     def read(self, offset: int) -> int:
         self.transactions += 1
-        wait = self.poll_cycles if offset == self._ctrl else 0
+        wait = self.poll_cycles if offset == CTRL else 0
         self.proc.stdin.write(f"2 {offset:x} {wait:x}\n")
         self.proc.stdin.flush()
         while True:
