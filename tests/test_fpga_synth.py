@@ -45,6 +45,16 @@ def test_yosys_maps_buffers_to_block_ram_and_ultraram():
     assert resources_of(old["bram"]).bram36 == 1.0 and any(name.endswith("E1") for name in old["bram"])
 
 
+def test_a_yosys_timeout_is_one_user_error_and_caches_nothing():
+    """Yosys stopped by its timeout (a real run given 0.05 s) is a UserError naming what it synthesised, not a
+    RuntimeError traceback, and leaves no cache entry (the same spec times out again)."""
+    from vitsdk.fpga.synth import BufferSpec, synthesize_buffers
+    jobs = {"odd": (BufferSpec(13, 77, 1, "test"), False)}
+    for _ in range(2):
+        with pytest.raises(UserError, match=r"yosys did not finish the buffers in 0 s"):
+            synthesize_buffers(jobs, "xc7", timeout_s=0.05)
+
+
 def test_engine_bram_is_the_sum_of_the_synthesised_buffers_and_refuses_a_small_part(nano):
     """engine_resources' BRAM36 is Yosys' count of every buffer times its copies (not bytes / 4608); a part
     with fewer BRAM36 than that is refused by the fit check with the count."""

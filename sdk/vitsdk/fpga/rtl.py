@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from vitsdk.errors import UserError, tool_failed
-from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.axi import BUFFERS, CTRL
+from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.engine import EngineConfig
 from vitsdk.fpga.program import NF, Program

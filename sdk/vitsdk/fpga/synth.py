@@ -110,11 +110,30 @@ def resources_of(cells: dict[str, int]) -> Resources:
     return r
 
 
+def _run_yosys(script: str, what: str, timeout_s: float, read: tuple[str, ...] = ("synth.log",)
+               ) -> dict[str, str]:
+    """Runs Yosys on `script` in a temporary folder (its log: synth.log) and returns the text of the files
+    `read` it wrote there; a failure or a timeout is one UserError naming `what`."""
+    yosys = require_tool("yosys")
+    with tempfile.TemporaryDirectory(prefix="vitsdk-yosys-") as tmp:
+        work = Path(tmp)
+        (work / "synth.ys").write_text(script)
+        try:
+            proc = subprocess.run([yosys, "-q", "-l", "synth.log", "synth.ys"], cwd=work, capture_output=True,
+                                  text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise UserError(f"yosys did not finish {what} in {timeout_s:.0f} s (nothing was cached): give it more "
+                            f"time or synthesise a smaller engine") from None
+        if proc.returncode != 0:
+            log = (work / "synth.log").read_text() if (work / "synth.log").is_file() else ""
+            raise tool_failed(f"yosys on {what}", proc.returncode, proc.stderr + log)
+        return {name: (work / name).read_text() for name in read}
+
+
 def synthesize(top: str, parameters: dict[str, int], family: str = "xcup", timeout_s: float = 1800.0
                ) -> tuple[Resources, dict[str, int], float]:
     """Synthesises module `top` of the datapath sources with `parameters`; returns its resources, raw cell
     counts and seconds (0 when cached)."""
-    yosys = require_tool("yosys")
     src = rtl_source_dir()
     key = bytes_sha256(json.dumps([top, parameters, family]).encode()
                        + b"".join((src / name).read_bytes() for name in SYNTH_SOURCES))
@@ -127,19 +146,8 @@ def synthesize(top: str, parameters: dict[str, int], family: str = "xcup", timeo
               + (f"chparam {chparam} {top}\n" if parameters else "")
               + f"synth_xilinx -family {family} -top {top} -flatten -noiopad\nstat\n")
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="vitsdk-yosys-") as tmp:
-        (Path(tmp) / "synth.ys").write_text(script)
-        try:
-            proc = subprocess.run([yosys, "-q", "-l", "synth.log", "synth.ys"], cwd=tmp, capture_output=True,
-                                  text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"yosys did not finish {top} in {timeout_s:.0f} s") from None
-        log = (Path(tmp) / "synth.log").read_text() if (Path(tmp) / "synth.log").is_file() else ""
-        if proc.returncode != 0:
-            raise tool_failed(f"yosys on {top}", proc.returncode, proc.stderr + log)
-    cells = parse_stat(log)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(cells))
+    cells = parse_stat(_run_yosys(script, top, timeout_s)["synth.log"])
+    write_json(cached, cells)
     return resources_of(cells), cells, time.perf_counter() - start
 
 
@@ -209,27 +217,15 @@ def synthesize_buffers(specs: dict[str, tuple[BufferSpec, bool]], family: str, t
     todo = [name for name in specs if name not in cells]
     if not todo:
         return cells, 0.0
-    yosys = require_tool("yosys")
     script = "".join(f"design -reset\nread_verilog {src}\n"
                      f"chparam -set WIDTH {specs[n][0].width} -set DEPTH {specs[n][0].depth} -set ULTRA "
                      f"{int(specs[n][1])} vit_buffer_bank\n"
                      f"synth_xilinx -family {family} -top vit_buffer_bank -noiopad\ntee -q -o {n}.stat stat\n"
                      for n in todo)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="vitsdk-yosys-") as tmp:
-        (Path(tmp) / "buffers.ys").write_text(script)
-        try:
-            proc = subprocess.run([yosys, "-q", "-l", "synth.log", "buffers.ys"], cwd=tmp, capture_output=True,
-                                  text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"yosys did not finish the buffers in {timeout_s:.0f} s") from None
-        if proc.returncode != 0:
-            log = (Path(tmp) / "synth.log").read_text() if (Path(tmp) / "synth.log").is_file() else ""
-            raise tool_failed("yosys on the buffers", proc.returncode, proc.stderr[-4000:] + log[-4000:])
-        for name in todo:
-            cells[name] = parse_stat((Path(tmp) / f"{name}.stat").read_text())
-    folder.mkdir(parents=True, exist_ok=True)
+    stats = _run_yosys(script, "the buffers", timeout_s, read=tuple(f"{name}.stat" for name in todo))
     for name in todo:
+        cells[name] = parse_stat(stats[f"{name}.stat"])
         write_json(folder / f"{keys[name][:24]}.json", cells[name])
     return cells, time.perf_counter() - start
 
