@@ -69,6 +69,13 @@ def test_engine_bram_is_the_sum_of_the_synthesised_buffers_and_refuses_a_small_p
     assert all(b["in"] == "bram" for b in buffers.values()) and report["total"]["uram"] == 0
     # the activations are TM=4 token lanes of int8 (32-bit words), one copy per TN/R = 1 strip
     assert (buffers["activations"]["width"], buffers["activations"]["copies"]) == (32, 1)
+    # counted by hand from width x depth: the scores are L=4 lanes x 32 bits = 128 bits wide and at most 1024
+    # deep, a RAMB36E2 at 1K x 36 holds 36 of those bits: ceil(128 / 36) = 4 RAMB36; the exp table, 16 bits x
+    # 256 = 4 Kbit, is one RAMB18 (18 Kbit, half a BRAM36) per copy, one copy per vector lane (L=4)
+    scores = buffers["scores"]
+    assert scores["width"] == 128 and scores["depth"] <= 1024 and scores["each"]["bram36"] == 4
+    exp = buffers["exp_table"]
+    assert (exp["width"], exp["depth"], exp["copies"]) == (16, 256, 4) and exp["each"]["bram36"] * 4 == 4 * 0.5
     small = replace(board, bram_bytes=int(report["total"]["bram36"] - 1) * BRAM36_BYTES)
     refused = engine_resources(program, small)
     assert not refused["fits"] and any(o.startswith("bram36 ") for o in refused["over"])
