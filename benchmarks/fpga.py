@@ -39,6 +39,7 @@ from vitsdk.fpga import quant as Q
 from vitsdk.fpga import rtl
 from vitsdk.fpga.engine import design_for
 from vitsdk.fpga.program import Program, compile_program, cycle_model
+from vitsdk.fpga.project import verified_files
 from vitsdk.fpga.quick_mode import composed, slice_of, slice_program
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import get_board
@@ -74,7 +75,7 @@ def variant(arch: str, pruned: bool, keep: float) -> torch.nn.Module:
 def simulate(program: Program, qv: Q.QuantViT, images: torch.Tensor) -> tuple[dict, bool, float]:
     """Verilator counters of one inference of `program`, whether its logits equal forward_int, and the seconds."""
     with tempfile.TemporaryDirectory() as tmp:
-        files = rtl.verified_files(Path(tmp), rtl.write_rtl(program, Path(tmp)))
+        files = verified_files(Path(tmp), rtl.write_rtl(program, Path(tmp)))
         patches = Q.quantize_input(qv, images[:1].numpy())
         sim = rtl.simulate(files, program.parameters(), patches)
     counters = {"cycles": sim.cycles[0], "mac_cycles": sim.mac_cycles[0], "stall_cycles": sim.stall_cycles[0],
