@@ -82,6 +82,17 @@ class Built:
     reference: np.ndarray | None = None
 
 
+def variant_model(base: torch.nn.Module, model_name: str, v: Variant, ratio: float) -> torch.nn.Module:
+    """The variant of `base` (shared random weights): its token keep rate, and for a pruned variant its block
+    pruning at `ratio` compacted in its mode."""
+    model = create_model(model_name, keep_rate=v.keep_rate).eval()
+    model.load_state_dict(base.state_dict())
+    if v.block is not None:
+        prune_(model, BlockPruneConfig(block_shape=v.block, ratio=ratio, direction=v.direction))
+        model = compact(model, v.mode)
+    return model
+
+
 def build(variants: list[Variant], model_name: str, ratio: float, runtimes: list[str], folder: Path,
           x: torch.Tensor) -> list[Built]:
     from vitsdk.converters.executorch import to_pte
@@ -91,11 +102,7 @@ def build(variants: list[Variant], model_name: str, ratio: float, runtimes: list
     base = create_model(model_name).eval()
     built = []
     for i, v in enumerate(variants):
-        model = create_model(model_name, keep_rate=v.keep_rate).eval()
-        model.load_state_dict(base.state_dict())
-        if v.block is not None:
-            prune_(model, BlockPruneConfig(block_shape=v.block, ratio=ratio, direction=v.direction))
-            model = compact(model, v.mode)
+        model = variant_model(base, model_name, v, ratio)
         acc = count(model)
         b = Built(v, acc.macs, acc.params)
         with torch.no_grad():
@@ -221,11 +228,7 @@ def export_phone_files(args, folder: Path) -> tuple[list[dict], dict]:
                 files[key] = path
                 continue
             if model is None:
-                model = create_model(args.model, keep_rate=v.keep_rate).eval()
-                model.load_state_dict(base.state_dict())
-                if v.block is not None:
-                    prune_(model, BlockPruneConfig(block_shape=v.block, ratio=args.ratio))
-                    model = compact(model, v.mode)
+                model = variant_model(base, args.model, v, args.ratio)
                 with torch.no_grad():
                     reference = model(x).numpy()
                 macs = count(model).macs
@@ -424,11 +427,7 @@ def profile(args) -> dict:
     x = torch.randn(1, c.in_chans, c.img_size, c.img_size)
     out = {}
     for v in (v for v in VARIANTS if v.label in names):
-        model = create_model(args.model, keep_rate=v.keep_rate).eval()
-        model.load_state_dict(base.state_dict())
-        if v.block is not None:
-            prune_(model, BlockPruneConfig(block_shape=v.block, ratio=args.ratio, direction=v.direction))
-            model = compact(model, v.mode)
+        model = variant_model(base, args.model, v, args.ratio)
         with torch.inference_mode():
             for _ in range(2):
                 model(x)
