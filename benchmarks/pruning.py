@@ -127,27 +127,31 @@ def build(variants: list[Variant], model_name: str, ratio: float, runtimes: list
     return built
 
 
-def measure(built: list[Built], runtimes: list[str], x: torch.Tensor, rounds: int, threads: int) -> dict:
-    """Round-robin timing: every round runs every (variant, runtime) once; also checks outputs."""
+def round_robin(files: dict, data: np.ndarray, rounds: int, threads: int, warmup: int) -> dict:
+    """Round-robin timing: `files` maps a key to (runtime, path, reference output); every round runs each file
+    once, so machine noise hits all alike. Returns {"times": {key: [ms]}, "max_err": {key: max |out - ref|}}."""
     from vitsdk.bench.runtimes import load
 
     runners, max_err = {}, {}
-    data = x.numpy()
-    for i, b in enumerate(built):
-        for runtime, path in b.files.items():
-            run = load(runtime, path, threads).predict   # ExecuTorch: sets its thread pool to `threads`
-            out = run(data)
-            max_err[(i, runtime)] = float(np.abs(out - b.reference).max())
-            for _ in range(2):  # warm-up
-                run(data)
-            runners[(i, runtime)] = run
-    times: dict[tuple[int, str], list[float]] = {key: [] for key in runners}
+    for key, (runtime, path, reference) in files.items():
+        run = load(runtime, path, threads).predict   # ExecuTorch: sets its thread pool to `threads`
+        max_err[key] = float(np.abs(run(data) - reference).max())
+        for _ in range(warmup):
+            run(data)
+        runners[key] = run
+    times: dict = {key: [] for key in runners}
     for _ in range(rounds):
         for key, run in runners.items():
             start = time.perf_counter()
             run(data)
             times[key].append((time.perf_counter() - start) * 1e3)
     return {"times": times, "max_err": max_err}
+
+
+def measure(built: list[Built], runtimes: list[str], x: torch.Tensor, rounds: int, threads: int) -> dict:
+    """Round-robin timing of every (variant, runtime) file; also checks outputs."""
+    files = {(i, runtime): (runtime, path, b.reference) for i, b in enumerate(built) for runtime, path in b.files.items()}
+    return round_robin(files, x.numpy(), rounds, threads, warmup=2)
 
 
 PHONE_VARIANTS = [Variant("dense", mode="auto"), Variant("dense keep0.7", mode="auto", keep_rate=0.7)] + [
@@ -256,29 +260,16 @@ def export_phone_files(args, folder: Path) -> tuple[list[dict], dict]:
 
 def time_phone_files(args, rows: list[dict], files: dict, folder: Path) -> dict:
     """Round-robin timing of every exported file at each thread count of --threads-list."""
-    from vitsdk.bench.runtimes import load
-
     data = np.load(folder / "input.npy")
     out_rows = []
     for threads in [int(t) for t in args.threads_list.split(",")]:
-        runners = {}
+        timing = round_robin({r["key"]: (r["runtime"], files[r["key"]], r["reference"]) for r in rows}, data,
+                             args.rounds, threads, warmup=3)
         for r in rows:
-            run = load(r["runtime"], files[r["key"]], threads).predict   # ExecuTorch: sets its thread pool
-            err = float(np.abs(run(data) - r["reference"]).max())
-            for _ in range(3):
-                run(data)
-            runners[r["key"]] = (run, err)
-        times = {key: [] for key in runners}
-        for _ in range(args.rounds):  # round-robin: every file once per round
-            for key, (run, _) in runners.items():
-                start = time.perf_counter()
-                run(data)
-                times[key].append((time.perf_counter() - start) * 1e3)
-        for r in rows:
-            t = times[r["key"]]
+            t = timing["times"][r["key"]]
             out_rows.append({**{k: v for k, v in r.items() if k not in ("reference", "key")}, "threads": threads,
                              "median_ms": statistics.median(t), "p10_ms": float(np.percentile(t, 10)),
-                             "p90_ms": float(np.percentile(t, 90)), "max_abs_err": runners[r["key"]][1]})
+                             "p90_ms": float(np.percentile(t, 90)), "max_abs_err": timing["max_err"][r["key"]]})
     for r in out_rows:  # speedup over the dense model on the same runtime, precision and thread count
         base_row = next(b for b in out_rows if b["variant"] == "dense" and b["runtime"] == r["runtime"]
                         and b["precision"] == r["precision"] and b["threads"] == r["threads"])
