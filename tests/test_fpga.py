@@ -398,7 +398,8 @@ def test_axi_ip_driven_through_axi_lite_only_is_bit_exact_with_tb_vits_cycles(ex
     anything is loaded."""
     from vitsdk.fpga.axi import AP_IDLE, CTRL, PARAMETERS, AxiEngine
     from vitsdk.fpga.project import read_rtl, verified_files
-    from vitsdk.fpga.rtl import SimulatedAxi, load_program
+    from vitsdk.fpga.axi_sim import SimulatedAxi
+    from vitsdk.fpga.rtl import load_program
     _, ex = exported
     files = verified_files(ex.path, read_rtl(ex.path), ex.project["rtl_sha256"])
     parameters = load_program(read_rtl(ex.path), files).parameters()

@@ -1,7 +1,7 @@
 """FPGA board side: the INA226 hwmon sysfs reader against a recorded tree, and the board runner's
 measurement (numerics check, warm-up, timing, power sampling, idle subtraction, results document).
 
-No board exists here. The engine IP is the Verilated vit_axi (`vitsdk.fpga.rtl.SimulatedAxi`) behind a stand-in
+No board exists here. The engine IP is the Verilated vit_axi (`vitsdk.fpga.axi_sim.SimulatedAxi`) behind a stand-in
 `pynq` module: the runner's own PynqAccelerator checks its registers, loads it from the project's rtl/ files and
 runs it through AXI4-Lite transactions. The power/timing tests use a faster stand-in accelerator that answers
 with the project's integer-reference logits (what the IP returns) and raises the recorded sensors' power while
@@ -235,7 +235,8 @@ def test_board_runner_drives_the_verilated_ip_bit_exact(project, monkeypatch):
     through the registers, the reference inputs bit-exact, the IP's cycle counter = tb_vit's simulated cycles."""
     from vitsdk.formats.results import RESULTS
     from vitsdk.fpga.project import read_project, read_rtl, verified_files
-    from vitsdk.fpga.rtl import SimulatedAxi, load_program, simulate_project
+    from vitsdk.fpga.axi_sim import SimulatedAxi
+    from vitsdk.fpga.rtl import load_program, simulate_project
     runner = load_runner()
     folder, meta = read_project(project)
     files = verified_files(folder, read_rtl(folder))

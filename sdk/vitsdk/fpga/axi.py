@@ -1,7 +1,7 @@
 """The host side of the engine IP (`fpga/rtl/vit_axi.v`): its AXI4-Lite register map and `AxiEngine`, which
 checks the IP is the design a project was exported for, loads the project's buffer images through the
 registers, and runs inferences. The same driver runs on the board (fpga/board/run_board.py, over a PYNQ
-`DefaultIP`) and in the tests (over `vitsdk.fpga.rtl.SimulatedAxi`, the Verilated vit_axi), so the register
+`DefaultIP`) and in the tests (over `vitsdk.fpga.axi_sim.SimulatedAxi`, the Verilated vit_axi), so the register
 protocol the board uses is the one the RTL was simulated with.
 
 Imports no torch (numpy and vitsdk.fpga.project): the board runner uses it on a PYNQ image.
