@@ -247,7 +247,7 @@ def results_cases():
     fpga = copy.deepcopy(host)
     fpga["device"] = {"platform": "fpga", "name": "ZCU104", "manufacturer": "AMD Xilinx", "model": "ZCU104",
                       "soc": "xczu7ev-ffvc1156-2-e", "os": "pynq", "os_version": "3.0.1", "clock_mhz": 200.0}
-    fpga["runtime"] = {"name": "fpga", "version": None, "delegate": "hls", "threads": None}
+    fpga["runtime"] = {"name": "fpga", "version": None, "delegate": "rtl", "threads": None}
     fpga["model"].update(file="fpga/vit.xclbin", format="xclbin", precision="fixed16")
     fpga["energy"] = {"status": "estimated", "method": "analytical_model", "reason": "no board attached",
                       "source": None, "energy_mj": 4.2, "uncertainty_mj": None, "power_w": 6.5,
