@@ -5,9 +5,11 @@
 // block schedule, so pruned columns cost no cycles; QK^T and AV run on the same array), a TM-lane
 // epilogue (bias, requantisation, residual add, GELU table) that drains one output column per cycle
 // while the array already accumulates the next tile, and an L-lane vector unit for LayerNorm, softmax
-// and token selection (top-k by CLS attention, EViT's fused token). The weight fetch unit models the
-// board's DDR as a bandwidth/latency channel (DDR_NUM/DDR_DEN bytes per cycle after DDR_LAT cycles):
-// streamed layers are double-buffered, the next one loads while the current one computes.
+// and token selection (top-k by CLS attention, EViT's fused token). When the weights stream (STREAM), the
+// weight fetch unit reads each linear's int8 values from DDR through the ddr_* port (one request of ddr_len
+// bytes at a time, DDR_W bytes per beat, no back-pressure) into one half of wmem, the double buffer: the next
+// linear loads into the other half while the current one computes, and a linear whose weights have not fully
+// arrived waits (stall_cycles). The DDR itself is the testbench's (tb_vit.v) or the IP's (vit_axi.v).
 // Arithmetic: vit_ops.vh, the twin of sdk/vitsdk/fpga/intops.py; outputs are bit-exact to it.
 //
 // Buffers are behavioural arrays; the port/bank each access assumes is noted where it happens. Their
@@ -20,7 +22,7 @@ module vit_engine #(
     parameter integer AW = 1024, parameter integer PW = 1024, parameter integer SW = 1024, parameter integer RW = 1024,
     parameter integer WW = 1024, parameter integer XW = 1024, parameter integer CW = 1024, parameter integer GW = 256,
     parameter integer OW = 16, parameter integer QW = 1024, parameter integer TMAX = 64, parameter integer CMAX = 64,
-    parameter integer DDR_NUM = 38, parameter integer DDR_DEN = 1, parameter integer DDR_LAT = 100,
+    parameter integer DDR_W = 16,
     parameter integer LN_LAT = 40, parameter integer RECIP_LAT = 4, parameter integer STREAM = 0,
     parameter integer NF = 24
 ) (
@@ -31,6 +33,13 @@ module vit_engine #(
     output reg [63:0] mac_cycles,
     output reg [63:0] stall_cycles,
     output reg [63:0] ddr_bytes,
+    // weight stream: a one-cycle request for ddr_len bytes from byte ddr_addr of the weight image (both multiples
+    // of DDR_W); the beats come back in order, one per ddr_valid cycle, lowest-addressed byte in bits [7:0]
+    output reg ddr_req,
+    output reg [31:0] ddr_addr,
+    output reg [31:0] ddr_len,
+    input wire ddr_valid,
+    input wire [8*DDR_W-1:0] ddr_data,
     output wire idle,
     input wire wr_en,
     input wire [3:0] wr_sel,
@@ -76,8 +85,11 @@ module vit_engine #(
     wire signed [63:0] abase = f[5], astride = f[6], bbase = f[7], bsn = f[8], bsk = f[9], xbase = f[10];
     wire signed [63:0] kept = f[11], nblk = f[12], cbase = f[13], lutbase = f[14], dbase = f[15], dstride = f[16];
     wire signed [63:0] mscal = f[17], sscal = f[18], strips = f[19], next_bytes = f[20], lo = f[21], hi = f[22];
+    wire [63:0] next_addr = f[23];  // the next linear's weights: bytes and address in the weight image
     wire a_pmem = flags[0], b_dense = flags[1], packed_mode = flags[2], per_channel = flags[12];
     wire has_lut = flags[13], streamed = STREAM != 0 && flags[15];  // weights stream when they do not fit on chip
+    // a streamed linear's weights sit in its half of the double buffer (flag 16: the upper one), else at bbase
+    wire signed [63:0] wbase = streamed ? (flags[16] ? WW / 2 : 0) : bbase;
     wire [1:0] emode = flags[5:4], dsel = flags[9:8];
 
     // ---- MAC array operands (combinational reads of the current k-step) ----
@@ -111,7 +123,7 @@ module vit_engine #(
             if (b_dense)
                 b_flat[cj * 8 +: 8] = n_idx < N ? amem[bbase + n_idx * bsn + ks * bsk] : 8'd0;
             else
-                b_flat[cj * 8 +: 8] = s_idx < strips ? wmem[bbase + ((s_idx * nblk + blk) * kept + kk) * R + (n_idx % R)]
+                b_flat[cj * 8 +: 8] = s_idx < strips ? wmem[wbase + ((s_idx * nblk + blk) * kept + kk) * R + (n_idx % R)]
                                                      : 8'd0;
         end
     end
@@ -125,13 +137,24 @@ module vit_engine #(
     reg signed [63:0] d_t0, d_n0, d_col, d_cnt;
 
     // ---- vector unit and counters ----
-    reg signed [63:0] row, c0, sum, sumsq, mean, stdv, mx, esum, wsum, lat, cand, rank_cnt, ndrop, fetch_ready, ddr_free;
+    reg signed [63:0] row, c0, sum, sumsq, mean, stdv, mx, esum, wsum, lat, cand, rank_cnt, ndrop;
     reg [63:0] rcp;  // the shared reciprocal unit's result for the current row (vit_ops.vh recip)
     reg signed [63:0] x, y, tval, ev, pv, bias, mval, widx, cidx;
     reg [6:0] shv;
 
     assign idle = state == S_IDLE;
     assign rd_data = omem[rd_addr];
+
+    // ---- weight fetch unit: one request outstanding; its beats fill wmem from fetch_ptr on ----
+    reg [31:0] fetch_ptr, fetch_left;  // next wmem address, beats still to arrive
+    integer b;
+    task fetch(input [63:0] addr, input [63:0] nbytes, input upper);  // request a linear's weights into a half
+        begin
+            ddr_req <= 1'b1; ddr_addr <= addr[31:0]; ddr_len <= nbytes[31:0];
+            fetch_ptr <= upper ? WW / 2 : 0; fetch_left <= nbytes[31:0] / DDR_W;
+            ddr_bytes <= ddr_bytes + nbytes;
+        end
+    endtask
 
     always @(posedge clk) begin
         if (state != S_IDLE) cycles <= cycles + 1;
@@ -148,6 +171,11 @@ module vit_engine #(
                 default: ;
             endcase
         mac_en <= 1'b0;
+        ddr_req <= 1'b0;
+        if (ddr_valid && fetch_left != 0) begin  // a weight beat: DDR_W bytes into the half being filled
+            for (b = 0; b < DDR_W; b = b + 1) wmem[fetch_ptr + b] <= ddr_data[8 * b +: 8];
+            fetch_ptr <= fetch_ptr + DDR_W; fetch_left <= fetch_left - 1;
+        end
         // epilogue lanes: TM tokens of one output column per cycle
         if (drain_busy) begin
             cidx = d_n0 + d_col;
@@ -176,7 +204,7 @@ module vit_engine #(
         case (state)
             S_IDLE: if (start) begin
                 state <= S_FETCH; pc <= 0; done <= 1'b0; cycles <= 0; mac_cycles <= 0; stall_cycles <= 0;
-                ddr_bytes <= 0; fetch_ready <= 0; ddr_free <= 0; drain_busy <= 1'b0;
+                ddr_bytes <= 0; fetch_left <= 0; drain_busy <= 1'b0;
             end
             S_FETCH: begin
                 for (j = 0; j < NF; j = j + 1) f[j] <= prog[pc * NF + j];
@@ -188,27 +216,19 @@ module vit_engine #(
                     64'd3: begin state <= S_SM_MAX; row <= 0; c0 <= 0; mx = -64'sd9223372036854775807; end
                     64'd4: begin state <= S_SEL_RANK; cand <= 0; c0 <= 0; rank_cnt = 0; ndrop <= 0; wsum <= 0; end
                     default: begin  // 5: start of an inference: prefetch the first streamed layer's weights
-                        if (STREAM != 0 && prog[pc * NF + 20] != 0) begin
-                            fetch_ready <= DDR_LAT + (prog[pc * NF + 20] * DDR_DEN + DDR_NUM - 1) / DDR_NUM;
-                            ddr_free <= DDR_LAT + (prog[pc * NF + 20] * DDR_DEN + DDR_NUM - 1) / DDR_NUM;
-                            ddr_bytes <= prog[pc * NF + 20];
-                        end
+                        if (STREAM != 0 && prog[pc * NF + 20] != 0)
+                            fetch(prog[pc * NF + 23], prog[pc * NF + 20], prog[pc * NF + 4][17]);
                         state <= S_FETCH;
                     end
                 endcase
             end
             // ---- matmul ----
             S_MM_INIT: begin
-                if (streamed && $signed(cycles) < fetch_ready) begin
+                if (streamed && fetch_left != 0) begin
                     stall_cycles <= stall_cycles + 1;  // this layer's weights are still arriving
                 end else begin
-                    if (streamed && next_bytes != 0) begin  // double buffering: fetch the next streamed layer
-                        fetch_ready <= ($signed(cycles) > ddr_free ? $signed(cycles) : ddr_free) + DDR_LAT
-                                       + (next_bytes * DDR_DEN + DDR_NUM - 1) / DDR_NUM;
-                        ddr_free <= ($signed(cycles) > ddr_free ? $signed(cycles) : ddr_free) + DDR_LAT
-                                    + (next_bytes * DDR_DEN + DDR_NUM - 1) / DDR_NUM;
-                        ddr_bytes <= ddr_bytes + next_bytes;
-                    end
+                    if (streamed && next_bytes != 0)  // double buffering: fetch the next layer into the other half
+                        fetch(next_addr, next_bytes, flags[17]);
                     tt <= 0; nt <= 0; ks <= 0; blk <= 0; kk <= 0; half <= 1'b0;
                     mac_en <= 1'b1; mac_first <= 1'b1; mac_cycles <= mac_cycles + 1;
                     state <= S_MM_RUN;
@@ -368,6 +388,7 @@ module vit_engine #(
 
     initial begin
         state = S_IDLE; done = 1'b0; drain_busy = 1'b0; cycles = 0; mac_cycles = 0; stall_cycles = 0; ddr_bytes = 0;
+        ddr_req = 1'b0; ddr_addr = 0; ddr_len = 0; fetch_ptr = 0; fetch_left = 0;
         mac_en = 1'b0; mac_first = 1'b0; half = 1'b0; tt = 0; nt = 0; ks = 0; blk = 0; kk = 0;
         sum = 0; sumsq = 0; esum = 0; rank_cnt = 0;
     end

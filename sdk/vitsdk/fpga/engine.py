@@ -8,6 +8,8 @@ from vitsdk.errors import UserError
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile
 
+DDR_BEAT_BYTES = (1, 2, 4, 8, 16, 32, 64)  # weight-stream port widths; the program aligns each layer to the widest
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -22,6 +24,8 @@ class EngineConfig:
         clock_mhz: the clock the latency is stated at (an assumption: timing is not closed here).
         ddr_bytes_per_cycle: weight-stream bandwidth in bytes per clock (board peak x efficiency / clock).
         ddr_latency: cycles from a weight request to its first byte.
+        ddr_beat_bytes: DDR_W, bytes per beat of the engine's weight-stream port (16: one 128-bit AXI4 port, the
+            width of a Zynq UltraScale+ S_AXI_HP port); one of DDR_BEAT_BYTES.
         weight_buffer_bytes: on-chip bytes for weights; a model whose weights fit is loaded once, otherwise
             every linear streams from DDR through two buffers of its largest layer.
     """
@@ -34,6 +38,7 @@ class EngineConfig:
     clock_mhz: float = 300.0
     ddr_bytes_per_cycle: float = 38.4
     ddr_latency: int = 100
+    ddr_beat_bytes: int = 16
     weight_buffer_bytes: int = 1 << 20
 
     def __post_init__(self) -> None:
@@ -43,6 +48,10 @@ class EngineConfig:
                 raise UserError(f"engine {key} must be in 1..256, got {value}")
         if self.outputs % 2:
             raise UserError(f"engine outputs (TN) must be even (two int8 MACs per DSP), got {self.outputs}")
+        if self.ddr_beat_bytes not in DDR_BEAT_BYTES:
+            raise UserError(f"engine ddr_beat_bytes must be one of {', '.join(map(str, DDR_BEAT_BYTES))} (a power of "
+                            f"two up to the weight image's {DDR_BEAT_BYTES[-1]}-byte alignment), got "
+                            f"{self.ddr_beat_bytes}")
         if self.ddr_bytes_per_cycle <= 0:
             raise UserError(f"ddr_bytes_per_cycle must be > 0, got {self.ddr_bytes_per_cycle}")
 
@@ -61,7 +70,8 @@ class EngineConfig:
 def design_for(profile: BoardProfile, block: BlockShape, **overrides) -> EngineConfig:
     """The engine vitsdk sizes for `profile` (checked against the part by Yosys' count at export): the MAC array
     (TM x TN int8 MACs, two per DSP48E2), the vector lanes (each ~63 DSPs and ~4k LUTs by Yosys, so few), a
-    weight buffer of ~70% of BRAM+URAM; the DDR stream at 60% of the board's peak. Every size can be overridden."""
+    weight buffer of ~70% of BRAM+URAM; the DDR stream at 60% of the board's peak, capped at one beat (DDR_W bytes)
+    per cycle: one HP port carries at most one beat per cycle at the PL clock. Every size can be overridden."""
     # TN/R strips each read their own kept column, so the activation buffer is replicated TN/R times: wide TN
     # costs BRAM (DeiT-S at TN=64 did not fit the ZCU102's 912 BRAM36 by the count below), tall TM costs LUTs.
     if profile.dsp >= 2000:
@@ -74,6 +84,8 @@ def design_for(profile: BoardProfile, block: BlockShape, **overrides) -> EngineC
         tokens, outputs, lanes = 8, 16, 2
     outputs = max(outputs - outputs % block.rows, block.rows)
     ddr = profile.ddr_gbps * 1e9 * 0.6 / (profile.clock_mhz * 1e6)
+    beat = overrides.get("ddr_beat_bytes", EngineConfig.ddr_beat_bytes)
     base = EngineConfig(tokens=tokens, outputs=outputs, lanes=lanes, clock_mhz=profile.clock_mhz,
-                        ddr_bytes_per_cycle=round(ddr, 3), weight_buffer_bytes=int(profile.on_chip_bytes * 0.7))
+                        ddr_bytes_per_cycle=min(round(ddr, 3), beat),
+                        weight_buffer_bytes=int(profile.on_chip_bytes * 0.7))
     return replace(base, **overrides)

@@ -12,14 +12,20 @@ import numpy as np
 
 from vitsdk.errors import UserError
 from vitsdk.fpga.blocksparse import BlockShape, encode
-from vitsdk.fpga.engine import EngineConfig
+from vitsdk.fpga.engine import DDR_BEAT_BYTES, EngineConfig
 from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
 
 NF = 24  # 64-bit words per instruction (vit_engine.v)
 OP_END, OP_MM, OP_LN, OP_SM, OP_SEL, OP_START = 0, 1, 2, 3, 4, 5
 # MM flags (vit_engine.v): bit 0 A from the probability buffer, 1 B dense from activations, 2 packed int8 pairs,
 # 4-5 epilogue mode (0 raw, 1 int8, 2 residual add), 8-9 destination (0 act, 1 residual, 2 scores, 3 logits),
-# 12 per-channel constants, 13 GELU table, 15 a weighted linear (streams from DDR when the engine's STREAM is set)
+# 12 per-channel constants, 13 GELU table, 15 a weighted linear (streams from DDR when the engine's STREAM is set),
+# 16 its weights sit in the upper half of the double buffer (streaming), 17 the fetch it issues (the next linear's
+# weights) goes into the upper half. OP_START and each linear fetch the next linear's weights: field 20 its bytes
+# (`next_bytes`), field 23 its byte address in the weight image (`next_addr`).
+FLAG_UPPER, FLAG_NEXT_UPPER = 1 << 16, 1 << 17
+DDR_ALIGN = max(DDR_BEAT_BYTES)  # bytes: each linear's weights start and end on such a boundary of the weight image,
+# so every port width (EngineConfig.ddr_beat_bytes) reads whole beats of one layer and the layout serves them all
 MODE_RAW, MODE_ACT, MODE_RES = 0, 1, 2
 DST_ACT, DST_RES, DST_SCORE, DST_OUT = 0, 1, 2, 3
 
@@ -32,9 +38,10 @@ class Program:
     config: EngineConfig
     block: BlockShape
     instructions: list[list[int]]
-    memories: dict[str, np.ndarray]  # name -> flat integer image (hex file rtl/<name>.hex)
-    sizes: dict[str, int]  # Verilog parameters (buffer depths, TMAX, CMAX, NOUT)
-    layers: list[dict]  # per linear: name, tokens, strips, col_blocks, kept, weight bytes
+    memories: dict[str, np.ndarray]  # name -> flat integer image (hex file rtl/<name>.hex); the weight image is
+    # "wmem" (loaded on chip) or "ddr" (streamed), `weight_memories`
+    sizes: dict[str, int]  # Verilog parameters (buffer depths, TMAX, CMAX, NOUT); WW is `parameters()`'s
+    layers: list[dict]  # per linear: name, tokens, strips, col_blocks, kept, weight bytes, its weight image slice
     weight_bytes: int
     activation_bytes: int  # every buffer but the weights
     input_shape: tuple[int, int]  # (patches, patch values)
@@ -50,6 +57,17 @@ class Program:
         return max(layer["weight_bytes"] for layer in self.layers)
 
     @property
+    def weight_image_bytes(self) -> int:
+        """Bytes of the weight image: every linear's int8 values, each padded to DDR_ALIGN (what streaming reads
+        from DDR per inference; column indices and per-channel constants stay on chip in xmem/cmem)."""
+        return sum(layer["image_bytes"] for layer in self.layers)
+
+    @property
+    def double_buffer_bytes(self) -> int:
+        """wmem when streaming: two halves of the largest linear's padded values (layer j loads into half j % 2)."""
+        return 2 * max(layer["image_bytes"] for layer in self.layers)
+
+    @property
     def weight_buffer_need(self) -> int:
         """On-chip weight bytes: every weight, or two buffers of the largest layer when streaming."""
         return 2 * self.largest_layer_bytes if self.streamed else self.weight_bytes
@@ -61,6 +79,7 @@ class Program:
     def with_config(self, config: EngineConfig) -> "Program":
         """The same instruction stream on an engine of other sizes (the program does not depend on them)."""
         program = replace(self, config=config)
+        program.memories = weight_memories(self.memories, program.streamed)
         program.check()
         return program
 
@@ -79,9 +98,12 @@ class Program:
     def parameters(self) -> dict[str, int]:
         c = self.config
         num, den = _ratio(c.ddr_bytes_per_cycle)
+        image = self.weight_image_bytes
         return {"TM": c.tokens, "TN": c.outputs, "R": self.block.rows, "L": c.lanes, "DDR_NUM": num, "DDR_DEN": den,
-                "DDR_LAT": c.ddr_latency, "LN_LAT": c.ln_latency, "RECIP_LAT": c.recip_latency,
-                "STREAM": int(self.streamed), **self.sizes}
+                "DDR_LAT": c.ddr_latency, "DDR_W": c.ddr_beat_bytes, "DDR_WORDS": image // c.ddr_beat_bytes,
+                "LN_LAT": c.ln_latency, "RECIP_LAT": c.recip_latency, "STREAM": int(self.streamed),
+                **{k: v for k, v in self.sizes.items() if k != "WW"},
+                "WW": self.double_buffer_bytes if self.streamed else image}
 
     def summary(self) -> dict:
         """What rtl.json records to rebuild the program from its files (`load_program`)."""
@@ -90,10 +112,22 @@ class Program:
                 "input_shape": list(self.input_shape), "classes": self.classes}
 
 
+def weight_memories(memories: dict[str, np.ndarray], streamed: bool) -> dict[str, np.ndarray]:
+    """`memories` with the weight image under the name of its home: "ddr" (rtl/ddr.hex, the DDR the engine
+    streams from) when streamed, else "wmem" (rtl/wmem.hex, loaded on chip). The bytes are the same."""
+    rest = {k: v for k, v in memories.items() if k not in ("wmem", "ddr")}
+    image = [v for k, v in memories.items() if k in ("wmem", "ddr")]
+    return {**rest, ("ddr" if streamed else "wmem"): image[0]} if image else rest
+
+
 def _ratio(value: float) -> tuple[int, int]:
     """bytes per cycle as num/den integers (thousandths)."""
     den = 1000
     return max(1, int(round(value * den))), den
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 class _Builder:
@@ -127,14 +161,16 @@ class _Builder:
     def linear(self, ql: QLinear, tokens: int, abase: int, astride: int, mode: int, dst: int, dbase: int,
                dstride: int, lut: int | None = None) -> None:
         bs = encode(ql.weight, self.block)
-        vbase = self._put("w", bs.values)
+        image_bytes = _ceil(bs.values.size, DDR_ALIGN) * DDR_ALIGN
+        vbase = self._put("w", np.pad(bs.values.reshape(-1), (0, image_bytes - bs.values.size)))
         xbase = self._put("x", bs.index)
         consts = np.stack([ql.bias, ql.m, ql.shift], axis=1)
         cbase = self._put("c", consts)
         nbytes = bs.values.size + 2 * bs.index.size + 9 * ql.weight.shape[0]
         self.layers.append({"name": ql.name, "tokens": tokens, "out": bs.out_features, "in": bs.in_features,
                             "strips": bs.strips, "col_blocks": bs.col_blocks, "kept": bs.kept,
-                            "balanced": bs.balanced, "weight_bytes": int(nbytes),
+                            "balanced": bs.balanced, "weight_bytes": int(nbytes), "image_offset": vbase,
+                            "image_bytes": image_bytes,
                             "macs": int(tokens * np.count_nonzero(ql.weight))})
         lo, hi = self.res_range
         flags = (1 << 2) | (mode << 4) | (dst << 8) | (1 << 12) | ((lut is not None) << 13) | (1 << 15)
@@ -142,7 +178,6 @@ class _Builder:
         self.emit(OP_MM, M=tokens, N=bs.out_features, K=bs.col_blocks * bs.kept, flags=flags, abase=abase,
                   astride=astride, bbase=vbase, xbase=xbase, kept=bs.kept, nblk=bs.col_blocks, cbase=cbase,
                   lutbase=lut or 0, dbase=dbase, dstride=dstride, f19=bs.strips, lo=lo, hi=hi)
-        self.prog[-1][20] = nbytes  # compile_program replaces it by the next linear's bytes (the fetch chain)
 
     def dense(self, tokens: int, outputs: int, depth: int, abase: int, astride: int, bbase: int, bsn: int, bsk: int,
               a_probs: bool, mode: int, dst: int, dbase: int, dstride: int, m: int = 1, shift: int = 1) -> None:
@@ -210,9 +245,14 @@ def compile_program(qv: QuantViT, block: BlockShape, config: EngineConfig) -> Pr
     b.linear(qv.head, 1, LN, C, MODE_RAW, DST_OUT, 0, classes)
     b.emit(OP_END)
 
-    for k, index in enumerate(b.mm_weighted):  # the weight fetch chain: each linear prefetches the next one
-        b.prog[index][20] = b.prog[b.mm_weighted[k + 1]][20] if k + 1 < len(b.mm_weighted) else 0
-    b.prog[0][20] = b.layers[0]["weight_bytes"]  # START fetches the first linear's weights
+    # The weight fetch chain: START fetches linear 0 into half 0, linear j (weights in half j % 2) fetches linear
+    # j + 1 into the other half while it computes. Unused when the weights are on chip (bbase addresses them).
+    fetchers = [0, *b.mm_weighted]
+    for j, index in enumerate(b.mm_weighted):
+        b.prog[index][4] |= FLAG_UPPER if j % 2 else 0
+    for j, index in enumerate(fetchers[:len(b.layers)]):
+        b.prog[index][20], b.prog[index][23] = b.layers[j]["image_bytes"], b.layers[j]["image_offset"]
+        b.prog[index][4] |= FLAG_NEXT_UPPER if j % 2 else 0
 
     memories = {
         "wmem": np.concatenate(b.w), "xmem": np.concatenate(b.x), "cmem": np.concatenate(b.c),
@@ -221,37 +261,46 @@ def compile_program(qv: QuantViT, block: BlockShape, config: EngineConfig) -> Pr
         "rmem": np.concatenate([qv.embed.reshape(-1), np.zeros(T0 * C, dtype=np.int64)]),
         "prog": np.array(b.prog, dtype=object).reshape(-1),
     }
-    sizes = {"AW": AW, "PW": T0 * T0, "SW": T0 * T0, "RW": 2 * T0 * C, "WW": memories["wmem"].size,
+    sizes = {"AW": AW, "PW": T0 * T0, "SW": T0 * T0, "RW": 2 * T0 * C,
              "XW": memories["xmem"].size, "CW": memories["cmem"].size, "GW": memories["glut"].size,
              "OW": classes, "QW": memories["prog"].size, "TMAX": T0, "CMAX": C, "NOUT": classes}
     activation_bytes = AW + 6 * T0 * T0 + 6 * T0 * C  # int8 regions, scores + probabilities, two 24-bit residuals
     program = Program(config, block, b.prog, memories, sizes, b.layers,
                       int(sum(layer["weight_bytes"] for layer in b.layers)), int(activation_bytes), (N, Pdim), classes)
+    program.memories = weight_memories(memories, program.streamed)
     program.check()
     return program
 
 
 # ---- the quick mode: the sequencer's cycle rules applied to the instruction stream ----
 
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
+def fetch_cycles(config: EngineConfig, nbytes: int) -> int:
+    """Cycles from the engine's weight request (cycle t) until the streamed layer may start: the testbench's DDR
+    model delivers beat i (DDR_W bytes) in cycle t + DDR_LAT + ceil((i + 1) * DDR_W / bandwidth), one beat per
+    cycle at most, the engine writes it into wmem at the end of that cycle and sees the fetch complete one cycle
+    later."""
+    num, den = _ratio(config.ddr_bytes_per_cycle)
+    width = config.ddr_beat_bytes
+    beats = nbytes // width
+    last = max(_ceil(beats * width * den, num), _ceil(width * den, num) + beats - 1)
+    return config.ddr_latency + last + 2
 
 
 def cycle_model(program: Program) -> dict:
     """Cycles of one inference by the engine's own timing rules (vit_engine.v state by state: fetch, matmul
-    tiles with the epilogue draining behind them, LayerNorm/softmax/selection passes of L lanes, the DDR
-    fetch chain), without simulating data. Token selection's fused-token pass counts every dropped token.
-    Returns cycles, MAC-busy cycles, stall cycles and DDR bytes, like the simulator's counters."""
+    tiles with the epilogue draining behind them, LayerNorm/softmax/selection passes of L lanes, the weight
+    fetch chain against the testbench's DDR model), without simulating data. Token selection's fused-token
+    pass counts every dropped token. Returns cycles, MAC-busy cycles, stall cycles and DDR bytes, like the
+    simulator's counters."""
     cfg = program.config
     TM, TN, L = cfg.tokens, cfg.outputs, cfg.lanes
-    num, den = _ratio(cfg.ddr_bytes_per_cycle)
     cycles = mac = stall = ddr = 0
-    fetch_ready = ddr_free = 0
+    fetch_ready = 0  # when the last weight request has fully arrived
     for row in program.instructions:
         op, M, N, K, flags = row[0], row[1], row[2], row[3], row[4]
         cycles += 1  # fetch
         if op == OP_START and program.streamed and row[20]:
-            fetch_ready = ddr_free = cfg.ddr_latency + _ceil(row[20] * den, num)
+            fetch_ready = cycles - 1 + fetch_cycles(cfg, row[20])  # requested in the fetch cycle
             ddr = row[20]
         elif op == OP_MM:
             if program.streamed and flags >> 15 & 1:
@@ -259,8 +308,7 @@ def cycle_model(program: Program) -> dict:
                     stall += fetch_ready - cycles
                     cycles = fetch_ready
                 if row[20]:
-                    start = max(cycles, ddr_free)
-                    fetch_ready = ddr_free = start + cfg.ddr_latency + _ceil(row[20] * den, num)
+                    fetch_ready = cycles + fetch_cycles(cfg, row[20])
                     ddr += row[20]
             cycles += 1  # init
             steps = K * (1 if flags >> 2 & 1 else 2)

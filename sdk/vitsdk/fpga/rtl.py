@@ -57,6 +57,37 @@ def to_hex(values: np.ndarray, digits: int) -> str:
     return "\n".join(format(int(v) & mask, f"0{digits}x") for v in np.asarray(values).reshape(-1).tolist()) + "\n"
 
 
+def ddr_hex(image: np.ndarray, beat_bytes: int) -> str:
+    """The weight image as rtl/ddr.hex, the DDR the engine streams from: one line per `beat_bytes`-byte word,
+    its bytes little-endian (byte 0 of the word is the rightmost two hex digits)."""
+    words = (np.asarray(image, dtype=np.int64).reshape(-1, beat_bytes) & 0xFF).astype(np.uint8)[:, ::-1]
+    return "".join(f"{word.tobytes().hex()}\n" for word in words)
+
+
+def read_weight_image(files: dict[str, Path]) -> np.ndarray:
+    """The weight image's bytes (uint8) from rtl/ddr.hex (any word width) or rtl/wmem.hex (one byte per line)."""
+    if "ddr.hex" in files:
+        return np.frombuffer(b"".join(bytes.fromhex(word)[::-1] for word in files["ddr.hex"].read_text().split()),
+                             dtype=np.uint8)
+    return np.array([int(word, 16) for word in files["wmem.hex"].read_text().split()], dtype=np.uint8)
+
+
+def _weights_for(files: dict[str, Path], parameters: dict[str, int], run: Path) -> None:
+    """Puts the weight image into `run` in the form this engine reads it: ddr.hex of DDR_W-byte words for the DDR
+    model when the weights stream, wmem.hex (on chip) otherwise. The same bytes whichever the project shipped
+    (a project exported with its weights on chip can be simulated streaming, and back)."""
+    stream, width = parameters["STREAM"], parameters["DDR_W"]
+    have = "ddr.hex" if "ddr.hex" in files else "wmem.hex"
+    with files[have].open() as f:
+        digits = len(f.readline().strip())
+    if (have, digits) in (("ddr.hex", 2 * width), ("wmem.hex", 2)) and stream == (have == "ddr.hex"):
+        shutil.copy(files[have], run / have)
+    elif stream:
+        (run / "ddr.hex").write_text(ddr_hex(read_weight_image(files), width))
+    else:
+        (run / "wmem.hex").write_text(to_hex(read_weight_image(files), 2))
+
+
 def write_rtl(program: Program, folder: Path) -> dict:
     """Writes rtl/ into a project folder being staged: the engine sources, the buffer images and rtl.json
     (parameters, sha256 of every file). Returns the rtl record for project.json."""
@@ -67,7 +98,8 @@ def write_rtl(program: Program, folder: Path) -> dict:
     for name in SOURCES:
         shutil.copy(src / name, out / name)
     for name, values in program.memories.items():
-        (out / f"{name}.hex").write_text(to_hex(values, _HEX_WIDTH[name]))
+        text = ddr_hex(values, program.config.ddr_beat_bytes) if name == "ddr" else to_hex(values, _HEX_WIDTH[name])
+        (out / f"{name}.hex").write_text(text)
     for path in sorted(out.iterdir()):
         files[path.name] = file_sha256(path)
     record = {"format": RTL_FORMAT, "engine": program.config.to_dict(), "parameters": program.parameters(),
@@ -149,8 +181,9 @@ def simulate(files: dict[str, Path], parameters: dict[str, int], patches: np.nda
     with tempfile.TemporaryDirectory(prefix="vitsdk-rtl-") as tmp:
         run = Path(tmp)
         for name, path in files.items():
-            if name.endswith(".hex"):
+            if name.endswith(".hex") and name not in ("ddr.hex", "wmem.hex"):
                 shutil.copy(path, run / name)
+        _weights_for(files, parameters, run)
         for i, image in enumerate(patches):
             (run / f"in_{i}.hex").write_text(to_hex(image, 2))
         start = time.perf_counter()
