@@ -254,6 +254,19 @@ def test_unknown_board_lists_the_known_ones():
     assert {"zcu102", "zcu104", "kv260"} <= set(F.list_boards())
 
 
+def test_the_ddr_stream_is_capped_at_one_beat_per_cycle_of_the_weight_port():
+    """ZCU102: 60% of 19.2 GB/s at 300 MHz is 38.4 bytes/cycle, more than one 16-byte beat per cycle of the
+    engine's weight port: design_for gives the port's 16, and the board's figure with a 64-byte port. A port width
+    the weight image's layout does not serve is one error naming the valid ones."""
+    from vitsdk.fpga.engine import EngineConfig, design_for
+    block = BlockShape.parse("16x16")
+    zcu102 = F.get_board("zcu102")
+    assert design_for(zcu102, block).ddr_bytes_per_cycle == 16
+    assert design_for(zcu102, block, ddr_beat_bytes=64).ddr_bytes_per_cycle == pytest.approx(38.4)
+    with pytest.raises(UserError, match=r"ddr_beat_bytes must be one of 1, 2, 4, 8, 16, 32, 64.*got 24"):
+        EngineConfig(ddr_beat_bytes=24)
+
+
 def test_estimate_is_within_2x_of_heatvit_on_zcu102():
     """HeatViT (ZCU102, int8, 300 MHz, DeiT-S with token pruning): 9.15 ms at 10.7 W."""
     model = create_model("deit_small_patch16_224", keep_rate=0.7)
