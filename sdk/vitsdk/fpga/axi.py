@@ -1,8 +1,9 @@
 """The host side of the engine IP (`fpga/rtl/vit_axi.v`): its AXI4-Lite register map and `AxiEngine`, which
 checks the IP is the design a project was exported for, loads the project's buffer images through the
-registers, and runs inferences. The same driver runs on the board (fpga/board/run_board.py, over a PYNQ
-`DefaultIP`) and in the tests (over `vitsdk.fpga.axi_sim.SimulatedAxi`, the Verilated vit_axi), so the register
-protocol the board uses is the one the RTL was simulated with.
+registers, puts a streamed model's weight image (rtl/ddr.hex) where the IP's AXI4 master reads it, and runs
+inferences. The same driver runs on the board (fpga/board/run_board.py, over a PYNQ `DefaultIP` and
+`PynqMemory`) and in the tests (over `vitsdk.fpga.axi_sim.SimulatedAxi`, the Verilated vit_axi with a model of
+the board's DDR), so the register protocol the board uses is the one the RTL was simulated with.
 
 Imports no torch (numpy and vitsdk.fpga.project): the board runner uses it on a PYNQ image.
 """
@@ -19,11 +20,14 @@ from vitsdk.errors import UserError
 CTRL, ID, VERSION, NPARAM = 0x00, 0x10, 0x14, 0x18
 COUNTERS = {"cycles": 0x20, "mac_cycles": 0x28, "stall_cycles": 0x30, "ddr_bytes": 0x38}  # lo, hi at +4
 BUF_SEL, BUF_ADDR, BUF_HI, BUF_DATA = 0x40, 0x44, 0x48, 0x4C
+DDR_BASE, DDR_STATUS = 0x50, 0x58  # the weight image's bus address (lo; hi at +4); bit 0: a DDR read failed
 PARAMS, LOGITS = 0x100, 0x8000
 AP_START, AP_DONE, AP_IDLE = 0x1, 0x2, 0x4
-ID_VALUE, MAP_VERSION = 0x56495445, 1  # "VITE"
+ID_VALUE, MAP_VERSION = 0x56495445, 2  # "VITE"; version 2: the AXI4 master, DDR_BASE, DDR_STATUS, DDR_W
+# the IP's parameters (registers at PARAMS); the DDR's bandwidth and latency (DDR_NUM/DDR_DEN/DDR_LAT in rtl.json) are
+# the board's, the testbenches' DDR models take them, the IP has none
 PARAMETERS = ("TM", "TN", "R", "L", "AW", "PW", "SW", "RW", "WW", "XW", "CW", "GW", "OW", "QW", "TMAX", "CMAX",
-              "DDR_NUM", "DDR_DEN", "DDR_LAT", "LN_LAT", "RECIP_LAT", "STREAM")
+              "LN_LAT", "RECIP_LAT", "STREAM", "DDR_W")
 BUFFERS = {"prog": (0, 64), "amem": (1, 8), "rmem": (2, 32), "wmem": (3, 8), "xmem": (4, 16), "cmem": (5, 64),
            "glut": (6, 8), "elut": (7, 64)}  # name: (vit_engine BUF_* number, element bits)
 STATIC = ("prog", "wmem", "xmem", "cmem", "glut", "elut")  # loaded once; the input and rmem per inference
@@ -35,6 +39,41 @@ class Mmio(Protocol):
     def read(self, offset: int) -> int: ...
 
     def write(self, offset: int, value: int) -> None: ...
+
+
+class Memory(Protocol):
+    """Memory the IP's AXI4 master reads (the board's DDR): `place` copies the weight image there and returns its
+    bus address (what DDR_BASE is written with)."""
+
+    def place(self, image: np.ndarray) -> int: ...
+
+
+class PynqMemory:
+    """The board's DDR through PYNQ: `pynq.allocate` gives a physically contiguous buffer (a numpy array), the
+    image is copied in and flushed from the processor's caches, and its `device_address` (`physical_address`
+    before PYNQ 2.7) is the bus address. The buffers are kept for as long as this object lives."""
+
+    def __init__(self) -> None:
+        import pynq  # on the board only
+        self.pynq = pynq
+        self.buffers: list = []
+
+    def place(self, image: np.ndarray) -> int:
+        buffer = self.pynq.allocate(shape=(len(image),), dtype=np.uint8)
+        buffer[:] = image
+        buffer.flush()
+        self.buffers.append(buffer)
+        address = getattr(buffer, "device_address", None)
+        return int(buffer.physical_address if address is None else address)
+
+
+def read_ddr_image(path: Path, width: int) -> np.ndarray:
+    """rtl/ddr.hex as the bytes of the weight image (uint8): one `width`-byte word per line, its bytes
+    little-endian (byte 0 is the rightmost two hex digits)."""
+    words = path.read_text().split()
+    if any(len(word) != 2 * width for word in words):
+        raise UserError(f"{path} does not hold {width}-byte words (the design's DDR_W): export the model again")
+    return np.frombuffer(bytes.fromhex("".join(words)), dtype=np.uint8).reshape(-1, width)[:, ::-1].reshape(-1)
 
 
 def read_hex(path: Path, bits: int) -> np.ndarray:
@@ -51,17 +90,28 @@ class AxiEngine:
         files: {file name: path} of the project's rtl/ folder, sha256-checked (`project.verified_files`).
         parameters: the design's parameters (rtl.json's, i.e. `Program.parameters()`): the IP must report the
             same ones, or it was built for another model or engine size.
+        memory: where a streamed model's weight image goes (the IP's master reads it there); unused otherwise.
         timeout_s: how long `run` waits for ap_done.
     """
 
-    def __init__(self, mmio: Mmio, files: dict[str, Path], parameters: dict[str, int], timeout_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, mmio: Mmio, files: dict[str, Path], parameters: dict[str, int], memory: Memory | None = None,
+                 timeout_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.mmio = mmio
+        self.files = files
         self.parameters = parameters
+        self.memory = memory
         self.timeout_s = timeout_s
         self.clock = clock
         self._hi: int | None = None  # BUF_HI as last written (the register keeps it)
-        self.images = {name: read_hex(files[f"{name}.hex"], BUFFERS[name][1]) for name in (*STATIC, "rmem")}
+        missing = [name for name in PARAMETERS if name not in parameters]
+        if missing:
+            raise UserError(f"this project's rtl/rtl.json has no {', '.join(missing)} (exported by an older vitsdk): "
+                            f"export it again")
+        # a streamed model's weights come from DDR through the IP's master: the weight buffer starts empty
+        self.streamed = bool(parameters["STREAM"])
+        self.static = tuple(name for name in STATIC if not (self.streamed and name == "wmem"))
+        self.images = {name: read_hex(files[f"{name}.hex"], BUFFERS[name][1]) for name in (*self.static, "rmem")}
+        self.ddr_address: int | None = None
         # rmem holds two regions of the residual stream; the first starts as CLS + position embedding and is
         # overwritten by every inference, the second is written before it is read: only the first is reloaded.
         self.embed = self.images["rmem"][: parameters["RW"] // 2]
@@ -119,12 +169,32 @@ class AxiEngine:
                 w(BUF_DATA, value & 0xFFFFFFFF)
 
     def load(self) -> None:
-        """Checks the IP, then writes the program and every constant buffer (once per model)."""
+        """Checks the IP, then writes the program and every constant buffer (once per model); a streamed model's
+        weight image goes to `memory` and its address to DDR_BASE."""
         self.check()
         if not self.mmio.read(CTRL) & AP_IDLE:
             raise UserError("the engine IP is busy (ap_idle is 0): reload the overlay and run again")
-        for name in STATIC:
+        if self.streamed:
+            self.place_weights()
+        for name in self.static:
             self.write_buffer(name, self.images[name])
+
+    def place_weights(self) -> None:
+        """Copies rtl/ddr.hex into `memory` and writes its address to DDR_BASE (lo, hi)."""
+        width = self.parameters["DDR_W"]
+        if "ddr.hex" not in self.files:
+            raise UserError("this project streams its weights but its rtl/ has no ddr.hex (exported by an older "
+                            "vitsdk): export it again")
+        if self.memory is None:
+            raise UserError("this project streams its weights from DDR: the driver needs the board's memory "
+                            "(vitsdk.fpga.axi.PynqMemory on a PYNQ board) to put rtl/ddr.hex there")
+        address = int(self.memory.place(read_ddr_image(self.files["ddr.hex"], width)))
+        if address % width:
+            raise UserError(f"the weight image's address {address:#x} is not a multiple of the IP's beat "
+                            f"({width} bytes, DDR_W): allocate it aligned")
+        self.mmio.write(DDR_BASE, address & 0xFFFFFFFF)
+        self.mmio.write(DDR_BASE + 4, address >> 32)
+        self.ddr_address = address
 
     def run(self, patches: np.ndarray) -> np.ndarray:
         """One inference on int8 `patches`: writes them and the embedding, starts, waits for ap_done, reads the
@@ -136,6 +206,9 @@ class AxiEngine:
         while not self.mmio.read(CTRL) & AP_DONE:
             if self.clock() > deadline:
                 raise UserError(f"the engine IP did not finish within {self.timeout_s:g} s (ap_done never set)")
+        if self.streamed and self.mmio.read(DDR_STATUS) & 1:
+            raise UserError(f"the engine IP's weight reads from DDR failed (SLVERR/DECERR) at the image's address "
+                            f"{self.ddr_address:#x}: that address is not readable memory on this board")
         words = [self.mmio.read(LOGITS + 4 * o) for o in range(self.parameters["OW"])]
         self.counters = {name: self.mmio.read(a) | self.mmio.read(a + 4) << 32 for name, a in COUNTERS.items()}
         return np.array(words, dtype=np.uint32).view(np.int32)

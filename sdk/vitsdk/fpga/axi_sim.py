@@ -1,45 +1,92 @@
 """The engine IP (fpga/rtl/vit_axi.v) in Verilator behind the same `vitsdk.fpga.axi.Mmio` interface the board's
-driver uses, so `AxiEngine` runs unchanged against the RTL (tb_vit_axi.v is the AXI4-Lite master)."""
+driver uses, so `AxiEngine` runs unchanged against the RTL (tb_vit_axi.v is the AXI4-Lite master, and its tb_ddr
+a model of the board's DDR that answers the IP's AXI4 master)."""
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from vitsdk.errors import tool_failed
 from vitsdk.fpga.axi import CTRL
 from vitsdk.fpga.rtl import build_simulator
+
+DDR_BASE = 0x8_0000_0000  # where the DDR model holds ddr.hex: the Zynq UltraScale+ upper DDR, so both halves of
+# the IP's 64-bit DDR_BASE register matter
 
 
 class SimulatedAxi:
     """The engine IP (vit_axi) in Verilator behind the `vitsdk.fpga.axi.Mmio` interface: every read and write is
     an AXI4-Lite transaction of tb_vit_axi.v's master. Writes are streamed; a read waits for its answer. Reads of
     CTRL first let `poll_cycles` clock cycles pass (the processor's polling interval; the engine's cycle counter
-    counts the inference only, so it does not change the simulated latency)."""
+    counts the inference only, so it does not change the simulated latency).
 
-    def __init__(self, files: dict[str, Path], parameters: dict[str, int], poll_cycles: int = 1000) -> None:
+    It is also the `vitsdk.fpga.axi.Memory` the driver puts a streamed model's weights in: the testbench's DDR model
+    loads the project's rtl/ddr.hex at `ddr_base` when it starts, and `place` answers that address once the bytes
+    the driver would copy to the board's DDR are the ones the model holds (the driver then writes the address to
+    DDR_BASE, like on the board)."""
+
+    def __init__(self, files: dict[str, Path], parameters: dict[str, int], poll_cycles: int = 1000,
+                 ddr_base: int = DDR_BASE) -> None:
         self.binary, self.build_seconds = build_simulator(files, parameters, top="tb_vit_axi")
         self.poll_cycles = poll_cycles
+        self.ddr_base = ddr_base
+        self.width = parameters.get("DDR_W", 16)
         self.transactions = self.writes = 0
-        self.proc = subprocess.Popen([str(self.binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.folder = tempfile.mkdtemp(prefix="vitsdk-axi-")  # the testbench's working folder (ddr.hex)
+        if "ddr.hex" in files:
+            shutil.copy(files["ddr.hex"], Path(self.folder) / "ddr.hex")
+        self.proc = subprocess.Popen([str(self.binary), f"+ddr_base={ddr_base:x}"], cwd=self.folder,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def write(self, offset: int, value: int) -> None:
         self.transactions += 1
         self.writes += 1
         self.proc.stdin.write(f"1 {offset:x} {int(value) & 0xFFFFFFFF:x}\n")
 
-    def read(self, offset: int) -> int:
-        self.transactions += 1
-        wait = self.poll_cycles if offset == CTRL else 0
-        self.proc.stdin.write(f"2 {offset:x} {wait:x}\n")
+    def _answer(self, command: str, prefix: str) -> str:
+        self.proc.stdin.write(command)
         self.proc.stdin.flush()
+        return self._line(prefix)
+
+    def _line(self, prefix: str) -> str:
         while True:
             line = self.proc.stdout.readline()
             if not line:
                 self.proc.wait()
                 raise tool_failed(f"the AXI simulation {self.binary}", self.proc.returncode, self.proc.stderr.read())
-            if line.startswith("R "):
-                return int(line[2:], 16)
+            if line.startswith(prefix):
+                return line[len(prefix):]
+
+    def read(self, offset: int) -> int:
+        self.transactions += 1
+        wait = self.poll_cycles if offset == CTRL else 0
+        return int(self._answer(f"2 {offset:x} {wait:x}\n", "R "), 16)
+
+    def place(self, image: np.ndarray) -> int:
+        """The address of the weight image in the DDR model, which loaded rtl/ddr.hex: the driver's bytes must be
+        the model's memory, word by word read back from it (little-endian words: byte 0 in bits 7:0)."""
+        image = np.asarray(image, dtype=np.uint8).reshape(-1)
+        held = bytearray()
+        count = -(-len(image) // self.width)
+        for start in range(0, count, 1024):  # in chunks, so neither pipe fills while the other waits
+            stop = min(count, start + 1024)
+            self.proc.stdin.write("".join(f"4 {i:x} 0\n" for i in range(start, stop)))
+            self.proc.stdin.flush()
+            for _ in range(start, stop):
+                held += int(self._line("W "), 16).to_bytes(self.width, "little")
+        if bytes(held[:len(image)]) != image.tobytes():
+            raise RuntimeError("the DDR model holds other bytes than the image the driver placed")
+        return self.ddr_base
+
+    def ddr_counters(self) -> dict[str, int]:
+        """The DDR model's counts since the start: bursts, beats, the longest burst (beats), the most bursts in
+        flight, bursts crossing a 4 KB boundary, bursts not INCR of full aligned beats, beats outside its memory."""
+        words = self._answer("3 0 0\n", "M ").split()
+        return {words[k]: int(words[k + 1]) for k in range(0, len(words), 2)}
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -49,6 +96,7 @@ class SimulatedAxi:
             except BrokenPipeError:
                 pass
             self.proc.wait(timeout=30)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> "SimulatedAxi":
         return self

@@ -1,0 +1,210 @@
+"""The engine IP (fpga/rtl/vit_axi.v) in Verilator, driven by the board's own driver (`vitsdk.fpga.axi.AxiEngine`)
+through `vitsdk.fpga.axi_sim.SimulatedAxi`: AXI4-Lite register loading, and the AXI4 master that streams a model's
+weights from a model of the board's DDR (tb_vit_axi.v's tb_ddr). Bit-exact against the integer reference, with
+tb_vit's cycles; the DDR model checks every burst the master issues. Uses the tiny vit_nano_patch4_28 on a tiny
+engine (4 x 8 MACs, 4 lanes) so each Verilator build takes seconds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vitsdk.fpga as F
+from vitsdk.errors import UserError
+from vitsdk.fpga import quant as Q
+from vitsdk.models import create_model, load_model
+
+TRAINED = Path(__file__).parent / "fixtures" / "fpga" / "vit_nano_fmnist.safetensors"
+TINY = {"tokens": 4, "outputs": 8, "lanes": 4}
+# a weight buffer smaller than vit_nano's weights: every linear streams from DDR, 4 bytes per cycle
+STREAMED = {**TINY, "weight_buffer_bytes": 20000, "ddr_bytes_per_cycle": 4.0}
+
+
+def nano(**overrides) -> torch.nn.Module:
+    """The trained fixture model when present (real attention patterns), else a seeded random one."""
+    if TRAINED.exists():
+        return load_model(TRAINED, **overrides).eval()
+    torch.manual_seed(0)
+    return create_model("vit_nano_patch4_28", **overrides).eval()
+
+
+@pytest.fixture(scope="module")
+def fmnist():
+    from vitsdk.data import load_dataset
+    data = load_dataset("fashion-mnist", "test").subset(300, seed=1)
+    c = nano().config
+    return data.to_tensor(c.img_size, c.in_chans, c.mean, c.std), data.labels
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, fmnist):
+    """vit_nano with token dropping at blocks 1 and 2, weights on chip, exported (tb_vit run by the export)."""
+    model = nano(keep_rate=0.7)
+    out = tmp_path_factory.mktemp("fpga") / "project"
+    return model, F.export_fpga(model, out, block_shape="8x16", reference=fmnist[0][:16], engine=TINY, synth=False)
+
+
+@pytest.fixture(scope="module", params=[16, 8], ids=["ddr_w16", "ddr_w8"])
+def streamed(request, tmp_path_factory, fmnist):
+    """vit_nano keep 0.7 whose weights stream from DDR through a DDR_W-byte port (16: one 128-bit S_AXI_HP port;
+    8: 256 beats are 2 KB, so its 3 KB layers need more than one burst inside a 4 KB page)."""
+    out = tmp_path_factory.mktemp("streamed") / "project"
+    ex = F.export_fpga(nano(keep_rate=0.7), out, block_shape="8x16", reference=fmnist[0][:2], synth=False,
+                       engine={**STREAMED, "ddr_beat_bytes": request.param})
+    assert ex.project["engine"]["ddr_beat_bytes"] == request.param
+    return ex
+
+
+def project_files(ex) -> tuple[dict[str, Path], dict[str, int]]:
+    from vitsdk.fpga.project import read_rtl, verified_files
+    record = read_rtl(ex.path)
+    return verified_files(ex.path, record, ex.project["rtl_sha256"]), record["parameters"]
+
+
+# ---- AXI4-Lite: the registers ----
+
+def test_axi_ip_driven_through_axi_lite_only_is_bit_exact_with_tb_vits_cycles(exported, fmnist):
+    """vit_axi (the IP the board runs) in Verilator, driven only through AXI4-Lite transactions by the board's own
+    driver (vitsdk.fpga.axi.AxiEngine): it loads the project's hex images through the registers, runs two
+    images and reads logits bit-exact to forward_int, with tb_vit's ($readmemh) inference cycle count. Per
+    inference the input goes four int8 per write and the embedding (int16 values in 32-bit rmem) two per write,
+    sign-extended by the IP. An IP built for other parameters is refused by its parameter registers before
+    anything is loaded."""
+    from vitsdk.fpga.axi import AP_IDLE, CTRL, PARAMETERS, AxiEngine
+    from vitsdk.fpga.axi_sim import SimulatedAxi
+    _, ex = exported
+    files, parameters = project_files(ex)
+    patches = Q.quantize_input(ex.model, fmnist[0][20:22].numpy())
+    with SimulatedAxi(files, parameters) as mmio:
+        engine = AxiEngine(mmio, files, parameters)
+        engine.load()
+        for image in patches:
+            writes = mmio.writes
+            logits = engine.run(image)
+            assert mmio.writes - writes == 2 + image.size // 4 + 2 + parameters["RW"] // 4 + 1  # SEL, ADDR; START
+            assert np.array_equal(logits, Q.forward_int(ex.model, image[None])[0])
+            assert engine.counters["cycles"] == ex.rtl.cycles[0] and engine.counters["mac_cycles"] == ex.rtl.mac_cycles[0]
+        assert mmio.read(CTRL) & AP_IDLE
+        other = AxiEngine(mmio, files, {**parameters, "TN": parameters["TN"] * 2})
+        before = mmio.transactions
+        with pytest.raises(UserError, match=r"built for another design: TN 8 \(project: 16\)"):
+            other.load()
+        assert mmio.transactions - before == 3 + len(PARAMETERS)  # ID, VERSION, NPARAM, parameters: nothing written
+
+
+def test_a_project_without_the_axi_sources_cannot_build_the_ip_simulator(exported, tmp_path, monkeypatch):
+    """rtl/ of an export from before vit_axi (no vit_axi.v / tb_vit_axi.v in rtl.json): the IP simulator is refused
+    with "export it again" before anything is built."""
+    from vitsdk.fpga.project import read_rtl, verified_files
+    from vitsdk.fpga.rtl import build_simulator, load_program
+    _, ex = exported
+    files = verified_files(ex.path, read_rtl(ex.path))
+    old = {k: v for k, v in files.items() if k not in ("vit_axi.v", "tb_vit_axi.v")}
+    monkeypatch.setenv("VITSDK_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(UserError, match=r"rtl/ has no tb_vit_axi\.v, vit_axi\.v \(exported by an older vitsdk\)"):
+        build_simulator(old, load_program(read_rtl(ex.path), files).parameters(), top="tb_vit_axi")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_project_from_before_the_weight_stream_port_is_refused(exported):
+    """rtl.json of an export from before DDR_W (register map version 1): the driver says to export again before it
+    touches the IP."""
+    from vitsdk.fpga.axi import AxiEngine
+    _, ex = exported
+    files, parameters = project_files(ex)
+    old = {k: v for k, v in parameters.items() if k != "DDR_W"}
+    with pytest.raises(UserError, match=r"rtl/rtl\.json has no DDR_W \(exported by an older vitsdk\): export it again"):
+        AxiEngine(None, files, old)
+
+
+# ---- AXI4: the weight stream ----
+
+def layer_spans(ex) -> list[tuple[int, int]]:
+    """(byte offset, bytes) of each linear's request into the weight image."""
+    from vitsdk.fpga.project import read_rtl
+    return [(layer["image_offset"], layer["image_bytes"]) for layer in read_rtl(ex.path)["program"]["layers"]]
+
+
+class At:
+    """A `vitsdk.fpga.axi.Memory` that reports the weight image at `address` (whatever is there)."""
+
+    def __init__(self, address: int) -> None:
+        self.address = address
+
+    def place(self, image: np.ndarray) -> int:
+        return self.address
+
+
+@pytest.mark.parametrize("offset", [0, 0x7F0], ids=["page_aligned", "mid_page"])
+def test_streamed_weights_come_through_the_ips_master_bit_exact_with_tb_vits_cycles(streamed, fmnist, offset):
+    """A streamed model on the IP: the driver places rtl/ddr.hex (checked byte for byte against the DDR model's
+    memory) and writes its 64-bit address to DDR_BASE; the engine's weight requests become AXI4 bursts answered by
+    the DDR model. Logits bit-exact with forward_int; cycles, stalls and DDR bytes equal tb_vit's (whose DDR
+    model answers the engine's port directly): the master presents each request's first burst in the request's
+    cycle and keeps the later ones in flight, so the IP adds no cycle. Every burst: INCR of full beats, at most
+    256 beats, inside one 4 KB page, in the image; the image is read once per inference. At a base 0x7F0 past a
+    page boundary the bursts split elsewhere and the cycles stay the same."""
+    from vitsdk.fpga.axi import DDR_BASE, AxiEngine
+    from vitsdk.fpga.axi_sim import DDR_BASE as SIM_BASE
+    from vitsdk.fpga.axi_sim import SimulatedAxi
+    ex = streamed
+    files, parameters = project_files(ex)
+    width = parameters["DDR_W"]
+    assert parameters["STREAM"] == 1 and "ddr.hex" in files and "wmem.hex" not in files
+    patches = Q.quantize_input(ex.model, fmnist[0][30:32].numpy())
+    base = SIM_BASE + offset
+    with SimulatedAxi(files, parameters, ddr_base=base) as mmio:
+        engine = AxiEngine(mmio, files, parameters, memory=mmio)
+        engine.load()
+        assert mmio.read(DDR_BASE) | mmio.read(DDR_BASE + 4) << 32 == base
+        for image in patches:
+            assert np.array_equal(engine.run(image), Q.forward_int(ex.model, image[None])[0])
+            assert engine.counters == {"cycles": ex.rtl.cycles[0], "mac_cycles": ex.rtl.mac_cycles[0],
+                                       "stall_cycles": ex.rtl.stall_cycles[0], "ddr_bytes": ex.rtl.ddr_bytes[0]}
+        bursts = mmio.ddr_counters()
+    spans = layer_spans(ex)
+    assert ex.rtl.stall_cycles[0] > 0 and ex.rtl.ddr_bytes[0] == sum(n for _, n in spans)
+    assert bursts["beats"] * width == len(patches) * ex.rtl.ddr_bytes[0]
+    assert bursts["cross_4k"] == bursts["bad_burst"] == bursts["outside"] == 0
+    assert bursts["longest"] <= 256 and bursts["inflight"] > 1
+    # the rules had something to refuse: a request spans a 4 KB boundary, and (2 KB of 8-byte beats) one is
+    # longer than 256 beats, so the master split it into a 256-beat burst and more
+    assert any((base + o) // 4096 != (base + o + n - 1) // 4096 for o, n in spans)
+    if width == 8:
+        assert max(n for _, n in spans) > 256 * width and bursts["longest"] == 256
+    assert bursts["bursts"] > len(patches) * len(spans)
+
+
+@pytest.mark.parametrize("streamed", [16], indirect=True, ids=["ddr_w16"])
+def test_the_weights_come_from_the_address_in_ddr_base(streamed, fmnist):
+    """DDR_BASE one beat off: the logits are wrong (the engine computes with what the master read, it holds no
+    weights of its own). An address with no memory behind it: the reads answer DECERR and the driver says so.
+    The right address again: exact. A streamed project with no memory to put its image in, or an address that is
+    not a multiple of the beat, is refused before DDR_BASE is written."""
+    from vitsdk.fpga.axi import AxiEngine
+    from vitsdk.fpga.axi_sim import DDR_BASE as SIM_BASE
+    from vitsdk.fpga.axi_sim import SimulatedAxi
+    ex = streamed
+    files, parameters = project_files(ex)
+    image = Q.quantize_input(ex.model, fmnist[0][40:41].numpy())[0]
+    expected = Q.forward_int(ex.model, image[None])[0]
+    with SimulatedAxi(files, parameters) as mmio:
+        engine = AxiEngine(mmio, files, parameters, memory=At(SIM_BASE + parameters["DDR_W"]))
+        engine.load()
+        assert not np.array_equal(engine.run(image), expected)
+        engine = AxiEngine(mmio, files, parameters, memory=At(0x1000))
+        engine.load()
+        with pytest.raises(UserError, match=r"weight reads from DDR failed \(SLVERR/DECERR\) at the image's "
+                                            r"address 0x1000: that address is not readable memory"):
+            engine.run(image)
+        engine = AxiEngine(mmio, files, parameters, memory=mmio)
+        engine.load()
+        assert np.array_equal(engine.run(image), expected)
+        for memory, message in ((None, r"streams its weights from DDR: the driver needs the board's memory"),
+                                (At(SIM_BASE + 4), r"address 0x800000004 is not a multiple of the IP's beat \(16")):
+            before = mmio.writes
+            with pytest.raises(UserError, match=message):
+                AxiEngine(mmio, files, parameters, memory=memory).load()
+            assert mmio.writes == before
