@@ -65,15 +65,15 @@ def test_engine_bram_is_the_sum_of_the_synthesised_buffers_and_refuses_a_small_p
     report = engine_resources(program, board)
     buffers = report["buffers"]["buffers"]
     assert set(buffers) == set(buffer_plan(program))
-    assert report["total"]["bram36"] == sum(b["each"]["bram36"] * b["copies"] for b in buffers.values()) > 0
+    assert report["total"]["bram36"] == sum(b["each"]["bram36"] * b["banks"] * b["copies"]
+                                            for b in buffers.values()) > 0
     assert all(b["in"] == "bram" for b in buffers.values()) and report["total"]["uram"] == 0
-    # the activations are TM=4 token lanes of int8 (32-bit words), one copy per TN/R = 1 strip
-    assert (buffers["activations"]["width"], buffers["activations"]["copies"]) == (32, 1)
-    # counted by hand from width x depth: the scores are L=4 lanes x 32 bits = 128 bits wide and at most 1024
-    # deep, a RAMB36E2 at 1K x 36 holds 36 of those bits: ceil(128 / 36) = 4 RAMB36; the exp table, 16 bits x
-    # 256 = 4 Kbit, is one RAMB18 (18 Kbit, half a BRAM36) per copy, one copy per vector lane (L=4)
-    scores = buffers["scores"]
-    assert scores["width"] == 128 and scores["depth"] <= 1024 and scores["each"]["bram36"] == 4
+    # the activations are int8 banks, skewed over max(TM=4, L=4, TN=8) = 8 (QK^T's B operand reads TN tokens of
+    # a column), two copies although TN/R = 1 strip: QK^T reads Q (A) and K (B) from them in the same cycle
+    activations = buffers["activations"]
+    assert (activations["width"], activations["banks"], activations["copies"]) == (8, 8, 2)
+    # counted by hand: the exp table, 16 bits x 256 = 4 Kbit, is one RAMB18 (18 Kbit, half a BRAM36) per copy,
+    # one copy per vector lane (L=4)
     exp = buffers["exp_table"]
     assert (exp["width"], exp["depth"], exp["copies"]) == (16, 256, 4) and exp["each"]["bram36"] * 4 == 4 * 0.5
     small = replace(board, bram_bytes=int(report["total"]["bram36"] - 1) * BRAM36_BYTES)
@@ -81,6 +81,60 @@ def test_engine_bram_is_the_sum_of_the_synthesised_buffers_and_refuses_a_small_p
     assert not refused["fits"] and any(o.startswith("bram36 ") for o in refused["over"])
     with pytest.raises(UserError, match=r"bram36 .* > .*\(Yosys count\)"):
         check_fit(refused, small, "the engine")
+
+
+@pytest.mark.parametrize("tokens,lanes", [(4, 2), (2, 4)])
+@pytest.mark.parametrize("rows,cols", [(7, 5), (6, 8), (9, 3)])
+def test_skewed_banking_serves_a_column_of_tokens_and_a_run_of_channels_in_one_cycle(tokens, lanes, rows, cols):
+    """The skewed banking the plan counts for scores, probabilities, residual and activations (B = max(TM, L)
+    banks): every TM consecutive rows of a column (the epilogue's write, the MAC array's read) and every L
+    consecutive columns of a row (the vector unit) fall in distinct banks, and (bank, address) is one-to-one
+    within the counted depth, onto it but for ceil(cols / B) * B - cols padding slots per row. Token banking
+    (bank = row mod TM), the old plan's one wide word per L channels (bank = col mod L) or a depth of
+    rows * cols / B would each fail here."""
+    from vitsdk.fpga.synth import Skewed
+    skew = Skewed(max(tokens, lanes))
+    column_groups = [[(r + i, c) for i in range(tokens) if r + i < rows] for r in range(rows) for c in range(cols)]
+    row_groups = [[(r, c + l) for l in range(lanes) if c + l < cols] for r in range(rows) for c in range(cols)]
+    for group in column_groups + row_groups:
+        banks = [skew.bank(r, c) for r, c in group]
+        assert len(set(banks)) == len(banks), group
+    depth = skew.depth(rows, cols)
+    slots = {(skew.bank(r, c), skew.address(r, c, cols)) for r in range(rows) for c in range(cols)}
+    assert len(slots) == rows * cols  # one-to-one
+    assert all(0 <= bank < skew.banks and 0 <= address < depth for bank, address in slots)
+    assert skew.banks * depth - len(slots) == rows * (skew.row_words(cols) * skew.banks - cols)
+    assert depth == rows * -(-cols // skew.banks)
+
+
+def test_activation_matrices_are_the_compiled_layout(nano):
+    """The activation buffer's matrices read off vit_nano's instruction stream are the regions compile_program
+    lays out (patches 49 x 16, LayerNorm output 50 x 32, q|k|v 50 x 96, attention output 50 x 32, MLP hidden
+    50 x 64: 50 tokens with CLS, 32 channels), back to back and filling the buffer (AW)."""
+    from vitsdk.fpga.synth import activation_matrices
+    _, _, qv, _ = nano
+    program = compile_program(qv, BLOCK, TINY)
+    matrices = activation_matrices(program)
+    assert [(rows, cols) for _, rows, cols in matrices] == [(49, 16), (50, 32), (50, 96), (50, 32), (50, 64)]
+    ends = [start + rows * cols for start, rows, cols in matrices]
+    assert [start for start, _, _ in matrices] == [0] + ends[:-1] and ends[-1] == program.sizes["AW"]
+
+
+def test_score_and_residual_bram_is_the_hand_count_of_their_banks(nano):
+    """Scores and residual of vit_nano (50 tokens, 32 channels) on TM=4, L=4 are max(TM, L) = 4 skewed banks.
+    Counted by hand: a score bank holds 50 query rows of ceil(50 / 4) = 13 words of 32 bits (650 x 32 = 20.8
+    Kbit > a RAMB18's 18 Kbit, within a RAMB36's 1K x 36: 1 BRAM36), four banks = 4 BRAM36; a residual bank
+    holds two regions of 50 tokens x 32 / 4 = 8 words (800 words at the clamp width, 16 bits here: one RAMB18
+    at 1K x 18, half a BRAM36), four banks = 2 BRAM36."""
+    from vitsdk.fpga.synth import buffer_resources
+    _, _, qv, _ = nano
+    program = compile_program(qv, BLOCK, TINY)
+    buffers = buffer_resources(program, get_board("zcu102"))["buffers"]
+    scores, residual = buffers["scores"], buffers["residual"]
+    assert (scores["width"], scores["depth"], scores["banks"], scores["copies"]) == (32, 650, 4, 1)
+    assert scores["each"]["bram36"] * scores["banks"] == 4.0
+    assert (residual["width"], residual["depth"], residual["banks"], residual["copies"]) == (16, 800, 4, 1)
+    assert residual["each"]["bram36"] * residual["banks"] == 2.0
 
 
 def test_buffers_move_to_ultraram_when_block_ram_is_short(nano):

@@ -1,11 +1,13 @@
 // The engine's on-chip buffers as synthesisable RAM, for Yosys' BRAM/URAM count (sdk/vitsdk/fpga/synth.py).
 //
-// vit_engine.v keeps its buffers as behavioural arrays; each of them is, in hardware, COPIES of one memory
-// whose word holds the elements the engine touches in the same cycle at the same address (the TM token
-// lanes of the activation buffer, the TN weights of a tile's strips, the L lanes of the vector unit), so
-// the banks of a buffer share one address and become one wide memory. synth.py chooses WIDTH, DEPTH and
-// ULTRA per buffer of a design (`buffer_plan`), synthesises one copy with `synth_xilinx -family xcup|xc7`
-// and multiplies its cells by the copies.
+// vit_engine.v keeps its buffers as behavioural arrays; each of them is, in hardware, BANKS x COPIES of one
+// memory (`buffer_plan`). A buffer the engine accesses both as a column of tokens and as a run of channels
+// of one token (activations, probabilities, scores, residual) is skewed over banks one element wide (element
+// (row, col) in bank (row + col) mod B, `synth.Skewed`), each bank its own RAM with its own address; the
+// others are one memory whose word holds what the engine reads at one address per cycle (the TN weights of a
+// tile's strips, one instruction). Copies hold the same data for more reads per cycle (the MAC array's strips,
+// the lanes' lookup tables). synth.py chooses WIDTH, DEPTH and ULTRA per buffer of a design, synthesises one
+// memory with `synth_xilinx -family xcup|xc7` and multiplies its cells by the banks and copies.
 //
 // One write port (the epilogue, the vector unit or the DDR fill) and one synchronous read port: the
 // pattern Yosys' memory_libmap maps to RAMB18E2/RAMB36E2 (ULTRA = 0) or URAM288 (ULTRA = 1, UltraScale+

@@ -5,11 +5,13 @@ fpga/rtl/vit_datapath.v (the MAC array module the simulator runs, and lanes buil
 vit_ops.vh functions) and `stat` counts DSP48, LUT, FF and carry cells. A board-sized engine is
 composed from units synthesised once each: one MAC-array row (x TM rows), one epilogue lane (x TM),
 one vector lane (x L) and the shared units (x 1); the rows and lanes are identical copies, so their
-counts add. The buffers are synthesised too (fpga/rtl/vit_buffers.v, `buffer_plan`: each buffer is copies
-of one memory as wide as what the engine reads at one address per cycle), and Yosys maps them to
-RAMB18E2/RAMB36E2 or URAM288 (`buffer_resources`). Results are cached per sources + parameters.
+counts add. The buffers are synthesised too (fpga/rtl/vit_buffers.v, `buffer_plan`: each buffer is banks x
+copies of one memory, banked so that every group of elements the engine touches in one cycle lies in
+different memories), and Yosys maps them to RAMB18E2/RAMB36E2 or URAM288 (`buffer_resources`). Results are
+cached per sources + parameters.
 
-Not counted: the sequencer and its address generation. vit_engine.v, the engine the simulator runs, reads
+Not counted: the sequencer and its address generation (with the rotation that lines lanes up with skewed
+banks). vit_engine.v, the engine the simulator runs, reads
 its buffers combinationally (asynchronous reads behind 64-bit index arithmetic in the same cycle), which
 Yosys can only build from flip-flops and LUTs for every array, so synthesising it counts the memories as
 logic, not the sequencer; counting the sequencer needs a version with registered buffer reads.
@@ -35,7 +37,7 @@ from pathlib import Path
 from vitsdk.errors import UserError, tool_failed
 from vitsdk.atomic import write_json
 from vitsdk.fpga.boards import BoardProfile
-from vitsdk.fpga.program import NF, OP_MM, Program
+from vitsdk.fpga.program import NF, OP_LN, OP_MM, Program
 from vitsdk.fpga.cache import cache_dir
 from vitsdk.fpga.rtl import require_tool, rtl_source_dir
 from vitsdk.hashing import bytes_sha256
@@ -156,17 +158,51 @@ BUFFER_SOURCE = "vit_buffers.v"
 
 @dataclass(frozen=True)
 class BufferSpec:
-    """One engine buffer as `copies` of a memory of `depth` words of `width` bits (fpga/rtl/vit_buffers.v):
-    a word holds what the engine touches in one cycle at one address."""
+    """One engine buffer as `copies` x `banks` memories of `depth` words of `width` bits (fpga/rtl/vit_buffers.v).
+    A word holds what one bank serves per cycle at one address; the banks of a buffer are separate RAMs with
+    their own addresses (skewed banking, `Skewed`), the copies hold the same data for more reads per cycle."""
 
     width: int
     depth: int
     copies: int
     why: str
+    banks: int = 1
+
+    @property
+    def memories(self) -> int:
+        return self.copies * self.banks
 
     @property
     def bytes(self) -> int:
-        return self.copies * self.depth * self.width // 8
+        return self.memories * self.depth * self.width // 8
+
+
+@dataclass(frozen=True)
+class Skewed:
+    """Diagonal (skewed) banking of row-major matrices over `banks` RAMs, one element wide each: element
+    (row, col) of a matrix of `cols` columns is in bank (row + col) mod B at address
+    row * ceil(cols / B) + col // B (plus the matrix's first address in that buffer's banks).
+
+    Any run of up to B consecutive rows of one column lands in B different banks (banks (row + i + col) mod B,
+    i < B), and so does any run of up to B consecutive columns of one row: one cycle serves the epilogue's
+    TM tokens of an output column and the vector unit's L channels of a token from the same RAMs, without
+    changing a cycle of the schedule. The lanes meet the banks rotated by (row + col) mod B (a barrel shifter
+    on the data, address logic, not counted). The padding: ceil(cols / B) * B - cols unused slots per row."""
+
+    banks: int
+
+    def row_words(self, cols: int) -> int:
+        return -(-int(cols) // self.banks)
+
+    def bank(self, row: int, col: int) -> int:
+        return (row + col) % self.banks
+
+    def address(self, row: int, col: int, cols: int) -> int:
+        return row * self.row_words(cols) + col // self.banks
+
+    def depth(self, rows: int, cols: int) -> int:
+        """Words per bank of a rows x cols matrix."""
+        return int(rows) * self.row_words(cols)
 
 
 def _words(elements: int, lanes: int) -> int:
@@ -174,26 +210,100 @@ def _words(elements: int, lanes: int) -> int:
     return max(2, -(-int(elements) // lanes))
 
 
+def activation_matrices(program: Program) -> list[tuple[int, int, int]]:
+    """The activation buffer's matrices as (first element, rows, columns), read off the instruction stream:
+    every access to the buffer (the patch input, LayerNorm and epilogue writes, MAC-array operand reads) is a
+    run of rows of one stride; runs of the same stride that overlap are one matrix, whose columns are that
+    stride. An access that falls in no matrix of its stride raises (the skewed banking would not hold)."""
+    runs = []  # (first element, stride, rows, columns) of each access
+    first_mm = next(row for row in program.instructions if row[0] == OP_MM)
+    runs.append((int(first_mm[5]), int(first_mm[6]), *program.input_shape))  # the patches the host writes
+    for row in program.instructions:
+        if row[0] == OP_LN:
+            runs.append((int(row[15]), int(row[16]), int(row[1]), int(row[2])))
+        if row[0] != OP_MM:
+            continue
+        M, N, K, flags = int(row[1]), int(row[2]), int(row[3]), int(row[4])
+        if flags >> 8 & 3 == 0:  # the epilogue writes M tokens x N outputs
+            runs.append((int(row[15]), int(row[16]), M, N))
+        if not flags & 1:  # A from this buffer: M tokens x the K columns of a dense walk, any of a linear's inputs
+            width = K if flags >> 1 & 1 else int(row[6])
+            runs.append((int(row[5]), int(row[6]), M, width))
+        if flags >> 1 & 1:  # dense B from this buffer: QK^T reads N tokens of K, AV N channels of V
+            bsn, bsk = int(row[8]), int(row[9])
+            runs.append((int(row[7]), bsn, N, K) if bsn > bsk else (int(row[7]), bsk, K, N))
+    matrices: dict[int, list[list[int]]] = {}
+    for base, stride, rows, cols in sorted(runs, key=lambda r: (r[1], r[0])):
+        end = base + (rows - 1) * stride + cols
+        spans = matrices.setdefault(stride, [])
+        if spans and base < spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([base, end])
+    spans = sorted((start, end, stride) for stride, spans in matrices.items() for start, end in spans)
+    overlap = [a for a, b in zip(spans, spans[1:]) if b[0] < a[1]]
+    stray = [(base, stride) for base, stride, rows, cols in runs
+             if not any(s == stride and start <= base and base + (rows - 1) * stride + cols <= end
+                        and (base - start) % stride + cols <= stride for start, end, s in spans)]
+    if overlap or stray:
+        raise RuntimeError(f"the activation buffer is not a set of row-major matrices: overlapping {overlap}, "
+                           f"accesses (first element, stride) outside one matrix {stray}")
+    return [(start, -(-(end - start) // stride), stride) for start, end, stride in spans]
+
+
 def buffer_plan(program: Program) -> dict[str, BufferSpec]:
-    """The engine's buffers for `program` with the banking vit_engine.v's accesses assume: activations in TM
-    token lanes (TM reads/writes per cycle), one copy per strip of the array (TN/R strips each read their own
-    kept column); probabilities in TM lanes; scores and the residual stream in the L vector lanes (softmax,
-    LayerNorm, token selection); weights (values, column indices, per-channel constants: all weights, or the
-    double buffer of the largest layer when streaming) one tile of TN weights per word; the GELU table once
-    per epilogue lane, the exp table once per vector lane; the instruction stream one instruction per word.
+    """The engine's buffers for `program`, banked so that every access vit_engine.v makes in one cycle hits
+    different RAMs (one write port and one read port per RAM: the epilogue or vector unit writes while the
+    array or vector unit reads). Per buffer, the accesses of one cycle and the banking that serves them:
+
+    - activations (int8): the MAC array reads TM consecutive tokens of one column per strip (TN/R strips,
+      each its own kept column) and, in QK^T, the B operand's TN consecutive tokens of one column of K, in
+      AV TN consecutive channels of one token of V; the epilogue writes TM tokens of one column, LayerNorm L
+      channels of one token. Skewed over max(TM, L, TN) banks, one copy per strip (at least two: QK^T reads
+      Q and K in the same cycle); each matrix (patches, LayerNorm output, q|k|v, attention output, MLP hidden)
+      is laid out on its own rows (`activation_matrices`).
+    - probabilities (16 bits): softmax writes L consecutive keys of one query, AV reads TM consecutive queries
+      of one key: skewed over max(TM, L) banks.
+    - scores (32 bits): the QK^T epilogue writes TM queries of one key, softmax reads L keys of one query:
+      skewed over max(TM, L) banks. Scores and probabilities of a head are tokens x tokens at the current
+      token count: at most TMAX rows of ceil(TMAX / B) words.
+    - residual (the program's clamp width): the epilogue reads and writes TM tokens of one channel (residual
+      add), LayerNorm reads and token selection copies/fuses L channels of one token: skewed over max(TM, L)
+      banks, two regions of TMAX tokens x CMAX channels.
+    - weights (values, column indices, per-channel constants: all weights, or the double buffer of the largest
+      layer when streaming): one tile of TN weights per word (TN/R strips of R rows at one address).
+    - the GELU table once per epilogue lane, the exp table once per vector lane (each lane looks up its own
+      entry); the instruction stream one instruction per word (fetched at once).
+
     Element widths are the engine's: int8 activations and weights, 16-bit probabilities, 32-bit scores,
     the residual at the program's clamp width, the exp table at its largest entry."""
     cfg, s = program.config, program.sizes
     TM, TN, L = cfg.tokens, cfg.outputs, cfg.lanes
     strips = TN // program.block.rows
-    mm = [row for row in program.instructions if row[0] == OP_MM and row[4] >> 15 & 1]  # the linears
-    residual_bits = max(int(row[22]) + 1 for row in mm).bit_length() if mm else 32
+    mm = [row for row in program.instructions if row[0] == OP_MM]
+    linears = [row for row in mm if row[4] >> 15 & 1]
+    residual_bits = max(int(row[22]) + 1 for row in linears).bit_length() if linears else 32
     exp_bits = max(1, int(max(program.memories["elut"].max(), 1)).bit_length())
+    dense_b = any(row[4] >> 1 & 1 for row in mm)  # QK^T / AV read their B operand from the activations
+    both = any(row[4] & 3 == 2 for row in mm)  # QK^T: A and B from the activations in the same cycle
+    act = Skewed(max(TM, L, TN if dense_b else 1))
+    act_terms = "max(TM, L, TN)" if dense_b else "max(TM, L)"
+    act_copies = max(strips if linears else 1, 2 if both else 1)
+    act_depth = sum(act.depth(rows, cols) for _, rows, cols in activation_matrices(program))
+    vec = Skewed(max(TM, L))
+    T, C = s["TMAX"], s["CMAX"]
     return {
-        "activations": BufferSpec(TM * 8, _words(s["AW"], TM), strips, "TM token lanes x TN/R strip copies"),
-        "probabilities": BufferSpec(TM * 16, _words(s["PW"], TM), 1, "TM token lanes"),
-        "scores": BufferSpec(L * 32, _words(s["SW"], L), 1, "L vector lanes"),
-        "residual": BufferSpec(L * residual_bits, _words(s["RW"], L), 1, "L vector lanes, two regions"),
+        "activations": BufferSpec(8, max(2, act_depth), act_copies,
+                                  f"skewed over {act_terms} = {act.banks} banks: TM tokens of a column, "
+                                  f"L or TN channels of a token; one copy per TN/R strip, at least 2 for QK^T",
+                                  banks=act.banks),
+        "probabilities": BufferSpec(16, max(2, vec.depth(T, T)), 1, f"skewed over max(TM, L) = {vec.banks} banks: "
+                                    "L keys of a query (softmax), TM queries of a key (AV)", banks=vec.banks),
+        "scores": BufferSpec(32, max(2, vec.depth(T, T)), 1, f"skewed over max(TM, L) = {vec.banks} banks: TM "
+                             "queries of a key (epilogue), L keys of a query (softmax)", banks=vec.banks),
+        "residual": BufferSpec(residual_bits, max(2, vec.depth(s["RW"] // C, C)), 1,
+                               f"skewed over max(TM, L) = {vec.banks} banks: TM tokens of a channel (epilogue), "
+                               "L channels of a token (LayerNorm, token selection); two regions", banks=vec.banks),
         "weights": BufferSpec(TN * 8, _words(program.weight_buffer_need, TN), 1,
                               "TN weights per word; double buffer of the largest layer when streaming"),
         "gelu_tables": BufferSpec(8, _words(s["GW"], 1), TM, "one copy per epilogue lane"),
@@ -204,9 +314,9 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
 
 def synthesize_buffers(specs: dict[str, tuple[BufferSpec, bool]], family: str, timeout_s: float = 1800.0
                        ) -> tuple[dict[str, dict[str, int]], float]:
-    """Yosys cell counts of one copy of each buffer (name -> (spec, in UltraRAM)), each cached by its spec,
-    family and vit_buffers.v; the missing ones are synthesised in one Yosys run. Returns the counts and the
-    seconds (0 when all were cached)."""
+    """Yosys cell counts of one memory (one bank of one copy) of each buffer (name -> (spec, in UltraRAM)), each
+    cached by its spec, family and vit_buffers.v; the missing ones are synthesised in one Yosys run. Returns the
+    counts and the seconds (0 when all were cached)."""
     src = rtl_source_dir() / BUFFER_SOURCE
     source = src.read_bytes()
     keys = {name: bytes_sha256(json.dumps(["buffer", spec.width, spec.depth, ultra, family]).encode() + source)
@@ -248,17 +358,18 @@ def buffer_resources(program: Program, profile: BoardProfile, family: str | None
     def total() -> Resources:
         out = Resources()
         for name, spec in plan.items():
-            out = out + each[f"{name}@uram" if name in in_uram else name].scaled(spec.copies)
+            out = out + each[f"{name}@uram" if name in in_uram else name].scaled(spec.memories)
         return out
 
     if ultra:
-        if each["weights@uram"].uram * plan["weights"].copies <= profile.uram:
+        if each["weights@uram"].uram * plan["weights"].memories <= profile.uram:
             in_uram.add("weights")
         while total().bram36 > profile.bram36:
             left = profile.uram - total().uram
-            gains = [((each[n].bram36 - each[f"{n}@uram"].bram36) * s.copies / max(1, each[f"{n}@uram"].uram * s.copies), n)
+            gains = [((each[n].bram36 - each[f"{n}@uram"].bram36) * s.memories
+                      / max(1, each[f"{n}@uram"].uram * s.memories), n)
                      for n, s in plan.items() if n not in in_uram
-                     and each[f"{n}@uram"].uram * s.copies <= left and each[n].bram36 > each[f"{n}@uram"].bram36]
+                     and each[f"{n}@uram"].uram * s.memories <= left and each[n].bram36 > each[f"{n}@uram"].bram36]
             if not gains:
                 break
             in_uram.add(max(gains)[1])
@@ -267,7 +378,8 @@ def buffer_resources(program: Program, profile: BoardProfile, family: str | None
                for name, spec in plan.items()}
     return {"total": total().to_dict(), "buffers": buffers, "weight_bytes_on_chip": int(program.weight_buffer_need),
             "synth_seconds": round(seconds, 1),
-            "method": f"yosys synth_xilinx -family {family} of one copy of each buffer ({BUFFER_SOURCE}) x copies"}
+            "method": f"yosys synth_xilinx -family {family} of one bank of each buffer ({BUFFER_SOURCE}) x banks x "
+                      f"copies"}
 
 
 def engine_resources(program: Program, profile: BoardProfile, family: str | None = None) -> dict:
@@ -291,7 +403,7 @@ def engine_resources(program: Program, profile: BoardProfile, family: str | None
     total = total + Resources(**buffers["total"])
     return {"family": family, "total": total.to_dict(), "units": units, "buffers": buffers,
             **fit_report(total, profile), "synth_seconds": round(seconds + buffers["synth_seconds"], 1),
-            "method": "yosys synth_xilinx per unit x copies; buffers (BRAM/URAM) per buffer x copies"}
+            "method": "yosys synth_xilinx per unit x copies; buffers (BRAM/URAM) per bank x banks x copies"}
 
 
 def fit_report(total: Resources, profile: BoardProfile) -> dict:
