@@ -3,7 +3,8 @@ measurement (numerics check, warm-up, timing, power sampling, idle subtraction, 
 
 No board exists here. The engine IP is the Verilated vit_axi (`vitsdk.fpga.axi_sim.SimulatedAxi`) behind a stand-in
 `pynq` module: the runner's own PynqAccelerator checks its registers, loads it from the project's rtl/ files and
-runs it through AXI4-Lite transactions. The power/timing tests use a faster stand-in accelerator that answers
+runs it through AXI4-Lite transactions; a streamed model's weights go into the stand-in's `allocate` buffer, at the
+address where the testbench's model of the board's DDR holds the same bytes, and come through the IP's AXI4 master. The power/timing tests use a faster stand-in accelerator that answers
 with the project's integer-reference logits (what the IP returns) and raises the recorded sensors' power while
 it runs, like a busy FPGA. Everything else (sysfs parsing, sampling thread, statistics, schema) is the real code."""
 from __future__ import annotations
@@ -200,11 +201,27 @@ def test_board_runner_records_the_bundle_manifest_sha256(project, tmp_path):
 
 # ---- the engine IP (vit_axi) in Verilator behind a stand-in pynq ----
 
+class Buffer(np.ndarray):
+    """What the runner uses of `pynq.Buffer` (PYNQ's docs: a numpy array with `device_address` and `flush`)."""
+
+    def flush(self) -> None:
+        self.flushed = True
+
+
 def fake_pynq(ip) -> types.ModuleType:
     """A stand-in for the `pynq` package (no board here): Overlay(bitstream) holds one IP, `vit_axi_0`;
-    `programmed` lists the bitstreams overlays were made from (constructing one programs a real board)."""
+    `programmed` lists the bitstreams overlays were made from (constructing one programs a real board);
+    `allocate` gives buffers at the address where the simulated IP's DDR model holds the weight image
+    (`allocated` lists them)."""
     module = types.ModuleType("pynq")
     module.programmed = []
+    module.allocated = []
+
+    def allocate(shape, dtype):
+        buffer = np.zeros(shape, dtype=dtype).view(Buffer)
+        buffer.device_address, buffer.flushed = getattr(ip, "ddr_base", 0), False
+        module.allocated.append(buffer)
+        return buffer
 
     class Overlay:
         def __init__(self, bitstream: str) -> None:
@@ -213,6 +230,7 @@ def fake_pynq(ip) -> types.ModuleType:
             self.vit_axi_0 = ip
 
     module.Overlay = Overlay
+    module.allocate = allocate
     return module
 
 
@@ -294,3 +312,52 @@ def test_board_runner_refuses_an_unwritable_output_before_the_board(project, tmp
 def replace_protocol(runner, **changes):
     from dataclasses import replace
     return replace(protocol(runner), **changes)
+
+
+@pytest.fixture(scope="module")
+def streamed_project(tmp_path_factory):
+    """The board fixture's model on an engine whose weight buffer is smaller than its weights: every linear
+    streams from DDR (rtl/ddr.hex)."""
+    import torch
+
+    from vitsdk.fpga import export_fpga
+    from vitsdk.models import create_model
+    torch.manual_seed(0)
+    model = create_model("vit_nano_patch4_28")
+    out = tmp_path_factory.mktemp("board_streamed") / "fpga"
+    export_fpga(model, out, calibration=torch.randn(16, 1, 28, 28), reference=torch.randn(2, 1, 28, 28),
+                block_shape="8x16", engine={"tokens": 4, "outputs": 8, "lanes": 4, "weight_buffer_bytes": 20000},
+                synth=False, check=False)
+    return out
+
+
+def test_board_runner_streams_the_weights_through_the_ips_master(streamed_project, monkeypatch):
+    """A streamed model on the board path: the runner copies rtl/ddr.hex into a `pynq.allocate` buffer, flushes it
+    and writes its address to the IP; the Verilated IP reads every layer from there through its AXI4 master (the
+    testbench's DDR model holds the buffer's bytes at that address, compared word by word). Reference outputs
+    bit-exact; the engine's cycles, stalls and DDR bytes are tb_vit's."""
+    from vitsdk.formats.results import RESULTS
+    from vitsdk.fpga.axi_sim import SimulatedAxi
+    from vitsdk.fpga.project import read_project, read_rtl, verified_files
+    from vitsdk.fpga.rtl import simulate_project
+    runner = load_runner()
+    folder, meta = read_project(streamed_project)
+    record = read_rtl(folder)
+    files = verified_files(folder, record)
+    assert record["streamed"] and "ddr.hex" in files
+    with SimulatedAxi(files, record["parameters"], poll_cycles=5000) as ip:
+        pynq = fake_pynq(ip)
+        monkeypatch.setitem(sys.modules, "pynq", pynq)
+        acc = runner.PynqAccelerator("vit.bit", "vit_axi_0", files, record["parameters"])
+        p = replace_protocol(runner, warmup_runs=1, min_runs=2, min_seconds=0.0)
+        device = {"platform": "fpga", "name": "ZCU104", "os": "pynq", "os_version": "3.0.1", "clock_mhz": 300.0}
+        result = runner.measure(acc, streamed_project, p, None, None, "none", device, load_ms=1.0)
+        [buffer] = pynq.allocated
+        assert buffer.flushed and ip.place(buffer) == buffer.device_address == ip.ddr_base
+    assert RESULTS.errors(result) == []
+    assert result["numerics"]["status"] == "pass" and result["numerics"]["max_abs_diff"] == 0.0
+    extra = result["runtime"]["extra"]
+    sim = simulate_project(folder, meta)[0]
+    assert (extra["engine_cycles"], extra["engine_stall_cycles"], extra["engine_ddr_bytes"]) == \
+        (sim.cycles[0], sim.stall_cycles[0], sim.ddr_bytes[0])
+    assert sim.ddr_bytes[0] == buffer.size and sim.stall_cycles[0] > 0

@@ -6,8 +6,10 @@ On the board (PYNQ 2.7+/3.x image, ZCU102 / ZCU104 / KV260 class), from a bundle
     python3 board/run_board.py . --bitstream vit.bit --board ZCU104 -o results.json
 
 The overlay holds the engine IP `vit_axi` (fpga/rtl/vit_axi.v, built with the parameters in the project's
-rtl/rtl.json). The runner checks its ID and parameter registers, loads the program and constant buffers from
-the project's sha256-checked rtl/*.hex files through the IP's AXI4-Lite registers (`vitsdk.fpga.axi`), then
+rtl/rtl.json; its AXI4 master `m_axi_gmem` on an S_AXI_HP port). The runner checks its ID and parameter
+registers, loads the program and constant buffers from the project's sha256-checked rtl/*.hex files through the
+IP's AXI4-Lite registers (`vitsdk.fpga.axi`); when the model streams its weights, it copies rtl/ddr.hex into a
+`pynq.allocate` buffer and writes its address to the IP, whose master reads each layer from there. Then it
 checks the accelerator against the bundle's reference outputs (bit-exact), measures
 an idle baseline, then follows the bench protocol (`vitsdk.bench.protocol`: first inference, warm-up, timed
 runs until both a minimum count and a minimum duration are met) while sampling board power (PYNQ rails
@@ -38,7 +40,7 @@ from vitsdk.bench.protocol import Protocol, measure as time_runs
 from vitsdk.errors import UserError
 from vitsdk.formats.manifest import MANIFEST_FILE
 from vitsdk.formats.results import RESULTS, model_entry, results_document, unavailable_energy
-from vitsdk.fpga.axi import AxiEngine, Mmio
+from vitsdk.fpga.axi import AxiEngine, Memory, Mmio, PynqMemory
 from vitsdk.fpga.hwmon import HwmonTrace, PowerSampler, SensorError, find_sensors, sample_for
 from vitsdk.fpga.project import bundle_entry, read_io, read_project, read_rtl, verified_files
 from vitsdk.hashing import file_sha256
@@ -54,16 +56,19 @@ class Accelerator(Interface):
     def run(self, patches: np.ndarray) -> np.ndarray: ...
 
 
-def engine_for(mmio: Mmio, files: dict[str, Path], parameters: dict[str, int]) -> AxiEngine:
+def engine_for(mmio: Mmio, files: dict[str, Path], parameters: dict[str, int],
+               memory: Memory | None = None) -> AxiEngine:
     """The engine IP behind `mmio`, checked against the project's design (ID and parameter registers) and loaded
-    with its program and constant buffers from the rtl/ files `verified_files` checked (before the overlay)."""
-    engine = AxiEngine(mmio, files, parameters)
+    with its program and constant buffers from the rtl/ files `verified_files` checked (before the overlay); a
+    streamed model's weight image goes to `memory` (the board's DDR), its address to the IP."""
+    engine = AxiEngine(mmio, files, parameters, memory)
     engine.load()
     return engine
 
 
 class PynqAccelerator:
-    """The engine IP `vit_axi` in a PYNQ overlay (a DefaultIP), driven through its AXI4-Lite registers."""
+    """The engine IP `vit_axi` in a PYNQ overlay (a DefaultIP), driven through its AXI4-Lite registers; a streamed
+    model's weights in DDR (`PynqMemory`), read by the IP's AXI4 master."""
 
     def __init__(self, bitstream: str, ip_name: str, files: dict[str, Path], parameters: dict[str, int]) -> None:
         try:
@@ -74,7 +79,8 @@ class PynqAccelerator:
         if not hasattr(self.overlay, ip_name):
             names = ", ".join(sorted(self.overlay.ip_dict))
             raise BoardError(f"the overlay has no IP '{ip_name}'; it has: {names}")
-        self.engine = engine_for(getattr(self.overlay, ip_name), files, parameters)
+        self.memory = PynqMemory()
+        self.engine = engine_for(getattr(self.overlay, ip_name), files, parameters, self.memory)
         try:  # the PL clock the overlay set (the export's clock is an assumption)
             self.clock_mhz: float | None = float(pynq.ps.Clocks.fclk0_mhz)
         except (AttributeError, TypeError, ValueError):
