@@ -116,8 +116,8 @@ def weight_memories(memories: dict[str, np.ndarray], streamed: bool) -> dict[str
     """`memories` with the weight image under the name of its home: "ddr" (rtl/ddr.hex, the DDR the engine
     streams from) when streamed, else "wmem" (rtl/wmem.hex, loaded on chip). The bytes are the same."""
     rest = {k: v for k, v in memories.items() if k not in ("wmem", "ddr")}
-    image = [v for k, v in memories.items() if k in ("wmem", "ddr")]
-    return {**rest, ("ddr" if streamed else "wmem"): image[0]} if image else rest
+    image = memories.get("wmem", memories.get("ddr"))
+    return rest if image is None else {**rest, ("ddr" if streamed else "wmem"): image}
 
 
 def _ratio(value: float) -> tuple[int, int]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from vitsdk.errors import UserError, tool_failed
-from vitsdk.fpga.axi import BUFFERS
+from vitsdk.fpga.axi import BUFFERS, read_ddr_image, read_hex
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.engine import EngineConfig
@@ -64,12 +64,18 @@ def ddr_hex(image: np.ndarray, beat_bytes: int) -> str:
     return "".join(f"{word.tobytes().hex()}\n" for word in words)
 
 
+def _word_bytes(path: Path) -> int:
+    """Bytes per word of a ddr.hex (its first line's hex digits / 2)."""
+    with path.open() as f:
+        return len(f.readline().strip()) // 2
+
+
 def read_weight_image(files: dict[str, Path]) -> np.ndarray:
-    """The weight image's bytes (uint8) from rtl/ddr.hex (any word width) or rtl/wmem.hex (one byte per line)."""
+    """The weight image's bytes (uint8) from rtl/ddr.hex (`axi.read_ddr_image`, at its own word width) or
+    rtl/wmem.hex (one byte per line)."""
     if "ddr.hex" in files:
-        return np.frombuffer(b"".join(bytes.fromhex(word)[::-1] for word in files["ddr.hex"].read_text().split()),
-                             dtype=np.uint8)
-    return np.array([int(word, 16) for word in files["wmem.hex"].read_text().split()], dtype=np.uint8)
+        return read_ddr_image(files["ddr.hex"], _word_bytes(files["ddr.hex"]))
+    return (read_hex(files["wmem.hex"], 8) & 0xFF).astype(np.uint8)
 
 
 def _weights_for(files: dict[str, Path], parameters: dict[str, int], run: Path) -> None:
@@ -77,11 +83,10 @@ def _weights_for(files: dict[str, Path], parameters: dict[str, int], run: Path) 
     model when the weights stream, wmem.hex (on chip) otherwise. The same bytes whichever the project shipped
     (a project exported with its weights on chip can be simulated streaming, and back)."""
     stream, width = parameters["STREAM"], parameters["DDR_W"]
-    have = "ddr.hex" if "ddr.hex" in files else "wmem.hex"
-    with files[have].open() as f:
-        digits = len(f.readline().strip())
-    if (have, digits) in (("ddr.hex", 2 * width), ("wmem.hex", 2)) and stream == (have == "ddr.hex"):
-        shutil.copy(files[have], run / have)
+    if stream and "ddr.hex" in files and _word_bytes(files["ddr.hex"]) == width:
+        shutil.copy(files["ddr.hex"], run / "ddr.hex")
+    elif not stream and "wmem.hex" in files:
+        shutil.copy(files["wmem.hex"], run / "wmem.hex")
     elif stream:
         (run / "ddr.hex").write_text(ddr_hex(read_weight_image(files), width))
     else:
