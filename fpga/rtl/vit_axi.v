@@ -112,7 +112,8 @@ module vit_axi #(
         .clk(ap_clk), .rst_n(ap_rst_n), .base(ddr_base), .req(ddr_req), .offset(ddr_addr), .len(ddr_len),
         .araddr(m_axi_gmem_araddr), .arlen(m_axi_gmem_arlen), .arvalid(m_axi_gmem_arvalid),
         .arready(m_axi_gmem_arready), .rvalid(m_axi_gmem_rvalid), .rlast(m_axi_gmem_rlast));
-    assign m_axi_gmem_arsize = $clog2(DDR_W);
+    localparam [2:0] BEAT_SIZE = $clog2(DDR_W);  // AXI size code: 2^size bytes per beat
+    assign m_axi_gmem_arsize = BEAT_SIZE;
     assign m_axi_gmem_arburst = 2'b01;  // INCR
     assign m_axi_gmem_arid = 1'b0;
     assign m_axi_gmem_arlock = 1'b0;
@@ -241,6 +242,7 @@ module vit_axi_read #(parameter integer DDR_W = 16, parameter integer OUTSTANDIN
     input wire rlast
 );
     localparam integer SHIFT = $clog2(DDR_W);
+    localparam [7:0] LIMIT = OUTSTANDING;
     reg [63:0] next_addr;  // the next burst's address
     reg [31:0] left;       // beats of the request not yet asked for
     reg [7:0] inflight;    // bursts asked for whose last beat has not arrived
@@ -250,7 +252,7 @@ module vit_axi_read #(parameter integer DDR_W = 16, parameter integer OUTSTANDIN
     wire [31:0] cap = to_page < 32'd256 ? to_page : 32'd256;
     wire [31:0] burst = beats < cap ? beats : cap;
     wire issue = arvalid && arready;
-    assign arvalid = beats != 32'd0 && inflight < OUTSTANDING;
+    assign arvalid = beats != 32'd0 && inflight < LIMIT;
     assign araddr = addr;
     assign arlen = burst[7:0] - 8'd1;
     always @(posedge clk) begin
