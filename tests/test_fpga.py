@@ -430,6 +430,7 @@ def test_streamed_export_fetches_its_weights_through_the_ddr_port(tmp_path, fmni
     quick = cycle_model(program)
     assert sim.ddr_bytes[0] == image.size == quick["ddr_bytes"] and sim.stall_cycles[0] > 0
     assert (sim.cycles[0], sim.stall_cycles[0]) == (quick["cycles"], quick["stall_cycles"])
+    assert len(set(sim.cycles)) == 1 and len(set(sim.ddr_bytes)) == 1  # the second image streams the same way
     head = program.layers[-1]  # the classifier's first weight: feeds logit 0 directly
     broken = image.astype(np.int64)
     broken[head["image_offset"]] ^= 0x40
