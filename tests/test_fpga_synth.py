@@ -34,12 +34,16 @@ def nano():
 
 def test_yosys_maps_buffers_to_block_ram_and_ultraram():
     """One copy of a buffer is a RAM Yosys maps to RAMB18E2/RAMB36E2 (ULTRA=0) or URAM288 (ULTRA=1) on xcup and
-    to RAMB18E1/RAMB36E1 on xc7: 4096 x 9 bits is one RAMB36 worth, 8192 x 72 two URAM288 (4K x 72 each). A
-    memory Yosys left in LUTs or flip-flops counts no BRAM and fails here."""
+    to RAMB18E1/RAMB36E1 on xc7: 4096 x 9 bits is one RAMB36 worth, 8192 x 72 two URAM288 (4K x 72 each); the
+    true dual-port bank (PORTS=2: two reads in a cycle) is one RAMB36 as well, its second port the RAM's own. A
+    memory Yosys left in LUTs or flip-flops counts no BRAM, a second port built as a second RAM counts two: both
+    fail here."""
     from vitsdk.fpga.synth import BufferSpec, resources_of, synthesize_buffers
-    jobs = {"bram": (BufferSpec(9, 4096, 1, "test"), False), "uram": (BufferSpec(72, 8192, 1, "test"), True)}
+    jobs = {"bram": (BufferSpec(9, 4096, 1, "test"), False), "uram": (BufferSpec(72, 8192, 1, "test"), True),
+            "tdp": (BufferSpec(9, 4096, 1, "test", ports=2), False)}
     cells, _ = synthesize_buffers(jobs, "xcup")
     assert resources_of(cells["bram"]).bram36 == 1.0 and resources_of(cells["bram"]).uram == 0
+    assert resources_of(cells["tdp"]).bram36 == 1.0 and resources_of(cells["tdp"]).lut == 0
     assert cells["uram"].get("URAM288") == 2 and resources_of(cells["uram"]).bram36 == 0
     old, _ = synthesize_buffers({"bram": jobs["bram"]}, "xc7")
     assert resources_of(old["bram"]).bram36 == 1.0 and any(name.endswith("E1") for name in old["bram"])
@@ -69,9 +73,9 @@ def test_engine_bram_is_the_sum_of_the_synthesised_buffers_and_refuses_a_small_p
                                             for b in buffers.values()) > 0
     assert all(b["in"] == "bram" for b in buffers.values()) and report["total"]["uram"] == 0
     # the activations are int8 banks, skewed over max(TM=4, L=4, TN=8) = 8 (QK^T's B operand reads TN tokens of
-    # a column), two copies although TN/R = 1 strip: QK^T reads Q (A) and K (B) from them in the same cycle
+    # a column), one copy for TN/R = 1 strip, true dual port: QK^T reads Q (A) and K (B) in the same cycle
     activations = buffers["activations"]
-    assert (activations["width"], activations["banks"], activations["copies"]) == (8, 8, 2)
+    assert (activations["width"], activations["banks"], activations["copies"], activations["ports"]) == (8, 8, 1, 2)
     # counted by hand: the exp table, 16 bits x 256 = 4 Kbit, is one RAMB18 (18 Kbit, half a BRAM36) per copy,
     # one copy per vector lane (L=4)
     exp = buffers["exp_table"]

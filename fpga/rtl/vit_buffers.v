@@ -9,21 +9,25 @@
 // the lanes' lookup tables). synth.py chooses WIDTH, DEPTH and ULTRA per buffer of a design, synthesises one
 // memory with `synth_xilinx -family xcup|xc7` and multiplies its cells by the banks and copies.
 //
-// One write port (the epilogue, the vector unit or the DDR fill) and one synchronous read port: the
-// pattern Yosys' memory_libmap maps to RAMB18E2/RAMB36E2 (ULTRA = 0) or URAM288 (ULTRA = 1, UltraScale+
-// parts that have UltraRAM).
+// PORTS = 1: one write port (the epilogue, the vector unit or the DDR fill) and one synchronous read port.
+// PORTS = 2: true dual port, for a buffer that is read twice in a cycle in which nothing writes it: port A
+// writes at waddr or reads there (rdata_a), port B reads at raddr (the activations' QK^T: Q on A, K on B).
+// Both are patterns Yosys' memory_libmap maps to RAMB18E2/RAMB36E2 (ULTRA = 0) or URAM288 (ULTRA = 1,
+// UltraScale+ parts that have UltraRAM).
 `default_nettype none
 module vit_buffer_bank #(
     parameter integer WIDTH = 8,
     parameter integer DEPTH = 1024,
-    parameter integer ULTRA = 0
+    parameter integer ULTRA = 0,
+    parameter integer PORTS = 1
 ) (
     input wire clk,
     input wire we,
     input wire [$clog2(DEPTH)-1:0] waddr,
     input wire [WIDTH-1:0] wdata,
     input wire [$clog2(DEPTH)-1:0] raddr,
-    output reg [WIDTH-1:0] rdata
+    output reg [WIDTH-1:0] rdata,
+    output reg [WIDTH-1:0] rdata_a
 );
     generate
         if (ULTRA != 0) begin : uram
@@ -31,12 +35,14 @@ module vit_buffer_bank #(
             always @(posedge clk) begin
                 if (we) mem[waddr] <= wdata;
                 rdata <= mem[raddr];
+                rdata_a <= PORTS > 1 ? mem[waddr] : {WIDTH{1'b0}};
             end
         end else begin : bram
             (* ram_style = "block" *) reg [WIDTH-1:0] mem [0:DEPTH-1];
             always @(posedge clk) begin
                 if (we) mem[waddr] <= wdata;
                 rdata <= mem[raddr];
+                rdata_a <= PORTS > 1 ? mem[waddr] : {WIDTH{1'b0}};
             end
         end
     endgenerate

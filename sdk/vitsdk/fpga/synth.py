@@ -11,10 +11,10 @@ different memories), and Yosys maps them to RAMB18E2/RAMB36E2 or URAM288 (`buffe
 cached per sources + parameters.
 
 Not counted: the sequencer and its address generation (with the rotation that lines lanes up with skewed
-banks). vit_engine.v, the engine the simulator runs, reads
-its buffers combinationally (asynchronous reads behind 64-bit index arithmetic in the same cycle), which
-Yosys can only build from flip-flops and LUTs for every array, so synthesising it counts the memories as
-logic, not the sequencer; counting the sequencer needs a version with registered buffer reads.
+banks). vit_engine.v, the engine the simulator runs, reads its buffers combinationally (asynchronous reads
+behind 64-bit index arithmetic in the same cycle), which Yosys can only build from flip-flops and LUTs for
+every array, so synthesising it counts the memories as logic, not the sequencer; counting the sequencer needs
+a version with registered buffer reads.
 
 Power and energy are ESTIMATED from the simulated activity (MAC cycles of the array, vector/epilogue
 element operations, on-chip bytes, DDR bytes) with per-operation energies from two named public sources:
@@ -160,13 +160,15 @@ BUFFER_SOURCE = "vit_buffers.v"
 class BufferSpec:
     """One engine buffer as `copies` x `banks` memories of `depth` words of `width` bits (fpga/rtl/vit_buffers.v).
     A word holds what one bank serves per cycle at one address; the banks of a buffer are separate RAMs with
-    their own addresses (skewed banking, `Skewed`), the copies hold the same data for more reads per cycle."""
+    their own addresses (skewed banking, `Skewed`), the copies hold the same data for more reads per cycle.
+    `ports`: 1, one write and one read port; 2, true dual port (two reads in a cycle without a write)."""
 
     width: int
     depth: int
     copies: int
     why: str
     banks: int = 1
+    ports: int = 1
 
     @property
     def memories(self) -> int:
@@ -259,9 +261,10 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
     - activations (int8): the MAC array reads TM consecutive tokens of one column per strip (TN/R strips,
       each its own kept column) and, in QK^T, the B operand's TN consecutive tokens of one column of K, in
       AV TN consecutive channels of one token of V; the epilogue writes TM tokens of one column, LayerNorm L
-      channels of one token. Skewed over max(TM, L, TN) banks, one copy per strip (at least two: QK^T reads
-      Q and K in the same cycle); each matrix (patches, LayerNorm output, q|k|v, attention output, MLP hidden)
-      is laid out on its own rows (`activation_matrices`).
+      channels of one token. Skewed over max(TM, L, TN) banks, one copy per strip; QK^T reads Q and K in the
+      same cycle and writes only scores, so with one strip the banks are true dual port (Q on one port, K on
+      the other) instead of a second copy. Each matrix (patches, LayerNorm output, q|k|v, attention output,
+      MLP hidden) is laid out on its own rows (`activation_matrices`).
     - probabilities (16 bits): softmax writes L consecutive keys of one query, AV reads TM consecutive queries
       of one key: skewed over max(TM, L) banks.
     - scores (32 bits): the QK^T epilogue writes TM queries of one key, softmax reads L keys of one query:
@@ -285,18 +288,24 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
     residual_bits = max(int(row[22]) + 1 for row in linears).bit_length() if linears else 32
     exp_bits = max(1, int(max(program.memories["elut"].max(), 1)).bit_length())
     dense_b = any(row[4] >> 1 & 1 for row in mm)  # QK^T / AV read their B operand from the activations
-    both = any(row[4] & 3 == 2 for row in mm)  # QK^T: A and B from the activations in the same cycle
+    both = [row for row in mm if row[4] & 3 == 2]  # QK^T: A and B from the activations in the same cycle
     act = Skewed(max(TM, L, TN if dense_b else 1))
     act_terms = "max(TM, L, TN)" if dense_b else "max(TM, L)"
-    act_copies = max(strips if linears else 1, 2 if both else 1)
+    act_copies, act_ports, act_why = (strips, 1, "one copy per TN/R strip (QK^T: Q from one, K from another)") \
+        if linears and strips > 1 else (1, 1, "")
+    if both and act_copies < 2:
+        if any(row[4] >> 8 & 3 == 0 for row in both):  # the epilogue writes them too: a second copy
+            act_copies, act_why = 2, "two copies: QK^T reads Q and K in one cycle"
+        else:
+            act_ports, act_why = 2, "true dual port: QK^T reads Q and K in one cycle and writes the scores"
     act_depth = sum(act.depth(rows, cols) for _, rows, cols in activation_matrices(program))
     vec = Skewed(max(TM, L))
     T, C = s["TMAX"], s["CMAX"]
     return {
         "activations": BufferSpec(8, max(2, act_depth), act_copies,
-                                  f"skewed over {act_terms} = {act.banks} banks: TM tokens of a column, "
-                                  f"L or TN channels of a token; one copy per TN/R strip, at least 2 for QK^T",
-                                  banks=act.banks),
+                                  f"skewed over {act_terms} = {act.banks} banks: TM tokens of a column, L or TN "
+                                  f"channels of a token" + (f"; {act_why}" if act_why else ""),
+                                  banks=act.banks, ports=act_ports),
         "probabilities": BufferSpec(16, max(2, vec.depth(T, T)), 1, f"skewed over max(TM, L) = {vec.banks} banks: "
                                     "L keys of a query (softmax), TM queries of a key (AV)", banks=vec.banks),
         "scores": BufferSpec(32, max(2, vec.depth(T, T)), 1, f"skewed over max(TM, L) = {vec.banks} banks: TM "
@@ -319,7 +328,8 @@ def synthesize_buffers(specs: dict[str, tuple[BufferSpec, bool]], family: str, t
     counts and the seconds (0 when all were cached)."""
     src = rtl_source_dir() / BUFFER_SOURCE
     source = src.read_bytes()
-    keys = {name: bytes_sha256(json.dumps(["buffer", spec.width, spec.depth, ultra, family]).encode() + source)
+    keys = {name: bytes_sha256(json.dumps(["buffer", spec.width, spec.depth, spec.ports, ultra, family]).encode()
+                               + source)
             for name, (spec, ultra) in specs.items()}
     folder = cache_dir("synth")
     cells = {name: json.loads((folder / f"{key[:24]}.json").read_text())
@@ -329,7 +339,7 @@ def synthesize_buffers(specs: dict[str, tuple[BufferSpec, bool]], family: str, t
         return cells, 0.0
     script = "".join(f"design -reset\nread_verilog {src}\n"
                      f"chparam -set WIDTH {specs[n][0].width} -set DEPTH {specs[n][0].depth} -set ULTRA "
-                     f"{int(specs[n][1])} vit_buffer_bank\n"
+                     f"{int(specs[n][1])} -set PORTS {specs[n][0].ports} vit_buffer_bank\n"
                      f"synth_xilinx -family {family} -top vit_buffer_bank -noiopad\ntee -q -o {n}.stat stat\n"
                      for n in todo)
     start = time.perf_counter()
