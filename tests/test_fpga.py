@@ -440,52 +440,6 @@ def test_streamed_export_fetches_its_weights_through_the_ddr_port(tmp_path, fmni
     assert np.array_equal(tampered.logits[:, 1:], sim.logits[:, 1:])  # only class 0 reads that weight
 
 
-def test_axi_ip_driven_through_axi_lite_only_is_bit_exact_with_tb_vits_cycles(exported, fmnist):
-    """vit_axi (the IP the board runs) in Verilator, driven only through AXI4-Lite transactions by the board's own
-    driver (vitsdk.fpga.axi.AxiEngine): it loads the project's hex images through the registers, runs two
-    images and reads logits bit-exact to forward_int, with tb_vit's ($readmemh) inference cycle count. Per
-    inference the input goes four int8 per write and the embedding (int16 values in 32-bit rmem) two per write,
-    sign-extended by the IP. An IP built for other parameters is refused by its parameter registers before
-    anything is loaded."""
-    from vitsdk.fpga.axi import AP_IDLE, CTRL, PARAMETERS, AxiEngine
-    from vitsdk.fpga.project import read_rtl, verified_files
-    from vitsdk.fpga.axi_sim import SimulatedAxi
-    from vitsdk.fpga.rtl import load_program
-    _, ex = exported
-    files = verified_files(ex.path, read_rtl(ex.path), ex.project["rtl_sha256"])
-    parameters = load_program(read_rtl(ex.path), files).parameters()
-    patches = Q.quantize_input(ex.model, fmnist[0][20:22].numpy())
-    with SimulatedAxi(files, parameters) as mmio:
-        engine = AxiEngine(mmio, files, parameters)
-        engine.load()
-        for image in patches:
-            writes = mmio.writes
-            logits = engine.run(image)
-            assert mmio.writes - writes == 2 + image.size // 4 + 2 + parameters["RW"] // 4 + 1  # SEL, ADDR; START
-            assert np.array_equal(logits, Q.forward_int(ex.model, image[None])[0])
-            assert engine.counters["cycles"] == ex.rtl.cycles[0] and engine.counters["mac_cycles"] == ex.rtl.mac_cycles[0]
-        assert mmio.read(CTRL) & AP_IDLE
-        other = AxiEngine(mmio, files, {**parameters, "TN": parameters["TN"] * 2})
-        before = mmio.transactions
-        with pytest.raises(UserError, match=r"built for another design: TN 8 \(project: 16\)"):
-            other.load()
-        assert mmio.transactions - before == 3 + len(PARAMETERS)  # ID, VERSION, NPARAM, parameters: nothing written
-
-
-def test_a_project_without_the_axi_sources_cannot_build_the_ip_simulator(exported, tmp_path, monkeypatch):
-    """rtl/ of an export from before vit_axi (no vit_axi.v / tb_vit_axi.v in rtl.json): the IP simulator is refused
-    with "export it again" before anything is built."""
-    from vitsdk.fpga.project import read_rtl, verified_files
-    from vitsdk.fpga.rtl import build_simulator, load_program
-    _, ex = exported
-    files = verified_files(ex.path, read_rtl(ex.path))
-    old = {k: v for k, v in files.items() if k not in ("vit_axi.v", "tb_vit_axi.v")}
-    monkeypatch.setenv("VITSDK_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(UserError, match=r"rtl/ has no tb_vit_axi\.v, vit_axi\.v \(exported by an older vitsdk\)"):
-        build_simulator(old, load_program(read_rtl(ex.path), files).parameters(), top="tb_vit_axi")
-    assert not (tmp_path / "cache").exists()
-
-
 def test_tampered_rtl_sources_are_refused_before_anything_runs(exported, tmp_path, monkeypatch):
     import shutil
 
