@@ -124,6 +124,21 @@ def test_activation_matrices_are_the_compiled_layout(nano):
     assert [start for start, _, _ in matrices] == [0] + ends[:-1] and ends[-1] == program.sizes["AW"]
 
 
+def test_strip_copies_hold_what_the_linears_read(nano):
+    """With TN/R = 2 strips (TM=4, TN=16, L=4, rows of 8) the second strip reads its own kept column of each
+    linear's input, so the matrices the linears read (patches, LayerNorm output, attention output, MLP hidden)
+    get one more copy; q|k|v, which only QK^T and AV read from the first copy's two ports, does not. Counted by
+    hand over max(4, 4, 16) = 16 skewed banks, ceil(columns / 16) words per row: 49 x 1 + 50 x 2 + 50 x 2 +
+    50 x 4 = 449 words (the first copy: + 50 x 6 for q|k|v = 749)."""
+    from vitsdk.fpga.synth import buffer_plan
+    _, _, qv, _ = nano
+    plan = buffer_plan(compile_program(qv, BLOCK, replace(TINY, outputs=16)))
+    first, strips = plan["activations"], plan["activation_strips"]
+    assert (first.banks, first.depth, first.copies, first.ports) == (16, 749, 1, 2)
+    assert (strips.banks, strips.depth, strips.copies, strips.ports) == (16, 449, 1, 1)
+    assert "activation_strips" not in buffer_plan(compile_program(qv, BLOCK, TINY))  # one strip: one copy
+
+
 def test_score_and_residual_bram_is_the_hand_count_of_their_banks(nano):
     """Scores and residual of vit_nano (50 tokens, 32 channels) on TM=4, L=4 are max(TM, L) = 4 skewed banks.
     Counted by hand: a score bank holds 50 query rows of ceil(50 / 4) = 13 words of 32 bits (650 x 32 = 20.8

@@ -261,10 +261,11 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
     - activations (int8): the MAC array reads TM consecutive tokens of one column per strip (TN/R strips,
       each its own kept column) and, in QK^T, the B operand's TN consecutive tokens of one column of K, in
       AV TN consecutive channels of one token of V; the epilogue writes TM tokens of one column, LayerNorm L
-      channels of one token. Skewed over max(TM, L, TN) banks, one copy per strip; QK^T reads Q and K in the
-      same cycle and writes only scores, so with one strip the banks are true dual port (Q on one port, K on
-      the other) instead of a second copy. Each matrix (patches, LayerNorm output, q|k|v, attention output,
-      MLP hidden) is laid out on its own rows (`activation_matrices`).
+      channels of one token. Skewed over max(TM, L, TN) banks; QK^T reads Q and K in the same cycle and
+      writes only scores, so the banks are true dual port (Q on one port, K on the other). Each matrix
+      (patches, LayerNorm output, q|k|v, attention output, MLP hidden) is laid out on its own rows
+      (`activation_matrices`). activation_strips: strips 2..TN/R read their own columns of the linears' inputs
+      (not q|k|v, which only QK^T and AV read) from one more copy each of those matrices, written with them.
     - probabilities (16 bits): softmax writes L consecutive keys of one query, AV reads TM consecutive queries
       of one key: skewed over max(TM, L) banks.
     - scores (32 bits): the QK^T epilogue writes TM queries of one key, softmax reads L keys of one query:
@@ -291,17 +292,23 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
     both = [row for row in mm if row[4] & 3 == 2]  # QK^T: A and B from the activations in the same cycle
     act = Skewed(max(TM, L, TN if dense_b else 1))
     act_terms = "max(TM, L, TN)" if dense_b else "max(TM, L)"
-    act_copies, act_ports, act_why = (strips, 1, "one copy per TN/R strip (QK^T: Q from one, K from another)") \
-        if linears and strips > 1 else (1, 1, "")
-    if both and act_copies < 2:
+    act_copies, act_ports, act_why = 1, 1, ""
+    if both:
         if any(row[4] >> 8 & 3 == 0 for row in both):  # the epilogue writes them too: a second copy
             act_copies, act_why = 2, "two copies: QK^T reads Q and K in one cycle"
         else:
             act_ports, act_why = 2, "true dual port: QK^T reads Q and K in one cycle and writes the scores"
-    act_depth = sum(act.depth(rows, cols) for _, rows, cols in activation_matrices(program))
+    matrices = activation_matrices(program)
+    act_depth = sum(act.depth(rows, cols) for _, rows, cols in matrices)
+
+    def holding(base: int, stride: int) -> tuple[int, int, int]:
+        return next(m for m in matrices if m[2] == stride and m[0] <= base < m[0] + m[1] * m[2])
+
+    strip_read = {holding(int(row[5]), int(row[6])) for row in linears}  # what the strips read, each its column
+    strip_depth = sum(act.depth(rows, cols) for _, rows, cols in strip_read)
     vec = Skewed(max(TM, L))
     T, C = s["TMAX"], s["CMAX"]
-    return {
+    plan = {
         "activations": BufferSpec(8, max(2, act_depth), act_copies,
                                   f"skewed over {act_terms} = {act.banks} banks: TM tokens of a column, L or TN "
                                   f"channels of a token" + (f"; {act_why}" if act_why else ""),
@@ -319,6 +326,11 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
         "exp_table": BufferSpec(exp_bits, 256, L, "one copy per vector lane"),
         "instructions": BufferSpec(64 * NF, _words(len(program.instructions), 1), 1, "one instruction per word"),
     }
+    if linears and strips > 1:  # strips 2.. read their own kept columns of the linears' inputs from copies of those
+        plan["activation_strips"] = BufferSpec(8, max(2, strip_depth), strips - 1,
+                                               "the matrices the linears read, banked like the activations: one "
+                                               "copy per TN/R strip after the first", banks=act.banks)
+    return plan
 
 
 def synthesize_buffers(specs: dict[str, tuple[BufferSpec, bool]], family: str, timeout_s: float = 1800.0
