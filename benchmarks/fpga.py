@@ -4,7 +4,7 @@ Per row: cycles of one inference (SIMULATED by Verilator on the generated RTL an
 the numpy integer reference, or, where marked `quick`, the quick mode `program.cycle_model` of the same design,
 which the simulated rows show is equal to the simulation), latency at the stated clock (an assumption:
 timing is not closed without Vivado), achieved MACs/cycle against the array's peak, DSP/LUT/FF/BRAM/URAM from
-Yosys (datapath units and buffers synthesised once each and multiplied by their copies, see
+Yosys (datapath units and buffers synthesised once each and multiplied by their banks and copies, see
 vitsdk.fpga.synth), DDR bytes per inference (weights streamed, double-buffered, when they do not fit), power and
 energy ESTIMATED from the simulated activity (vitsdk.fpga.synth: Horowitz ISSCC 2014 x Kuon & Rose 2007,
 plus the board's idle power). DeiT-S weights are fresh (random): latency depends on shapes and the block
@@ -44,7 +44,7 @@ from vitsdk.fpga.quick_mode import composed, slice_of, slice_program
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import get_board
 from vitsdk.fpga.extract import calibrate, extract
-from vitsdk.fpga.synth import engine_resources, estimate_power
+from vitsdk.fpga.synth import estimate_power, fitted
 from vitsdk.models import create_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def row(arch: str, label: str, model: torch.nn.Module, board: str, how: str, sub
     fv, ranges = extract(model), calibrate(model, images)
     qv = Q.quantize(fv, ranges)
     profile = get_board(board)
-    program = compile_program(qv, BLOCK, design_for(profile, BLOCK))
+    program, resources = fitted(compile_program(qv, BLOCK, design_for(profile, BLOCK)), profile)
     quick = cycle_model(program)
     counters, status, bit_exact, sim_s, part = quick, "quick", None, None, None
     if how == "simulated":
@@ -105,7 +105,6 @@ def row(arch: str, label: str, model: torch.nn.Module, board: str, how: str, sub
         part = {"blocks": subset, "tokens_per_block": part_qv.tokens, "streamed": part_program.streamed,
                 "weight_buffer_bytes": part_program.config.weight_buffer_bytes, "simulated": part_sim,
                 "quick": part_quick, "composition": COMPOSITION}
-    resources = engine_resources(program, profile)
     power = estimate_power(program, profile, counters["cycles"], counters["mac_cycles"], counters["ddr_bytes"])
     cfg = program.config
     latency_ms = counters["cycles"] / (cfg.clock_mhz * 1e3)
@@ -116,7 +115,8 @@ def row(arch: str, label: str, model: torch.nn.Module, board: str, how: str, sub
             "clock_mhz": cfg.clock_mhz, "linear_macs": useful, "macs_per_cycle": useful / counters["cycles"],
             "peak_macs_per_cycle": cfg.peak_macs_per_cycle, "mac_busy": counters["mac_cycles"] / counters["cycles"],
             "stall_cycles": counters["stall_cycles"], "ddr_bytes": counters["ddr_bytes"],
-            "weights_streamed": program.streamed, "weight_bytes": program.weight_bytes,
+            "weights_streamed": program.streamed, "resized": resources.get("resized"),
+            "weight_bytes": program.weight_bytes,
             "dsp": total["dsp"], "lut": total["lut"], "ff": total["ff"], "bram36": total["bram36"],
             "uram": total["uram"], "fits": resources["fits"], "use_percent": resources["use_percent"],
             "power_w": power["power_w"], "energy_mj": power["energy_mj"], "energy_total_mj": power["energy_total_mj"],
@@ -150,11 +150,13 @@ def main() -> int:
             "subset" if args.simulate == "subset" and board in args.subset_boards else "quick"
         print(f"{arch} {label} on {board}: {how} ...", flush=True)
         rows.append(row(arch, label, variant(arch, pruned, keep), board, how, SUBSETS[keep]))
-    print(f"\n{'model':24} {'variant':28} {'board':6} {'how':9} {'cycles':>9} {'ms':>7} {'MAC/cyc':>8} {'peak':>5} "
-          f"{'DSP':>5} {'LUT':>7} {'FF':>6} {'BRAM36':>7} {'URAM':>4} {'fits':>4} {'DDR MB':>7} {'W est':>6} {'mJ est':>7} "
+    print(f"\n{'model':24} {'variant':28} {'board':6} {'how':9} {'TMxTN':>6} {'cycles':>9} {'ms':>7} {'MAC/cyc':>8} "
+          f"{'peak':>5} {'DSP':>5} {'LUT':>7} {'FF':>6} {'BRAM36':>7} {'URAM':>4} {'fits':>4} {'DDR MB':>7} {'W est':>6} {'mJ est':>7} "
           f"{'quick':>7}")
     for r in rows:
-        print(f"{r['model']:24} {r['variant']:28} {r['board']:6} {r['status']:9} {r['cycles']:9d} {r['latency_ms']:7.3f} "
+        tile = f"{r['engine']['tokens']}x{r['engine']['outputs']}"
+        print(f"{r['model']:24} {r['variant']:28} {r['board']:6} {r['status']:9} {tile:>6} {r['cycles']:9d} "
+              f"{r['latency_ms']:7.3f} "
               f"{r['macs_per_cycle']:8.1f} {r['peak_macs_per_cycle']:5d} {r['dsp']:5d} {r['lut']:7d} {r['ff']:6d} "
               f"{r['bram36']:7.1f} {r['uram']:4d} {'yes' if r['fits'] else 'NO':>4} {r['ddr_bytes'] / 1e6:7.2f} "
               f"{r['power_w']:6.2f} {r['energy_mj']:7.3f} {100 * r['quick_vs_simulated']:+6.2f}%")

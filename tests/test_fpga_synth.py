@@ -3,6 +3,7 @@ and used by the board-fit check, and a slice of a model whose weights stream fro
 benchmarks/fpga.py simulates to compose DeiT-S). Uses vit_nano_patch4_28 and the tiny engine of test_fpga.py."""
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -203,3 +204,28 @@ def test_a_slice_of_a_streaming_model_streams_and_composes_its_ddr_bytes(nano, t
     assert total["ddr_bytes"] == whole.weight_bytes == whole_quick["ddr_bytes"]
     on_chip = slice_program(compile_program(qv, BLOCK, TINY), part_qv)  # the whole fits on chip: the slice too
     assert not on_chip.streamed and on_chip.config == TINY
+
+
+def test_an_engine_that_does_not_fit_is_resized_to_fewer_token_lanes_unless_the_user_chose_them(nano):
+    """`fitted` halves TM when design_for's engine does not fit the part (its resources say why), keeps the
+    program's instructions, and leaves an engine whose token tile the user chose as it is (check_fit refuses
+    it). A part with exactly the TM=4 engine's BRAM: TM=8 is too big, TM=4 fits."""
+    from vitsdk.fpga import synth
+    from vitsdk.fpga.synth import engine_resources, fitted
+    _, _, qv, _ = nano
+    board = get_board("zcu102")
+    small = compile_program(qv, BLOCK, TINY)  # TM = 4
+    need = engine_resources(small, board)["total"]["bram36"]
+    part = replace(board, bram_bytes=math.ceil(need) * BRAM36_BYTES)
+    big = small.with_config(replace(TINY, tokens=8))
+    assert not engine_resources(big, part)["fits"]
+    floor = synth.MIN_TOKENS
+    synth.MIN_TOKENS = 4
+    try:
+        program, resources = fitted(big, part)
+        kept, refused = fitted(big, part, sized_by_user=True)
+    finally:
+        synth.MIN_TOKENS = floor
+    assert program.config.tokens == 4 and resources["fits"] and program.instructions == big.instructions
+    assert resources["resized"]["tokens"] == [8, 4] and "bram36" in resources["resized"]["why"]
+    assert kept.config.tokens == 8 and not refused["fits"] and "resized" not in refused

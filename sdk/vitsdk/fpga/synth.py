@@ -31,7 +31,7 @@ import re
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from vitsdk.errors import UserError, tool_failed
@@ -426,6 +426,27 @@ def engine_resources(program: Program, profile: BoardProfile, family: str | None
     return {"family": family, "total": total.to_dict(), "units": units, "buffers": buffers,
             **fit_report(total, profile), "synth_seconds": round(seconds + buffers["synth_seconds"], 1),
             "method": "yosys synth_xilinx per unit x copies; buffers (BRAM/URAM) per bank x banks x copies"}
+
+
+MIN_TOKENS = 8  # the smallest TM `fitted` shrinks an engine to
+
+
+def fitted(program: Program, profile: BoardProfile, sized_by_user: bool = False) -> tuple[Program, dict]:
+    """`program` on the engine that fits `profile` by Yosys' count, with that engine's resources. The engine is
+    the one `program` was compiled for (`engine.design_for`'s sizes); when it does not fit and the user did not
+    choose its token tile, TM halves (down to MIN_TOKENS) until it does: fewer token lanes take fewer skewed
+    banks, epilogue lanes and MAC rows, and the datapath units are the same (their synthesis is keyed on TN).
+    A re-sized engine's resources say from what and why (`resized`); when nothing fits, the last count is
+    returned for `check_fit` to refuse with its numbers."""
+    resources = engine_resources(program, profile)
+    first, tokens = resources, program.config.tokens
+    while not resources["fits"] and not sized_by_user and program.config.tokens > MIN_TOKENS:
+        program = program.with_config(replace(program.config, tokens=max(MIN_TOKENS, program.config.tokens // 2)))
+        resources = engine_resources(program, profile)
+    if program.config.tokens != tokens:
+        resources["resized"] = {"tokens": [tokens, program.config.tokens],
+                                "why": f"TM={tokens} does not fit: {'; '.join(first['over'])}"}
+    return program, resources
 
 
 def fit_report(total: Resources, profile: BoardProfile) -> dict:
