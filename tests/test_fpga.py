@@ -134,6 +134,27 @@ def test_an_hls_project_of_an_older_vitsdk_is_refused_with_how_to_export_again(t
         F.read_project(tmp_path)
 
 
+def test_an_rtl_project_from_before_the_streamed_indices_and_constants_is_refused(exported, tmp_path, monkeypatch):
+    """rtl.json of format vitsdk.fpga_rtl/1 (each linear's record held its values only; its indices and constants sat
+    in xmem/cmem, three cmem words per channel): its buffers do not fit this engine, so it is refused with "export
+    it again" before anything is read from its files or built."""
+    import json
+    import shutil
+
+    from vitsdk.fpga.project import RTL_FORMAT
+    from vitsdk.fpga.rtl import simulate_project
+    _, ex = exported
+    copy = tmp_path / "copy"
+    shutil.copytree(ex.path, copy)
+    record = json.loads((copy / "rtl" / "rtl.json").read_text())
+    assert record["format"] == RTL_FORMAT == "vitsdk.fpga_rtl/2"
+    (copy / "rtl" / "rtl.json").write_text(json.dumps({**record, "format": "vitsdk.fpga_rtl/1"}))
+    monkeypatch.setenv("VITSDK_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(UserError, match=r"rtl\.json was written by an older vitsdk .*: export the model again") as err:
+        simulate_project(copy, ex.project)
+    assert "\n" not in str(err.value) and not (tmp_path / "cache").exists()
+
+
 def test_int_reference_agrees_with_fp32_within_quantisation_error(exported, fmnist):
     model, ex = exported
     images = fmnist[0][:80]
@@ -404,11 +425,14 @@ def test_streamed_weights_stall_on_the_ddr_model_and_stay_exact(exported, fmnist
 
 
 def test_streamed_export_fetches_its_weights_through_the_ddr_port(tmp_path, fmnist):
-    """Exported with a weight buffer below its weights: rtl/ ships the weight image as ddr.hex (no wmem.hex), the
-    engine's wmem is the double buffer of the largest linear (WW), and every weight reaches the MAC array through
-    the engine's ddr_* port from the testbench's DDR model (at the default 38.4 bytes/cycle: one 16-byte beat per
-    cycle at most): bit-exact logits, DDR bytes = the image, cycles = the quick mode's. One byte changed in the
-    DDR image changes the logits, so nothing reaches the engine another way."""
+    """Exported with a weight buffer below its weights: rtl/ ships the weight image as ddr.hex (no wmem/xmem/kmem.hex),
+    each linear's record holds its values, column indices and per-channel constants (each section whole 64-byte
+    blocks), and the engine holds none of them whole: wmem, xmem and kmem are double buffers whose halves are each
+    as large as the largest such section (WW, XW, KW), and the fit check counts exactly those bytes. Every weight
+    reaches the engine through its ddr_* port from the testbench's DDR model (at the default 38.4 bytes/cycle: one
+    16-byte beat per cycle at most): bit-exact logits, DDR bytes = the image, cycles and stalls = the quick mode's.
+    One byte changed in a values, an index or a constants section of the image changes the logits, so nothing
+    reaches the engine another way."""
     from vitsdk.fpga.program import cycle_model
     from vitsdk.fpga.project import read_rtl, verified_files
     from vitsdk.fpga.rtl import ddr_hex, load_program, read_weight_image, simulate
@@ -417,12 +441,20 @@ def test_streamed_export_fetches_its_weights_through_the_ddr_port(tmp_path, fmni
                        engine={**TINY, "weight_buffer_bytes": 20000}, synth=False)
     files = verified_files(ex.path, read_rtl(ex.path), ex.project["rtl_sha256"])
     program = load_program(read_rtl(ex.path), files)
-    parameters = program.parameters()
-    assert "ddr.hex" in files and "wmem.hex" not in files and parameters["STREAM"] == 1
-    largest = max(layer["image_bytes"] for layer in program.layers)
-    assert parameters["WW"] == 2 * largest < program.weight_image_bytes  # a double buffer, not every weight
-    assert all(layer["image_offset"] % parameters["DDR_W"] == 0 for layer in program.layers)
-    image = read_weight_image(files)
+    parameters, layers = program.parameters(), program.layers
+    assert "ddr.hex" in files and parameters["STREAM"] == 1
+    assert not {"wmem.hex", "xmem.hex", "kmem.hex"} & set(files)
+    sections = ("value_bytes", "index_bytes", "constant_bytes")
+    for layer in layers:
+        assert all(layer[key] % 64 == 0 for key in sections) and layer["image_offset"] % 64 == 0
+        assert layer["image_bytes"] == sum(layer[key] for key in sections)
+        assert layer["constant_bytes"] == 16 * -(-layer["out"] // 4) * 4  # 16 bytes per output channel
+    halves = {name: max(layer[key] for layer in layers) // size
+              for name, key, size in (("WW", "value_bytes", 1), ("XW", "index_bytes", 2), ("KW", "constant_bytes", 8))}
+    assert {name: parameters[name] for name in halves} == {name: 2 * n for name, n in halves.items()}
+    held = parameters["WW"] + 2 * parameters["XW"] + 8 * parameters["KW"]  # the engine's on-chip weight bytes
+    assert program.weight_buffer_need == held <= 20000 < program.weight_bytes == program.weight_image_bytes
+    image = read_weight_image(files, layers)
     assert image.size == program.weight_image_bytes == parameters["DDR_WORDS"] * parameters["DDR_W"]
     patches = Q.quantize_input(ex.model, fmnist[0][2:4].numpy())
     sim = simulate(files, parameters, patches)
@@ -431,13 +463,18 @@ def test_streamed_export_fetches_its_weights_through_the_ddr_port(tmp_path, fmni
     assert sim.ddr_bytes[0] == image.size == quick["ddr_bytes"] and sim.stall_cycles[0] > 0
     assert (sim.cycles[0], sim.stall_cycles[0]) == (quick["cycles"], quick["stall_cycles"])
     assert len(set(sim.cycles)) == 1 and len(set(sim.ddr_bytes)) == 1  # the second image streams the same way
-    head = program.layers[-1]  # the classifier's first weight: feeds logit 0 directly
-    broken = image.astype(np.int64)
-    broken[head["image_offset"]] ^= 0x40
-    (tmp_path / "ddr.hex").write_text(ddr_hex(broken, parameters["DDR_W"]))
-    tampered = simulate({**files, "ddr.hex": tmp_path / "ddr.hex"}, parameters, patches)
-    assert not np.array_equal(tampered.logits, sim.logits)
-    assert np.array_equal(tampered.logits[:, 1:], sim.logits[:, 1:])  # only class 0 reads that weight
+    # the classifier's record: its first value and the first byte of its bias feed logit 0 only, its first kept
+    # column index the logits of the first block strip (R = 8 classes)
+    head, strip = layers[-1], program.block.rows
+    values, indices = head["image_offset"], head["image_offset"] + head["value_bytes"]
+    constants = indices + head["index_bytes"]
+    for offset, flip, fed in ((values, 0x40, 1), (indices, 0x01, strip), (constants + 1, 0x10, 1)):
+        broken = image.astype(np.int64)
+        broken[offset] ^= flip
+        (tmp_path / "ddr.hex").write_text(ddr_hex(broken, parameters["DDR_W"]))
+        tampered = simulate({**files, "ddr.hex": tmp_path / "ddr.hex"}, parameters, patches)
+        assert not np.array_equal(tampered.logits[:, 0], sim.logits[:, 0]), offset - head["image_offset"]
+        assert np.array_equal(tampered.logits[:, fed:], sim.logits[:, fed:])  # only those classes read that byte
 
 
 def test_tampered_rtl_sources_are_refused_before_anything_runs(exported, tmp_path, monkeypatch):

@@ -5,7 +5,7 @@
 `timescale 1ns / 1ps
 module tb_vit;
     parameter integer TM = 4, TN = 8, R = 4, L = 4, AW = 1024, PW = 1024, SW = 1024, RW = 1024, WW = 1024,
-                      XW = 1024, CW = 1024, GW = 256, OW = 16, QW = 1024, TMAX = 64, CMAX = 64,
+                      XW = 1024, KW = 1024, CW = 1024, GW = 256, OW = 16, QW = 1024, TMAX = 64, CMAX = 64,
                       DDR_NUM = 38, DDR_DEN = 1, DDR_LAT = 100, DDR_W = 16, DDR_WORDS = 1, LN_LAT = 40,
                       RECIP_LAT = 4, STREAM = 0, NOUT = 10;
     reg clk = 1'b0;
@@ -16,7 +16,7 @@ module tb_vit;
     wire [31:0] ddr_addr, ddr_len;
     reg ddr_valid = 1'b0;
     reg [8*DDR_W-1:0] ddr_data = 0;
-    vit_engine #(.TM(TM), .TN(TN), .R(R), .L(L), .AW(AW), .PW(PW), .SW(SW), .RW(RW), .WW(WW), .XW(XW), .CW(CW),
+    vit_engine #(.TM(TM), .TN(TN), .R(R), .L(L), .AW(AW), .PW(PW), .SW(SW), .RW(RW), .WW(WW), .XW(XW), .KW(KW), .CW(CW),
                  .GW(GW), .OW(OW), .QW(QW), .TMAX(TMAX), .CMAX(CMAX), .DDR_W(DDR_W), .LN_LAT(LN_LAT),
                  .RECIP_LAT(RECIP_LAT), .STREAM(STREAM)) dut (
         .clk(clk), .start(start), .done(done), .cycles(cycles), .mac_cycles(mac_cycles),
@@ -48,10 +48,13 @@ module tb_vit;
     initial begin
         if (!$value$plusargs("images=%d", images)) images = 1;
         $readmemh("prog.hex", dut.prog);
-        fd = $fopen("ddr.hex", "r");  // the weights stream from the DDR model, or sit on chip from the start
+        fd = $fopen("ddr.hex", "r");  // the linears' weights stream from the DDR model, or sit on chip from the start
         if (fd != 0) begin $fclose(fd); $readmemh("ddr.hex", ddr); end
-        else $readmemh("wmem.hex", dut.wmem);
-        $readmemh("xmem.hex", dut.xmem);
+        else begin
+            $readmemh("wmem.hex", dut.wmem);
+            $readmemh("xmem.hex", dut.xmem);
+            $readmemh("kmem.hex", dut.kmem);
+        end
         $readmemh("cmem.hex", dut.cmem);
         $readmemh("glut.hex", dut.glut);
         $readmemh("elut.hex", dut.elut);

@@ -13,7 +13,7 @@
 `timescale 1ns / 1ps
 module tb_vit_axi;
     parameter integer TM = 4, TN = 8, R = 4, L = 4, AW = 1024, PW = 1024, SW = 1024, RW = 1024, WW = 1024,
-                      XW = 1024, CW = 1024, GW = 256, OW = 16, QW = 1024, TMAX = 64, CMAX = 64,
+                      XW = 1024, KW = 1024, CW = 1024, GW = 256, OW = 16, QW = 1024, TMAX = 64, CMAX = 64,
                       DDR_NUM = 38, DDR_DEN = 1, DDR_LAT = 100, DDR_W = 16, DDR_WORDS = 1, LN_LAT = 40,
                       RECIP_LAT = 4, STREAM = 0, NOUT = 10;
     localparam integer ADDR_W = 16;
@@ -31,7 +31,7 @@ module tb_vit_axi;
     wire [1:0] m_arburst, m_rresp;
     wire m_arvalid, m_arready, m_rlast, m_rvalid, m_rready;
     wire [8*DDR_W-1:0] m_rdata;
-    vit_axi #(.TM(TM), .TN(TN), .R(R), .L(L), .AW(AW), .PW(PW), .SW(SW), .RW(RW), .WW(WW), .XW(XW), .CW(CW),
+    vit_axi #(.TM(TM), .TN(TN), .R(R), .L(L), .AW(AW), .PW(PW), .SW(SW), .RW(RW), .WW(WW), .XW(XW), .KW(KW), .CW(CW),
               .GW(GW), .OW(OW), .QW(QW), .TMAX(TMAX), .CMAX(CMAX), .LN_LAT(LN_LAT), .RECIP_LAT(RECIP_LAT),
               .STREAM(STREAM), .DDR_W(DDR_W), .ADDR_W(ADDR_W)) dut (
         .ap_clk(clk), .ap_rst_n(rst_n),

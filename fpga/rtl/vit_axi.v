@@ -31,7 +31,8 @@
 module vit_axi #(
     parameter integer TM = 4, parameter integer TN = 8, parameter integer R = 4, parameter integer L = 4,
     parameter integer AW = 1024, parameter integer PW = 1024, parameter integer SW = 1024, parameter integer RW = 1024,
-    parameter integer WW = 1024, parameter integer XW = 1024, parameter integer CW = 1024, parameter integer GW = 256,
+    parameter integer WW = 1024, parameter integer XW = 1024, parameter integer KW = 1024, parameter integer CW = 1024,
+    parameter integer GW = 256,
     parameter integer OW = 16, parameter integer QW = 1024, parameter integer TMAX = 64, parameter integer CMAX = 64,
     parameter integer LN_LAT = 40, parameter integer RECIP_LAT = 4, parameter integer STREAM = 0,
     parameter integer DDR_W = 16, parameter integer ADDR_W = 16
@@ -74,7 +75,7 @@ module vit_axi #(
     input wire m_axi_gmem_rvalid,
     output wire m_axi_gmem_rready
 );
-    localparam [31:0] ID = 32'h56495445, VERSION = 32'd2, NPARAM = 32'd20;
+    localparam [31:0] ID = 32'h56495445, VERSION = 32'd3, NPARAM = 32'd21;
     localparam [ADDR_W-1:0] A_CTRL = 'h00, A_ID = 'h10, A_VERSION = 'h14, A_NPARAM = 'h18, A_BUF_SEL = 'h40,
                             A_BUF_ADDR = 'h44, A_BUF_HI = 'h48, A_BUF_DATA = 'h4c, A_DDR_LO = 'h50, A_DDR_HI = 'h54,
                             A_DDR_STATUS = 'h58;
@@ -96,7 +97,7 @@ module vit_axi #(
                                            : {{56{buf_signed & pend_data[7]}}, pend_data[7:0]};
     wire ddr_req;
     wire [31:0] ddr_addr, ddr_len;
-    vit_engine #(.TM(TM), .TN(TN), .R(R), .L(L), .AW(AW), .PW(PW), .SW(SW), .RW(RW), .WW(WW), .XW(XW), .CW(CW),
+    vit_engine #(.TM(TM), .TN(TN), .R(R), .L(L), .AW(AW), .PW(PW), .SW(SW), .RW(RW), .WW(WW), .XW(XW), .KW(KW), .CW(CW),
                  .GW(GW), .OW(OW), .QW(QW), .TMAX(TMAX), .CMAX(CMAX), .LN_LAT(LN_LAT), .RECIP_LAT(RECIP_LAT),
                  .STREAM(STREAM), .DDR_W(DDR_W)) engine (
         .clk(ap_clk), .start(start), .done(done), .cycles(cycles), .mac_cycles(mac_cycles),
@@ -145,7 +146,7 @@ module vit_axi #(
             8: parameter_value = WW; 9: parameter_value = XW; 10: parameter_value = CW; 11: parameter_value = GW;
             12: parameter_value = OW; 13: parameter_value = QW; 14: parameter_value = TMAX; 15: parameter_value = CMAX;
             16: parameter_value = LN_LAT; 17: parameter_value = RECIP_LAT; 18: parameter_value = STREAM;
-            19: parameter_value = DDR_W;
+            19: parameter_value = DDR_W; 20: parameter_value = KW;
             default: parameter_value = 32'd0;
         endcase
     endfunction

@@ -5,10 +5,12 @@
 // block schedule, so pruned columns cost no cycles; QK^T and AV run on the same array), a TM-lane
 // epilogue (bias, requantisation, residual add, GELU table) that drains one output column per cycle
 // while the array already accumulates the next tile, and an L-lane vector unit for LayerNorm, softmax
-// and token selection (top-k by CLS attention, EViT's fused token). When the weights stream (STREAM), the
-// weight fetch unit reads each linear's int8 values from DDR through the ddr_* port (one request of ddr_len
-// bytes at a time, DDR_W bytes per beat, no back-pressure) into one half of wmem, the double buffer: the next
-// linear loads into the other half while the current one computes, and a linear whose weights have not fully
+// and token selection (top-k by CLS attention, EViT's fused token). A linear's weights are three buffers:
+// int8 values (wmem), kept column indices (xmem) and per-channel constants (kmem). When the weights stream
+// (STREAM), the weight fetch unit reads each linear's record of the weight image (values, indices, constants:
+// three sections, each a whole number of beats) from DDR through the ddr_* port (one request of ddr_len bytes at
+// a time, DDR_W bytes per beat, no back-pressure) into one half of each of the three, the double buffers: the next
+// linear loads into the other halves while the current one computes, and a linear whose weights have not fully
 // arrived waits (stall_cycles). The DDR itself is the testbench's (tb_vit.v) or the IP's (vit_axi.v).
 // Arithmetic: vit_ops.vh, the twin of sdk/vitsdk/fpga/intops.py; outputs are bit-exact to it.
 //
@@ -20,11 +22,12 @@
 module vit_engine #(
     parameter integer TM = 4, parameter integer TN = 8, parameter integer R = 4, parameter integer L = 4,
     parameter integer AW = 1024, parameter integer PW = 1024, parameter integer SW = 1024, parameter integer RW = 1024,
-    parameter integer WW = 1024, parameter integer XW = 1024, parameter integer CW = 1024, parameter integer GW = 256,
+    parameter integer WW = 1024, parameter integer XW = 1024, parameter integer KW = 1024, parameter integer CW = 1024,
+    parameter integer GW = 256,
     parameter integer OW = 16, parameter integer QW = 1024, parameter integer TMAX = 64, parameter integer CMAX = 64,
     parameter integer DDR_W = 16,
     parameter integer LN_LAT = 40, parameter integer RECIP_LAT = 4, parameter integer STREAM = 0,
-    parameter integer NF = 24
+    parameter integer NF = 26
 ) (
     input wire clk,
     input wire start,
@@ -56,7 +59,7 @@ module vit_engine #(
     localparam [4:0] S_SM_RECIP = 16, S_SEL_RECIP = 17;
     // the write port's buffer numbers (vitsdk.fpga.axi.BUFFERS)
     localparam [3:0] BUF_PROG = 0, BUF_AMEM = 1, BUF_RMEM = 2, BUF_WMEM = 3, BUF_XMEM = 4, BUF_CMEM = 5, BUF_GLUT = 6,
-                     BUF_ELUT = 7;
+                     BUF_ELUT = 7, BUF_KMEM = 8;
 
     // ---- buffers ----
     reg [63:0] prog [0:QW-1];                  // instruction stream, NF words per instruction
@@ -64,9 +67,11 @@ module vit_engine #(
     reg [15:0] pmem [0:PW-1];                  // softmax probabilities of one head (TM reads per cycle)
     reg signed [31:0] smem [0:SW-1];           // attention scores of one head (epilogue writes, L reads)
     reg signed [31:0] rmem [0:RW-1];           // residual stream, two regions (token selection ping-pong)
-    reg signed [7:0] wmem [0:WW-1];            // weights: on-chip, or the double buffer of streamed layers
+    // a linear's weights: every linear's on chip, or (streaming) two halves, each as large as the largest section
+    reg signed [7:0] wmem [0:WW-1];            // int8 weight values
     reg [15:0] xmem [0:XW-1];                  // kept column indices of the block-sparse weights
-    reg signed [63:0] cmem [0:CW-1];           // per-channel bias / multiplier / shift, LayerNorm gain / offset
+    reg signed [63:0] kmem [0:KW-1];           // per output channel: {multiplier, bias} (int32 each), shift
+    reg signed [63:0] cmem [0:CW-1];           // LayerNorm gain / offset
     reg signed [7:0] glut [0:GW-1];            // GELU tables (256 per block)
     reg [63:0] elut [0:255];                   // softmax exp2 table
     reg signed [31:0] omem [0:OW-1];           // logits
@@ -85,11 +90,15 @@ module vit_engine #(
     wire signed [63:0] abase = f[5], astride = f[6], bbase = f[7], bsn = f[8], bsk = f[9], xbase = f[10];
     wire signed [63:0] kept = f[11], nblk = f[12], cbase = f[13], lutbase = f[14], dbase = f[15], dstride = f[16];
     wire signed [63:0] mscal = f[17], sscal = f[18], strips = f[19], next_bytes = f[20], lo = f[21], hi = f[22];
-    wire [63:0] next_addr = f[23];  // the next linear's weights: bytes and address in the weight image
+    // the next linear's record in the weight image: address, bytes, and the bytes of its values and index sections
+    wire [63:0] next_addr = f[23], next_values = f[24], next_indices = f[25];
     wire a_pmem = flags[0], b_dense = flags[1], packed_mode = flags[2], per_channel = flags[12];
     wire has_lut = flags[13], streamed = STREAM != 0 && flags[15];  // weights stream when they do not fit on chip
-    // a streamed linear's weights sit in its half of the double buffer (flag 16: the upper one), else at bbase
+    // a streamed linear's weights sit in its halves of the double buffers (flag 16: the upper ones), else at
+    // bbase / xbase / cbase
     wire signed [63:0] wbase = streamed ? (flags[16] ? WW / 2 : 0) : bbase;
+    wire signed [63:0] ibase = streamed ? (flags[16] ? XW / 2 : 0) : xbase;
+    wire signed [63:0] kbase = streamed ? (flags[16] ? KW / 2 : 0) : cbase;
     wire [1:0] emode = flags[5:4], dsel = flags[9:8];
 
     // ---- MAC array operands (combinational reads of the current k-step) ----
@@ -105,7 +114,7 @@ module vit_engine #(
     always @* begin
         for (cj = 0; cj < P; cj = cj + 1) begin
             s_idx = nt / R + cj;
-            col[cj] = b_dense ? ks : (s_idx < strips ? $signed({48'd0, xmem[xbase + (s_idx * nblk + blk) * kept + kk]}) : 0);
+            col[cj] = b_dense ? ks : (s_idx < strips ? $signed({48'd0, xmem[ibase + (s_idx * nblk + blk) * kept + kk]}) : 0);
         end
         for (ci = 0; ci < TM; ci = ci + 1)
             for (cj = 0; cj < P; cj = cj + 1) begin
@@ -145,13 +154,16 @@ module vit_engine #(
     assign idle = state == S_IDLE;
     assign rd_data = omem[rd_addr];
 
-    // ---- weight fetch unit: one request outstanding; its beats fill wmem from fetch_ptr on ----
-    reg [31:0] fetch_ptr, fetch_left;  // next wmem address, beats still to arrive
-    integer b;
-    task fetch(input [63:0] addr, input [63:0] nbytes, input upper);  // request a linear's weights into a half
-        begin
+    // ---- weight fetch unit: one request outstanding; each beat goes to the buffer whose section it is in (the
+    // sections are whole beats), byte o of a section into byte o % size of element o / size of that buffer's half ----
+    reg [31:0] fetch_off, fetch_left, fetch_values, fetch_indices;  // next byte of the record, beats still to arrive
+    reg fetch_upper;
+    integer b, o;
+    task fetch(input [63:0] addr, input [63:0] nbytes, input [63:0] values, input [63:0] indices, input upper);
+        begin  // request a linear's record into the lower or upper halves
             ddr_req <= 1'b1; ddr_addr <= addr[31:0]; ddr_len <= nbytes[31:0];
-            fetch_ptr <= upper ? WW / 2 : 0; fetch_left <= nbytes[31:0] / DDR_W;
+            fetch_off <= 0; fetch_left <= nbytes[31:0] / DDR_W; fetch_values <= values[31:0];
+            fetch_indices <= indices[31:0]; fetch_upper <= upper;
             ddr_bytes <= ddr_bytes + nbytes;
         end
     endtask
@@ -168,19 +180,32 @@ module vit_engine #(
                 BUF_CMEM: cmem[wr_addr] <= wr_data;
                 BUF_GLUT: glut[wr_addr] <= wr_data[7:0];
                 BUF_ELUT: elut[wr_addr[7:0]] <= wr_data;
+                BUF_KMEM: kmem[wr_addr] <= wr_data;
                 default: ;
             endcase
         mac_en <= 1'b0;
         ddr_req <= 1'b0;
-        if (ddr_valid && fetch_left != 0) begin  // a weight beat: DDR_W bytes into the half being filled
-            for (b = 0; b < DDR_W; b = b + 1) wmem[fetch_ptr + b] <= ddr_data[8 * b +: 8];
-            fetch_ptr <= fetch_ptr + DDR_W; fetch_left <= fetch_left - 1;
+        if (ddr_valid && fetch_left != 0) begin  // a weight beat: DDR_W bytes into the halves being filled
+            for (b = 0; b < DDR_W; b = b + 1) begin
+                o = fetch_off + b;
+                if (fetch_off < fetch_values)
+                    wmem[(fetch_upper ? WW / 2 : 0) + o] <= ddr_data[8 * b +: 8];
+                else if (fetch_off < fetch_values + fetch_indices) begin
+                    o = o - fetch_values;
+                    xmem[(fetch_upper ? XW / 2 : 0) + o / 2][8 * (o % 2) +: 8] <= ddr_data[8 * b +: 8];
+                end else begin
+                    o = o - fetch_values - fetch_indices;
+                    kmem[(fetch_upper ? KW / 2 : 0) + o / 8][8 * (o % 8) +: 8] <= ddr_data[8 * b +: 8];
+                end
+            end
+            fetch_off <= fetch_off + DDR_W; fetch_left <= fetch_left - 1;
         end
         // epilogue lanes: TM tokens of one output column per cycle
         if (drain_busy) begin
             cidx = d_n0 + d_col;
-            if (per_channel) begin
-                bias = cmem[cbase + 3 * cidx]; mval = cmem[cbase + 3 * cidx + 1]; shv = cmem[cbase + 3 * cidx + 2][6:0];
+            if (per_channel) begin  // one channel's two kmem words
+                bias = $signed(kmem[kbase + 2 * cidx][31:0]); mval = $signed(kmem[kbase + 2 * cidx][63:32]);
+                shv = kmem[kbase + 2 * cidx + 1][6:0];
             end else begin
                 bias = 0; mval = mscal; shv = sscal[6:0];
             end
@@ -217,7 +242,8 @@ module vit_engine #(
                     64'd4: begin state <= S_SEL_RANK; cand <= 0; c0 <= 0; rank_cnt = 0; ndrop <= 0; wsum <= 0; end
                     default: begin  // 5: start of an inference: prefetch the first streamed layer's weights
                         if (STREAM != 0 && prog[pc * NF + 20] != 0)
-                            fetch(prog[pc * NF + 23], prog[pc * NF + 20], prog[pc * NF + 4][17]);
+                            fetch(prog[pc * NF + 23], prog[pc * NF + 20], prog[pc * NF + 24], prog[pc * NF + 25],
+                                  prog[pc * NF + 4][17]);
                         state <= S_FETCH;
                     end
                 endcase
@@ -228,7 +254,7 @@ module vit_engine #(
                     stall_cycles <= stall_cycles + 1;  // this layer's weights are still arriving
                 end else begin
                     if (streamed && next_bytes != 0)  // double buffering: fetch the next layer into the other half
-                        fetch(next_addr, next_bytes, flags[17]);
+                        fetch(next_addr, next_bytes, next_values, next_indices, flags[17]);
                     tt <= 0; nt <= 0; ks <= 0; blk <= 0; kk <= 0; half <= 1'b0;
                     mac_en <= 1'b1; mac_first <= 1'b1; mac_cycles <= mac_cycles + 1;
                     state <= S_MM_RUN;
@@ -388,7 +414,8 @@ module vit_engine #(
 
     initial begin
         state = S_IDLE; done = 1'b0; drain_busy = 1'b0; cycles = 0; mac_cycles = 0; stall_cycles = 0; ddr_bytes = 0;
-        ddr_req = 1'b0; ddr_addr = 0; ddr_len = 0; fetch_ptr = 0; fetch_left = 0;
+        ddr_req = 1'b0; ddr_addr = 0; ddr_len = 0; fetch_off = 0; fetch_left = 0; fetch_values = 0; fetch_indices = 0;
+        fetch_upper = 1'b0;
         mac_en = 1'b0; mac_first = 1'b0; half = 1'b0; tt = 0; nt = 0; ks = 0; blk = 0; kk = 0;
         sum = 0; sumsq = 0; esum = 0; rank_cnt = 0;
     end

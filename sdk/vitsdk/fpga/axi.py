@@ -23,14 +23,15 @@ BUF_SEL, BUF_ADDR, BUF_HI, BUF_DATA = 0x40, 0x44, 0x48, 0x4C
 DDR_BASE, DDR_STATUS = 0x50, 0x58  # the weight image's bus address (lo; hi at +4); bit 0: a DDR read failed
 PARAMS, LOGITS = 0x100, 0x8000
 AP_START, AP_DONE, AP_IDLE = 0x1, 0x2, 0x4
-ID_VALUE, MAP_VERSION = 0x56495445, 2  # "VITE"; version 2: the AXI4 master, DDR_BASE, DDR_STATUS, DDR_W
+ID_VALUE, MAP_VERSION = 0x56495445, 3  # "VITE"; version 2: the AXI4 master, DDR_BASE, DDR_STATUS, DDR_W; 3: kmem, KW
 # the IP's parameters (registers at PARAMS); the DDR's bandwidth and latency (DDR_NUM/DDR_DEN/DDR_LAT in rtl.json) are
 # the board's, the testbenches' DDR models take them, the IP has none
 PARAMETERS = ("TM", "TN", "R", "L", "AW", "PW", "SW", "RW", "WW", "XW", "CW", "GW", "OW", "QW", "TMAX", "CMAX",
-              "LN_LAT", "RECIP_LAT", "STREAM", "DDR_W")
+              "LN_LAT", "RECIP_LAT", "STREAM", "DDR_W", "KW")
 BUFFERS = {"prog": (0, 64), "amem": (1, 8), "rmem": (2, 32), "wmem": (3, 8), "xmem": (4, 16), "cmem": (5, 64),
-           "glut": (6, 8), "elut": (7, 64)}  # name: (vit_engine BUF_* number, element bits)
-STATIC = ("prog", "wmem", "xmem", "cmem", "glut", "elut")  # loaded once; the input and rmem per inference
+           "glut": (6, 8), "elut": (7, 64), "kmem": (8, 64)}  # name: (vit_engine BUF_* number, element bits)
+STATIC = ("prog", "wmem", "xmem", "kmem", "cmem", "glut", "elut")  # loaded once; the input and rmem per inference
+STREAMED = ("wmem", "xmem", "kmem")  # a linear's weights: from DDR when the model streams (rtl/ddr.hex), not loaded
 
 
 class Mmio(Protocol):
@@ -107,9 +108,9 @@ class AxiEngine:
         if missing:
             raise UserError(f"this project's rtl/rtl.json has no {', '.join(missing)} (exported by an older vitsdk): "
                             f"export it again")
-        # a streamed model's weights come from DDR through the IP's master: the weight buffer starts empty
+        # a streamed model's weights come from DDR through the IP's master: the weight buffers start empty
         self.streamed = bool(parameters["STREAM"])
-        self.static = tuple(name for name in STATIC if not (self.streamed and name == "wmem"))
+        self.static = tuple(name for name in STATIC if not (self.streamed and name in STREAMED))
         self.images = {name: read_hex(files[f"{name}.hex"], BUFFERS[name][1]) for name in (*self.static, "rmem")}
         self.ddr_address: int | None = None
         # rmem holds two regions of the residual stream; the first starts as CLS + position embedding and is

@@ -11,21 +11,29 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from vitsdk.errors import UserError
+from vitsdk.fpga.axi import BUFFERS
 from vitsdk.fpga.blocksparse import BlockShape, encode
 from vitsdk.fpga.engine import DDR_BEAT_BYTES, EngineConfig
 from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
 
-NF = 24  # 64-bit words per instruction (vit_engine.v)
+NF = 26  # 64-bit words per instruction (vit_engine.v)
 OP_END, OP_MM, OP_LN, OP_SM, OP_SEL, OP_START = 0, 1, 2, 3, 4, 5
 # MM flags (vit_engine.v): bit 0 A from the probability buffer, 1 B dense from activations, 2 packed int8 pairs,
 # 4-5 epilogue mode (0 raw, 1 int8, 2 residual add), 8-9 destination (0 act, 1 residual, 2 scores, 3 logits),
 # 12 per-channel constants, 13 GELU table, 15 a weighted linear (streams from DDR when the engine's STREAM is set),
-# 16 its weights sit in the upper half of the double buffer (streaming), 17 the fetch it issues (the next linear's
-# weights) goes into the upper half. OP_START and each linear fetch the next linear's weights: field 20 its bytes
-# (`next_bytes`), field 23 its byte address in the weight image (`next_addr`).
+# 16 its weights sit in the upper halves of the double buffers (streaming), 17 the fetch it issues (the next linear's
+# weights) goes into the upper halves. OP_START and each linear fetch the next linear's record of the weight image:
+# field 20 its bytes (`next_bytes`), 23 its byte address (`next_addr`), 24 and 25 the bytes of its values and
+# column-index sections (the constants section is the rest).
 FLAG_UPPER, FLAG_NEXT_UPPER = 1 << 16, 1 << 17
-DDR_ALIGN = max(DDR_BEAT_BYTES)  # bytes: each linear's weights start and end on such a boundary of the weight image,
-# so every port width (EngineConfig.ddr_beat_bytes) reads whole beats of one layer and the layout serves them all
+DDR_ALIGN = max(DDR_BEAT_BYTES)  # bytes: each section of a linear's record starts and ends on such a boundary of the
+# weight image, so every port width (EngineConfig.ddr_beat_bytes) reads whole beats of one section
+# A linear's weights, in three buffers of the engine (each element's bytes: vitsdk.fpga.axi.BUFFERS' bits / 8) and in
+# its record of the weight image, in this order (buffer, the record's section): int8 values (wmem), 16-bit kept
+# column indices (xmem), per-channel constants (kmem, two 64-bit words per output channel: bias int32 in bits
+# 31..0 and multiplier int32 in bits 63..32 of the first, shift in the second: 16 bytes, one 16-byte beat per
+# channel; three words (24 bytes) held the same before, and a 9-byte packing would split entries across beats).
+WEIGHT_BUFFERS = {"wmem": "value_bytes", "xmem": "index_bytes", "kmem": "constant_bytes"}
 MODE_RAW, MODE_ACT, MODE_RES = 0, 1, 2
 DST_ACT, DST_RES, DST_SCORE, DST_OUT = 0, 1, 2, 3
 
@@ -38,11 +46,11 @@ class Program:
     config: EngineConfig
     block: BlockShape
     instructions: list[list[int]]
-    memories: dict[str, np.ndarray]  # name -> flat integer image (hex file rtl/<name>.hex); the weight image is
-    # "wmem" (loaded on chip) or "ddr" (streamed), `weight_memories`
-    sizes: dict[str, int]  # Verilog parameters (buffer depths, TMAX, CMAX, NOUT); WW is `parameters()`'s
-    layers: list[dict]  # per linear: name, tokens, strips, col_blocks, kept, weight bytes, its weight image slice
-    weight_bytes: int
+    memories: dict[str, np.ndarray]  # name -> flat integer image (hex file rtl/<name>.hex); the linears' weights
+    # are wmem, xmem, kmem (loaded on chip) or "ddr", the weight image's bytes (streamed): `weight_memories`
+    sizes: dict[str, int]  # Verilog parameters (buffer depths, TMAX, CMAX, NOUT); WW, XW, KW are `parameters()`'s
+    layers: list[dict]  # per linear: name, tokens, strips, col_blocks, kept, its record's offset and section bytes
+    weight_bytes: int  # the linears' values, indices and constants as wmem/xmem/kmem hold them: the weight image
     activation_bytes: int  # every buffer but the weights
     input_shape: tuple[int, int]  # (patches, patch values)
     classes: int
@@ -53,24 +61,32 @@ class Program:
         return self.weight_bytes > self.config.weight_buffer_bytes
 
     @property
-    def largest_layer_bytes(self) -> int:
-        return max(layer["weight_bytes"] for layer in self.layers)
-
-    @property
     def weight_image_bytes(self) -> int:
-        """Bytes of the weight image: every linear's int8 values, each padded to DDR_ALIGN (what streaming reads
-        from DDR per inference; column indices and per-channel constants stay on chip in xmem/cmem)."""
+        """Bytes of the weight image: every linear's record (values, column indices, constants, each section padded
+        to DDR_ALIGN): what streaming reads from DDR per inference, and what wmem/xmem/kmem hold on chip."""
         return sum(layer["image_bytes"] for layer in self.layers)
 
     @property
-    def double_buffer_bytes(self) -> int:
-        """wmem when streaming: two halves of the largest linear's padded values (layer j loads into half j % 2)."""
-        return 2 * max(layer["image_bytes"] for layer in self.layers)
+    def weight_buffer_elements(self) -> dict[str, int]:
+        """Elements of wmem, xmem and kmem (WW, XW, KW): every linear's section when the weights are on chip, else
+        the double buffers: two halves, each as large as the largest such section of any linear (linear j loads
+        into the halves j % 2)."""
+        def elements(key: str, name: str, sizes) -> int:
+            return sizes(layer[key] for layer in self.layers) // (BUFFERS[name][1] // 8)
+        if self.streamed:
+            return {name: 2 * elements(key, name, max) for name, key in WEIGHT_BUFFERS.items()}
+        return {name: elements(key, name, sum) for name, key in WEIGHT_BUFFERS.items()}
+
+    @property
+    def largest_layer_bytes(self) -> int:
+        """Bytes of one half of the double buffers: the largest values, indices and constants sections (not
+        necessarily of one linear: each buffer is sized for its own largest section)."""
+        return sum(max(layer[key] for layer in self.layers) for key in WEIGHT_BUFFERS.values())
 
     @property
     def weight_buffer_need(self) -> int:
-        """On-chip weight bytes: every weight, or two buffers of the largest layer when streaming."""
-        return 2 * self.largest_layer_bytes if self.streamed else self.weight_bytes
+        """On-chip bytes of wmem, xmem and kmem: every linear's sections, or both halves when streaming."""
+        return sum(n * BUFFERS[name][1] // 8 for name, n in self.weight_buffer_elements.items())
 
     @property
     def on_chip_bytes(self) -> int:
@@ -79,7 +95,7 @@ class Program:
     def with_config(self, config: EngineConfig) -> "Program":
         """The same instruction stream on an engine of other sizes (the program does not depend on them)."""
         program = replace(self, config=config)
-        program.memories = weight_memories(self.memories, program.streamed)
+        program.memories = weight_memories(self.memories, self.layers, program.streamed)
         program.check()
         return program
 
@@ -91,19 +107,20 @@ class Program:
         largest = self.largest_layer_bytes
         if self.streamed and self.weight_buffer_need > cfg.weight_buffer_bytes:
             raise UserError(f"the model cannot run on this engine even when streaming: its largest layer needs "
-                            f"{largest / 1e6:.2f} MB of weights twice (double buffering) and the weight buffer has "
+                            f"{largest / 1e6:.2f} MB of values, column indices and constants twice (double "
+                            f"buffering) and the weight buffer has "
                             f"{cfg.weight_buffer_bytes / 1e6:.2f} MB; prune it (vitsdk prune) or pick a larger "
                             f"board (first layer: {name})")
 
     def parameters(self) -> dict[str, int]:
         c = self.config
         num, den = _ratio(c.ddr_bytes_per_cycle)
-        image = self.weight_image_bytes
+        buffers = self.weight_buffer_elements
         return {"TM": c.tokens, "TN": c.outputs, "R": self.block.rows, "L": c.lanes, "DDR_NUM": num, "DDR_DEN": den,
-                "DDR_LAT": c.ddr_latency, "DDR_W": c.ddr_beat_bytes, "DDR_WORDS": image // c.ddr_beat_bytes,
-                "LN_LAT": c.ln_latency, "RECIP_LAT": c.recip_latency, "STREAM": int(self.streamed),
-                **{k: v for k, v in self.sizes.items() if k != "WW"},
-                "WW": self.double_buffer_bytes if self.streamed else image}
+                "DDR_LAT": c.ddr_latency, "DDR_W": c.ddr_beat_bytes,
+                "DDR_WORDS": self.weight_image_bytes // c.ddr_beat_bytes, "LN_LAT": c.ln_latency,
+                "RECIP_LAT": c.recip_latency, "STREAM": int(self.streamed), **self.sizes,
+                "WW": buffers["wmem"], "XW": buffers["xmem"], "KW": buffers["kmem"]}
 
     def summary(self) -> dict:
         """What rtl.json records to rebuild the program from its files (`load_program`)."""
@@ -112,12 +129,44 @@ class Program:
                 "input_shape": list(self.input_shape), "classes": self.classes}
 
 
-def weight_memories(memories: dict[str, np.ndarray], streamed: bool) -> dict[str, np.ndarray]:
-    """`memories` with the weight image under the name of its home: "ddr" (rtl/ddr.hex, the DDR the engine
-    streams from) when streamed, else "wmem" (rtl/wmem.hex, loaded on chip). The bytes are the same."""
-    rest = {k: v for k, v in memories.items() if k not in ("wmem", "ddr")}
-    image = memories.get("wmem", memories.get("ddr"))
-    return rest if image is None else {**rest, ("ddr" if streamed else "wmem"): image}
+def weight_memories(memories: dict[str, np.ndarray], layers: list[dict], streamed: bool) -> dict[str, np.ndarray]:
+    """`memories` with the linears' weights where the engine finds them: "ddr" (rtl/ddr.hex, the weight image the
+    engine streams from) when streamed, else wmem, xmem and kmem (loaded on chip). The same sections either way:
+    the image is each linear's values, indices and constants in turn, the buffers each kind's sections in turn."""
+    rest = {k: v for k, v in memories.items() if k != "ddr" and k not in WEIGHT_BUFFERS}
+    if "ddr" in memories:
+        buffers = split_image(memories["ddr"], layers)
+    elif "wmem" in memories:
+        buffers = {name: memories[name] for name in WEIGHT_BUFFERS}
+    else:
+        return rest
+    return {**rest, "ddr": join_image(buffers, layers)} if streamed else {**rest, **buffers}
+
+
+def join_image(buffers: dict[str, np.ndarray], layers: list[dict]) -> np.ndarray:
+    """The weight image (uint8) from the on-chip buffers' elements: per linear its sections, little-endian."""
+    parts, at = [], dict.fromkeys(WEIGHT_BUFFERS, 0)
+    for layer in layers:
+        for name, key in WEIGHT_BUFFERS.items():
+            size = BUFFERS[name][1] // 8
+            count = layer[key] // size
+            chunk = np.asarray(buffers[name][at[name]:at[name] + count], dtype=np.int64)
+            parts.append(chunk.astype(f"<u{size}").view(np.uint8))
+            at[name] += count
+    return np.concatenate(parts)
+
+
+def split_image(image: np.ndarray, layers: list[dict]) -> dict[str, np.ndarray]:
+    """wmem, xmem, kmem (int64 elements, signed like their hex files) from the weight image's bytes."""
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    parts = {name: [] for name in WEIGHT_BUFFERS}
+    for layer in layers:
+        at = layer["image_offset"]
+        for name, key in WEIGHT_BUFFERS.items():
+            size = BUFFERS[name][1] // 8
+            parts[name].append(image[at:at + layer[key]].view(f"<i{size}").astype(np.int64))
+            at += layer[key]
+    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
 
 
 def _ratio(value: float) -> tuple[int, int]:
@@ -136,9 +185,11 @@ class _Builder:
         self.prog: list[list[int]] = []
         self.w: list[np.ndarray] = []
         self.x: list[np.ndarray] = []
+        self.k: list[np.ndarray] = []
         self.c: list[np.ndarray] = []
         self.g: list[np.ndarray] = []
-        self.sizes = {"w": 0, "x": 0, "c": 0, "g": 0}
+        self.sizes = {"w": 0, "x": 0, "k": 0, "c": 0, "g": 0}
+        self.image_bytes = 0  # the weight image so far
         self.layers: list[dict] = []
         self.mm_weighted: list[int] = []  # instruction indices of the linears (for streaming)
 
@@ -151,7 +202,8 @@ class _Builder:
     def emit(self, op: int, **fields: int) -> None:
         names = {"M": 1, "N": 2, "K": 3, "flags": 4, "abase": 5, "astride": 6, "bbase": 7, "bsn": 8, "bsk": 9,
                  "xbase": 10, "kept": 11, "nblk": 12, "cbase": 13, "lutbase": 14, "dbase": 15, "dstride": 16,
-                 "f17": 17, "f18": 18, "f19": 19, "next_bytes": 20, "lo": 21, "hi": 22}
+                 "f17": 17, "f18": 18, "f19": 19, "next_bytes": 20, "lo": 21, "hi": 22, "next_addr": 23,
+                 "next_values": 24, "next_indices": 25}
         row = [0] * NF
         row[0] = op
         for key, value in fields.items():
@@ -161,23 +213,32 @@ class _Builder:
     def linear(self, ql: QLinear, tokens: int, abase: int, astride: int, mode: int, dst: int, dbase: int,
                dstride: int, lut: int | None = None) -> None:
         bs = encode(ql.weight, self.block)
-        image_bytes = _ceil(bs.values.size, DDR_ALIGN) * DDR_ALIGN
-        vbase = self._put("w", np.pad(bs.values.reshape(-1), (0, image_bytes - bs.values.size)))
-        xbase = self._put("x", bs.index)
-        consts = np.stack([ql.bias, ql.m, ql.shift], axis=1)
-        cbase = self._put("c", consts)
-        nbytes = bs.values.size + 2 * bs.index.size + 9 * ql.weight.shape[0]
+        constants = np.stack([(ql.bias & 0xFFFFFFFF) | ql.m.astype(np.int64) << 32, ql.shift], axis=1)
+        (vbase, value_bytes), (xbase, index_bytes), (kbase, constant_bytes) = (
+            self._section("w", bs.values, "wmem"), self._section("x", bs.index, "xmem"),
+            self._section("k", constants, "kmem"))
+        sections = {"value_bytes": value_bytes, "index_bytes": index_bytes, "constant_bytes": constant_bytes}
+        nbytes = sum(sections.values())
         self.layers.append({"name": ql.name, "tokens": tokens, "out": bs.out_features, "in": bs.in_features,
                             "strips": bs.strips, "col_blocks": bs.col_blocks, "kept": bs.kept,
-                            "balanced": bs.balanced, "weight_bytes": int(nbytes), "image_offset": vbase,
-                            "image_bytes": image_bytes,
+                            "balanced": bs.balanced, "weight_bytes": nbytes, "image_offset": self.image_bytes,
+                            "image_bytes": nbytes, **sections,
                             "macs": int(tokens * np.count_nonzero(ql.weight))})
+        self.image_bytes += nbytes
         lo, hi = self.res_range
         flags = (1 << 2) | (mode << 4) | (dst << 8) | (1 << 12) | ((lut is not None) << 13) | (1 << 15)
         self.mm_weighted.append(len(self.prog))
         self.emit(OP_MM, M=tokens, N=bs.out_features, K=bs.col_blocks * bs.kept, flags=flags, abase=abase,
-                  astride=astride, bbase=vbase, xbase=xbase, kept=bs.kept, nblk=bs.col_blocks, cbase=cbase,
+                  astride=astride, bbase=vbase, xbase=xbase, kept=bs.kept, nblk=bs.col_blocks, cbase=kbase,
                   lutbase=lut or 0, dbase=dbase, dstride=dstride, f19=bs.strips, lo=lo, hi=hi)
+
+    def _section(self, kind: str, values: np.ndarray, buffer: str) -> tuple[int, int]:
+        """Puts one linear's section into its buffer, zero-padded to DDR_ALIGN bytes; returns its first element and
+        its bytes."""
+        values = np.asarray(values).reshape(-1)
+        size = BUFFERS[buffer][1] // 8
+        nbytes = _ceil(values.size * size, DDR_ALIGN) * DDR_ALIGN
+        return self._put(kind, np.pad(values, (0, nbytes // size - values.size))), nbytes
 
     def dense(self, tokens: int, outputs: int, depth: int, abase: int, astride: int, bbase: int, bsn: int, bsk: int,
               a_probs: bool, mode: int, dst: int, dbase: int, dstride: int, m: int = 1, shift: int = 1) -> None:
@@ -251,23 +312,26 @@ def compile_program(qv: QuantViT, block: BlockShape, config: EngineConfig) -> Pr
     for j, index in enumerate(b.mm_weighted):
         b.prog[index][4] |= FLAG_UPPER if j % 2 else 0
     for j, index in enumerate(fetchers[:len(b.layers)]):
-        b.prog[index][20], b.prog[index][23] = b.layers[j]["image_bytes"], b.layers[j]["image_offset"]
-        b.prog[index][4] |= FLAG_NEXT_UPPER if j % 2 else 0
+        layer, row = b.layers[j], b.prog[index]
+        row[20], row[23] = layer["image_bytes"], layer["image_offset"]
+        row[24], row[25] = layer["value_bytes"], layer["index_bytes"]
+        row[4] |= FLAG_NEXT_UPPER if j % 2 else 0
 
     memories = {
-        "wmem": np.concatenate(b.w), "xmem": np.concatenate(b.x), "cmem": np.concatenate(b.c),
+        "wmem": np.concatenate(b.w), "xmem": np.concatenate(b.x), "kmem": np.concatenate(b.k),
+        "cmem": np.concatenate(b.c),
         "glut": np.concatenate(b.g) if b.g else np.zeros(256, dtype=np.int64),
         "elut": qv.exp_lut.astype(np.int64),
         "rmem": np.concatenate([qv.embed.reshape(-1), np.zeros(T0 * C, dtype=np.int64)]),
         "prog": np.array(b.prog, dtype=object).reshape(-1),
     }
     sizes = {"AW": AW, "PW": T0 * T0, "SW": T0 * T0, "RW": 2 * T0 * C,
-             "XW": memories["xmem"].size, "CW": memories["cmem"].size, "GW": memories["glut"].size,
+             "CW": memories["cmem"].size, "GW": memories["glut"].size,
              "OW": classes, "QW": memories["prog"].size, "TMAX": T0, "CMAX": C, "NOUT": classes}
     activation_bytes = AW + 6 * T0 * T0 + 6 * T0 * C  # int8 regions, scores + probabilities, two 24-bit residuals
     program = Program(config, block, b.prog, memories, sizes, b.layers,
                       int(sum(layer["weight_bytes"] for layer in b.layers)), int(activation_bytes), (N, Pdim), classes)
-    program.memories = weight_memories(memories, program.streamed)
+    program.memories = weight_memories(memories, b.layers, program.streamed)
     program.check()
     return program
 

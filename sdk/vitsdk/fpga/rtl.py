@@ -29,7 +29,7 @@ from vitsdk.fpga.axi import BUFFERS, read_ddr_image, read_hex
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.engine import EngineConfig
-from vitsdk.fpga.program import NF, Program
+from vitsdk.fpga.program import NF, WEIGHT_BUFFERS, Program, join_image, weight_memories
 from vitsdk.fpga.project import RTL_FORMAT, read_io, read_rtl, verified_files
 from vitsdk.hashing import bytes_sha256, file_sha256
 from vitsdk.resources import fpga_path
@@ -70,27 +70,37 @@ def _word_bytes(path: Path) -> int:
         return len(f.readline().strip()) // 2
 
 
-def read_weight_image(files: dict[str, Path]) -> np.ndarray:
-    """The weight image's bytes (uint8) from rtl/ddr.hex (`axi.read_ddr_image`, at its own word width) or
-    rtl/wmem.hex (one byte per line)."""
+_WEIGHT_FILES = ("ddr.hex", *(f"{name}.hex" for name in WEIGHT_BUFFERS))  # where the linears' weights may be
+
+
+def _read_weights(files: dict[str, Path]) -> dict[str, np.ndarray]:
+    """The linears' weights as the project holds them: {"ddr": the weight image's bytes} from rtl/ddr.hex (at its
+    own word width), else wmem, xmem and kmem from their hex files."""
     if "ddr.hex" in files:
-        return read_ddr_image(files["ddr.hex"], _word_bytes(files["ddr.hex"]))
-    return (read_hex(files["wmem.hex"], 8) & 0xFF).astype(np.uint8)
+        return {"ddr": read_ddr_image(files["ddr.hex"], _word_bytes(files["ddr.hex"]))}
+    return {name: read_hex(files[f"{name}.hex"], BUFFERS[name][1]) for name in WEIGHT_BUFFERS}
 
 
-def _weights_for(files: dict[str, Path], parameters: dict[str, int], run: Path) -> None:
-    """Puts the weight image into `run` in the form this engine reads it: ddr.hex of DDR_W-byte words for the DDR
-    model when the weights stream, wmem.hex (on chip) otherwise. The same bytes whichever the project shipped
-    (a project exported with its weights on chip can be simulated streaming, and back)."""
-    stream, width = parameters["STREAM"], parameters["DDR_W"]
-    if stream and "ddr.hex" in files and _word_bytes(files["ddr.hex"]) == width:
-        shutil.copy(files["ddr.hex"], run / "ddr.hex")
-    elif not stream and "wmem.hex" in files:
-        shutil.copy(files["wmem.hex"], run / "wmem.hex")
-    elif stream:
-        (run / "ddr.hex").write_text(ddr_hex(read_weight_image(files), width))
-    else:
-        (run / "wmem.hex").write_text(to_hex(read_weight_image(files), 2))
+def read_weight_image(files: dict[str, Path], layers: list[dict]) -> np.ndarray:
+    """The weight image's bytes (uint8): rtl/ddr.hex, or the same records joined from wmem, xmem and kmem."""
+    weights = _read_weights(files)
+    return weights["ddr"] if "ddr" in weights else join_image(weights, layers)
+
+
+def weight_files(files: dict[str, Path], program: Program, folder: Path) -> dict[str, Path]:
+    """`files` with the linears' weights in the form `program`'s engine reads them: ddr.hex of DDR_W-byte words for
+    the DDR model when they stream, wmem/xmem/kmem.hex (on chip) otherwise; what is missing is written into
+    `folder` from the same bytes (a project exported with its weights on chip can be simulated streaming, and
+    back)."""
+    streamed, width = program.streamed, program.config.ddr_beat_bytes
+    if "ddr.hex" in files and streamed and _word_bytes(files["ddr.hex"]) == width or \
+            "ddr.hex" not in files and not streamed:
+        return files
+    out = {name: path for name, path in files.items() if name not in _WEIGHT_FILES}
+    for name, values in weight_memories(_read_weights(files), program.layers, streamed).items():
+        out[f"{name}.hex"] = folder / f"{name}.hex"
+        out[f"{name}.hex"].write_text(ddr_hex(values, width) if name == "ddr" else to_hex(values, _HEX_WIDTH[name]))
+    return out
 
 
 def write_rtl(program: Program, folder: Path) -> dict:
@@ -180,15 +190,15 @@ class RtlResult:
 
 
 def simulate(files: dict[str, Path], parameters: dict[str, int], patches: np.ndarray) -> RtlResult:
-    """Runs the engine on int8 `patches` (images, patches, values) in Verilator: one inference per image."""
+    """Runs the engine on int8 `patches` (images, patches, values) in Verilator: one inference per image. The
+    linears' weights in `files` must be in the form the engine reads them (`weight_files`)."""
     binary, build_s = build_simulator(files, parameters)
     patches = np.asarray(patches)
     with tempfile.TemporaryDirectory(prefix="vitsdk-rtl-") as tmp:
         run = Path(tmp)
         for name, path in files.items():
-            if name.endswith(".hex") and name not in ("ddr.hex", "wmem.hex"):
+            if name.endswith(".hex"):
                 shutil.copy(path, run / name)
-        _weights_for(files, parameters, run)
         for i, image in enumerate(patches):
             (run / f"in_{i}.hex").write_text(to_hex(image, 2))
         start = time.perf_counter()
@@ -221,4 +231,5 @@ def simulate_project(folder: Path, project: dict, patches: np.ndarray | None = N
     program = load_program(record, files, config)
     if patches is None:
         patches = read_io(folder / "tb" / "inputs.bin", "int8").reshape(-1, *program.input_shape)
-    return simulate(files, program.parameters(), patches), program
+    with tempfile.TemporaryDirectory(prefix="vitsdk-weights-") as tmp:
+        return simulate(weight_files(files, program, Path(tmp)), program.parameters(), patches), program
