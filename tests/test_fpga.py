@@ -454,6 +454,7 @@ def test_streamed_export_fetches_its_weights_through_the_ddr_port(tmp_path, fmni
     assert {name: parameters[name] for name in halves} == {name: 2 * n for name, n in halves.items()}
     held = parameters["WW"] + 2 * parameters["XW"] + 8 * parameters["KW"]  # the engine's on-chip weight bytes
     assert program.weight_buffer_need == held <= 20000 < program.weight_bytes == program.weight_image_bytes
+    assert [work.weight_bytes for work in F.workload(model, "8x16").linears] == [n["image_bytes"] for n in layers]
     image = read_weight_image(files, layers)
     assert image.size == program.weight_image_bytes == parameters["DDR_WORDS"] * parameters["DDR_W"]
     patches = Q.quantize_input(ex.model, fmnist[0][2:4].numpy())

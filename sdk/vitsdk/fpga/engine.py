@@ -26,8 +26,10 @@ class EngineConfig:
         ddr_latency: cycles from a weight request to its first byte.
         ddr_beat_bytes: DDR_W, bytes per beat of the engine's weight-stream port (16: one 128-bit AXI4 port, the
             width of a Zynq UltraScale+ S_AXI_HP port); one of DDR_BEAT_BYTES.
-        weight_buffer_bytes: on-chip bytes for weights; a model whose weights fit is loaded once, otherwise
-            every linear streams from DDR through two buffers of its largest layer.
+        weight_buffer_bytes: on-chip bytes for the linears' weights (int8 values, column indices, per-channel
+            constants: wmem, xmem, kmem); a model whose weights fit is loaded once, otherwise every linear streams
+            from DDR (values, indices and constants alike) through double buffers, each half as large as the
+            largest such section.
     """
 
     tokens: int = 4

@@ -3,7 +3,8 @@ checked bit for bit against the numpy integer reference in Verilator.
 
 Project layout (what `export_fpga` puts in a bundle's `fpga/` folder):
     rtl/                     the engine's Verilog (vit_engine.v, the IP top vit_axi.v, testbenches), its program
-                             and buffer images (*.hex), rtl.json (parameters, sha256 of every file)
+                             and buffer images (*.hex; the linears' weights as wmem/xmem/kmem.hex on chip, or as
+                             ddr.hex, the weight image streamed from DDR), rtl.json (parameters, sha256 of every file)
     tb/inputs.bin            int8 patches of the reference images
     tb/expected.bin          int32 logits of the numpy integer reference for them
     weights.bin/.json        the quantised arrays as one binary blob plus its layout (for loaders; its sha256

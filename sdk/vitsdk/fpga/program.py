@@ -179,6 +179,11 @@ def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def section_bytes(elements: int, buffer: str) -> int:
+    """Bytes of a record's section of `elements` elements of `buffer` (wmem, xmem, kmem), padded to DDR_ALIGN."""
+    return _ceil(elements * (BUFFERS[buffer][1] // 8), DDR_ALIGN) * DDR_ALIGN
+
+
 class _Builder:
     def __init__(self, qv: QuantViT, block: BlockShape, config: EngineConfig) -> None:
         self.qv, self.block, self.cfg = qv, block, config
@@ -236,9 +241,8 @@ class _Builder:
         """Puts one linear's section into its buffer, zero-padded to DDR_ALIGN bytes; returns its first element and
         its bytes."""
         values = np.asarray(values).reshape(-1)
-        size = BUFFERS[buffer][1] // 8
-        nbytes = _ceil(values.size * size, DDR_ALIGN) * DDR_ALIGN
-        return self._put(kind, np.pad(values, (0, nbytes // size - values.size))), nbytes
+        nbytes = section_bytes(values.size, buffer)
+        return self._put(kind, np.pad(values, (0, nbytes // (BUFFERS[buffer][1] // 8) - values.size))), nbytes
 
     def dense(self, tokens: int, outputs: int, depth: int, abase: int, astride: int, bbase: int, bsn: int, bsk: int,
               a_probs: bool, mode: int, dst: int, dbase: int, dstride: int, m: int = 1, shift: int = 1) -> None:

@@ -19,7 +19,7 @@ from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.engine import design_for
 from vitsdk.fpga.extract import FloatLinear, FloatViT, Ranges, extract
-from vitsdk.fpga.program import Program, compile_program, cycle_model
+from vitsdk.fpga.program import Program, compile_program, cycle_model, section_bytes
 from vitsdk.fpga.quant import selected_patches, tokens_after
 from vitsdk.fpga.synth import estimate_power
 from vitsdk.models import VisionTransformer
@@ -33,7 +33,7 @@ class LayerWork:
     tokens: int
     macs: int  # useful multiply-accumulates (nonzero weights)
     slots: int  # MAC slots the engine issues (incl. padding of unbalanced blocks)
-    weight_bytes: int  # stored per inference if streamed
+    weight_bytes: int  # its record of the weight image: on chip, or read from DDR per inference if streamed
 
 
 @dataclass
@@ -77,11 +77,12 @@ def block_counts(weight: np.ndarray, block: BlockShape) -> tuple[int, int, int, 
 def _linear_work(name: str, fl: FloatLinear, tokens: int, block: BlockShape, bits: int) -> tuple[LayerWork, int]:
     strips, nblocks, kept, _ = block_counts(fl.weight, block)
     slots = tokens * strips * block.rows * nblocks * kept
-    value_bytes = strips * block.rows * nblocks * kept * bits // 8
-    index_bytes = strips * nblocks * kept * 2
-    const_bytes = fl.weight.shape[0] * 9  # int32 bias + int32 multiplier + int8 shift
+    # the record's sections (program.compile_program): values, 16-bit column indices, two 64-bit constant words
+    # (bias, multiplier, shift) per output channel
+    record = (section_bytes(strips * block.rows * nblocks * kept * bits // 8, "wmem")
+              + section_bytes(strips * nblocks * kept, "xmem") + section_bytes(2 * fl.weight.shape[0], "kmem"))
     macs = tokens * int(np.count_nonzero(fl.weight))
-    return LayerWork(name, tokens, macs, slots, value_bytes + index_bytes + const_bytes), tokens * fl.weight.size
+    return LayerWork(name, tokens, macs, slots, record), tokens * fl.weight.size
 
 
 def workload(model: VisionTransformer | FloatViT, block_shape: BlockShape | str = BlockShape(), bits: int = 8) -> Workload:
