@@ -432,10 +432,13 @@ def test_streamed_export_fetches_its_weights_through_the_ddr_port(tmp_path, fmni
     reaches the engine through its ddr_* port from the testbench's DDR model (at the default 38.4 bytes/cycle: one
     16-byte beat per cycle at most): bit-exact logits, DDR bytes = the image, cycles and stalls = the quick mode's.
     One byte changed in a values, an index or a constants section of the image changes the logits, so nothing
-    reaches the engine another way."""
+    reaches the engine another way. On an engine where the weights fit, the same project runs from wmem/xmem/kmem
+    split out of its image, with the same logits."""
     from vitsdk.fpga.program import cycle_model
     from vitsdk.fpga.project import read_rtl, verified_files
-    from vitsdk.fpga.rtl import ddr_hex, load_program, read_weight_image, simulate
+    from dataclasses import replace
+
+    from vitsdk.fpga.rtl import ddr_hex, load_program, read_weight_image, simulate, simulate_project
     model = nano(keep_rate=0.7)
     ex = F.export_fpga(model, tmp_path / "p", block_shape="8x16", reference=fmnist[0][:2],
                        engine={**TINY, "weight_buffer_bytes": 20000}, synth=False)
@@ -464,6 +467,9 @@ def test_streamed_export_fetches_its_weights_through_the_ddr_port(tmp_path, fmni
     assert sim.ddr_bytes[0] == image.size == quick["ddr_bytes"] and sim.stall_cycles[0] > 0
     assert (sim.cycles[0], sim.stall_cycles[0]) == (quick["cycles"], quick["stall_cycles"])
     assert len(set(sim.cycles)) == 1 and len(set(sim.ddr_bytes)) == 1  # the second image streams the same way
+    on_chip, _ = simulate_project(ex.path, ex.project, patches,  # the image split into wmem/xmem/kmem again
+                                  config=replace(program.config, weight_buffer_bytes=program.weight_bytes))
+    assert np.array_equal(on_chip.logits, sim.logits) and on_chip.ddr_bytes[0] == 0
     # the classifier's record: its first value and the first byte of its bias feed logit 0 only, its first kept
     # column index the logits of the first block strip (R = 8 classes)
     head, strip = layers[-1], program.block.rows
