@@ -426,8 +426,8 @@ def test_streamed_weights_stall_on_the_ddr_model_and_stay_exact(exported, fmnist
 
 def test_streamed_export_fetches_its_weights_through_the_ddr_port(tmp_path, fmnist):
     """Exported with a weight buffer below its weights: rtl/ ships the weight image as ddr.hex (no wmem/xmem/kmem.hex),
-    each linear's record holds its values, column indices and per-channel constants (each section whole 64-byte
-    blocks), and the engine holds none of them whole: wmem, xmem and kmem are double buffers whose halves are each
+    each linear's record holds its values, column indices and per-channel constants (each section, and each block
+    strip's indices, whole 64-byte blocks), and the engine holds none of them whole: wmem, xmem and kmem are double buffers whose halves are each
     as large as the largest such section (WW, XW, KW), and the fit check counts exactly those bytes. Every weight
     reaches the engine through its ddr_* port from the testbench's DDR model (at the default 38.4 bytes/cycle: one
     16-byte beat per cycle at most): bit-exact logits, DDR bytes = the image, cycles and stalls = the quick mode's.
@@ -452,6 +452,8 @@ def test_streamed_export_fetches_its_weights_through_the_ddr_port(tmp_path, fmni
         assert all(layer[key] % 64 == 0 for key in sections) and layer["image_offset"] % 64 == 0
         assert layer["image_bytes"] == sum(layer[key] for key in sections)
         assert layer["constant_bytes"] == 16 * -(-layer["out"] // 4) * 4  # 16 bytes per output channel
+        # each block strip's indices are whole 64-byte blocks: no beat holds two strips' (banked by strip)
+        assert layer["index_run"] % 32 == 0 and layer["index_bytes"] == 2 * layer["strips"] * layer["index_run"]
     halves = {name: max(layer[key] for layer in layers) // size
               for name, key, size in (("WW", "value_bytes", 1), ("XW", "index_bytes", 2), ("KW", "constant_bytes", 8))}
     assert {name: parameters[name] for name in halves} == {name: 2 * n for name, n in halves.items()}

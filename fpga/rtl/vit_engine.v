@@ -114,7 +114,8 @@ module vit_engine #(
     always @* begin
         for (cj = 0; cj < P; cj = cj + 1) begin
             s_idx = nt / R + cj;
-            col[cj] = b_dense ? ks : (s_idx < strips ? $signed({48'd0, xmem[ibase + (s_idx * nblk + blk) * kept + kk]}) : 0);
+            // a sparse linear's strip s has its kept columns at ibase + s * bsn (bsn: its run, program.index_run)
+            col[cj] = b_dense ? ks : (s_idx < strips ? $signed({48'd0, xmem[ibase + s_idx * bsn + blk * kept + kk]}) : 0);
         end
         for (ci = 0; ci < TM; ci = ci + 1)
             for (cj = 0; cj < P; cj = cj + 1) begin

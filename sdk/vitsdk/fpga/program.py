@@ -18,6 +18,8 @@ from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
 
 NF = 26  # 64-bit words per instruction (vit_engine.v)
 OP_END, OP_MM, OP_LN, OP_SM, OP_SEL, OP_START = 0, 1, 2, 3, 4, 5
+# A weighted linear's field 8 (bsn, B's stride along the outputs) is its index run: strip s's kept column indices
+# start at xbase + s * bsn (`index_run`).
 # MM flags (vit_engine.v): bit 0 A from the probability buffer, 1 B dense from activations, 2 packed int8 pairs,
 # 4-5 epilogue mode (0 raw, 1 int8, 2 residual add), 8-9 destination (0 act, 1 residual, 2 scores, 3 logits),
 # 12 per-channel constants, 13 GELU table, 15 a weighted linear (streams from DDR when the engine's STREAM is set),
@@ -179,6 +181,14 @@ def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def index_run(col_blocks: int, kept: int) -> int:
+    """Entries of one block strip's kept column indices in xmem: its col_blocks x kept, padded to whole DDR_ALIGN
+    blocks, so that no beat of the weight stream holds two strips' indices (the strips are read side by side: a
+    buffer banked by strip takes each beat in one bank)."""
+    per_block = DDR_ALIGN // (BUFFERS["xmem"][1] // 8)
+    return _ceil(col_blocks * kept, per_block) * per_block
+
+
 def section_bytes(elements: int, buffer: str) -> int:
     """Bytes of a record's section of `elements` elements of `buffer` (wmem, xmem, kmem), padded to DDR_ALIGN."""
     return _ceil(elements * (BUFFERS[buffer][1] // 8), DDR_ALIGN) * DDR_ALIGN
@@ -219,14 +229,17 @@ class _Builder:
                dstride: int, lut: int | None = None) -> None:
         bs = encode(ql.weight, self.block)
         constants = np.stack([(ql.bias & 0xFFFFFFFF) | ql.m.astype(np.int64) << 32, ql.shift], axis=1)
+        run = index_run(bs.col_blocks, bs.kept)
+        index = np.pad(bs.index.reshape(bs.strips, -1), ((0, 0), (0, run - bs.col_blocks * bs.kept)))
         (vbase, value_bytes), (xbase, index_bytes), (kbase, constant_bytes) = (
-            self._section("w", bs.values, "wmem"), self._section("x", bs.index, "xmem"),
+            self._section("w", bs.values, "wmem"), self._section("x", index, "xmem"),
             self._section("k", constants, "kmem"))
         sections = {"value_bytes": value_bytes, "index_bytes": index_bytes, "constant_bytes": constant_bytes}
         nbytes = sum(sections.values())
         self.layers.append({"name": ql.name, "tokens": tokens, "out": bs.out_features, "in": bs.in_features,
                             "strips": bs.strips, "col_blocks": bs.col_blocks, "kept": bs.kept,
-                            "balanced": bs.balanced, "weight_bytes": nbytes, "image_offset": self.image_bytes,
+                            "balanced": bs.balanced, "index_run": run, "weight_bytes": nbytes,
+                            "image_offset": self.image_bytes,
                             "image_bytes": nbytes, **sections,
                             "macs": int(tokens * np.count_nonzero(ql.weight))})
         self.image_bytes += nbytes
@@ -234,7 +247,8 @@ class _Builder:
         flags = (1 << 2) | (mode << 4) | (dst << 8) | (1 << 12) | ((lut is not None) << 13) | (1 << 15)
         self.mm_weighted.append(len(self.prog))
         self.emit(OP_MM, M=tokens, N=bs.out_features, K=bs.col_blocks * bs.kept, flags=flags, abase=abase,
-                  astride=astride, bbase=vbase, xbase=xbase, kept=bs.kept, nblk=bs.col_blocks, cbase=kbase,
+                  astride=astride, bbase=vbase, bsn=run, xbase=xbase, kept=bs.kept, nblk=bs.col_blocks,
+                  cbase=kbase,
                   lutbase=lut or 0, dbase=dbase, dstride=dstride, f19=bs.strips, lo=lo, hi=hi)
 
     def _section(self, kind: str, values: np.ndarray, buffer: str) -> tuple[int, int]:

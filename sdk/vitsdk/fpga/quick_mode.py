@@ -19,7 +19,7 @@ from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.engine import design_for
 from vitsdk.fpga.extract import FloatLinear, FloatViT, Ranges, extract
-from vitsdk.fpga.program import Program, compile_program, cycle_model, section_bytes
+from vitsdk.fpga.program import Program, compile_program, cycle_model, index_run, section_bytes
 from vitsdk.fpga.quant import selected_patches, tokens_after
 from vitsdk.fpga.synth import estimate_power
 from vitsdk.models import VisionTransformer
@@ -80,7 +80,8 @@ def _linear_work(name: str, fl: FloatLinear, tokens: int, block: BlockShape, bit
     # the record's sections (program.compile_program): values, 16-bit column indices, two 64-bit constant words
     # (bias, multiplier, shift) per output channel
     record = (section_bytes(strips * block.rows * nblocks * kept * bits // 8, "wmem")
-              + section_bytes(strips * nblocks * kept, "xmem") + section_bytes(2 * fl.weight.shape[0], "kmem"))
+              + section_bytes(strips * index_run(nblocks, kept), "xmem")
+              + section_bytes(2 * fl.weight.shape[0], "kmem"))
     macs = tokens * int(np.count_nonzero(fl.weight))
     return LayerWork(name, tokens, macs, slots, record), tokens * fl.weight.size
 
