@@ -229,3 +229,23 @@ def test_an_engine_that_does_not_fit_is_resized_to_fewer_token_lanes_unless_the_
     assert program.config.tokens == 4 and resources["fits"] and program.instructions == big.instructions
     assert resources["resized"]["tokens"] == [8, 4] and "bram36" in resources["resized"]["why"]
     assert kept.config.tokens == 8 and not refused["fits"] and "resized" not in refused
+
+
+def test_the_plan_counts_streamed_weights_as_their_double_buffers_and_on_chip_weights_whole(nano):
+    """buffer_plan's weights (wmem), indices (xmem) and constants (kmem): when the model streams, two halves of
+    the largest linear's section of each, counted by hand from the compiled layers' section bytes (not every
+    linear's, which the engine no longer holds); on chip, every linear's. Indices are one bank per TN/R strip."""
+    from vitsdk.fpga.synth import buffer_plan
+    _, _, qv, _ = nano
+    on_chip = compile_program(qv, BLOCK, replace(TINY, outputs=16))
+    streamed = on_chip.with_config(replace(on_chip.config, weight_buffer_bytes=on_chip.weight_image_bytes // 3))
+    assert streamed.streamed and not on_chip.streamed
+    sections = {"weights": "value_bytes", "indices": "index_bytes", "constants": "constant_bytes"}
+    for program, size in ((streamed, lambda key: 2 * max(layer[key] for layer in program.layers)),
+                          (on_chip, lambda key: sum(layer[key] for layer in program.layers))):
+        plan = buffer_plan(program)
+        for name, key in sections.items():
+            spec, need = plan[name], size(key)
+            word = spec.width * spec.banks // 8  # bytes at one address across the banks
+            assert need <= spec.bytes < need + word, (name, need, spec.bytes)
+        assert plan["indices"].banks == 16 // BLOCK.rows

@@ -34,6 +34,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from vitsdk.errors import UserError, tool_failed
 from vitsdk.atomic import write_json
 from vitsdk.fpga.boards import BoardProfile
@@ -274,8 +276,12 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
     - residual (the program's clamp width): the epilogue reads and writes TM tokens of one channel (residual
       add), LayerNorm reads and token selection copies/fuses L channels of one token: skewed over max(TM, L)
       banks, two regions of TMAX tokens x CMAX channels.
-    - weights (values, column indices, per-channel constants: all weights, or the double buffer of the largest
-      layer when streaming): one tile of TN weights per word (TN/R strips of R rows at one address).
+    - weights (wmem), indices (xmem) and constants (kmem) of the linears: every linear's section on chip, or,
+      when the model streams, two halves of the largest section (the double buffers the weight port fills).
+      The array reads one tile of TN weights per cycle (TN/R strips of R rows at one address), each strip its
+      own kept column's index (one bank per strip), and the epilogue one channel's constants.
+    - norm_constants (cmem): LayerNorm's gain and offset, L channels of each per cycle (2L banks), at the width
+      of the largest value.
     - the GELU table once per epilogue lane, the exp table once per vector lane (each lane looks up its own
       entry); the instruction stream one instruction per word (fetched at once).
 
@@ -308,6 +314,9 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
     strip_depth = sum(act.depth(rows, cols) for _, rows, cols in strip_read)
     vec = Skewed(max(TM, L))
     T, C = s["TMAX"], s["CMAX"]
+    weights = program.weight_buffer_elements
+    halves = "; streamed: two halves, each the largest linear's section" if program.streamed else ""
+    norm_bits = max(1, int(np.abs(program.memories["cmem"]).max(initial=1))).bit_length() + 1
     plan = {
         "activations": BufferSpec(8, max(2, act_depth), act_copies,
                                   f"skewed over {act_terms} = {act.banks} banks: TM tokens of a column, L or TN "
@@ -320,8 +329,15 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
         "residual": BufferSpec(residual_bits, max(2, vec.depth(s["RW"] // C, C)), 1,
                                f"skewed over max(TM, L) = {vec.banks} banks: TM tokens of a channel (epilogue), "
                                "L channels of a token (LayerNorm, token selection); two regions", banks=vec.banks),
-        "weights": BufferSpec(TN * 8, _words(program.weight_buffer_need, TN), 1,
-                              "TN weights per word; double buffer of the largest layer when streaming"),
+        "weights": BufferSpec(TN * 8, _words(weights["wmem"], TN), 1, f"TN weights per word (TN/R strips of R "
+                              f"rows at one address){halves}"),
+        "indices": BufferSpec(16, _words(weights["xmem"], strips), 1, f"one bank per TN/R strip: each strip reads its "
+                              f"own kept column (its indices are whole 64-byte runs, so a streamed beat writes one "
+                              f"bank){halves}", banks=strips),
+        "constants": BufferSpec(128, _words(weights["kmem"], 2), 1, f"one output channel's multiplier, bias and "
+                                f"shift per word (the epilogue drains one channel per cycle){halves}"),
+        "norm_constants": BufferSpec(norm_bits, _words(s["CW"], 2 * L), 1, "LayerNorm's gain and offset, "
+                                     "interleaved over 2L banks: L channels of each per cycle", banks=2 * L),
         "gelu_tables": BufferSpec(8, _words(s["GW"], 1), TM, "one copy per epilogue lane"),
         "exp_table": BufferSpec(exp_bits, 256, L, "one copy per vector lane"),
         "instructions": BufferSpec(64 * NF, _words(len(program.instructions), 1), 1, "one instruction per word"),
