@@ -280,8 +280,8 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
       when the model streams, two halves of the largest section (the double buffers the weight port fills).
       The array reads one tile of TN weights per cycle (TN/R strips of R rows at one address), each strip its
       own kept column's index (one bank per strip), and the epilogue one channel's constants.
-    - norm_constants (cmem): LayerNorm's gain and offset, L channels of each per cycle (2L banks), at the width
-      of the largest value.
+    - norm_constants (cmem): LayerNorm's gain and offset, L consecutive channels of each per cycle: each its own
+      memory interleaved over L banks (2L banks), at the width of the largest value.
     - the GELU table once per epilogue lane, the exp table once per vector lane (each lane looks up its own
       entry); the instruction stream one instruction per word (fetched at once).
 
@@ -315,6 +315,9 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
     vec = Skewed(max(TM, L))
     T, C = s["TMAX"], s["CMAX"]
     weights = program.weight_buffer_elements
+    beat = max(2, cfg.ddr_beat_bytes) // 2  # indices per beat of the weight port
+    per_bank = [-(-layer["strips"] // strips) * layer["index_run"] for layer in program.layers]  # one bank's indices
+    index_entries = 2 * max(per_bank) if program.streamed else sum(per_bank)
     halves = "; streamed: two halves, each the largest linear's section" if program.streamed else ""
     norm_bits = max(1, int(np.abs(program.memories["cmem"]).max(initial=1))).bit_length() + 1
     plan = {
@@ -331,13 +334,15 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
                                "L channels of a token (LayerNorm, token selection); two regions", banks=vec.banks),
         "weights": BufferSpec(TN * 8, _words(weights["wmem"], TN), 1, f"TN weights per word (TN/R strips of R "
                               f"rows at one address){halves}"),
-        "indices": BufferSpec(16, _words(weights["xmem"], strips), 1, f"one bank per TN/R strip: each strip reads its "
-                              f"own kept column (its indices are whole 64-byte runs, so a streamed beat writes one "
-                              f"bank){halves}", banks=strips),
+        "indices": BufferSpec(16 * beat, _words(index_entries, beat), 1, f"one bank per TN/R strip (strip s in bank "
+                              f"s mod TN/R): each strip reads its own kept column; DDR_W / 2 = {beat} indices of one "
+                              f"strip per word (its indices are whole 64-byte runs), so a streamed beat is one "
+                              f"write{halves}", banks=strips),
         "constants": BufferSpec(128, _words(weights["kmem"], 2), 1, f"one output channel's multiplier, bias and "
                                 f"shift per word (the epilogue drains one channel per cycle){halves}"),
         "norm_constants": BufferSpec(norm_bits, _words(s["CW"], 2 * L), 1, "LayerNorm's gain and offset, "
-                                     "interleaved over 2L banks: L channels of each per cycle", banks=2 * L),
+                                     "each interleaved over L banks (element i in bank i mod L): L consecutive "
+                                     "channels of each per cycle", banks=2 * L),
         "gelu_tables": BufferSpec(8, _words(s["GW"], 1), TM, "one copy per epilogue lane"),
         "exp_table": BufferSpec(exp_bits, 256, L, "one copy per vector lane"),
         "instructions": BufferSpec(64 * NF, _words(len(program.instructions), 1), 1, "one instruction per word"),
