@@ -63,10 +63,10 @@ module vit_engine #(
 
     // ---- buffers ----
     reg [63:0] prog [0:QW-1];                  // instruction stream, NF words per instruction
-    reg signed [7:0] amem [0:AW-1];            // int8 activations (token-banked: TM reads/writes per cycle)
-    reg [15:0] pmem [0:PW-1];                  // softmax probabilities of one head (TM reads per cycle)
-    reg signed [31:0] smem [0:SW-1];           // attention scores of one head (epilogue writes, L reads)
-    reg signed [31:0] rmem [0:RW-1];           // residual stream, two regions (token selection ping-pong)
+    reg signed [7:0] amem [0:AW-1];            // int8 activations (skewed banks: TM tokens of a column, L or TN channels of a token per cycle; dual port for QK^T)
+    reg [15:0] pmem [0:PW-1];                  // softmax probabilities of one head (skewed banks: L writes of a row, TM reads of a column)
+    reg signed [31:0] smem [0:SW-1];           // attention scores of one head (skewed banks: TM epilogue writes of a column, L reads of a row)
+    reg signed [31:0] rmem [0:RW-1];           // residual stream, two regions (skewed banks: the epilogue's TM of a column, the vector unit's L of a row)
     // a linear's weights: every linear's on chip, or (streaming) two halves, each as large as the largest section
     reg signed [7:0] wmem [0:WW-1];            // int8 weight values
     reg [15:0] xmem [0:XW-1];                  // kept column indices of the block-sparse weights
@@ -120,7 +120,7 @@ module vit_engine #(
         for (ci = 0; ci < TM; ci = ci + 1)
             for (cj = 0; cj < P; cj = cj + 1) begin
                 t_idx = tt + ci;
-                if (t_idx < M)  // bank ci of the token-banked buffer
+                if (t_idx < M)  // token ci: its own bank of the skewed buffer (synth.Skewed)
                     a_flat[(ci * P + cj) * 16 +: 16] = a_pmem ? pmem[abase + t_idx * astride + col[cj]]
                                                               : {{8{amem[abase + t_idx * astride + col[cj]][7]}},
                                                                  amem[abase + t_idx * astride + col[cj]]};
