@@ -38,7 +38,7 @@ from vitsdk.fpga.quick_mode import workload
 from vitsdk.fpga.extract import calibrate, extract
 from vitsdk.fpga.project import PROJECT_FORMAT, SIM_OUTPUTS, write_io
 from vitsdk.fpga.rtl import simulate_project
-from vitsdk.fpga.synth import check_fit, engine_resources
+from vitsdk.fpga.synth import check_fit, fitted
 from vitsdk.hashing import bytes_sha256, file_sha256
 from vitsdk.resources import fpga_path
 from vitsdk.models import VisionTransformer, count
@@ -117,7 +117,9 @@ def export_fpga(model: VisionTransformer | str | os.PathLike, out_dir: str | os.
             project.json.
         check: run the RTL simulation (Verilator) on the reference inputs; it must match the integer reference
             bit for bit.
-        engine: overrides of the engine sizes (`engine.EngineConfig` fields, e.g. {"tokens": 8}).
+        engine: overrides of the engine sizes (`engine.EngineConfig` fields, e.g. {"tokens": 8}). An engine that
+            does not fit the board by Yosys' count is re-sized to fewer token lanes (`synth.fitted`; recorded with
+            why in the project's engine resources, `resized`) unless `tokens` is given here.
         synth: count the engine's resources with Yosys and refuse a design that does not fit the board.
     """
     artifact_block = None
@@ -164,7 +166,7 @@ def _export(model: VisionTransformer, out_dir: Path, block: BlockShape, profile:
     program = compile_program(qv, block, design_for(profile, block, **engine))
     resources = None
     if synth:
-        resources = engine_resources(program, profile)
+        program, resources = fitted(program, profile, sized_by_user="tokens" in engine)
         check_fit(resources, profile, f"the {model.config.name} engine {program.config.describe()}")
 
     def stage(folder: Path) -> dict:
