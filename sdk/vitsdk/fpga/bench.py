@@ -23,10 +23,10 @@ from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.engine import design_for
 from vitsdk.fpga.program import Program, cycle_model
-from vitsdk.fpga.project import bundle_entry, read_io, read_project
+from vitsdk.fpga.project import bundle_entry, read_io, read_project, read_rtl, verified_files
 from vitsdk.fpga.quick_mode import ESTIMATOR_VERSION, Estimate
-from vitsdk.fpga.rtl import RtlResult, simulate_project
-from vitsdk.fpga.synth import engine_resources, estimate_power
+from vitsdk.fpga.rtl import RtlResult, load_program, simulate_project
+from vitsdk.fpga.synth import engine_resources, estimate_power, fitted
 
 if TYPE_CHECKING:
     from vitsdk.bench.protocol import Protocol
@@ -67,8 +67,8 @@ def bench_fpga(bundle: str | os.PathLike, board: str = "zcu102", synth: bool = T
     """`vitsdk bench BUNDLE --device fpga`: latency SIMULATED by Verilator on the bundle's RTL (cycles / the
     stated clock), resources from Yosys, power and energy ESTIMATED from them and the simulated activity;
     numerics: the simulated logits against the integer reference (bit-exact: tolerance 0). The engine is
-    the one exported for `board`, or re-sized for it (`engine.design_for`) when the bundle was made for another
-    board. A project from before the RTL (no rtl/) is refused: export it again."""
+    the one exported for `board`, or re-sized for it (`engine.design_for`, then `synth.fitted` like an export)
+    when the bundle was made for another board. A project from before the RTL (no rtl/) is refused: export it again."""
     folder, project = read_project(bundle)
     profile = get_board(board)
     found = bundle_entry(bundle, folder)
@@ -79,17 +79,23 @@ def bench_fpga(bundle: str | os.PathLike, board: str = "zcu102", synth: bool = T
                         f"`vitsdk export MODEL --target fpga` to simulate it")
     exported = project["engine"]
     same = exported["board"] == profile.name
-    # the exported engine is the one rtl.json records (None: simulate_project uses it)
-    design = None if same else design_for(profile, BlockShape.parse(project["block_shape"]))
+    # the exported engine is the one rtl.json records (None: simulate_project uses it); for another board,
+    # design_for's engine, re-sized like an export when it does not fit (synth.fitted)
+    design, resources = None, None
+    if not same:
+        record = read_rtl(folder)
+        program = load_program(record, verified_files(folder, record, project.get("rtl_sha256")),
+                               design_for(profile, BlockShape.parse(project["block_shape"])))
+        if synth:
+            program, resources = fitted(program, profile)
+        design = program.config
     sim, program = simulate_project(folder, project, config=design)
     expected = read_io(folder / "tb" / "expected.bin", "int32")
     if len(set(sim.cycles)) != 1:
         raise RuntimeError(f"the engine's cycle count changed between images: {sim.cycles}")
     quick = cycle_model(program)
-    resources = None
-    if synth:
-        resources = exported.get("resources") if same and exported.get("resources") else \
-            engine_resources(program, profile)
+    if synth and resources is None:
+        resources = exported.get("resources") or engine_resources(program, profile)
     power = estimate_power(program, profile, sim.cycles[0], sim.mac_cycles[0], sim.ddr_bytes[0])
     return simulated_result(project, profile, program, sim, quick, resources, power, expected, same, **names)
 
