@@ -58,8 +58,8 @@ SUBSETS = {0.7: [3, 6, 9, 10], 1.0: [0]}
 COMPOSITION = ("cycles (and MAC-busy, stall cycles, DDR bytes) of the whole model = its quick-mode count x "
                "(Verilator count / quick-mode count) of the slice: patch embedding + the listed blocks + head, "
                "on the whole model's engine (same sizes) with the whole model's weight placement (the whole "
-               "streams its weights from DDR, so the slice streams them through the double buffer of its "
-               "largest layer)")
+               "streams its weights from DDR, so the slice streams them too: each linear's values, indices and "
+               "constants through the double buffers)")
 
 
 def variant(arch: str, pruned: bool, keep: float) -> torch.nn.Module:

@@ -198,7 +198,7 @@ def slice_of(fv: FloatViT, ranges: Ranges, blocks: list[int]) -> tuple[FloatViT,
 def slice_program(whole: Program, part: Q.QuantViT) -> Program:
     """`part` (a slice of the model `whole` was compiled from) on the whole model's engine, with the whole
     model's weight placement: when the whole streams its weights from DDR, so does the slice, through the
-    double buffer of its largest layer (the slice's weights alone would fit on chip and load once, and its
+    double buffers of its largest sections (the slice's weights alone would fit on chip and load once, and its
     cycles and DDR bytes would then describe another schedule than the whole's)."""
     program = compile_program(part, whole.block, whole.config)
     if whole.streamed and not program.streamed:
