@@ -21,7 +21,7 @@ from vitsdk.fpga.engine import design_for
 from vitsdk.fpga.extract import FloatLinear, FloatViT, Ranges, extract
 from vitsdk.fpga.program import Program, compile_program, cycle_model, index_run, section_bytes
 from vitsdk.fpga.quant import selected_patches, tokens_after
-from vitsdk.fpga.synth import estimate_power
+from vitsdk.fpga.synth import estimate_power, fitted
 from vitsdk.models import VisionTransformer
 
 ESTIMATOR_VERSION = 2
@@ -149,18 +149,22 @@ class Estimate:
 
 
 def estimate(model: VisionTransformer | FloatViT, board: str | BoardProfile = "zcu102",
-             block_shape: BlockShape | str = BlockShape(), engine: dict | None = None) -> Estimate:
+             block_shape: BlockShape | str = BlockShape(), engine: dict | None = None, fit: bool = False
+             ) -> Estimate:
     """Latency, power and energy per inference of `model` on the engine vitsdk generates for `board`, by the
     engine's quick mode (labelled estimated): the model is compiled to the engine's instruction stream (its
     shapes and block pattern; activation scales are placeholders, they change no cycle), `program.cycle_model`
     counts its cycles by the sequencer's rules (equal to the Verilator simulation wherever both ran), and
-    `synth.estimate_power` turns that activity into power and energy."""
+    `synth.estimate_power` turns that activity into power and energy. The engine is `engine.design_for`'s;
+    `fit=True` re-sizes it as an export does when it does not fit the part (`synth.fitted`: Yosys, cached)."""
     profile = board if isinstance(board, BoardProfile) else get_board(board)
     block = BlockShape.parse(block_shape)
     fv = model if isinstance(model, FloatViT) else extract(model)
     keys = ("ln1", "q", "k", "v", "av", "ln2", "fc1", "gelu")
     ranges = Ranges(input=4.0, residual=64.0, blocks=[dict.fromkeys(keys, 8.0) for _ in fv.blocks], norm=8.0)
     program = compile_program(Q.quantize(fv, ranges), block, design_for(profile, block, **(engine or {})))
+    if fit:
+        program, _ = fitted(program, profile, sized_by_user="tokens" in (engine or {}))
     quick = cycle_model(program)
     power = estimate_power(program, profile, quick["cycles"], quick["mac_cycles"], quick["ddr_bytes"])
     cfg = program.config
