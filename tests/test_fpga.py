@@ -326,6 +326,22 @@ def test_bench_results_are_simulated_latency_and_estimated_energy(exported):
     assert extra["macs_per_cycle"] <= extra["peak_macs_per_cycle"] == 32
 
 
+def test_bench_counts_the_resources_of_a_bundle_exported_without_yosys(exported):
+    """A bundle exported with synth=False records no resources, so `bench_fpga` counts them from the project's
+    program (loaded from rtl/, with the tables and constants buffer_plan sizes by their values: before, the
+    loaded program had none and the count died with a KeyError)."""
+    from vitsdk.fpga.engine import design_for
+    from vitsdk.fpga.program import compile_program
+    from vitsdk.fpga.synth import engine_resources
+    _, ex = exported
+    assert ex.project["engine"]["resources"] is None
+    extra = F.bench_fpga(ex.path, "zcu102")["runtime"]["extra"]
+    board, block = F.get_board("zcu102"), BlockShape(8, 16)
+    fresh = engine_resources(compile_program(ex.model, block, design_for(board, block, **TINY)), board)["total"]
+    assert extra["fits"] is True
+    assert (extra["yosys_bram36"], extra["yosys_lut"], extra["yosys_dsp"]) == (fresh["bram36"], fresh["lut"], fresh["dsp"])
+
+
 # ---- honest labels: one simulated/estimated figure is not a distribution ----
 
 def _single_figure_doc(exported, status: str) -> dict:

@@ -211,7 +211,7 @@ def simulated_result(project: dict, profile: BoardProfile, program: Program, sim
         protocol=_single_figure_protocol(),
         latency=single_figure_latency(ms, "simulated", f"Verilator cycle-accurate simulation of the generated "
                                       f"RTL: {cycles} cycles at {cfg.clock_mhz:g} MHz (clock assumed, timing "
-                                      f"not closed); DDR a bandwidth/latency model"),
+                                      f"not closed); DDR a bandwidth/latency model in the testbench"),
         energy=_estimated_energy("no board attached: per-operation energies x simulated activity + board idle "
                                  "power", "vitsdk.fpga.synth (Horowitz ISSCC 2014 x Kuon & Rose 2007)", power, params),
         thermal=_no_thermal(),
