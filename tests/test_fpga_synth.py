@@ -210,7 +210,6 @@ def test_an_engine_that_does_not_fit_is_resized_to_fewer_token_lanes_unless_the_
     """`fitted` halves TM when design_for's engine does not fit the part (its resources say why), keeps the
     program's instructions, and leaves an engine whose token tile the user chose as it is (check_fit refuses
     it). A part with exactly the TM=4 engine's BRAM: TM=8 is too big, TM=4 fits."""
-    from vitsdk.fpga import synth
     from vitsdk.fpga.synth import engine_resources, fitted
     _, _, qv, _ = nano
     board = get_board("zcu102")
@@ -219,13 +218,8 @@ def test_an_engine_that_does_not_fit_is_resized_to_fewer_token_lanes_unless_the_
     part = replace(board, bram_bytes=math.ceil(need) * BRAM36_BYTES)
     big = small.with_config(replace(TINY, tokens=8))
     assert not engine_resources(big, part)["fits"]
-    floor = synth.MIN_TOKENS
-    synth.MIN_TOKENS = 4
-    try:
-        program, resources = fitted(big, part)
-        kept, refused = fitted(big, part, sized_by_user=True)
-    finally:
-        synth.MIN_TOKENS = floor
+    program, resources = fitted(big, part, min_tokens=4)
+    kept, refused = fitted(big, part, sized_by_user=True, min_tokens=4)
     assert program.config.tokens == 4 and resources["fits"] and program.instructions == big.instructions
     assert resources["resized"]["tokens"] == [8, 4] and "bram36" in resources["resized"]["why"]
     assert kept.config.tokens == 8 and not refused["fits"] and "resized" not in refused

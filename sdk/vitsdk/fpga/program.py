@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from vitsdk.errors import UserError
-from vitsdk.fpga.axi import BUFFERS
+from vitsdk.fpga.axi import BUFFERS, STREAMED
 from vitsdk.fpga.blocksparse import BlockShape, encode
 from vitsdk.fpga.engine import DDR_BEAT_BYTES, EngineConfig
 from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
@@ -35,7 +35,7 @@ DDR_ALIGN = max(DDR_BEAT_BYTES)  # bytes: each section of a linear's record star
 # column indices (xmem), per-channel constants (kmem, two 64-bit words per output channel: bias int32 in bits
 # 31..0 and multiplier int32 in bits 63..32 of the first, shift in the second: 16 bytes, one 16-byte beat per
 # channel; three words (24 bytes) held the same before, and a 9-byte packing would split entries across beats).
-WEIGHT_BUFFERS = {"wmem": "value_bytes", "xmem": "index_bytes", "kmem": "constant_bytes"}
+WEIGHT_BUFFERS = dict(zip(STREAMED, ("value_bytes", "index_bytes", "constant_bytes")))  # buffer: its layers' key
 MODE_RAW, MODE_ACT, MODE_RES = 0, 1, 2
 DST_ACT, DST_RES, DST_SCORE, DST_OUT = 0, 1, 2, 3
 

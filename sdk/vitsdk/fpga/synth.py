@@ -278,8 +278,9 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
       banks, two regions of TMAX tokens x CMAX channels.
     - weights (wmem), indices (xmem) and constants (kmem) of the linears: every linear's section on chip, or,
       when the model streams, two halves of the largest section (the double buffers the weight port fills).
-      The array reads one tile of TN weights per cycle (TN/R strips of R rows at one address), each strip its
-      own kept column's index (one bank per strip), and the epilogue one channel's constants.
+      The array reads, per TN/R strip, its kept column's R values and index in one cycle (values and indices
+      one bank per strip: a strip's values and indices are runs of their own), the epilogue one channel's
+      constants; the weight port writes one DDR_W-byte beat per cycle (words at least a beat wide).
     - norm_constants (cmem): LayerNorm's gain and offset, L consecutive channels of each per cycle: each its own
       memory interleaved over L banks (2L banks), at the width of the largest value.
     - the GELU table once per epilogue lane, the exp table once per vector lane (each lane looks up its own
@@ -315,7 +316,11 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
     vec = Skewed(max(TM, L))
     T, C = s["TMAX"], s["CMAX"]
     weights = program.weight_buffer_elements
-    beat = max(2, cfg.ddr_beat_bytes) // 2  # indices per beat of the weight port
+    R, beat_bytes = program.block.rows, cfg.ddr_beat_bytes
+    beat = max(2, beat_bytes) // 2  # indices per beat of the weight port
+    value_word = max(R, beat_bytes)  # one strip's R values read per cycle; one beat written per cycle
+    value_bank = [-(-layer["strips"] // strips) * layer["col_blocks"] * layer["kept"] * R for layer in program.layers]
+    value_bytes = 2 * max(value_bank) if program.streamed else sum(value_bank)
     per_bank = [-(-layer["strips"] // strips) * layer["index_run"] for layer in program.layers]  # one bank's indices
     index_entries = 2 * max(per_bank) if program.streamed else sum(per_bank)
     halves = "; streamed: two halves, each the largest linear's section" if program.streamed else ""
@@ -332,14 +337,19 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
         "residual": BufferSpec(residual_bits, max(2, vec.depth(s["RW"] // C, C)), 1,
                                f"skewed over max(TM, L) = {vec.banks} banks: TM tokens of a channel (epilogue), "
                                "L channels of a token (LayerNorm, token selection); two regions", banks=vec.banks),
-        "weights": BufferSpec(TN * 8, _words(weights["wmem"], TN), 1, f"TN weights per word (TN/R strips of R "
-                              f"rows at one address){halves}"),
+        "weights": BufferSpec(8 * value_word, _words(value_bytes, value_word), 1, f"one bank per TN/R strip (its "
+                              f"values are a run of their own): each strip reads its kept column's R values per "
+                              f"cycle; max(R, DDR_W) = {value_word} bytes per word, so a streamed beat is one write "
+                              f"into a bank (two at a strip boundary, one each; a word wider than a beat takes it "
+                              f"with byte enables){halves}", banks=strips),
         "indices": BufferSpec(16 * beat, _words(index_entries, beat), 1, f"one bank per TN/R strip (strip s in bank "
                               f"s mod TN/R): each strip reads its own kept column; DDR_W / 2 = {beat} indices of one "
                               f"strip per word (its indices are whole 64-byte runs), so a streamed beat is one "
                               f"write{halves}", banks=strips),
-        "constants": BufferSpec(128, _words(weights["kmem"], 2), 1, f"one output channel's multiplier, bias and "
-                                f"shift per word (the epilogue drains one channel per cycle){halves}"),
+        "constants": BufferSpec(8 * max(16, beat_bytes), _words(weights["kmem"], max(16, beat_bytes) // 8), 1,
+                                f"one output channel's multiplier, bias and shift (16 bytes) per cycle for the "
+                                f"epilogue, a beat per cycle from the weight port: max(16, DDR_W) bytes per "
+                                f"word{halves}"),
         "norm_constants": BufferSpec(norm_bits, _words(s["CW"], 2 * L), 1, "LayerNorm's gain and offset, "
                                      "each interleaved over L banks (element i in bank i mod L): L consecutive "
                                      "channels of each per cycle", banks=2 * L),
@@ -452,17 +462,18 @@ def engine_resources(program: Program, profile: BoardProfile, family: str | None
 MIN_TOKENS = 8  # the smallest TM `fitted` shrinks an engine to
 
 
-def fitted(program: Program, profile: BoardProfile, sized_by_user: bool = False) -> tuple[Program, dict]:
+def fitted(program: Program, profile: BoardProfile, sized_by_user: bool = False, min_tokens: int = MIN_TOKENS
+           ) -> tuple[Program, dict]:
     """`program` on the engine that fits `profile` by Yosys' count, with that engine's resources. The engine is
     the one `program` was compiled for (`engine.design_for`'s sizes); when it does not fit and the user did not
-    choose its token tile, TM halves (down to MIN_TOKENS) until it does: fewer token lanes take fewer skewed
+    choose its token tile, TM halves (down to `min_tokens`) until it does: fewer token lanes take fewer skewed
     banks, epilogue lanes and MAC rows, and the datapath units are the same (their synthesis is keyed on TN).
     A re-sized engine's resources say from what and why (`resized`); when nothing fits, the last count is
     returned for `check_fit` to refuse with its numbers."""
     resources = engine_resources(program, profile)
     first, tokens = resources, program.config.tokens
-    while not resources["fits"] and not sized_by_user and program.config.tokens > MIN_TOKENS:
-        program = program.with_config(replace(program.config, tokens=max(MIN_TOKENS, program.config.tokens // 2)))
+    while not resources["fits"] and not sized_by_user and program.config.tokens > min_tokens:
+        program = program.with_config(replace(program.config, tokens=max(min_tokens, program.config.tokens // 2)))
         resources = engine_resources(program, profile)
     if program.config.tokens != tokens:
         resources["resized"] = {"tokens": [tokens, program.config.tokens],
