@@ -262,7 +262,8 @@ module vit_axi_read #(parameter integer DDR_W = 16, parameter integer OUTSTANDIN
         end else begin
             next_addr <= issue ? addr + ({32'd0, burst} << SHIFT) : addr;  // held (stable AR) until accepted
             left <= issue ? beats - burst : beats;
-            inflight <= inflight + {7'd0, issue} - {7'd0, rvalid && rlast};
+            // a last beat of a burst asked for before a reset is not counted (inflight would wrap below 0)
+            inflight <= inflight + {7'd0, issue} - {7'd0, rvalid && rlast && inflight != 8'd0};
         end
     end
 endmodule

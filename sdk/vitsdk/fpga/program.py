@@ -108,8 +108,8 @@ class Program:
                             f"({self.block.rows}, at least 2): choose other engine sizes or another block shape")
         largest = self.largest_layer_bytes
         if self.streamed and self.weight_buffer_need > cfg.weight_buffer_bytes:
-            raise UserError(f"the model cannot run on this engine even when streaming: its largest layer needs "
-                            f"{largest / 1e6:.2f} MB of values, column indices and constants twice (double "
+            raise UserError(f"the model cannot run on this engine even when streaming: its largest values, "
+                            f"column index and constant sections need {largest / 1e6:.2f} MB twice (double "
                             f"buffering) and the weight buffer has "
                             f"{cfg.weight_buffer_bytes / 1e6:.2f} MB; prune it (vitsdk prune) or pick a larger "
                             f"board (first layer: {name})")
