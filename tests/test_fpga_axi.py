@@ -9,41 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import vitsdk.fpga as F
 from vitsdk.errors import UserError
 from vitsdk.fpga import quant as Q
-from vitsdk.models import create_model, load_model
+from test_fpga import TINY, exported, fmnist, nano  # noqa: F401  (the FPGA tests' model, data, export: one home)
 
-TRAINED = Path(__file__).parent / "fixtures" / "fpga" / "vit_nano_fmnist.safetensors"
-TINY = {"tokens": 4, "outputs": 8, "lanes": 4}
 # a weight buffer smaller than vit_nano's weights: every linear streams from DDR, 4 bytes per cycle
 STREAMED = {**TINY, "weight_buffer_bytes": 20000, "ddr_bytes_per_cycle": 4.0}
-
-
-def nano(**overrides) -> torch.nn.Module:
-    """The trained fixture model when present (real attention patterns), else a seeded random one."""
-    if TRAINED.exists():
-        return load_model(TRAINED, **overrides).eval()
-    torch.manual_seed(0)
-    return create_model("vit_nano_patch4_28", **overrides).eval()
-
-
-@pytest.fixture(scope="module")
-def fmnist():
-    from vitsdk.data import load_dataset
-    data = load_dataset("fashion-mnist", "test").subset(300, seed=1)
-    c = nano().config
-    return data.to_tensor(c.img_size, c.in_chans, c.mean, c.std), data.labels
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory, fmnist):
-    """vit_nano with token dropping at blocks 1 and 2, weights on chip, exported (tb_vit run by the export)."""
-    model = nano(keep_rate=0.7)
-    out = tmp_path_factory.mktemp("fpga") / "project"
-    return model, F.export_fpga(model, out, block_shape="8x16", reference=fmnist[0][:16], engine=TINY, synth=False)
 
 
 @pytest.fixture(scope="module", params=[16, 8], ids=["ddr_w16", "ddr_w8"])
