@@ -19,7 +19,8 @@ from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.engine import design_for
 from vitsdk.fpga.extract import FloatLinear, FloatViT, Ranges, extract
-from vitsdk.fpga.program import Program, compile_program, cycle_model, index_run, section_bytes
+from vitsdk.fpga.program import Program, compile_program, cycle_model
+from vitsdk.fpga.weight_image import index_run, section_bytes
 from vitsdk.fpga.quant import selected_patches, tokens_after
 from vitsdk.fpga.synth import estimate_power, fitted
 from vitsdk.models import VisionTransformer

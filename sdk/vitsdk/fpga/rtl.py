@@ -29,7 +29,8 @@ from vitsdk.fpga.axi import BUFFERS, read_ddr_image, read_hex
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.engine import EngineConfig
-from vitsdk.fpga.program import NF, WEIGHT_BUFFERS, Program, join_image, weight_memories
+from vitsdk.fpga.program import NF, Program
+from vitsdk.fpga.weight_image import WEIGHT_BUFFERS, join_image, weight_memories
 from vitsdk.fpga.project import RTL_FORMAT, read_io, read_rtl, verified_files
 from vitsdk.hashing import bytes_sha256, file_sha256
 from vitsdk.resources import fpga_path
