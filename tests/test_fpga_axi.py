@@ -181,3 +181,73 @@ def test_the_weights_come_from_the_address_in_ddr_base(streamed, fmnist):
             with pytest.raises(UserError, match=message):
                 AxiEngine(mmio, files, parameters, memory=memory).load()
             assert mmio.writes == before
+
+
+def master_bursts(address: int, nbytes: int, width: int) -> int:
+    """Bursts the AXI4 rules ask of one request: each at most 256 beats and inside one 4 KB page."""
+    count = 0
+    while nbytes:
+        size = min(nbytes, 256 * width, 4096 - address % 4096)
+        address, nbytes, count = address + size, nbytes - size, count + 1
+    return count
+
+
+@pytest.fixture(scope="module")
+def narrow(tmp_path_factory, fmnist):
+    """vit_nano keep 0.7 streamed through a 2-byte port (2 bytes per cycle): 256 beats are 512 bytes, so its
+    5 KB layers are more than 8 bursts each, more than the master keeps in flight."""
+    out = tmp_path_factory.mktemp("narrow") / "project"
+    return F.export_fpga(nano(keep_rate=0.7), out, block_shape="8x16", reference=fmnist[0][:1], synth=False,
+                         engine={**STREAMED, "ddr_beat_bytes": 2, "ddr_bytes_per_cycle": 2.0})
+
+
+@pytest.mark.parametrize("ar_stall,extra_latency", [(3, 0), (1, 600)], ids=["arready_low", "slow_ddr"])
+def test_the_ips_master_under_back_pressure_holds_its_address_and_keeps_at_most_8_bursts_in_flight(
+        narrow, fmnist, ar_stall, extra_latency):
+    """The DDR model pushes back on the IP's AXI4 master: arready low 3 cycles of 4 (every address waits to be
+    accepted), or low every other cycle with 600 cycles more latency (bursts pile up). A streamed model through
+    a 2-byte port (a layer is up to 11 bursts): logits bit-exact with forward_int, every burst INCR of full beats,
+    at most 256 beats, inside one 4 KB page and the image, each address that waited presented again unchanged
+    until accepted, and at most 8 bursts in flight, reached (a request asks for more than 8, and 8 are asked for
+    before the first answers: 8 x 4 cycles < the 100-cycle latency). The engine waits longer for its weights,
+    so its cycles exceed tb_vit's (back-pressure is not the board's DDR); MAC cycles and DDR bytes do not change."""
+    from vitsdk.fpga.axi import AxiEngine
+    from vitsdk.fpga.axi_sim import DDR_BASE as SIM_BASE
+    from vitsdk.fpga.axi_sim import SimulatedAxi
+    ex = narrow
+    files, parameters = project_files(ex)
+    assert parameters["STREAM"] == 1 and parameters["DDR_W"] == 2
+    image = Q.quantize_input(ex.model, fmnist[0][50:51].numpy())[0]
+    with SimulatedAxi(files, parameters, ar_stall=ar_stall, extra_latency=extra_latency) as mmio:
+        engine = AxiEngine(mmio, files, parameters, memory=mmio)
+        engine.load()
+        assert np.array_equal(engine.run(image), Q.forward_int(ex.model, image[None])[0])
+        bursts = mmio.ddr_counters()
+    counters = engine.counters
+    assert counters["mac_cycles"] == ex.rtl.mac_cycles[0] and counters["ddr_bytes"] == ex.rtl.ddr_bytes[0]
+    assert counters["cycles"] > ex.rtl.cycles[0] and counters["stall_cycles"] > ex.rtl.stall_cycles[0]
+    spans = layer_spans(ex)
+    assert bursts["beats"] * 2 == ex.rtl.ddr_bytes[0]
+    assert bursts["bursts"] == sum(master_bursts(SIM_BASE + o, n, 2) for o, n in spans)
+    assert bursts["cross_4k"] == bursts["bad_burst"] == bursts["outside"] == 0 and bursts["longest"] == 256
+    assert bursts["ar_waits"] > 0 and bursts["ar_unstable"] == 0
+    assert max(master_bursts(SIM_BASE + o, n, 2) for o, n in spans) > 8 and bursts["inflight"] == 8
+
+
+def test_without_back_pressure_the_narrow_port_also_gives_tb_vits_cycles(narrow, fmnist):
+    """The same 2-byte-port project with the DDR model's default (arready always 1, the board's latency): cycles,
+    stalls and DDR bytes equal tb_vit's, so the back-pressure test's longer cycles come from the back-pressure;
+    no address ever waits."""
+    from vitsdk.fpga.axi import AxiEngine
+    from vitsdk.fpga.axi_sim import SimulatedAxi
+    ex = narrow
+    files, parameters = project_files(ex)
+    image = Q.quantize_input(ex.model, fmnist[0][:1].numpy())[0]
+    with SimulatedAxi(files, parameters) as mmio:
+        engine = AxiEngine(mmio, files, parameters, memory=mmio)
+        engine.load()
+        assert np.array_equal(engine.run(image), Q.forward_int(ex.model, image[None])[0])
+        bursts = mmio.ddr_counters()
+    assert engine.counters == {"cycles": ex.rtl.cycles[0], "mac_cycles": ex.rtl.mac_cycles[0],
+                               "stall_cycles": ex.rtl.stall_cycles[0], "ddr_bytes": ex.rtl.ddr_bytes[0]}
+    assert bursts["ar_waits"] == bursts["ar_unstable"] == 0 and bursts["inflight"] <= 8

@@ -8,7 +8,8 @@
 //   4 INDEX 0     answers "W WORD": word INDEX of the DDR model's memory (from +ddr_base)
 //   0 0 0         finish
 // Plusargs: +ddr_base=HEX, the bus address at which the DDR model holds ddr.hex (loaded from the working folder at
-// the start when present, like the weight image the host puts in the board's DDR).
+// the start when present, like the weight image the host puts in the board's DDR); +ar_stall=N and
+// +extra_latency=N, back-pressure on the IP's master (tb_ddr; both 0 unless given: then the board's DDR rule).
 // Clock: 2 time units; signals change half-way between rising edges, ready is sampled a quarter period later.
 `timescale 1ns / 1ps
 module tb_vit_axi;
@@ -99,9 +100,9 @@ module tb_vit_axi;
                 $display("W %h", ddr.mem[addr]);
                 $fflush();
             end else if (op == 3) begin
-                $display("M bursts %0d beats %0d longest %0d inflight %0d cross_4k %0d bad_burst %0d outside %0d",
-                         ddr.bursts, ddr.beats, ddr.longest, ddr.most_inflight, ddr.cross_4k, ddr.bad_burst,
-                         ddr.outside);
+                $write("M bursts %0d beats %0d longest %0d inflight %0d cross_4k %0d bad_burst %0d outside %0d",
+                       ddr.bursts, ddr.beats, ddr.longest, ddr.most_inflight, ddr.cross_4k, ddr.bad_burst, ddr.outside);
+                $display(" ar_waits %0d ar_unstable %0d", ddr.ar_waits, ddr.ar_unstable);
                 $fflush();
             end
         end
@@ -118,7 +119,11 @@ endmodule
 // max(t + DDR_LAT, end of the channel's earlier bursts) + ceil((j + 1) * DDR_W * DDR_DEN / DDR_NUM), so bursts
 // asked for back to back (in flight together) are one request of the engine's rule, with its cycles.
 // It checks the master: counts bursts that cross a 4 KB boundary, bursts that are not INCR of full DDR_W-byte
-// beats at a DDR_W-aligned address, and beats outside its memory (answered DECERR).
+// beats at a DDR_W-aligned address, beats outside its memory (answered DECERR), and cycles where an address the
+// model did not accept (arvalid, arready low) was withdrawn or changed in the next (AXI4: held until accepted).
+// Back-pressure (plusargs, for tests of the master; not the board's DDR, so the cycles are not tb_vit's):
+// +ar_stall=N holds arready low N cycles out of every N + 1 (a burst waits up to N cycles to be accepted), and
+// +extra_latency=N answers each burst N cycles later than DDR_LAT, so the master's bursts pile up in flight.
 module tb_ddr #(parameter integer DDR_W = 16, DDR_NUM = 38, DDR_DEN = 1, DDR_LAT = 100,
                 parameter integer WORDS = 1, QUEUE = 64) (
     input wire clk,
@@ -127,7 +132,7 @@ module tb_ddr #(parameter integer DDR_W = 16, DDR_NUM = 38, DDR_DEN = 1, DDR_LAT
     input wire [2:0] arsize,
     input wire [1:0] arburst,
     input wire arvalid,
-    output wire arready,
+    output reg arready,
     output reg [8*DDR_W-1:0] rdata,
     output reg [1:0] rresp,
     output reg rlast,
@@ -142,11 +147,16 @@ module tb_ddr #(parameter integer DDR_W = 16, DDR_NUM = 38, DDR_DEN = 1, DDR_LAT
     reg [63:0] q_start [0:QUEUE-1];  // (cycle the burst's first byte may move) x DDR_NUM
     reg [8:0] q_beats [0:QUEUE-1];
     integer head, tail, count, beat, words, fd;
-    integer bursts, beats, longest, most_inflight, cross_4k, bad_burst, outside;
-    assign arready = 1'b1;
+    integer bursts, beats, longest, most_inflight, cross_4k, bad_burst, outside, ar_waits, ar_unstable;
+    integer ar_stall, extra_latency;
+    reg waited;  // the master's address was not accepted in the previous cycle: it must be presented again
+    reg [63:0] waited_addr;
+    reg [7:0] waited_len;
 
     initial begin
         if (!$value$plusargs("ddr_base=%h", base)) base = 64'd0;
+        if (!$value$plusargs("ar_stall=%d", ar_stall)) ar_stall = 0;
+        if (!$value$plusargs("extra_latency=%d", extra_latency)) extra_latency = 0;
         for (words = 0; words < SIZE; words = words + 1) mem[words] = 0;
         words = 0;
         fd = $fopen("ddr.hex", "r");
@@ -160,6 +170,8 @@ module tb_ddr #(parameter integer DDR_W = 16, DDR_NUM = 38, DDR_DEN = 1, DDR_LAT
         end
         cycle = 0; channel = 0; last_beat = 0; head = 0; tail = 0; count = 0; beat = 0;
         bursts = 0; beats = 0; longest = 0; most_inflight = 0; cross_4k = 0; bad_burst = 0; outside = 0;
+        ar_waits = 0; ar_unstable = 0; waited = 1'b0; waited_addr = 0; waited_len = 0;
+        arready = ar_stall == 0;  // with back-pressure, cycle 0 is one of the N low ones
         rvalid = 1'b0; rlast = 1'b0; rresp = 2'b00; rdata = 0;
     end
 
@@ -169,12 +181,18 @@ module tb_ddr #(parameter integer DDR_W = 16, DDR_NUM = 38, DDR_DEN = 1, DDR_LAT
             beat = beat + 1;
             if (beat == q_beats[head]) begin beat = 0; head = (head + 1) % QUEUE; count = count - 1; end
         end
-        // a burst asked for in this cycle books the channel
-        if (arvalid) begin
+        // an address not accepted last cycle is still presented, unchanged
+        if (waited && (!arvalid || araddr != waited_addr || arlen != waited_len)) ar_unstable = ar_unstable + 1;
+        waited = arvalid && !arready;
+        waited_addr = araddr; waited_len = arlen;
+        if (waited) ar_waits = ar_waits + 1;
+        // a burst accepted in this cycle books the channel
+        if (arvalid && arready) begin
             if (count == QUEUE) $fatal(1, "tb_ddr: more than %0d bursts in flight", QUEUE);
             q_addr[tail] = araddr;
             q_beats[tail] = {1'b0, arlen} + 9'd1;
-            q_start[tail] = channel > (cycle + DDR_LAT) * DDR_NUM ? channel : (cycle + DDR_LAT) * DDR_NUM;
+            q_start[tail] = channel > (cycle + DDR_LAT + extra_latency) * DDR_NUM ? channel
+                                                                                  : (cycle + DDR_LAT + extra_latency) * DDR_NUM;
             channel = q_start[tail] + q_beats[tail] * DDR_W * DDR_DEN;
             bursts = bursts + 1;
             beats = beats + q_beats[tail];
@@ -204,5 +222,6 @@ module tb_ddr #(parameter integer DDR_W = 16, DDR_NUM = 38, DDR_DEN = 1, DDR_LAT
             end
         end
         cycle = cycle + 1;
+        arready <= ar_stall == 0 || cycle % (ar_stall + 1) == 0;  // cycle: the next one's number
     end
 endmodule

@@ -27,10 +27,17 @@ class SimulatedAxi:
     It is also the `vitsdk.fpga.axi.Memory` the driver puts a streamed model's weights in: the testbench's DDR model
     loads the project's rtl/ddr.hex at `ddr_base` when it starts, and `place` answers that address once the bytes
     the driver would copy to the board's DDR are the ones the model holds (the driver then writes the address to
-    DDR_BASE, like on the board)."""
+    DDR_BASE, like on the board).
+
+    Back-pressure on the IP's AXI4 master, to test it (both 0 by default: the DDR model then follows tb_vit's
+    rule and the cycles are tb_vit's; otherwise they are not the board's DDR, so they differ from tb_vit's):
+    `ar_stall` cycles of every `ar_stall + 1` the DDR model does not accept an address (arready low), and
+    `extra_latency` more cycles pass before a burst's data, so the master's bursts pile up in flight."""
 
     def __init__(self, files: dict[str, Path], parameters: dict[str, int], poll_cycles: int = 1000,
-                 ddr_base: int = DDR_BASE) -> None:
+                 ddr_base: int = DDR_BASE, ar_stall: int = 0, extra_latency: int = 0) -> None:
+        if ar_stall < 0 or extra_latency < 0:
+            raise ValueError(f"ar_stall and extra_latency are cycles (>= 0), got {ar_stall} and {extra_latency}")
         self.binary, self.build_seconds = build_simulator(files, parameters, top="tb_vit_axi")
         self.poll_cycles = poll_cycles
         self.ddr_base = ddr_base
@@ -39,7 +46,8 @@ class SimulatedAxi:
         self.folder = tempfile.mkdtemp(prefix="vitsdk-axi-")  # the testbench's working folder (ddr.hex)
         if "ddr.hex" in files:
             shutil.copy(files["ddr.hex"], Path(self.folder) / "ddr.hex")
-        self.proc = subprocess.Popen([str(self.binary), f"+ddr_base={ddr_base:x}"], cwd=self.folder,
+        self.proc = subprocess.Popen([str(self.binary), f"+ddr_base={ddr_base:x}", f"+ar_stall={ar_stall}",
+                                      f"+extra_latency={extra_latency}"], cwd=self.folder,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def write(self, offset: int, value: int) -> None:
@@ -84,7 +92,8 @@ class SimulatedAxi:
 
     def ddr_counters(self) -> dict[str, int]:
         """The DDR model's counts since the start: bursts, beats, the longest burst (beats), the most bursts in
-        flight, bursts crossing a 4 KB boundary, bursts not INCR of full aligned beats, beats outside its memory."""
+        flight, bursts crossing a 4 KB boundary, bursts not INCR of full aligned beats, beats outside its memory,
+        cycles an address waited for arready, and addresses withdrawn or changed before they were accepted."""
         words = self._answer("3 0 0\n", "M ").split()
         return {words[k]: int(words[k + 1]) for k in range(0, len(words), 2)}
 
