@@ -278,7 +278,9 @@ def test_unknown_board_lists_the_known_ones():
 def test_the_ddr_stream_is_capped_at_one_beat_per_cycle_of_the_weight_port():
     """ZCU102: 60% of 19.2 GB/s at 300 MHz is 38.4 bytes/cycle, more than one 16-byte beat per cycle of the
     engine's weight port: design_for gives the port's 16, and the board's figure with a 64-byte port. A port width
-    the weight image's layout does not serve is one error naming the valid ones."""
+    the weight image's layout does not serve is one error naming the valid ones. A bandwidth above one beat per
+    cycle, the user's or the dataclass's, is refused naming both fields (the DDR models deliver one beat per cycle
+    at most, so it would be recorded in the project but never simulated)."""
     from vitsdk.fpga.engine import EngineConfig, design_for
     block = BlockShape.parse("16x16")
     zcu102 = F.get_board("zcu102")
@@ -286,6 +288,14 @@ def test_the_ddr_stream_is_capped_at_one_beat_per_cycle_of_the_weight_port():
     assert design_for(zcu102, block, ddr_beat_bytes=64).ddr_bytes_per_cycle == pytest.approx(38.4)
     with pytest.raises(UserError, match=r"ddr_beat_bytes must be one of 1, 2, 4, 8, 16, 32, 64.*got 24"):
         EngineConfig(ddr_beat_bytes=24)
+    default = EngineConfig()
+    assert default.ddr_bytes_per_cycle == default.ddr_beat_bytes == 16
+    too_fast = r"ddr_bytes_per_cycle {} is more than its weight port carries \(ddr_beat_bytes {}: .*at most {}, or"
+    with pytest.raises(UserError, match=too_fast.format(r"38\.4", 16, 16)):
+        design_for(zcu102, block, ddr_bytes_per_cycle=38.4)
+    with pytest.raises(UserError, match=too_fast.format(16, 8, 8)):
+        EngineConfig(ddr_beat_bytes=8)  # the default bandwidth on a narrower port: the user lowers it too
+    assert design_for(zcu102, block, ddr_beat_bytes=8).ddr_bytes_per_cycle == 8
 
 
 def test_estimate_is_within_2x_of_heatvit_on_zcu102():
@@ -445,8 +455,8 @@ def test_streamed_export_fetches_its_weights_through_the_ddr_port(tmp_path, fmni
     each linear's record holds its values, column indices and per-channel constants (each section, and each block
     strip's indices, whole 64-byte blocks), and the engine holds none of them whole: wmem, xmem and kmem are double buffers whose halves are each
     as large as the largest such section (WW, XW, KW), and the fit check counts exactly those bytes. Every weight
-    reaches the engine through its ddr_* port from the testbench's DDR model (at the default 38.4 bytes/cycle: one
-    16-byte beat per cycle at most): bit-exact logits, DDR bytes = the image, cycles and stalls = the quick mode's.
+    reaches the engine through its ddr_* port from the testbench's DDR model (at design_for's 16 bytes/cycle on the
+    ZCU102: one 16-byte beat per cycle): bit-exact logits, DDR bytes = the image, cycles and stalls = the quick mode's.
     One byte changed in a values, an index or a constants section of the image changes the logits, so nothing
     reaches the engine another way. On an engine where the weights fit, the same project runs from wmem/xmem/kmem
     split out of its image, with the same logits."""

@@ -22,7 +22,9 @@ class EngineConfig:
         ln_latency: cycles of the LayerNorm statistics unit per row (iterative divider + isqrt).
         recip_latency: cycles of the shared reciprocal unit (once per softmax row and per fused token).
         clock_mhz: the clock the latency is stated at (an assumption: timing is not closed here).
-        ddr_bytes_per_cycle: weight-stream bandwidth in bytes per clock (board peak x efficiency / clock).
+        ddr_bytes_per_cycle: weight-stream bandwidth in bytes per clock (board peak x efficiency / clock), at most
+            one beat (ddr_beat_bytes) per cycle: the port carries no more, so a larger figure would be recorded but
+            never simulated (the testbenches' DDR models and program.fetch_cycles deliver one beat per cycle).
         ddr_latency: cycles from a weight request to its first byte.
         ddr_beat_bytes: DDR_W, bytes per beat of the engine's weight-stream port (16: one 128-bit AXI4 port, the
             width of a Zynq UltraScale+ S_AXI_HP port); one of DDR_BEAT_BYTES.
@@ -38,7 +40,7 @@ class EngineConfig:
     ln_latency: int = 40
     recip_latency: int = 4
     clock_mhz: float = 300.0
-    ddr_bytes_per_cycle: float = 38.4
+    ddr_bytes_per_cycle: float = 16.0  # one 16-byte beat per cycle: design_for's figure for the ZCU102/104 and KV260
     ddr_latency: int = 100
     ddr_beat_bytes: int = 16
     weight_buffer_bytes: int = 1 << 20
@@ -56,6 +58,11 @@ class EngineConfig:
                             f"{self.ddr_beat_bytes}")
         if self.ddr_bytes_per_cycle <= 0:
             raise UserError(f"ddr_bytes_per_cycle must be > 0, got {self.ddr_bytes_per_cycle}")
+        if self.ddr_bytes_per_cycle > self.ddr_beat_bytes:
+            raise UserError(f"engine ddr_bytes_per_cycle {self.ddr_bytes_per_cycle:g} is more than its weight port "
+                            f"carries (ddr_beat_bytes {self.ddr_beat_bytes}: one {self.ddr_beat_bytes}-byte beat per "
+                            f"cycle): set ddr_bytes_per_cycle to at most {self.ddr_beat_bytes}, or ddr_beat_bytes to "
+                            f"a wider port")
 
     @property
     def peak_macs_per_cycle(self) -> int:
@@ -89,6 +96,6 @@ def design_for(profile: BoardProfile, block: BlockShape, **overrides) -> EngineC
     ddr = profile.ddr_gbps * 1e9 * 0.6 / (profile.clock_mhz * 1e6)
     beat = overrides.get("ddr_beat_bytes", EngineConfig.ddr_beat_bytes)
     base = EngineConfig(tokens=tokens, outputs=outputs, lanes=lanes, clock_mhz=profile.clock_mhz,
-                        ddr_bytes_per_cycle=min(round(ddr, 3), beat),
+                        ddr_bytes_per_cycle=min(round(ddr, 3), beat), ddr_beat_bytes=beat,
                         weight_buffer_bytes=int(profile.on_chip_bytes * 0.7))
     return replace(base, **overrides)
