@@ -243,3 +243,27 @@ def test_the_plan_counts_streamed_weights_as_their_double_buffers_and_on_chip_we
             word = spec.width * spec.banks // 8  # bytes at one address across the banks
             assert need <= spec.bytes < need + word, (name, need, spec.bytes)
         assert plan["indices"].banks == 16 // BLOCK.rows
+
+
+def test_a_region_reused_with_another_width_is_counted_once_at_its_largest():
+    """A compacted model's MLP hidden width differs per block (the demo's: 36, 37, 34 channels), so the program
+    writes the same activation region with other strides in other layers. activation_matrices returns each
+    shape (it raised 'not a set of row-major matrices' and failed the demo's export), and region_depth counts
+    the region once, at its largest shape's depth (the region holds one layer's matrix at a time), not the sum."""
+    from types import SimpleNamespace
+
+    from vitsdk.fpga.program import NF, OP_MM
+    from vitsdk.fpga.synth import Skewed, activation_matrices, region_depth
+
+    def linear(width: int) -> list[int]:  # 10 tokens x 16 inputs at 0 -> 10 tokens x `width` outputs at 200
+        row = [0] * NF
+        row[0], row[1], row[2], row[3], row[4] = OP_MM, 10, width, 16, (1 << 15) | (1 << 2)
+        row[5], row[6], row[15], row[16] = 0, 16, 200, width
+        return row
+
+    program = SimpleNamespace(instructions=[linear(36), linear(37), linear(34)], input_shape=(10, 16))
+    matrices = activation_matrices(program)
+    assert sorted(matrices) == [(0, 10, 16), (200, 10, 34), (200, 10, 36), (200, 10, 37)]
+    skew = Skewed(4)
+    assert region_depth(matrices, skew) == skew.depth(10, 16) + skew.depth(10, 37)
+    assert region_depth(matrices, skew) < sum(skew.depth(rows, cols) for _, rows, cols in matrices)

@@ -218,7 +218,8 @@ def activation_matrices(program: Program) -> list[tuple[int, int, int]]:
     """The activation buffer's matrices as (first element, rows, columns), read off the instruction stream:
     every access to the buffer (the patch input, LayerNorm and epilogue writes, MAC-array operand reads) is a
     run of rows of one stride; runs of the same stride that overlap are one matrix, whose columns are that
-    stride. An access that falls in no matrix of its stride raises (the skewed banking would not hold)."""
+    stride (matrices of other strides may share addresses: `region_depth`). An access that falls in no matrix
+    of its stride raises (the skewed banking would not hold)."""
     runs = []  # (first element, stride, rows, columns) of each access
     first_mm = next(row for row in program.instructions if row[0] == OP_MM)
     runs.append((int(first_mm[5]), int(first_mm[6]), *program.input_shape))  # the patches the host writes
@@ -245,14 +246,27 @@ def activation_matrices(program: Program) -> list[tuple[int, int, int]]:
         else:
             spans.append([base, end])
     spans = sorted((start, end, stride) for stride, spans in matrices.items() for start, end in spans)
-    overlap = [a for a, b in zip(spans, spans[1:]) if b[0] < a[1]]
     stray = [(base, stride) for base, stride, rows, cols in runs
              if not any(s == stride and start <= base and base + (rows - 1) * stride + cols <= end
                         and (base - start) % stride + cols <= stride for start, end, s in spans)]
-    if overlap or stray:
-        raise RuntimeError(f"the activation buffer is not a set of row-major matrices: overlapping {overlap}, "
-                           f"accesses (first element, stride) outside one matrix {stray}")
+    if stray:
+        raise RuntimeError(f"the activation buffer is not a set of row-major matrices: accesses (first element, "
+                           f"stride) outside one matrix {stray}")
     return [(start, -(-(end - start) // stride), stride) for start, end, stride in spans]
+
+
+def region_depth(matrices: list[tuple[int, int, int]] | set[tuple[int, int, int]], skew: Skewed) -> int:
+    """Words per bank of `matrices` (first element, rows, columns) banked by `skew`. Matrices of other strides
+    that share addresses are one region the program reuses with another shape in another layer (a compacted
+    MLP's hidden width differs per block): the region holds one of them at a time, so it needs the largest
+    one's depth, not their sum."""
+    total, region_end, deepest = 0, -1, 0
+    for start, rows, cols in sorted(matrices):
+        if start >= region_end:
+            total, deepest = total + deepest, 0
+        deepest = max(deepest, skew.depth(rows, cols))
+        region_end = max(region_end, start + rows * cols)
+    return total + deepest
 
 
 def buffer_plan(program: Program) -> dict[str, BufferSpec]:
@@ -306,13 +320,13 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
         else:
             act_ports, act_why = 2, "true dual port: QK^T reads Q and K in one cycle and writes the scores"
     matrices = activation_matrices(program)
-    act_depth = sum(act.depth(rows, cols) for _, rows, cols in matrices)
+    act_depth = region_depth(matrices, act)
 
     def holding(base: int, stride: int) -> tuple[int, int, int]:
         return next(m for m in matrices if m[2] == stride and m[0] <= base < m[0] + m[1] * m[2])
 
     strip_read = {holding(int(row[5]), int(row[6])) for row in linears}  # what the strips read, each its column
-    strip_depth = sum(act.depth(rows, cols) for _, rows, cols in strip_read)
+    strip_depth = region_depth(strip_read, act)
     vec = Skewed(max(TM, L))
     T, C = s["TMAX"], s["CMAX"]
     weights = program.weight_buffer_elements
