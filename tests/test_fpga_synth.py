@@ -267,3 +267,21 @@ def test_a_region_reused_with_another_width_is_counted_once_at_its_largest():
     skew = Skewed(4)
     assert region_depth(matrices, skew) == skew.depth(10, 16) + skew.depth(10, 37)
     assert region_depth(matrices, skew) < sum(skew.depth(rows, cols) for _, rows, cols in matrices)
+
+
+def test_a_compacted_model_gets_a_buffer_plan():
+    """End to end for the case above: vit_nano pruned 16x16 at 50% and compacted has MLP hidden widths that
+    differ per block (47, 47, 52, 49 with this seed), and its program's buffer plan is made (it raised, and
+    the demo's `vitsdk export --target fpga` of its compacted model failed with it)."""
+    from vitsdk.fpga.synth import buffer_plan
+    from vitsdk.sparsity import BlockPruneConfig, compact, prune_
+    torch.manual_seed(0)
+    model = create_model("vit_nano_patch4_28", keep_rate=0.7).eval()
+    prune_(model, BlockPruneConfig(block_shape=(16, 16), ratio=0.5))
+    model = compact(model)
+    widths = [block.mlp.fc1.weight.shape[0] for block in model.blocks]
+    assert len(set(widths)) > 1
+    images = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    qv = Q.quantize(extract(model), calibrate(model, images))
+    plan = buffer_plan(compile_program(qv, BlockShape(16, 16), replace(TINY, outputs=16)))
+    assert plan["activations"].depth >= 2 and plan["activations"].banks == 16
