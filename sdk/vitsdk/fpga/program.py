@@ -61,16 +61,16 @@ class Program:
         to DDR_ALIGN): what streaming reads from DDR per inference, and what wmem/xmem/kmem hold on chip."""
         return sum(layer["image_bytes"] for layer in self.layers)
 
+    def held(self, per_linear: list[int]) -> int:
+        """What a weight buffer holds of the linears' `per_linear` sizes: all of them when the weights are on chip,
+        else the double buffer: two halves, each as large as the largest (linear j loads into half j % 2)."""
+        return 2 * max(per_linear) if self.streamed else sum(per_linear)
+
     @property
     def weight_buffer_elements(self) -> dict[str, int]:
-        """Elements of wmem, xmem and kmem (WW, XW, KW): every linear's section when the weights are on chip, else
-        the double buffers: two halves, each as large as the largest such section of any linear (linear j loads
-        into the halves j % 2)."""
-        def elements(key: str, name: str, sizes) -> int:
-            return sizes(layer[key] for layer in self.layers) // (BUFFERS[name][1] // 8)
-        if self.streamed:
-            return {name: 2 * elements(key, name, max) for name, key in WEIGHT_BUFFERS.items()}
-        return {name: elements(key, name, sum) for name, key in WEIGHT_BUFFERS.items()}
+        """Elements of wmem, xmem and kmem (WW, XW, KW): what each holds (`held`) of the linears' sections."""
+        return {name: self.held([layer[key] for layer in self.layers]) // (BUFFERS[name][1] // 8)
+                for name, key in WEIGHT_BUFFERS.items()}
 
     @property
     def largest_layer_bytes(self) -> int:

@@ -333,10 +333,10 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
     R, beat_bytes = program.block.rows, cfg.ddr_beat_bytes
     beat = max(2, beat_bytes) // 2  # indices per beat of the weight port
     value_word = max(R, beat_bytes)  # one strip's R values read per cycle; one beat written per cycle
-    value_bank = [-(-layer["strips"] // strips) * layer["col_blocks"] * layer["kept"] * R for layer in program.layers]
-    value_bytes = 2 * max(value_bank) if program.streamed else sum(value_bank)
-    per_bank = [-(-layer["strips"] // strips) * layer["index_run"] for layer in program.layers]  # one bank's indices
-    index_entries = 2 * max(per_bank) if program.streamed else sum(per_bank)
+    # one strip bank's values (bytes) and indices (entries) per linear: its strips s, s + TN/R, ...
+    value_bytes = program.held([-(-layer["strips"] // strips) * layer["col_blocks"] * layer["kept"] * R
+                                for layer in program.layers])
+    index_entries = program.held([-(-layer["strips"] // strips) * layer["index_run"] for layer in program.layers])
     halves = "; streamed: two halves, each the largest linear's section" if program.streamed else ""
     norm_bits = max(1, int(np.abs(program.memories["cmem"]).max(initial=1))).bit_length() + 1
     plan = {
