@@ -23,9 +23,9 @@ from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.engine import design_for
 from vitsdk.fpga.program import Program, cycle_model
-from vitsdk.fpga.project import bundle_entry, read_io, read_project, read_rtl, verified_files
+from vitsdk.fpga.project import bundle_entry, read_io, read_project
 from vitsdk.fpga.quick_mode import ESTIMATOR_VERSION, Estimate
-from vitsdk.fpga.rtl import RtlResult, load_program, simulate_project
+from vitsdk.fpga.rtl import RtlResult, load_project, simulate_program
 from vitsdk.fpga.synth import engine_resources, estimate_power, fitted
 
 if TYPE_CHECKING:
@@ -79,17 +79,14 @@ def bench_fpga(bundle: str | os.PathLike, board: str = "zcu102", synth: bool = T
                         f"`vitsdk export MODEL --target fpga` to simulate it")
     exported = project["engine"]
     same = exported["board"] == profile.name
-    # the exported engine is the one rtl.json records (None: simulate_project uses it); for another board,
-    # design_for's engine, re-sized like an export when it does not fit (synth.fitted)
-    design, resources = None, None
-    if not same:
-        record = read_rtl(folder)
-        program = load_program(record, verified_files(folder, record, project.get("rtl_sha256")),
-                               design_for(profile, BlockShape.parse(project["block_shape"])))
-        if synth:
-            program, resources = fitted(program, profile)
-        design = program.config
-    sim, program = simulate_project(folder, project, config=design)
+    # the exported engine is the one rtl.json records; for another board, design_for's engine, re-sized like an
+    # export when it does not fit (synth.fitted)
+    program, files = load_project(folder, project, None if same else
+                                  design_for(profile, BlockShape.parse(project["block_shape"])))
+    resources = None
+    if synth and not same:
+        program, resources = fitted(program, profile)
+    sim = simulate_program(folder, program, files)
     expected = read_io(folder / "tb" / "expected.bin", "int32")
     if len(set(sim.cycles)) != 1:
         raise RuntimeError(f"the engine's cycle count changed between images: {sim.cycles}")

@@ -65,6 +65,11 @@ def ddr_hex(image: np.ndarray, beat_bytes: int) -> str:
     return "".join(f"{word.tobytes().hex()}\n" for word in words)
 
 
+def _hex_text(name: str, values: np.ndarray, beat_bytes: int) -> str:
+    """rtl/<name>.hex of a buffer image: ddr.hex in beat-wide words, every other buffer one element per line."""
+    return ddr_hex(values, beat_bytes) if name == "ddr" else to_hex(values, _HEX_WIDTH[name])
+
+
 def _word_bytes(path: Path) -> int:
     """Bytes per word of a ddr.hex (its first line's hex digits / 2)."""
     with path.open() as f:
@@ -101,7 +106,7 @@ def weight_files(files: dict[str, Path], program: Program, folder: Path) -> dict
     out = {name: path for name, path in files.items() if name not in _WEIGHT_FILES}
     for name, values in weight_memories(_read_weights(files), program.layers, streamed).items():
         out[f"{name}.hex"] = folder / f"{name}.hex"
-        out[f"{name}.hex"].write_text(ddr_hex(values, width) if name == "ddr" else to_hex(values, _HEX_WIDTH[name]))
+        out[f"{name}.hex"].write_text(_hex_text(name, values, width))
     return out
 
 
@@ -115,8 +120,7 @@ def write_rtl(program: Program, folder: Path) -> dict:
     for name in SOURCES:
         shutil.copy(src / name, out / name)
     for name, values in program.memories.items():
-        text = ddr_hex(values, program.config.ddr_beat_bytes) if name == "ddr" else to_hex(values, _HEX_WIDTH[name])
-        (out / f"{name}.hex").write_text(text)
+        (out / f"{name}.hex").write_text(_hex_text(name, values, program.config.ddr_beat_bytes))
     for path in sorted(out.iterdir()):
         files[path.name] = file_sha256(path)
     record = {"format": RTL_FORMAT, "engine": program.config.to_dict(), "parameters": program.parameters(),
@@ -226,14 +230,27 @@ def simulate(files: dict[str, Path], parameters: dict[str, int], patches: np.nda
                      [c["ddr_bytes"] for c in counters], build_s, seconds, parameters)
 
 
-def simulate_project(folder: Path, project: dict, patches: np.ndarray | None = None,
-                     config: EngineConfig | None = None) -> tuple[RtlResult, Program]:
-    """Runs the project's RTL in Verilator (built from its sha256-verified sources in the cache) on `patches`
-    (default: its reference inputs), on its own engine or on `config`."""
+def load_project(folder: Path, project: dict, config: EngineConfig | None = None
+                 ) -> tuple[Program, dict[str, Path]]:
+    """The project's program, on its own engine or on `config`, and its rtl/ files, sha256-verified."""
     record = read_rtl(folder)
     files = verified_files(folder, record, project.get("rtl_sha256"))
-    program = load_program(record, files, config)
+    return load_program(record, files, config), files
+
+
+def simulate_program(folder: Path, program: Program, files: dict[str, Path],
+                     patches: np.ndarray | None = None) -> RtlResult:
+    """Runs `program` (a project's, `load_project`) in Verilator, built from its verified `files` in the cache,
+    on `patches` (default: the project's reference inputs)."""
     if patches is None:
         patches = read_io(folder / "tb" / "inputs.bin", "int8").reshape(-1, *program.input_shape)
     with tempfile.TemporaryDirectory(prefix="vitsdk-weights-") as tmp:
-        return simulate(weight_files(files, program, Path(tmp)), program.parameters(), patches), program
+        return simulate(weight_files(files, program, Path(tmp)), program.parameters(), patches)
+
+
+def simulate_project(folder: Path, project: dict, patches: np.ndarray | None = None,
+                     config: EngineConfig | None = None) -> tuple[RtlResult, Program]:
+    """Runs the project's RTL in Verilator on `patches` (default: its reference inputs), on its own engine or on
+    `config`."""
+    program, files = load_project(folder, project, config)
+    return simulate_program(folder, program, files, patches), program
