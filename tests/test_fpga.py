@@ -134,10 +134,12 @@ def test_an_hls_project_of_an_older_vitsdk_is_refused_with_how_to_export_again(t
         F.read_project(tmp_path)
 
 
-def test_an_rtl_project_from_before_the_streamed_indices_and_constants_is_refused(exported, tmp_path, monkeypatch):
+@pytest.mark.parametrize("older", ["vitsdk.fpga_rtl/1", "vitsdk.fpga_rtl/2"])
+def test_an_rtl_project_of_an_older_engine_is_refused(exported, tmp_path, monkeypatch, older):
     """rtl.json of format vitsdk.fpga_rtl/1 (each linear's record held its values only; its indices and constants sat
-    in xmem/cmem, three cmem words per channel): its buffers do not fit this engine, so it is refused with "export
-    it again" before anything is read from its files or built."""
+    in xmem/cmem, three cmem words per channel) or /2 (the engine computed LayerNorm's statistics and reciprocals in
+    one combinational cycle; no vit_shared_units.v among its files): it does not run on this engine, so it is
+    refused with "export it again" before anything is read from its files or built."""
     import json
     import shutil
 
@@ -147,8 +149,8 @@ def test_an_rtl_project_from_before_the_streamed_indices_and_constants_is_refuse
     copy = tmp_path / "copy"
     shutil.copytree(ex.path, copy)
     record = json.loads((copy / "rtl" / "rtl.json").read_text())
-    assert record["format"] == RTL_FORMAT == "vitsdk.fpga_rtl/2"
-    (copy / "rtl" / "rtl.json").write_text(json.dumps({**record, "format": "vitsdk.fpga_rtl/1"}))
+    assert record["format"] == RTL_FORMAT == "vitsdk.fpga_rtl/3"
+    (copy / "rtl" / "rtl.json").write_text(json.dumps({**record, "format": older}))
     monkeypatch.setenv("VITSDK_CACHE", str(tmp_path / "cache"))
     with pytest.raises(UserError, match=r"rtl\.json was written by an older vitsdk .*: export the model again") as err:
         simulate_project(copy, ex.project)

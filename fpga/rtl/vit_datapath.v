@@ -2,7 +2,8 @@
 // plus the TM epilogue lanes and the L vector lanes, each computing with the same vit_ops.vh functions
 // the simulated engine calls, on ports as wide as the values they carry (int32 accumulators, residual
 // values of at most 24 bits, scores and probabilities, LayerNorm statistics). Inputs and outputs are
-// registered so nothing is optimised away. Buffers (BRAM/URAM) and the sequencer are not in here:
+// registered so nothing is optimised away. The shared divider/LayerNorm unit is the engine's own module
+// (vit_shared_units.v), synthesised as it is; buffers (BRAM/URAM) and the sequencer are not in here:
 // vitsdk.fpga.synth counts the buffers from their sizes.
 `default_nettype none
 module vit_epilogue_lane (
@@ -40,24 +41,6 @@ module vit_vector_lane (
     end
 endmodule
 
-// The engine's single shared units: the reciprocal divider (softmax row sums, LayerNorm std, fused-token
-// weight) and the LayerNorm statistics (mean, variance, isqrt), both multicycle in the sequencer.
-module vit_shared_units (
-    input wire clk,
-    input wire [33:0] divisor, input wire [6:0] k,
-    input wire signed [47:0] sum, input wire [55:0] sumsq, input wire [12:0] channels, input wire [31:0] eps,
-    output reg [54:0] reciprocal, output reg [16:0] stdv
-);
-`include "vit_ops.vh"
-    reg signed [63:0] mean, v;
-    always @(posedge clk) begin
-        reciprocal <= recip({30'd0, divisor}, k);
-        mean = floor_div(sum, channels);
-        v = isqrt(floor_div(sumsq - 2 * mean * sum + channels * mean * mean, channels) + eps);
-        stdv <= v[16:0];
-    end
-endmodule
-
 module vit_datapath #(parameter integer TM = 4, parameter integer TN = 8, parameter integer R = 4,
                       parameter integer L = 4) (
     input wire clk,
@@ -71,11 +54,9 @@ module vit_datapath #(parameter integer TM = 4, parameter integer TN = 8, parame
     input wire signed [23:0] mean, input wire [16:0] stdv, input wire [42:0] r_ln, input wire [L*32-1:0] gain_flat,
     input wire [L*32-1:0] offset_flat, input wire [4:0] frac_bits, input wire [5:0] ln_shift,
     input wire [L*52-1:0] fsum_flat, input wire [33:0] fweight, input wire [54:0] r_fuse,
-    input wire [33:0] divisor, input wire [6:0] k, input wire signed [47:0] sum, input wire [55:0] sumsq,
-    input wire [12:0] channels, input wire [31:0] eps,
     output wire [TM*32-1:0] out_flat,
     output wire [L*8-1:0] t_flat, output wire [L*16-1:0] prob_flat, output wire [L*8-1:0] ln_flat,
-    output wire [L*24-1:0] fused_flat, output wire [54:0] reciprocal, output wire [16:0] stdv_out
+    output wire [L*24-1:0] fused_flat
 );
     wire [TM*TN*32-1:0] acc_flat;
     vit_mac_array #(.TM(TM), .TN(TN), .R(R)) array (
@@ -99,7 +80,5 @@ module vit_datapath #(parameter integer TM = 4, parameter integer TN = 8, parame
                                   .fused(fused_flat[i * 24 +: 24]));
         end
     endgenerate
-    vit_shared_units shared (.clk(clk), .divisor(divisor), .k(k), .sum(sum), .sumsq(sumsq), .channels(channels),
-                             .eps(eps), .reciprocal(reciprocal), .stdv(stdv_out));
 endmodule
 `default_nettype wire

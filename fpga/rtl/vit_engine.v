@@ -4,8 +4,9 @@
 // buffers. Units: the TM x TN MAC array (vit_mac_array.v; block-sparse linears follow the balanced
 // block schedule, so pruned columns cost no cycles; QK^T and AV run on the same array), a TM-lane
 // epilogue (bias, requantisation, residual add, GELU table) that drains one output column per cycle
-// while the array already accumulates the next tile, and an L-lane vector unit for LayerNorm, softmax
-// and token selection (top-k by CLS attention, EViT's fused token). A linear's weights are three buffers:
+// while the array already accumulates the next tile, an L-lane vector unit for LayerNorm, softmax
+// and token selection (top-k by CLS attention, EViT's fused token), and the shared unit (vit_shared_units.v:
+// the iterative divider and square root behind LayerNorm's statistics and the lanes' reciprocals). A linear's weights are three buffers:
 // int8 values (wmem), kept column indices (xmem) and per-channel constants (kmem). When the weights stream
 // (STREAM), the weight fetch unit reads each linear's record of the weight image (values, indices, constants:
 // three sections, each a whole number of beats) from DDR through the ddr_* port (one request of ddr_len bytes at
@@ -147,8 +148,18 @@ module vit_engine #(
     reg signed [63:0] d_t0, d_n0, d_col, d_cnt;
 
     // ---- vector unit and counters ----
-    reg signed [63:0] row, c0, sum, sumsq, mean, stdv, mx, esum, wsum, lat, cand, rank_cnt, ndrop;
-    reg [63:0] rcp;  // the shared reciprocal unit's result for the current row (vit_ops.vh recip)
+    reg signed [63:0] row, c0, sum, sumsq, mx, esum, wsum, lat, cand, rank_cnt, ndrop;
+    // the shared unit (vit_shared_units.v): a LayerNorm row's mean, std and 1/std (from the first cycle of S_LN_STAT,
+    // ready within LN_LAT cycles), the reciprocal of a softmax row's sum or the fused token's weight (from the
+    // first cycle of S_SM_RECIP / S_SEL_RECIP, ready after RECIP_LAT)
+    wire signed [63:0] mean;
+    wire [63:0] stdv, rcp;
+    wire fuse_recip = state == S_SEL_RECIP;
+    vit_shared_units #(.RECIP_LAT(RECIP_LAT)) shared (
+        .clk(clk), .ln_go(state == S_LN_STAT && lat == 0), .sum(sum), .sumsq(sumsq), .channels(N), .eps(f[19]),
+        .rcp_go((state == S_SM_RECIP || fuse_recip) && lat == 0),
+        .divisor(fuse_recip ? (wsum > 0 ? 2 * wsum : 64'sd1) : esum), .k_bits(fuse_recip ? K_FUSE : K_SOFTMAX),
+        .mean(mean), .stdv(stdv), .reciprocal(rcp), .busy());
     reg signed [63:0] x, y, tval, ev, pv, bias, mval, widx, cidx;
     reg [6:0] shv;
 
@@ -159,7 +170,8 @@ module vit_engine #(
     // sections are whole beats), byte o of a section into byte o % size of element o / size of that buffer's half ----
     reg [31:0] fetch_off, fetch_left, fetch_values, fetch_indices;  // next byte of the record, beats still to arrive
     reg fetch_upper;
-    integer b, o;
+    integer b;
+    reg [31:0] o;  // unsigned: a byte offset
     task fetch(input [63:0] addr, input [63:0] nbytes, input [63:0] values, input [63:0] indices, input upper);
         begin  // request a linear's record into the lower or upper halves
             ddr_req <= 1'b1; ddr_addr <= addr[31:0]; ddr_len <= nbytes[31:0];
@@ -298,15 +310,9 @@ module vit_engine #(
                     end
                 if (c0 + L >= N) begin
                     state <= S_LN_STAT; lat <= 0;
-                    mean <= floor_div(sum, N);
                 end else c0 <= c0 + L;
             end
-            S_LN_STAT: begin  // divider + isqrt: a multicycle unit of LN_LAT cycles per row
-                if (lat == 0) begin
-                    y = isqrt(floor_div(sumsq - 2 * mean * sum + N * mean * mean, N) + f[19]);
-                    if (y < 1) y = 1;
-                    stdv <= y; rcp <= recip(y, K_LAYERNORM);
-                end
+            S_LN_STAT: begin  // the shared unit's mean, std and 1/std: LN_LAT cycles per row
                 if (lat + 1 >= LN_LAT) begin
                     state <= S_LN_NORM; c0 <= 0;
                 end
@@ -340,7 +346,6 @@ module vit_engine #(
                 if (c0 + L >= N) begin state <= S_SM_RECIP; c0 <= 0; lat <= 0; end else c0 <= c0 + L;
             end
             S_SM_RECIP: begin  // the shared reciprocal unit: RECIP_LAT cycles per row
-                if (lat == 0) rcp <= recip(esum, K_SOFTMAX);
                 if (lat + 1 >= RECIP_LAT) state <= S_SM_NORM;
                 lat <= lat + 1;
             end
@@ -397,7 +402,6 @@ module vit_engine #(
                 end else c0 <= c0 + L;
             end
             S_SEL_RECIP: begin
-                if (lat == 0) rcp <= recip(wsum > 0 ? 2 * wsum : 64'sd1, K_FUSE);
                 if (lat + 1 >= RECIP_LAT) state <= S_SEL_FDIV;
                 lat <= lat + 1;
             end

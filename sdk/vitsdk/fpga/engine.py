@@ -9,6 +9,22 @@ from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile
 
 DDR_BEAT_BYTES = (1, 2, 4, 8, 16, 32, 64)  # weight-stream port widths; the program aligns each layer to the widest
+K_FUSE, K_LAYERNORM = 54, 42  # the largest reciprocal's and LayerNorm's 2^k (fpga/rtl/vit_ops.vh)
+ROOT_PER_CYCLE = 4  # the shared unit's square-root iterations per cycle (SR in fpga/rtl/vit_shared_units.v)
+
+
+def _groups(steps: int, per_cycle: int) -> int:
+    return -(-steps // per_cycle)
+
+
+def ln_unit_cycles(recip_latency: int) -> int:
+    """Cycles the shared unit (fpga/rtl/vit_shared_units.v) takes for a LayerNorm row's mean, std and 1/std, from
+    its go: two 64-step floor divisions (mean, variance) and a finishing cycle after each, the 32-iteration square
+    root (ROOT_PER_CYCLE per cycle), then the reciprocal (K_LAYERNORM + 1 steps) starting in the root's last cycle;
+    the divider does S steps per cycle, S such that the largest reciprocal (K_FUSE + 1 steps) takes
+    `recip_latency` cycles."""
+    s = _groups(K_FUSE + 1, recip_latency)
+    return 2 * (_groups(64, s) + 1) + _groups(32, ROOT_PER_CYCLE) + _groups(K_LAYERNORM + 1, s) - 1
 
 
 @dataclass(frozen=True)
@@ -19,8 +35,10 @@ class EngineConfig:
         tokens: TM, tokens per MAC-array tile (rows of the array).
         outputs: TN, output channels per tile (columns); a multiple of the block rows (one strip per R).
         lanes: L, elements per cycle of the LayerNorm / softmax / token-selection unit.
-        ln_latency: cycles of the LayerNorm statistics unit per row (iterative divider + isqrt).
-        recip_latency: cycles of the shared reciprocal unit (once per softmax row and per fused token).
+        ln_latency: cycles the sequencer gives the shared unit for a LayerNorm row's statistics (iterative divider +
+            isqrt); at least ln_unit_cycles(recip_latency).
+        recip_latency: cycles of the shared unit's reciprocal (once per softmax row and per fused token); its divider
+            does ceil(55 / recip_latency) steps per cycle.
         clock_mhz: the clock the latency is stated at (an assumption: timing is not closed here).
         ddr_bytes_per_cycle: weight-stream bandwidth in bytes per clock (board peak x efficiency / clock), at most
             one beat (ddr_beat_bytes) per cycle: the port carries no more, so a larger figure would be recorded but
@@ -52,6 +70,12 @@ class EngineConfig:
                 raise UserError(f"engine {key} must be in 1..256, got {value}")
         if self.outputs % 2:
             raise UserError(f"engine outputs (TN) must be even (two int8 MACs per DSP), got {self.outputs}")
+        if not 1 <= self.recip_latency <= K_FUSE + 1:
+            raise UserError(f"engine recip_latency must be in 1..{K_FUSE + 1}, got {self.recip_latency}")
+        if self.ln_latency < ln_unit_cycles(self.recip_latency):
+            raise UserError(f"engine ln_latency {self.ln_latency} is shorter than the shared unit takes for a LayerNorm "
+                            f"row ({ln_unit_cycles(self.recip_latency)} cycles with recip_latency "
+                            f"{self.recip_latency}): raise ln_latency")
         if self.ddr_beat_bytes not in DDR_BEAT_BYTES:
             raise UserError(f"engine ddr_beat_bytes must be one of {', '.join(map(str, DDR_BEAT_BYTES))} (a power of "
                             f"two up to the weight image's {DDR_BEAT_BYTES[-1]}-byte alignment), got "

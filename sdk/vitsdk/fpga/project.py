@@ -16,7 +16,10 @@ from vitsdk.formats.schema import read_json
 from vitsdk.hashing import file_sha256
 
 PROJECT_FORMAT = "vitsdk.fpga_project/2"  # /1: the HLS C++ project (retired), read no more
-RTL_FORMAT = "vitsdk.fpga_rtl/2"  # /1: before each linear's indices and constants streamed with its values
+RTL_FORMAT = "vitsdk.fpga_rtl/3"
+# what each older format lacks: its project cannot run on this engine
+OLDER_RTL_FORMATS = {"vitsdk.fpga_rtl/1": "its weight image and buffers have another layout",
+                     "vitsdk.fpga_rtl/2": "its engine has no iterative shared unit, vit_shared_units.v"}
 SIM_OUTPUTS = "sim_outputs.npy"  # float logits of the RTL simulation on the reference inputs
 
 
@@ -88,8 +91,8 @@ def read_rtl(project: Path) -> dict:
         raise UserError(f"{project} has no RTL design (rtl/rtl.json): export it again with this vitsdk "
                         f"(`vitsdk export MODEL --target fpga`)")
     record = read_json(path)
-    if record.get("format") == "vitsdk.fpga_rtl/1":
-        raise UserError(f"{path} was written by an older vitsdk (its weight image and buffers have another layout): "
+    if record.get("format") in OLDER_RTL_FORMATS:
+        raise UserError(f"{path} was written by an older vitsdk ({OLDER_RTL_FORMATS[record['format']]}): "
                         f"export the model again with `vitsdk export MODEL --target fpga`")
     if record.get("format") != RTL_FORMAT:
         raise UserError(f"{path} is not a vitsdk RTL record (format {record.get('format')!r})")

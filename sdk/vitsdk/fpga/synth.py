@@ -4,8 +4,8 @@ Yosys (`synth_xilinx -family xcup|xc7`, Debian's yosys) synthesises the engine's
 fpga/rtl/vit_datapath.v (the MAC array module the simulator runs, and lanes built from the same
 vit_ops.vh functions) and `stat` counts DSP48, LUT, FF and carry cells. A board-sized engine is
 composed from units synthesised once each: one MAC-array row (x TM rows), one epilogue lane (x TM),
-one vector lane (x L) and the shared units (x 1); the rows and lanes are identical copies, so their
-counts add. The buffers are synthesised too (fpga/rtl/vit_buffers.v, `buffer_plan`: each buffer is banks x
+one vector lane (x L) and the shared unit (x 1: fpga/rtl/vit_shared_units.v, the iterative divider and square
+root module the simulated engine runs); the rows and lanes are identical copies, so their counts add. The buffers are synthesised too (fpga/rtl/vit_buffers.v, `buffer_plan`: each buffer is banks x
 copies of one memory, banked so that every group of elements the engine touches in one cycle lies in
 different memories), and Yosys maps them to RAMB18E2/RAMB36E2 or URAM288 (`buffer_resources`). Results are
 cached per sources + parameters.
@@ -44,7 +44,7 @@ from vitsdk.fpga.cache import cache_dir
 from vitsdk.fpga.rtl import require_tool, rtl_source_dir
 from vitsdk.hashing import bytes_sha256
 
-SYNTH_SOURCES = ("vit_mac_array.v", "vit_datapath.v", "vit_ops.vh")
+SYNTH_SOURCES = ("vit_mac_array.v", "vit_datapath.v", "vit_shared_units.v", "vit_ops.vh")
 FPGA_ASIC_GAP = 7.1  # Kuon & Rose 2007, dynamic power with hard blocks
 PJ = {  # Horowitz ISSCC 2014 (45 nm) x FPGA_ASIC_GAP
     "mac_int8": (0.2 + 0.1) * FPGA_ASIC_GAP,  # 8-bit multiply + 32-bit accumulate
@@ -146,7 +146,7 @@ def synthesize(top: str, parameters: dict[str, int], family: str = "xcup", timeo
         cells = json.loads(cached.read_text())
         return resources_of(cells), cells, 0.0
     chparam = " ".join(f"-set {k} {v}" for k, v in parameters.items())
-    script = (f"read_verilog -I{src} {src / 'vit_mac_array.v'} {src / 'vit_datapath.v'}\n"
+    script = (f"read_verilog -I{src} {' '.join(str(src / name) for name in SYNTH_SOURCES if name.endswith('.v'))}\n"
               + (f"chparam {chparam} {top}\n" if parameters else "")
               + f"synth_xilinx -family {family} -top {top} -flatten -noiopad\nstat\n")
     start = time.perf_counter()
@@ -458,7 +458,7 @@ def engine_resources(program: Program, profile: BoardProfile, family: str | None
         "mac_row": ("vit_mac_array", {"TM": 1, "TN": cfg.outputs, "R": program.block.rows}, cfg.tokens),
         "epilogue_lane": ("vit_epilogue_lane", {}, cfg.tokens),
         "vector_lane": ("vit_vector_lane", {}, cfg.lanes),
-        "shared_units": ("vit_shared_units", {}, 1),
+        "shared_units": ("vit_shared_units", {"RECIP_LAT": cfg.recip_latency}, 1),
     }
     total, units, seconds = Resources(), {}, 0.0
     for name, (top, params, copies) in parts.items():
