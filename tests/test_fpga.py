@@ -429,7 +429,8 @@ def test_rtl_is_bit_exact_with_the_fused_token_and_its_cycles_repeat(tmp_path, f
     assert np.array_equal(first.logits, Q.forward_int(ex.model, patches))
     assert len(set(first.cycles + second.cycles + ex.rtl.cycles)) == 1
     assert abs(cycle_model(program)["cycles"] / first.cycles[0] - 1) <= 0.10
-    assert first.mac_cycles[0] < first.cycles[0] and first.ddr_bytes[0] == 0  # weights on chip
+    # weights on chip: DDR holds only the input record (patches, embedding), read once per inference
+    assert first.mac_cycles[0] < first.cycles[0] and first.ddr_bytes[0] == program.record_bytes
 
 
 def test_streamed_weights_stall_on_the_ddr_model_and_stay_exact(exported, fmnist):
@@ -445,7 +446,8 @@ def test_streamed_weights_stall_on_the_ddr_model_and_stay_exact(exported, fmnist
     slow = replace(engine, weight_buffer_bytes=20000, ddr_bytes_per_cycle=1.0)
     patches = Q.quantize_input(ex.model, fmnist[0][:2].numpy())
     sim, program = simulate_project(ex.path, ex.project, patches, config=slow)
-    assert program.streamed and sim.ddr_bytes[0] == program.weight_image_bytes and sim.stall_cycles[0] > 0
+    assert program.streamed and sim.stall_cycles[0] > 0
+    assert sim.ddr_bytes[0] == program.record_bytes + program.weight_image_bytes  # the input record, the weights
     assert np.array_equal(sim.logits, Q.forward_int(ex.model, patches))
     assert sim.cycles[0] > ex.rtl.cycles[0]
     quick = cycle_model(program)
@@ -489,17 +491,18 @@ def test_streamed_export_fetches_its_weights_through_the_ddr_port(tmp_path, fmni
     assert program.weight_buffer_need == held <= 20000 < program.weight_bytes == program.weight_image_bytes
     assert [work.weight_bytes for work in F.workload(model, "8x16").linears] == [n["image_bytes"] for n in layers]
     image = read_weight_image(files, layers)
-    assert image.size == program.weight_image_bytes == parameters["DDR_WORDS"] * parameters["DDR_W"]
+    assert image.size == program.weight_image_bytes == (parameters["DDR_WORDS"] - parameters["REC_WORDS"]) * \
+        parameters["DDR_W"]  # the DDR image: the input record, then the weight image
     patches = Q.quantize_input(ex.model, fmnist[0][2:4].numpy())
     sim = simulate(files, parameters, patches)
     assert np.array_equal(sim.logits, Q.forward_int(ex.model, patches))
     quick = cycle_model(program)
-    assert sim.ddr_bytes[0] == image.size == quick["ddr_bytes"] and sim.stall_cycles[0] > 0
+    assert sim.ddr_bytes[0] == program.record_bytes + image.size == quick["ddr_bytes"] and sim.stall_cycles[0] > 0
     assert (sim.cycles[0], sim.stall_cycles[0]) == (quick["cycles"], quick["stall_cycles"])
     assert len(set(sim.cycles)) == 1 and len(set(sim.ddr_bytes)) == 1  # the second image streams the same way
     on_chip, _ = simulate_project(ex.path, ex.project, patches,  # the image split into wmem/xmem/kmem again
                                   config=replace(program.config, weight_buffer_bytes=program.weight_bytes))
-    assert np.array_equal(on_chip.logits, sim.logits) and on_chip.ddr_bytes[0] == 0
+    assert np.array_equal(on_chip.logits, sim.logits) and on_chip.ddr_bytes[0] == program.record_bytes
     # the classifier's record: its first value and the first byte of its bias feed logit 0 only, its first kept
     # column index the logits of the first block strip (R = 8 classes)
     head, strip = layers[-1], program.block.rows

@@ -42,21 +42,26 @@ def test_axi_ip_driven_through_axi_lite_only_is_bit_exact_with_tb_vits_cycles(ex
     """vit_axi (the IP the board runs) in Verilator, driven only through AXI4-Lite transactions by the board's own
     driver (vitsdk.fpga.axi.AxiEngine): it loads the project's hex images through the registers, runs two
     images and reads logits bit-exact to forward_int, with tb_vit's ($readmemh) inference cycle count. Per
-    inference the input goes four int8 per write and the embedding (int16 values in 32-bit rmem) two per write,
-    sign-extended by the IP. An IP built for other parameters is refused by its parameter registers before
-    anything is loaded."""
+    inference the driver copies the patches into the input record in DDR and writes one register, START: the
+    engine reads the record (patches, CLS + position embedding) through its AXI4 master, so no buffer is written
+    through the registers between inferences (the previous IP took the input four int8 per write and the embedding
+    two per write: 2 + 196 + 2 + 1600 + 1 writes here). An IP built for other parameters is refused by its
+    parameter registers before anything is loaded."""
     from vitsdk.fpga.axi import AP_IDLE, CTRL, PARAMETERS, AxiEngine
     from vitsdk.fpga.axi_sim import SimulatedAxi
     _, ex = exported
     files, parameters = project_files(ex)
     patches = Q.quantize_input(ex.model, fmnist[0][20:22].numpy())
     with SimulatedAxi(files, parameters) as mmio:
-        engine = AxiEngine(mmio, files, parameters)
+        engine = AxiEngine(mmio, files, parameters, memory=mmio)
         engine.load()
+        width, patch_words = parameters["DDR_W"], parameters["REC_IN"] // parameters["DDR_W"]
+        assert ddr_words(mmio, patch_words) == [0] * patch_words  # load placed the record; no patches yet
         for image in patches:
             writes = mmio.writes
             logits = engine.run(image)
-            assert mmio.writes - writes == 2 + image.size // 4 + 2 + parameters["RW"] // 4 + 1  # SEL, ADDR; START
+            assert mmio.writes - writes == 1  # START
+            assert ddr_words(mmio, patch_words) == words_of(image, width) + [0] * (patch_words - -(-image.size // width))
             assert np.array_equal(logits, Q.forward_int(ex.model, image[None])[0])
             assert engine.counters["cycles"] == ex.rtl.cycles[0] and engine.counters["mac_cycles"] == ex.rtl.mac_cycles[0]
         assert mmio.read(CTRL) & AP_IDLE
@@ -65,6 +70,20 @@ def test_axi_ip_driven_through_axi_lite_only_is_bit_exact_with_tb_vits_cycles(ex
         with pytest.raises(UserError, match=r"built for another design: TN 8 \(project: 16\)"):
             other.load()
         assert mmio.transactions - before == 3 + len(PARAMETERS)  # ID, VERSION, NPARAM, parameters: nothing written
+
+
+def ddr_words(mmio, count: int) -> list[int]:
+    """The DDR model's first `count` words (little-endian: byte 0 in bits 7:0)."""
+    mmio.proc.stdin.write("".join(f"4 {i:x} 0\n" for i in range(count)))
+    mmio.proc.stdin.flush()
+    return [int(mmio._line("W "), 16) for _ in range(count)]
+
+
+def words_of(data: np.ndarray, width: int) -> list[int]:
+    """int8 values as the DDR model's words, the last zero-padded."""
+    data = np.asarray(data, dtype=np.int64).reshape(-1).astype(np.int8).view(np.uint8)
+    data = np.concatenate([data, np.zeros(-len(data) % width, dtype=np.uint8)])
+    return [int.from_bytes(data[i:i + width].tobytes(), "little") for i in range(0, len(data), width)]
 
 
 def test_a_project_without_the_axi_sources_cannot_build_the_ip_simulator(exported, tmp_path, monkeypatch):
@@ -95,19 +114,27 @@ def test_a_project_from_before_the_weight_stream_port_is_refused(exported):
 # ---- AXI4: the weight stream ----
 
 def layer_spans(ex) -> list[tuple[int, int]]:
-    """(byte offset, bytes) of each linear's request into the weight image."""
+    """(byte offset, bytes) of each request into the DDR image: the input record, then each linear's record of the
+    weight image, which follows it."""
     from vitsdk.fpga.project import read_rtl
-    return [(layer["image_offset"], layer["image_bytes"]) for layer in read_rtl(ex.path)["program"]["layers"]]
+    rtl = read_rtl(ex.path)
+    record = rtl["parameters"]["REC_WORDS"] * rtl["parameters"]["DDR_W"]
+    return [(0, record)] + [(record + layer["image_offset"], layer["image_bytes"]) for layer in rtl["program"]["layers"]]
 
 
 class At:
-    """A `vitsdk.fpga.axi.Memory` that reports the weight image at `address` (whatever is there)."""
+    """A `vitsdk.fpga.axi.Memory` that reports the DDR image at `address` (whatever is there; the weights stay where
+    the DDR model loaded them); what the driver stores there goes into `memory` (the DDR model) when given."""
 
-    def __init__(self, address: int) -> None:
-        self.address = address
+    def __init__(self, address: int, memory=None) -> None:
+        self.address, self.memory = address, memory
 
     def place(self, image: np.ndarray) -> int:
         return self.address
+
+    def store(self, address: int, data: np.ndarray) -> None:
+        if self.memory is not None:
+            self.memory.store(address, data)
 
 
 @pytest.mark.parametrize("offset", [0, 0x7F0], ids=["page_aligned", "mid_page"])
@@ -164,18 +191,18 @@ def test_the_weights_come_from_the_address_in_ddr_base(streamed, fmnist):
     image = Q.quantize_input(ex.model, fmnist[0][40:41].numpy())[0]
     expected = Q.forward_int(ex.model, image[None])[0]
     with SimulatedAxi(files, parameters) as mmio:
-        engine = AxiEngine(mmio, files, parameters, memory=At(SIM_BASE + parameters["DDR_W"]))
+        engine = AxiEngine(mmio, files, parameters, memory=At(SIM_BASE + parameters["DDR_W"], mmio))
         engine.load()
         assert not np.array_equal(engine.run(image), expected)
         engine = AxiEngine(mmio, files, parameters, memory=At(0x1000))
         engine.load()
-        with pytest.raises(UserError, match=r"weight reads from DDR failed \(SLVERR/DECERR\) at the image's "
+        with pytest.raises(UserError, match=r"reads from DDR failed \(SLVERR/DECERR\) at the image's "
                                             r"address 0x1000: that address is not readable memory"):
             engine.run(image)
         engine = AxiEngine(mmio, files, parameters, memory=mmio)
         engine.load()
         assert np.array_equal(engine.run(image), expected)
-        for memory, message in ((None, r"streams its weights from DDR: the driver needs the board's memory"),
+        for memory, message in ((None, r"reads its input from DDR: the driver needs the board's memory"),
                                 (At(SIM_BASE + 4), r"address 0x800000004 is not a multiple of the IP's beat \(16")):
             before = mmio.writes
             with pytest.raises(UserError, match=message):

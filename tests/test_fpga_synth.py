@@ -177,8 +177,8 @@ def test_buffers_move_to_ultraram_when_block_ram_is_short(nano):
 def test_a_slice_of_a_streaming_model_streams_and_composes_its_ddr_bytes(nano, tmp_path):
     """The whole model streams its weights (weight buffer below its weights); the slice benchmarks/fpga.py
     simulates (embedding, blocks 1 and 2, head) would fit on chip alone but streams as well, in Verilator: DDR
-    bytes = its weights, bit-exact logits, and the composed DDR bytes are the whole model's. Without
-    slice_program the slice on the same engine would load its weights once (0 DDR bytes)."""
+    bytes = its input record and its weights, bit-exact logits, and the composed DDR bytes are the whole model's.
+    Without slice_program the slice on the same engine would load its weights once (DDR bytes: the record only)."""
     from vitsdk.fpga import rtl
     from vitsdk.fpga.project import verified_files
     from vitsdk.fpga.quick_mode import composed, slice_of, slice_program
@@ -196,12 +196,12 @@ def test_a_slice_of_a_streaming_model_streams_and_composes_its_ddr_bytes(nano, t
     patches = Q.quantize_input(part_qv, images[:1].numpy())
     run = rtl.simulate(files, part.parameters(), patches)
     assert np.array_equal(run.logits, Q.forward_int(part_qv, patches))
-    assert run.ddr_bytes[0] == part.weight_bytes > 0 and run.stall_cycles[0] > 0
+    assert run.ddr_bytes[0] == part.record_bytes + part.weight_bytes and run.stall_cycles[0] > 0
     sim = {"cycles": run.cycles[0], "mac_cycles": run.mac_cycles[0], "stall_cycles": run.stall_cycles[0],
            "ddr_bytes": run.ddr_bytes[0]}
     whole_quick = cycle_model(whole)
     total = composed(whole_quick, cycle_model(part), sim)
-    assert total["ddr_bytes"] == whole.weight_bytes == whole_quick["ddr_bytes"]
+    assert total["ddr_bytes"] == whole.record_bytes + whole.weight_bytes == whole_quick["ddr_bytes"]
     on_chip = slice_program(compile_program(qv, BLOCK, TINY), part_qv)  # the whole fits on chip: the slice too
     assert not on_chip.streamed and on_chip.config == TINY
 

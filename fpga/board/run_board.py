@@ -8,8 +8,10 @@ On the board (PYNQ 2.7+/3.x image, ZCU102 / ZCU104 / KV260 class), from a bundle
 The overlay holds the engine IP `vit_axi` (fpga/rtl/vit_axi.v, built with the parameters in the project's
 rtl/rtl.json; its AXI4 master `m_axi_gmem` on an S_AXI_HP port). The runner checks its ID and parameter
 registers, loads the program and constant buffers from the project's sha256-checked rtl/*.hex files through the
-IP's AXI4-Lite registers (`vitsdk.fpga.axi`); when the model streams its weights, it copies rtl/ddr.hex into a
-`pynq.allocate` buffer and writes its address to the IP, whose master reads each layer from there. Then it
+IP's AXI4-Lite registers (`vitsdk.fpga.axi`), puts the DDR image (the input record and, when the model streams its
+weights, rtl/ddr.hex) in a `pynq.allocate` buffer and writes its address to the IP, whose master reads each
+inference's input record and each streamed layer from there (per inference the runner copies the patches into the
+record and writes START). Then it
 checks the accelerator against the bundle's reference outputs (bit-exact), measures
 an idle baseline, then follows the bench protocol (`vitsdk.bench.protocol`: first inference, warm-up, timed
 runs until both a minimum count and a minimum duration are met) while sampling board power (PYNQ rails
@@ -60,15 +62,16 @@ def engine_for(mmio: Mmio, files: dict[str, Path], parameters: dict[str, int],
                memory: Memory | None = None) -> AxiEngine:
     """The engine IP behind `mmio`, checked against the project's design (ID and parameter registers) and loaded
     with its program and constant buffers from the rtl/ files `verified_files` checked (before the overlay); a
-    streamed model's weight image goes to `memory` (the board's DDR), its address to the IP."""
+    DDR image (the input record, then a streamed model's weight image) goes to `memory` (the board's DDR), its
+    address to the IP."""
     engine = AxiEngine(mmio, files, parameters, memory)
     engine.load()
     return engine
 
 
 class PynqAccelerator:
-    """The engine IP `vit_axi` in a PYNQ overlay (a DefaultIP), driven through its AXI4-Lite registers; a streamed
-    model's weights in DDR (`PynqMemory`), read by the IP's AXI4 master."""
+    """The engine IP `vit_axi` in a PYNQ overlay (a DefaultIP), driven through its AXI4-Lite registers; the input
+    record and a streamed model's weights in DDR (`PynqMemory`), read by the IP's AXI4 master."""
 
     def __init__(self, bitstream: str, ip_name: str, files: dict[str, Path], parameters: dict[str, int]) -> None:
         try:
@@ -186,7 +189,8 @@ def measure(acc: Accelerator, project_dir: Path, protocol: Protocol, sensors: li
     weights = folder / "weights.bin"
     model = project["model"]
     extra = {"block_shape": project["block_shape"], "latency_method": "measured",
-             "latency_includes": "input and embedding writes, start, ap_done polling and logit reads over AXI4-Lite",
+             "latency_includes": "the input's copy into DDR, start (the engine reads the input record from DDR), "
+                                 "ap_done polling and logit reads over AXI4-Lite",
              **{f"engine_{name}": value for name, value in counters.items()}}
     return results_document(
         run_id=f"fpga-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%S')}", device=device,
@@ -209,8 +213,8 @@ def summary(result: dict, output: Path) -> str:
     energy = result["energy"]
     joules = (f"{energy['energy_mj']:.3f} mJ measured (above idle)" if energy["status"] == "measured"
               else f"n/a ({energy['reason']})")
-    return (f"latency {result['latency']['median_ms']:.3f} ms median measured (includes the AXI4-Lite writes of "
-            f"the input and embedding and the logit reads), engine {cycles if cycles is not None else 'n/a'} "
+    return (f"latency {result['latency']['median_ms']:.3f} ms median measured (includes the input's copy into "
+            f"DDR and the AXI4-Lite start, polling and logit reads), engine {cycles if cycles is not None else 'n/a'} "
             f"cycles (its counter), energy {joules}, numerics {result['numerics']['status']} -> {output}")
 
 

@@ -1,13 +1,15 @@
 // Testbench (Verilator) of the vitsdk ViT engine: loads the program and buffers written by
 // sdk/vitsdk/fpga/rtl.py (hex files in the working folder) with $readmemh, runs one inference per input image
-// and writes the logits and the cycle counters. Usage: Vtb_vit +images=N (files in_<i>.hex, out.txt).
+// and writes the logits and the cycle counters. Usage: Vtb_vit +images=N (files in_<i>.hex, out.txt). Each
+// in_<i>.hex is an input record (patches, CLS + position embedding; DDR_W-byte words), put in the DDR model at
+// address 0 before its inference, where the engine reads it; a streamed model's weight image follows it.
 // tb_vit_axi.v runs the same engine behind its AXI4-Lite registers (vit_axi.v) instead.
 `timescale 1ns / 1ps
 module tb_vit;
     parameter integer TM = 4, TN = 8, R = 4, L = 4, AW = 1024, PW = 1024, SW = 1024, RW = 1024, WW = 1024,
                       XW = 1024, KW = 1024, CW = 1024, GW = 256, OW = 16, QW = 1024, TMAX = 64, CMAX = 64,
                       DDR_NUM = 38, DDR_DEN = 1, DDR_LAT = 100, DDR_W = 16, DDR_WORDS = 1, LN_LAT = 40,
-                      RECIP_LAT = 4, STREAM = 0, NOUT = 10;
+                      RECIP_LAT = 4, STREAM = 0, NOUT = 10, REC_WORDS = 1, REC_IN = 64;
     reg clk = 1'b0;
     reg start = 1'b0;
     wire done;
@@ -26,7 +28,7 @@ module tb_vit;
     always #1 clk = ~clk;
 
     // The DDR: a model with the board's figures (testbench only, not the board's memory controller): the
-    // weight image ddr.hex (DDR_W bytes per word), DDR_NUM/DDR_DEN bytes per cycle after DDR_LAT cycles. A
+    // input record, then the weight image ddr.hex (DDR_W bytes per word), DDR_NUM/DDR_DEN bytes per cycle after DDR_LAT cycles. A
     // request the engine issues in cycle t delivers beat i (0-based) in cycle t + DDR_LAT +
     // ceil((i + 1) * DDR_W * DDR_DEN / DDR_NUM), one beat per cycle at most (program.fetch_cycles, the quick
     // mode, counts the same).
@@ -48,9 +50,8 @@ module tb_vit;
     initial begin
         if (!$value$plusargs("images=%d", images)) images = 1;
         $readmemh("prog.hex", dut.prog);
-        fd = $fopen("ddr.hex", "r");  // the linears' weights stream from the DDR model, or sit on chip from the start
-        if (fd != 0) begin $fclose(fd); $readmemh("ddr.hex", ddr); end
-        else begin
+        if (STREAM != 0) $readmemh("ddr.hex", ddr, REC_WORDS);  // the linears' weights stream from the DDR model
+        else begin  // or sit on chip from the start
             $readmemh("wmem.hex", dut.wmem);
             $readmemh("xmem.hex", dut.xmem);
             $readmemh("kmem.hex", dut.kmem);
@@ -61,8 +62,7 @@ module tb_vit;
         fd = $fopen("out.txt", "w");
         for (img = 0; img < images; img = img + 1) begin
             $sformat(name, "in_%0d.hex", img);
-            $readmemh(name, dut.amem);
-            $readmemh("rmem.hex", dut.rmem);  // CLS + position embedding
+            $readmemh(name, ddr, 0, REC_WORDS - 1);  // the input record
             @(posedge clk) start = 1'b1;
             @(posedge clk) start = 1'b0;
             @(posedge done);

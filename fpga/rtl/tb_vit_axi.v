@@ -6,9 +6,11 @@
 //   2 ADDR WAIT   wait WAIT clock cycles (the processor's polling interval), read ADDR; answers "R DATA"
 //   3 0 0         answers "M " and the DDR model's counters (tb_ddr)
 //   4 INDEX 0     answers "W WORD": word INDEX of the DDR model's memory (from +ddr_base)
+//   5 INDEX WORD  writes WORD (DDR_W bytes) at word INDEX of the DDR model's memory (the host's copy into DDR)
 //   0 0 0         finish
-// Plusargs: +ddr_base=HEX, the bus address at which the DDR model holds ddr.hex (loaded from the working folder at
-// the start when present, like the weight image the host puts in the board's DDR); +ar_stall=N and
+// Plusargs: +ddr_base=HEX, the bus address of the DDR model's memory: the input record (REC_WORDS words, written by
+// the host), then ddr.hex (loaded from the working folder at the start when present, like the weight image the host
+// puts in the board's DDR); +ar_stall=N and
 // +extra_latency=N, back-pressure on the IP's master (tb_ddr; both 0 unless given: then the board's DDR rule).
 // Clock: 2 time units; signals change half-way between rising edges, ready is sampled a quarter period later.
 `timescale 1ns / 1ps
@@ -16,7 +18,7 @@ module tb_vit_axi;
     parameter integer TM = 4, TN = 8, R = 4, L = 4, AW = 1024, PW = 1024, SW = 1024, RW = 1024, WW = 1024,
                       XW = 1024, KW = 1024, CW = 1024, GW = 256, OW = 16, QW = 1024, TMAX = 64, CMAX = 64,
                       DDR_NUM = 38, DDR_DEN = 1, DDR_LAT = 100, DDR_W = 16, DDR_WORDS = 1, LN_LAT = 40,
-                      RECIP_LAT = 4, STREAM = 0, NOUT = 10;
+                      RECIP_LAT = 4, STREAM = 0, NOUT = 10, REC_WORDS = 1, REC_IN = 64;
     localparam integer ADDR_W = 16;
     reg clk = 1'b0;
     reg rst_n = 1'b0;
@@ -48,7 +50,8 @@ module tb_vit_axi;
         .m_axi_gmem_arready(m_arready), .m_axi_gmem_rid(1'b0), .m_axi_gmem_rdata(m_rdata),
         .m_axi_gmem_rresp(m_rresp), .m_axi_gmem_rlast(m_rlast), .m_axi_gmem_rvalid(m_rvalid),
         .m_axi_gmem_rready(m_rready));
-    tb_ddr #(.DDR_W(DDR_W), .DDR_NUM(DDR_NUM), .DDR_DEN(DDR_DEN), .DDR_LAT(DDR_LAT), .WORDS(DDR_WORDS)) ddr (
+    tb_ddr #(.DDR_W(DDR_W), .DDR_NUM(DDR_NUM), .DDR_DEN(DDR_DEN), .DDR_LAT(DDR_LAT), .WORDS(DDR_WORDS),
+             .FIRST(REC_WORDS)) ddr (
         .clk(clk), .araddr(m_araddr), .arlen(m_arlen), .arsize(m_arsize), .arburst(m_arburst),
         .arvalid(m_arvalid), .arready(m_arready), .rdata(m_rdata), .rresp(m_rresp), .rlast(m_rlast),
         .rvalid(m_rvalid), .rready(m_rready));
@@ -81,7 +84,9 @@ module tb_vit_axi;
     endtask
 
     integer fd, n, op, k;
-    reg [31:0] addr, data, value;
+    reg [31:0] addr, value;
+    localparam integer DATA_W = 8 * DDR_W > 32 ? 8 * DDR_W : 32;
+    reg [DATA_W-1:0] data;  // a register's value, a wait, or a DDR word
     initial begin
         repeat (4) @(posedge clk);
         rst_n = 1'b1;
@@ -90,13 +95,14 @@ module tb_vit_axi;
         while (op != 0) begin
             n = $fscanf(fd, "%h %h %h", op, addr, data);
             if (n != 3) op = 0;
-            else if (op == 1) axi_write(addr[ADDR_W-1:0], data);
+            else if (op == 1) axi_write(addr[ADDR_W-1:0], data[31:0]);
             else if (op == 2) begin
                 for (k = 0; k < data; k = k + 1) @(posedge clk);
                 axi_read(addr[ADDR_W-1:0], value);
                 $display("R %h", value);
                 $fflush();
-            end else if (op == 4) begin
+            end else if (op == 5) ddr.mem[addr] = data[8*DDR_W-1:0];
+            else if (op == 4) begin
                 $display("W %h", ddr.mem[addr]);
                 $fflush();
             end else if (op == 3) begin
@@ -112,7 +118,8 @@ endmodule
 
 // A model of the board's DDR behind an S_AXI_HP port (testbench only, not the board's memory controller; its
 // figures are the board's, DDR_NUM/DDR_DEN bytes per cycle after DDR_LAT cycles, as in tb_vit.v): an AXI4 read
-// slave holding the weight image ddr.hex (WORDS words) at +ddr_base, followed by 4 KB of other memory (zeros: a
+// slave holding WORDS words at +ddr_base (the input record, then the weight image ddr.hex from word FIRST), followed
+// by 4 KB of other memory (zeros: a
 // base address a little off reads it without an error, as on the board). Its timing is tb_vit's DDR rule seen from
 // the bus: the reads share one channel of DDR_NUM/DDR_DEN bytes per cycle, a burst's data follows its address
 // by DDR_LAT cycles, at most one beat per cycle. A burst accepted in cycle t delivers its beat j in cycle
@@ -125,7 +132,7 @@ endmodule
 // +ar_stall=N holds arready low N cycles out of every N + 1 (a burst waits up to N cycles to be accepted), and
 // +extra_latency=N answers each burst N cycles later than DDR_LAT, so the master's bursts pile up in flight.
 module tb_ddr #(parameter integer DDR_W = 16, DDR_NUM = 38, DDR_DEN = 1, DDR_LAT = 100,
-                parameter integer WORDS = 1, QUEUE = 64) (
+                parameter integer WORDS = 1, FIRST = 0, QUEUE = 64) (
     input wire clk,
     input wire [63:0] araddr,
     input wire [7:0] arlen,
@@ -158,7 +165,7 @@ module tb_ddr #(parameter integer DDR_W = 16, DDR_NUM = 38, DDR_DEN = 1, DDR_LAT
         if (!$value$plusargs("ar_stall=%d", ar_stall)) ar_stall = 0;
         if (!$value$plusargs("extra_latency=%d", extra_latency)) extra_latency = 0;
         for (words = 0; words < SIZE; words = words + 1) mem[words] = 0;
-        words = 0;
+        words = FIRST;
         fd = $fopen("ddr.hex", "r");
         if (fd != 0) begin
             while ($fscanf(fd, "%h", word) == 1) begin

@@ -75,7 +75,7 @@ module vit_axi #(
     input wire m_axi_gmem_rvalid,
     output wire m_axi_gmem_rready
 );
-    localparam [31:0] ID = 32'h56495445, VERSION = 32'd3, NPARAM = 32'd21;
+    localparam [31:0] ID = 32'h56495445, VERSION = 32'd4, NPARAM = 32'd21;
     localparam [ADDR_W-1:0] A_CTRL = 'h00, A_ID = 'h10, A_VERSION = 'h14, A_NPARAM = 'h18, A_BUF_SEL = 'h40,
                             A_BUF_ADDR = 'h44, A_BUF_HI = 'h48, A_BUF_DATA = 'h4c, A_DDR_LO = 'h50, A_DDR_HI = 'h54,
                             A_DDR_STATUS = 'h58;

@@ -12,12 +12,16 @@
 // three sections, each a whole number of beats) from DDR through the ddr_* port (one request of ddr_len bytes at
 // a time, DDR_W bytes per beat, no back-pressure) into one half of each of the three, the double buffers: the next
 // linear loads into the other halves while the current one computes, and a linear whose weights have not fully
-// arrived waits (stall_cycles). The DDR itself is the testbench's (tb_vit.v) or the IP's (vit_axi.v).
+// arrived waits (stall_cycles). Every inference starts by reading its input record through the same port (S_LOAD,
+// stall cycles while it arrives): the int8 patches into amem and the CLS + position embedding into the first residual
+// region of rmem (program.Program.record_bytes; the host writes only the patches, into DDR). The DDR itself is the
+// testbench's (tb_vit.v) or the IP's (vit_axi.v).
 // Arithmetic: vit_ops.vh, the twin of sdk/vitsdk/fpga/intops.py; outputs are bit-exact to it.
 //
 // Buffers are behavioural arrays; the port/bank each access assumes is noted where it happens. Their
 // BRAM/URAM cost is synthesised separately (vit_buffers.v, vitsdk.fpga.synth.buffer_plan). While idle, the host fills them
-// through the write port (wr_*: one element per cycle, buffer `wr_sel`: BUF_* below) and reads the logits
+// through the write port (wr_*: one element per cycle, buffer `wr_sel`: BUF_* below: the program, on-chip weights,
+// constants and tables) and reads the logits
 // through the read port (rd_*); vit_axi.v puts both behind AXI4-Lite registers. Writes while busy are ignored.
 `default_nettype none
 module vit_engine #(
@@ -57,7 +61,7 @@ module vit_engine #(
     localparam [3:0] S_IDLE = 0, S_FETCH = 1, S_MM_INIT = 2, S_MM_RUN = 3, S_MM_END = 4, S_MM_FLUSH = 5,
                      S_LN_SUM = 6, S_LN_STAT = 7, S_LN_NORM = 8, S_SM_MAX = 9, S_SM_SUM = 10, S_SM_NORM = 11,
                      S_SEL_RANK = 12, S_SEL_COPY = 13, S_SEL_FUSE = 14, S_SEL_FDIV = 15;
-    localparam [4:0] S_SM_RECIP = 16, S_SEL_RECIP = 17;
+    localparam [4:0] S_SM_RECIP = 16, S_SEL_RECIP = 17, S_LOAD = 18;
     // the write port's buffer numbers (vitsdk.fpga.axi.BUFFERS)
     localparam [3:0] BUF_PROG = 0, BUF_AMEM = 1, BUF_RMEM = 2, BUF_WMEM = 3, BUF_XMEM = 4, BUF_CMEM = 5, BUF_GLUT = 6,
                      BUF_ELUT = 7, BUF_KMEM = 8;
@@ -170,13 +174,24 @@ module vit_engine #(
     // sections are whole beats), byte o of a section into byte o % size of element o / size of that buffer's half ----
     reg [31:0] fetch_off, fetch_left, fetch_values, fetch_indices;  // next byte of the record, beats still to arrive
     reg fetch_upper;
+    reg fetch_input;  // the request in flight is the input record: patches into amem, the embedding into rmem
+    reg [31:0] fetch_abase, fetch_rbase;
     integer b;
     reg [31:0] o;  // unsigned: a byte offset
     task fetch(input [63:0] addr, input [63:0] nbytes, input [63:0] values, input [63:0] indices, input upper);
         begin  // request a linear's record into the lower or upper halves
             ddr_req <= 1'b1; ddr_addr <= addr[31:0]; ddr_len <= nbytes[31:0];
             fetch_off <= 0; fetch_left <= nbytes[31:0] / DDR_W; fetch_values <= values[31:0];
-            fetch_indices <= indices[31:0]; fetch_upper <= upper;
+            fetch_indices <= indices[31:0]; fetch_upper <= upper; fetch_input <= 1'b0;
+            ddr_bytes <= ddr_bytes + nbytes;
+        end
+    endtask
+    task fetch_record(input [63:0] addr, input [63:0] nbytes, input [63:0] patches, input [63:0] abase_,
+                      input [63:0] rbase_);
+        begin  // request the input record: `patches` bytes into amem from abase_, then int32 words into rmem from rbase_
+            ddr_req <= 1'b1; ddr_addr <= addr[31:0]; ddr_len <= nbytes[31:0];
+            fetch_off <= 0; fetch_left <= nbytes[31:0] / DDR_W; fetch_values <= patches[31:0]; fetch_input <= 1'b1;
+            fetch_abase <= abase_[31:0]; fetch_rbase <= rbase_[31:0];
             ddr_bytes <= ddr_bytes + nbytes;
         end
     endtask
@@ -198,7 +213,17 @@ module vit_engine #(
             endcase
         mac_en <= 1'b0;
         ddr_req <= 1'b0;
-        if (ddr_valid && fetch_left != 0) begin  // a weight beat: DDR_W bytes into the halves being filled
+        if (ddr_valid && fetch_left != 0 && fetch_input) begin  // a beat of the input record
+            for (b = 0; b < DDR_W; b = b + 1) begin
+                o = fetch_off + b;
+                if (o < fetch_values) amem[fetch_abase + o] <= ddr_data[8 * b +: 8];
+                else begin
+                    o = o - fetch_values;
+                    rmem[fetch_rbase + o / 4][8 * (o % 4) +: 8] <= ddr_data[8 * b +: 8];
+                end
+            end
+            fetch_off <= fetch_off + DDR_W; fetch_left <= fetch_left - 1;
+        end else if (ddr_valid && fetch_left != 0) begin  // a weight beat: DDR_W bytes into the halves being filled
             for (b = 0; b < DDR_W; b = b + 1) begin
                 o = fetch_off + b;
                 if (fetch_off < fetch_values)
@@ -253,13 +278,19 @@ module vit_engine #(
                     64'd2: begin state <= S_LN_SUM; row <= 0; c0 <= 0; sum = 0; sumsq = 0; end
                     64'd3: begin state <= S_SM_MAX; row <= 0; c0 <= 0; mx = -64'sd9223372036854775807; end
                     64'd4: begin state <= S_SEL_RANK; cand <= 0; c0 <= 0; rank_cnt = 0; ndrop <= 0; wsum <= 0; end
-                    default: begin  // 5: start of an inference: prefetch the first streamed layer's weights
-                        if (STREAM != 0 && prog[pc * NF + 20] != 0)
-                            fetch(prog[pc * NF + 23], prog[pc * NF + 20], prog[pc * NF + 24], prog[pc * NF + 25],
-                                  prog[pc * NF + 4][17]);
-                        state <= S_FETCH;
+                    default: begin  // 5: start of an inference: read the input record, then prefetch the first weights
+                        fetch_record(prog[pc * NF + 1], prog[pc * NF + 2], prog[pc * NF + 3], prog[pc * NF + 5],
+                                     prog[pc * NF + 15]);
+                        state <= S_LOAD;
                     end
                 endcase
+            end
+            S_LOAD: begin  // the input record is arriving; then the first streamed linear's weights are requested
+                if (fetch_left != 0) stall_cycles <= stall_cycles + 1;
+                else begin
+                    if (STREAM != 0 && next_bytes != 0) fetch(next_addr, next_bytes, next_values, next_indices, flags[17]);
+                    state <= S_FETCH;
+                end
             end
             // ---- matmul ----
             S_MM_INIT: begin
@@ -420,7 +451,7 @@ module vit_engine #(
     initial begin
         state = S_IDLE; done = 1'b0; drain_busy = 1'b0; cycles = 0; mac_cycles = 0; stall_cycles = 0; ddr_bytes = 0;
         ddr_req = 1'b0; ddr_addr = 0; ddr_len = 0; fetch_off = 0; fetch_left = 0; fetch_values = 0; fetch_indices = 0;
-        fetch_upper = 1'b0;
+        fetch_upper = 1'b0; fetch_input = 1'b0; fetch_abase = 0; fetch_rbase = 0;
         mac_en = 1'b0; mac_first = 1'b0; half = 1'b0; tt = 0; nt = 0; ks = 0; blk = 0; kk = 0;
         sum = 0; sumsq = 0; esum = 0; rank_cnt = 0;
     end

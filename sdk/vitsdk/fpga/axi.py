@@ -1,7 +1,8 @@
 """The host side of the engine IP (`fpga/rtl/vit_axi.v`): its AXI4-Lite register map and `AxiEngine`, which
 checks the IP is the design a project was exported for, loads the project's buffer images through the
-registers, puts a streamed model's weight image (rtl/ddr.hex) where the IP's AXI4 master reads it, and runs
-inferences. The same driver runs on the board (fpga/board/run_board.py, over a PYNQ `DefaultIP` and
+registers, puts the model's DDR image where the IP's AXI4 master reads it (the input record, then a streamed
+model's weight image rtl/ddr.hex), and runs inferences: per inference the host copies the patches into the input
+record in DDR and the engine reads them itself, with the CLS + position embedding. The same driver runs on the board (fpga/board/run_board.py, over a PYNQ `DefaultIP` and
 `PynqMemory`) and in the tests (over `vitsdk.fpga.axi_sim.SimulatedAxi`, the Verilated vit_axi with a model of
 the board's DDR), so the register protocol the board uses is the one the RTL was simulated with.
 
@@ -20,17 +21,18 @@ from vitsdk.errors import UserError
 CTRL, ID, VERSION, NPARAM = 0x00, 0x10, 0x14, 0x18
 COUNTERS = {"cycles": 0x20, "mac_cycles": 0x28, "stall_cycles": 0x30, "ddr_bytes": 0x38}  # lo, hi at +4
 BUF_SEL, BUF_ADDR, BUF_HI, BUF_DATA = 0x40, 0x44, 0x48, 0x4C
-DDR_BASE, DDR_STATUS = 0x50, 0x58  # the weight image's bus address (lo; hi at +4); bit 0: a DDR read failed
+DDR_BASE, DDR_STATUS = 0x50, 0x58  # the DDR image's bus address (lo; hi at +4); bit 0: a DDR read failed
 PARAMS, LOGITS = 0x100, 0x8000
 AP_START, AP_DONE, AP_IDLE = 0x1, 0x2, 0x4
-ID_VALUE, MAP_VERSION = 0x56495445, 3  # "VITE"; version 2: the AXI4 master, DDR_BASE, DDR_STATUS, DDR_W; 3: kmem, KW
+ID_VALUE, MAP_VERSION = 0x56495445, 4  # "VITE"; version 2: the AXI4 master, DDR_BASE, DDR_STATUS, DDR_W; 3: kmem, KW;
+# 4: the engine reads its input record (patches, embedding) from DDR at the start of each inference
 # the IP's parameters (registers at PARAMS); the DDR's bandwidth and latency (DDR_NUM/DDR_DEN/DDR_LAT in rtl.json) are
 # the board's, the testbenches' DDR models take them, the IP has none
 PARAMETERS = ("TM", "TN", "R", "L", "AW", "PW", "SW", "RW", "WW", "XW", "CW", "GW", "OW", "QW", "TMAX", "CMAX",
               "LN_LAT", "RECIP_LAT", "STREAM", "DDR_W", "KW")
 BUFFERS = {"prog": (0, 64), "amem": (1, 8), "rmem": (2, 32), "wmem": (3, 8), "xmem": (4, 16), "cmem": (5, 64),
            "glut": (6, 8), "elut": (7, 64), "kmem": (8, 64)}  # name: (vit_engine BUF_* number, element bits)
-STATIC = ("prog", "wmem", "xmem", "kmem", "cmem", "glut", "elut")  # loaded once; the input and rmem per inference
+STATIC = ("prog", "wmem", "xmem", "kmem", "cmem", "glut", "elut")  # loaded once; the input comes through DDR
 STREAMED = ("wmem", "xmem", "kmem")  # a linear's weights: from DDR when the model streams (rtl/ddr.hex), not loaded
 
 
@@ -43,10 +45,27 @@ class Mmio(Protocol):
 
 
 class Memory(Protocol):
-    """Memory the IP's AXI4 master reads (the board's DDR): `place` copies the weight image there and returns its
-    bus address (what DDR_BASE is written with)."""
+    """Memory the IP's AXI4 master reads (the board's DDR): `place` copies the DDR image there and returns its bus
+    address (what DDR_BASE is written with); `store` copies bytes to a bus address inside a placed image."""
 
     def place(self, image: np.ndarray) -> int: ...
+
+    def store(self, address: int, data: np.ndarray) -> None: ...
+
+
+def input_record(patches: np.ndarray, embed: np.ndarray, input_bytes: int, record_bytes: int) -> np.ndarray:
+    """The input record the engine reads from DDR at the start of an inference (uint8, `record_bytes`): the int8
+    patches in `input_bytes`, then the CLS + position embedding as little-endian int32, each zero-padded
+    (vitsdk.fpga.program.Program.record_bytes)."""
+    record = np.zeros(record_bytes, dtype=np.uint8)
+    data = np.asarray(patches, dtype=np.int64).reshape(-1).astype(np.int8).view(np.uint8)
+    words = np.asarray(embed, dtype=np.int64).reshape(-1).astype("<i4").view(np.uint8)
+    if len(data) > input_bytes or input_bytes + len(words) > record_bytes:
+        raise UserError(f"{len(data)} patch values and {len(words) // 4} embedding values do not fit the design's "
+                        f"input record ({input_bytes} + {record_bytes - input_bytes} bytes): wrong input shape")
+    record[:len(data)] = data
+    record[input_bytes:input_bytes + len(words)] = words
+    return record
 
 
 class PynqMemory:
@@ -57,15 +76,24 @@ class PynqMemory:
     def __init__(self) -> None:
         import pynq  # on the board only
         self.pynq = pynq
-        self.buffers: list = []
+        self.buffers: list[tuple[int, object]] = []  # (bus address, buffer)
 
     def place(self, image: np.ndarray) -> int:
         buffer = self.pynq.allocate(shape=(len(image),), dtype=np.uint8)
         buffer[:] = image
         buffer.flush()
-        self.buffers.append(buffer)
         address = getattr(buffer, "device_address", None)
-        return int(buffer.physical_address if address is None else address)
+        address = int(buffer.physical_address if address is None else address)
+        self.buffers.append((address, buffer))
+        return address
+
+    def store(self, address: int, data: np.ndarray) -> None:
+        for base, buffer in self.buffers:
+            if base <= address and address + len(data) <= base + len(buffer):
+                buffer[address - base:address - base + len(data)] = data
+                buffer.flush()
+                return
+        raise UserError(f"no placed DDR buffer holds {len(data)} bytes at {address:#x}")
 
 
 def read_ddr_image(path: Path, width: int) -> np.ndarray:
@@ -91,7 +119,8 @@ class AxiEngine:
         files: {file name: path} of the project's rtl/ folder, sha256-checked (`project.verified_files`).
         parameters: the design's parameters (rtl.json's, i.e. `Program.parameters()`): the IP must report the
             same ones, or it was built for another model or engine size.
-        memory: where a streamed model's weight image goes (the IP's master reads it there); unused otherwise.
+        memory: where the DDR image goes (the input record, then a streamed model's weight image; the IP's master
+            reads it there).
         timeout_s: how long `run` waits for ap_done.
     """
 
@@ -113,9 +142,10 @@ class AxiEngine:
         self.static = tuple(name for name in STATIC if not (self.streamed and name in STREAMED))
         self.images = {name: read_hex(files[f"{name}.hex"], BUFFERS[name][1]) for name in (*self.static, "rmem")}
         self.ddr_address: int | None = None
-        # rmem holds two regions of the residual stream; the first starts as CLS + position embedding and is
-        # overwritten by every inference, the second is written before it is read: only the first is reloaded.
+        # rmem holds two regions of the residual stream; the first starts as CLS + position embedding: the engine
+        # reads it from the input record at the start of every inference
         self.embed = self.images["rmem"][: parameters["RW"] // 2]
+        self.record_bytes = parameters["REC_WORDS"] * parameters["DDR_W"]
         self.counters: dict[str, int] = {}
 
     def check(self) -> None:
@@ -175,21 +205,24 @@ class AxiEngine:
         self.check()
         if not self.mmio.read(CTRL) & AP_IDLE:
             raise UserError("the engine IP is busy (ap_idle is 0): reload the overlay and run again")
-        if self.streamed:
-            self.place_weights()
+        self.place_image()
         for name in self.static:
             self.write_buffer(name, self.images[name])
 
-    def place_weights(self) -> None:
-        """Copies rtl/ddr.hex into `memory` and writes its address to DDR_BASE (lo, hi)."""
+    def place_image(self) -> None:
+        """Copies the DDR image (the input record with the embedding, then a streamed model's rtl/ddr.hex) into
+        `memory` and writes its address to DDR_BASE (lo, hi)."""
         width = self.parameters["DDR_W"]
-        if "ddr.hex" not in self.files:
-            raise UserError("this project streams its weights but its rtl/ has no ddr.hex (exported by an older "
-                            "vitsdk): export it again")
         if self.memory is None:
-            raise UserError("this project streams its weights from DDR: the driver needs the board's memory "
-                            "(vitsdk.fpga.axi.PynqMemory on a PYNQ board) to put rtl/ddr.hex there")
-        address = int(self.memory.place(read_ddr_image(self.files["ddr.hex"], width)))
+            raise UserError("the engine reads its input from DDR: the driver needs the board's memory "
+                            "(vitsdk.fpga.axi.PynqMemory on a PYNQ board)")
+        image = [input_record([], self.embed, self.parameters["REC_IN"], self.record_bytes)]
+        if self.streamed:
+            if "ddr.hex" not in self.files:
+                raise UserError("this project streams its weights but its rtl/ has no ddr.hex (exported by an older "
+                                "vitsdk): export it again")
+            image.append(read_ddr_image(self.files["ddr.hex"], width))
+        address = int(self.memory.place(np.concatenate(image)))
         if address % width:
             raise UserError(f"the weight image's address {address:#x} is not a multiple of the IP's beat "
                             f"({width} bytes, DDR_W): allocate it aligned")
@@ -198,17 +231,19 @@ class AxiEngine:
         self.ddr_address = address
 
     def run(self, patches: np.ndarray) -> np.ndarray:
-        """One inference on int8 `patches`: writes them and the embedding, starts, waits for ap_done, reads the
-        logits (int32) and the engine's counters (`self.counters`)."""
-        self.write_buffer("amem", np.asarray(patches).reshape(-1))
-        self.write_buffer("rmem", self.embed)
+        """One inference on int8 `patches`: copies them into the input record in DDR, starts (the engine reads the
+        record), waits for ap_done, reads the logits (int32) and the engine's counters (`self.counters`)."""
+        if self.ddr_address is None:
+            raise UserError("the engine is not loaded: call load() first")
+        record = input_record(patches, [], self.parameters["REC_IN"], self.parameters["REC_IN"])
+        self.memory.store(self.ddr_address, record)
         self.mmio.write(CTRL, AP_START)
         deadline = self.clock() + self.timeout_s
         while not self.mmio.read(CTRL) & AP_DONE:
             if self.clock() > deadline:
                 raise UserError(f"the engine IP did not finish within {self.timeout_s:g} s (ap_done never set)")
-        if self.streamed and self.mmio.read(DDR_STATUS) & 1:
-            raise UserError(f"the engine IP's weight reads from DDR failed (SLVERR/DECERR) at the image's address "
+        if self.mmio.read(DDR_STATUS) & 1:
+            raise UserError(f"the engine IP's reads from DDR failed (SLVERR/DECERR) at the image's address "
                             f"{self.ddr_address:#x}: that address is not readable memory on this board")
         words = [self.mmio.read(LOGITS + 4 * o) for o in range(self.parameters["OW"])]
         self.counters = {name: self.mmio.read(a) | self.mmio.read(a + 4) << 32 for name, a in COUNTERS.items()}

@@ -14,7 +14,7 @@ from vitsdk.errors import tool_failed
 from vitsdk.fpga.axi import CTRL
 from vitsdk.fpga.rtl import build_simulator
 
-DDR_BASE = 0x8_0000_0000  # where the DDR model holds ddr.hex: the Zynq UltraScale+ upper DDR, so both halves of
+DDR_BASE = 0x8_0000_0000  # where the DDR model's memory starts: the Zynq UltraScale+ upper DDR, so both halves of
 # the IP's 64-bit DDR_BASE register matter
 
 
@@ -24,10 +24,11 @@ class SimulatedAxi:
     CTRL first let `poll_cycles` clock cycles pass (the processor's polling interval; the engine's cycle counter
     counts the inference only, so it does not change the simulated latency).
 
-    It is also the `vitsdk.fpga.axi.Memory` the driver puts a streamed model's weights in: the testbench's DDR model
-    loads the project's rtl/ddr.hex at `ddr_base` when it starts, and `place` answers that address once the bytes
+    It is also the `vitsdk.fpga.axi.Memory` the driver puts the DDR image in: the testbench's DDR model loads a
+    streamed model's rtl/ddr.hex after the input record when it starts (the weights are too many words to send
+    through the pipe); `place` writes the input record into the model and answers `ddr_base` once the weight bytes
     the driver would copy to the board's DDR are the ones the model holds (the driver then writes the address to
-    DDR_BASE, like on the board).
+    DDR_BASE, like on the board), and `store` copies bytes into the model, word by word.
 
     Back-pressure on the IP's AXI4 master, to test it (both 0 by default: the DDR model then follows tb_vit's
     rule and the cycles are tb_vit's; otherwise they are not the board's DDR, so they differ from tb_vit's):
@@ -41,7 +42,8 @@ class SimulatedAxi:
         self.binary, self.build_seconds = build_simulator(files, parameters, top="tb_vit_axi")
         self.poll_cycles = poll_cycles
         self.ddr_base = ddr_base
-        self.width = parameters.get("DDR_W", 16)
+        self.width = parameters["DDR_W"]
+        self.record_bytes = parameters["REC_WORDS"] * self.width
         self.transactions = self.writes = 0
         self.folder = tempfile.mkdtemp(prefix="vitsdk-axi-")  # the testbench's working folder (ddr.hex)
         if "ddr.hex" in files:
@@ -75,13 +77,17 @@ class SimulatedAxi:
         return int(self._answer(f"2 {offset:x} {wait:x}\n", "R "), 16)
 
     def place(self, image: np.ndarray) -> int:
-        """The address of the weight image in the DDR model, which loaded rtl/ddr.hex: the driver's bytes must be
-        the model's memory, word by word read back from it (little-endian words: byte 0 in bits 7:0)."""
+        """The DDR image's address in the DDR model: its input record is written there; the rest (the weight
+        image, which the model loaded from rtl/ddr.hex) must be the model's memory, word by word read back from it
+        (little-endian words: byte 0 in bits 7:0)."""
         image = np.asarray(image, dtype=np.uint8).reshape(-1)
+        self.store(self.ddr_base, image[:self.record_bytes])
+        first = self.record_bytes // self.width
+        image = image[self.record_bytes:]
         held = bytearray()
         count = -(-len(image) // self.width)
-        for start in range(0, count, 1024):  # in chunks, so neither pipe fills while the other waits
-            stop = min(count, start + 1024)
+        for start in range(first, first + count, 1024):  # in chunks, so neither pipe fills while the other waits
+            stop = min(first + count, start + 1024)
             self.proc.stdin.write("".join(f"4 {i:x} 0\n" for i in range(start, stop)))
             self.proc.stdin.flush()
             for _ in range(start, stop):
@@ -89,6 +95,16 @@ class SimulatedAxi:
         if bytes(held[:len(image)]) != image.tobytes():
             raise RuntimeError("the DDR model holds other bytes than the image the driver placed")
         return self.ddr_base
+
+    def store(self, address: int, data: np.ndarray) -> None:
+        """Copies `data` (bytes) into the DDR model from bus `address` (whole words; the last is zero-padded)."""
+        offset = address - self.ddr_base
+        if offset < 0 or offset % self.width:
+            raise ValueError(f"address {address:#x} is not a word of the DDR model (base {self.ddr_base:#x})")
+        data = np.asarray(data, dtype=np.uint8).reshape(-1)
+        data = np.concatenate([data, np.zeros(-len(data) % self.width, dtype=np.uint8)]).reshape(-1, self.width)
+        first = offset // self.width
+        self.proc.stdin.write("".join(f"5 {first + i:x} {word[::-1].tobytes().hex()}\n" for i, word in enumerate(data)))
 
     def ddr_counters(self) -> dict[str, int]:
         """The DDR model's counts since the start: bursts, beats, the longest burst (beats), the most bursts in

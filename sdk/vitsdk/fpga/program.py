@@ -15,7 +15,7 @@ from vitsdk.fpga.axi import BUFFERS
 from vitsdk.fpga.blocksparse import BlockShape, encode
 from vitsdk.fpga.engine import EngineConfig
 from vitsdk.fpga.quant import QLinear, QNorm, QuantViT
-from vitsdk.fpga.weight_image import WEIGHT_BUFFERS, index_run, section_bytes, weight_memories
+from vitsdk.fpga.weight_image import DDR_ALIGN, WEIGHT_BUFFERS, index_run, section_bytes, weight_memories
 
 NF = 26  # 64-bit words per instruction (vit_engine.v)
 OP_END, OP_MM, OP_LN, OP_SM, OP_SEL, OP_START = 0, 1, 2, 3, 4, 5
@@ -28,6 +28,9 @@ OP_END, OP_MM, OP_LN, OP_SM, OP_SEL, OP_START = 0, 1, 2, 3, 4, 5
 # weights) goes into the upper halves. OP_START and each linear fetch the next linear's record of the weight image:
 # field 20 its bytes (`next_bytes`), 23 its byte address (`next_addr`), 24 and 25 the bytes of its values and
 # column-index sections (the constants section is the rest).
+# OP_START also reads the input record (`Program.record_bytes`, at DDR address 0, before the weight image): field 1
+# its address, 2 its bytes, 3 the bytes of its first section (the int8 patches, into amem from field 5); the rest is
+# the CLS + position embedding, int32 into rmem from field 15 (vitsdk.fpga.axi.input_record).
 FLAG_UPPER, FLAG_NEXT_UPPER = 1 << 16, 1 << 17
 MODE_RAW, MODE_ACT, MODE_RES = 0, 1, 2
 DST_ACT, DST_RES, DST_SCORE, DST_OUT = 0, 1, 2, 3
@@ -54,6 +57,16 @@ class Program:
     def streamed(self) -> bool:
         """The weights stream from DDR (double-buffered) because they do not fit the weight buffer."""
         return self.weight_bytes > self.config.weight_buffer_bytes
+
+    @property
+    def record_input_bytes(self) -> int:
+        """Bytes of the input record's first section: the int8 patches (`record_sizes`)."""
+        return record_sizes(self.input_shape, self.sizes["TMAX"], self.sizes["CMAX"])[0]
+
+    @property
+    def record_bytes(self) -> int:
+        """Bytes of the input record the engine reads from DDR at the start of every inference (`record_sizes`)."""
+        return record_sizes(self.input_shape, self.sizes["TMAX"], self.sizes["CMAX"])[1]
 
     @property
     def weight_image_bytes(self) -> int:
@@ -112,8 +125,9 @@ class Program:
         num, den = _ratio(c.ddr_bytes_per_cycle)
         buffers = self.weight_buffer_elements
         return {"TM": c.tokens, "TN": c.outputs, "R": self.block.rows, "L": c.lanes, "DDR_NUM": num, "DDR_DEN": den,
-                "DDR_LAT": c.ddr_latency, "DDR_W": c.ddr_beat_bytes,
-                "DDR_WORDS": self.weight_image_bytes // c.ddr_beat_bytes, "LN_LAT": c.ln_latency,
+                "DDR_LAT": c.ddr_latency, "DDR_W": c.ddr_beat_bytes, "REC_WORDS": self.record_bytes // c.ddr_beat_bytes,
+                "REC_IN": self.record_input_bytes,
+                "DDR_WORDS": (self.record_bytes + self.weight_image_bytes) // c.ddr_beat_bytes, "LN_LAT": c.ln_latency,
                 "RECIP_LAT": c.recip_latency, "STREAM": int(self.streamed), **self.sizes,
                 "WW": buffers["wmem"], "XW": buffers["xmem"], "KW": buffers["kmem"]}
 
@@ -122,6 +136,14 @@ class Program:
         return {"block_shape": str(self.block), "sizes": self.sizes, "layers": self.layers,
                 "weight_bytes": self.weight_bytes, "activation_bytes": self.activation_bytes,
                 "input_shape": list(self.input_shape), "classes": self.classes}
+
+
+def record_sizes(input_shape: tuple[int, int], tokens: int, channels: int) -> tuple[int, int]:
+    """Bytes of the input record's patches section and of the whole record, which sits at DDR address 0 before the
+    weight image: the int8 patches (`input_shape`), then the CLS + position embedding (`tokens` x `channels` int32),
+    each padded to DDR_ALIGN."""
+    patches = _ceil(input_shape[0] * input_shape[1], DDR_ALIGN) * DDR_ALIGN
+    return patches, patches + _ceil(4 * tokens * channels, DDR_ALIGN) * DDR_ALIGN
 
 
 def _ratio(value: float) -> tuple[int, int]:
@@ -233,7 +255,8 @@ def compile_program(qv: QuantViT, block: BlockShape, config: EngineConfig) -> Pr
     AW = HID + T0 * hidden
     RA, RB = 0, T0 * C  # residual regions (token selection copies from one to the other)
     b = _Builder(qv, block, config)
-    b.emit(OP_START)
+    start = len(b.prog)
+    b.emit(OP_START, abase=IN, dbase=RA)  # the input record's address and sizes: below, once its size is known
     b.linear(qv.patch, N, IN, Pdim, MODE_RES, DST_RES, RA + C, C)
     cur, other, tokens = RA, RB, T0
     for blk in qv.blocks:
@@ -269,9 +292,11 @@ def compile_program(qv: QuantViT, block: BlockShape, config: EngineConfig) -> Pr
     fetchers = [0, *b.mm_weighted]
     for j, index in enumerate(b.mm_weighted):
         b.prog[index][4] |= FLAG_UPPER if j % 2 else 0
+    patches, record = record_sizes((N, Pdim), T0, C)
+    b.prog[start][1], b.prog[start][2], b.prog[start][3] = 0, record, patches
     for j, index in enumerate(fetchers[:len(b.layers)]):
         layer, row = b.layers[j], b.prog[index]
-        row[20], row[23] = layer["image_bytes"], layer["image_offset"]
+        row[20], row[23] = layer["image_bytes"], record + layer["image_offset"]  # the weights follow the record
         row[24], row[25] = layer["value_bytes"], layer["index_bytes"]
         row[4] |= FLAG_NEXT_UPPER if j % 2 else 0
 
@@ -321,9 +346,15 @@ def cycle_model(program: Program) -> dict:
     for row in program.instructions:
         op, M, N, K, flags = row[0], row[1], row[2], row[3], row[4]
         cycles += 1  # fetch
-        if op == OP_START and program.streamed and row[20]:
-            fetch_ready = cycles - 1 + fetch_cycles(cfg, row[20])  # requested in the fetch cycle
-            ddr = row[20]
+        if op == OP_START:  # the input record, requested in the fetch cycle; S_LOAD waits for it
+            ready = cycles - 1 + fetch_cycles(cfg, row[2])
+            stall += max(0, ready - cycles)
+            cycles = max(ready, cycles)
+            ddr += row[2]
+            if program.streamed and row[20]:  # then S_LOAD's last cycle requests the first linear's weights
+                fetch_ready = cycles + fetch_cycles(cfg, row[20])
+                ddr += row[20]
+            cycles += 1
         elif op == OP_MM:
             if program.streamed and flags >> 15 & 1:
                 if cycles < fetch_ready:

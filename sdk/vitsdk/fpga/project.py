@@ -19,7 +19,8 @@ PROJECT_FORMAT = "vitsdk.fpga_project/2"  # /1: the HLS C++ project (retired), r
 RTL_FORMAT = "vitsdk.fpga_rtl/3"
 # what each older format lacks: its project cannot run on this engine
 OLDER_RTL_FORMATS = {"vitsdk.fpga_rtl/1": "its weight image and buffers have another layout",
-                     "vitsdk.fpga_rtl/2": "its engine has no iterative shared unit, vit_shared_units.v"}
+                     "vitsdk.fpga_rtl/2": "its engine has no iterative shared unit and takes its input through "
+                                          "registers, not from DDR"}
 SIM_OUTPUTS = "sim_outputs.npy"  # float logits of the RTL simulation on the reference inputs
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from vitsdk.errors import UserError, tool_failed
-from vitsdk.fpga.axi import BUFFERS, read_ddr_image, read_hex
+from vitsdk.fpga.axi import BUFFERS, input_record, read_ddr_image, read_hex
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.engine import EngineConfig
@@ -207,8 +207,11 @@ def simulate(files: dict[str, Path], parameters: dict[str, int], patches: np.nda
         for name, path in files.items():
             if name.endswith(".hex"):
                 shutil.copy(path, run / name)
-        for i, image in enumerate(patches):
-            (run / f"in_{i}.hex").write_text(to_hex(image, 2))
+        embed = read_hex(files["rmem.hex"], BUFFERS["rmem"][1])[: parameters["RW"] // 2]
+        width = parameters["DDR_W"]
+        for i, image in enumerate(patches):  # the input record the engine reads from DDR
+            record = input_record(image, embed, parameters["REC_IN"], parameters["REC_WORDS"] * width)
+            (run / f"in_{i}.hex").write_text(ddr_hex(record, width))
         start = time.perf_counter()
         proc = subprocess.run([str(binary), f"+images={len(patches)}"], cwd=run, capture_output=True, text=True)
         seconds = time.perf_counter() - start
