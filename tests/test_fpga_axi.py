@@ -47,7 +47,9 @@ def test_axi_ip_driven_through_axi_lite_only_is_bit_exact_with_tb_vits_cycles(ex
     through the registers between inferences (the previous IP took the input four int8 per write and the embedding
     two per write: 2 + 196 + 2 + 1600 + 1 writes here). An IP built for other parameters is refused by its
     parameter registers before anything is loaded."""
-    from vitsdk.fpga.axi import AP_IDLE, CTRL, PARAMETERS, AxiEngine
+    from functools import partial
+
+    from vitsdk.fpga.axi import AP_IDLE, CTRL, PARAMETERS, AxiEngine, input_record
     from vitsdk.fpga.axi_sim import SimulatedAxi
     _, ex = exported
     files, parameters = project_files(ex)
@@ -55,17 +57,19 @@ def test_axi_ip_driven_through_axi_lite_only_is_bit_exact_with_tb_vits_cycles(ex
     with SimulatedAxi(files, parameters) as mmio:
         engine = AxiEngine(mmio, files, parameters, memory=mmio)
         engine.load()
-        width, patch_words = parameters["DDR_W"], parameters["REC_IN"] // parameters["DDR_W"]
-        assert ddr_words(mmio, patch_words) == [0] * patch_words  # load placed the record; no patches yet
+        width, record_words = parameters["DDR_W"], parameters["REC_WORDS"]
+        record = partial(input_record, embed=engine.embed, input_bytes=parameters["REC_IN"],
+                         record_bytes=record_words * width)
+        assert ddr_words(mmio, record_words) == words_of(record([]), width)  # load placed the embedding
         for image in patches:
             writes = mmio.writes
             logits = engine.run(image)
             assert mmio.writes - writes == 1  # START
-            assert ddr_words(mmio, patch_words) == words_of(image, width) + [0] * (patch_words - -(-image.size // width))
+            assert ddr_words(mmio, record_words) == words_of(record(image), width)
             assert np.array_equal(logits, Q.forward_int(ex.model, image[None])[0])
             assert engine.counters["cycles"] == ex.rtl.cycles[0] and engine.counters["mac_cycles"] == ex.rtl.mac_cycles[0]
         assert mmio.read(CTRL) & AP_IDLE
-        other = AxiEngine(mmio, files, {**parameters, "TN": parameters["TN"] * 2})
+        other = AxiEngine(mmio, files, {**parameters, "TN": parameters["TN"] * 2}, mmio)
         before = mmio.transactions
         with pytest.raises(UserError, match=r"built for another design: TN 8 \(project: 16\)"):
             other.load()
@@ -108,7 +112,7 @@ def test_a_project_from_before_the_weight_stream_port_is_refused(exported):
     files, parameters = project_files(ex)
     old = {k: v for k, v in parameters.items() if k != "DDR_W"}
     with pytest.raises(UserError, match=r"rtl/rtl\.json has no DDR_W \(exported by an older vitsdk\): export it again"):
-        AxiEngine(None, files, old)
+        AxiEngine(None, files, old, None)
 
 
 # ---- AXI4: the weight stream ----
@@ -123,13 +127,16 @@ def layer_spans(ex) -> list[tuple[int, int]]:
 
 
 class At:
-    """A `vitsdk.fpga.axi.Memory` that reports the DDR image at `address` (whatever is there; the weights stay where
-    the DDR model loaded them); what the driver stores there goes into `memory` (the DDR model) when given."""
+    """A `vitsdk.fpga.axi.Memory` that reports the DDR image at `address` (whatever is there): when given `memory` (the
+    DDR model), it puts the image's input record where the model holds the image (the weights are there already) and
+    stores what the driver stores at the address it gave."""
 
     def __init__(self, address: int, memory=None) -> None:
         self.address, self.memory = address, memory
 
     def place(self, image: np.ndarray) -> int:
+        if self.memory is not None:
+            self.memory.store(self.memory.ddr_base, image[:self.memory.record_bytes])
         return self.address
 
     def store(self, address: int, data: np.ndarray) -> None:

@@ -202,22 +202,26 @@ def test_board_runner_records_the_bundle_manifest_sha256(project, tmp_path):
 # ---- the engine IP (vit_axi) in Verilator behind a stand-in pynq ----
 
 class Buffer(np.ndarray):
-    """What the runner uses of `pynq.Buffer` (PYNQ's docs: a numpy array with `device_address` and `flush`). Like the
-    board's DDR, the simulated IP's memory sees what was written only once it is flushed: `flush` copies the range
-    written since the last one into the DDR model (`ip.store`)."""
+    """What the runner uses of `pynq.Buffer` (PYNQ's `PynqBuffer`: a numpy array with `device_address` and `flush`;
+    a slice is a view with its own address, whose `flush` covers its bytes only). Like the board's DDR, the simulated
+    IP's memory sees the input record only once it is flushed: `flush` copies the part of the view inside the record
+    into the DDR model (`ip.store`). The weights after it are the ones the DDR model loaded from rtl/ddr.hex, which
+    the test compares with the buffer (`ip.place`)."""
 
-    def __setitem__(self, key, value) -> None:
-        super().__setitem__(key, value)
-        start, stop, _ = key.indices(len(self))
-        old = getattr(self, "dirty", None)
-        self.dirty = (min(start, old[0]), max(stop, old[1])) if old else (start, stop)
+    def __array_finalize__(self, obj) -> None:
+        if isinstance(obj, Buffer) and getattr(obj, "device_address", None) is not None:
+            offset = self.__array_interface__["data"][0] - obj.__array_interface__["data"][0]
+            self.device_address, self.ip, self.flushed = obj.device_address + offset, obj.ip, False
+            self.whole = getattr(obj, "whole", obj)
 
     def flush(self) -> None:
         self.flushed = True
-        if getattr(self, "dirty", None) and hasattr(self.ip, "store"):
-            start, stop = self.dirty
-            self.ip.store(self.device_address + start, np.asarray(self[start:stop]))
-        self.dirty = None
+        if getattr(self, "whole", None) is not None:
+            self.whole.flushed = True
+        end = min(len(self), self.ip.ddr_base + self.ip.record_bytes - self.device_address) \
+            if hasattr(self.ip, "record_bytes") else 0
+        if end > 0:
+            self.ip.store(self.device_address, np.asarray(self[:end]))
 
 
 def fake_pynq(ip) -> types.ModuleType:
@@ -231,7 +235,7 @@ def fake_pynq(ip) -> types.ModuleType:
 
     def allocate(shape, dtype):
         buffer = np.zeros(shape, dtype=dtype).view(Buffer)
-        buffer.device_address, buffer.flushed, buffer.ip = getattr(ip, "ddr_base", 0), False, ip
+        buffer.device_address, buffer.flushed, buffer.ip, buffer.whole = getattr(ip, "ddr_base", 0), False, ip, None
         module.allocated.append(buffer)
         return buffer
 

@@ -55,13 +55,13 @@ CHECKS: dict[tuple[str, str], Callable[[dict], list[float]]] = {
     ("browser.json", "2.4-3.4x"): lambda d: [r["ratio"] for r in _rows(d["rows"], threads=1)],
     # FPGA engine (benchmarks/fpga.py): DeiT-S pruned + keep 0.7 and dense (re-sized engines) on the ZCU102 / ZCU104,
     # composed from simulated slices; the quick mode's error against Verilator on vit_nano, vit_nano simulated (us)
-    ("fpga.json", "10.5 ms"): lambda d: [_fpga(d, "deit_small_patch16_224", "zcu102", FPGA_PRUNED)["latency_ms"]],
-    ("fpga.json", "39.1 ms"): lambda d: [_fpga(d, "deit_small_patch16_224", "zcu102", "dense")["latency_ms"]],
-    ("fpga.json", "17.2 ms"): lambda d: [_fpga(d, "deit_small_patch16_224", "zcu104", FPGA_PRUNED)["latency_ms"]],
-    ("fpga.json", "72.0 ms"): lambda d: [_fpga(d, "deit_small_patch16_224", "zcu104", "dense")["latency_ms"]],
+    ("fpga.json", "10.6 ms"): lambda d: [_fpga(d, "deit_small_patch16_224", "zcu102", FPGA_PRUNED)["latency_ms"]],
+    ("fpga.json", "39.2 ms"): lambda d: [_fpga(d, "deit_small_patch16_224", "zcu102", "dense")["latency_ms"]],
+    ("fpga.json", "17.3 ms"): lambda d: [_fpga(d, "deit_small_patch16_224", "zcu104", FPGA_PRUNED)["latency_ms"]],
+    ("fpga.json", "72.1 ms"): lambda d: [_fpga(d, "deit_small_patch16_224", "zcu104", "dense")["latency_ms"]],
     ("fpga.json", "0.0%"): lambda d: [100 * _fpga(d, "vit_nano_patch4_28", "zcu104",
                                                                         FPGA_PRUNED)["quick_vs_simulated"]],
-    ("fpga.json", "90 us"): lambda d: [1000 * _fpga(d, "vit_nano_patch4_28", "zcu104",
+    ("fpga.json", "91 us"): lambda d: [1000 * _fpga(d, "vit_nano_patch4_28", "zcu104",
                                                                          FPGA_PRUNED)["latency_ms"]],
     # phone runtimes, DeiT-S 50% pruned (benchmarks/pruning.py --phones): speedups over dense, one thread
     # unless said; block-sparse .tflite sizes over the dense file

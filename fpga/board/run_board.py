@@ -59,7 +59,7 @@ class Accelerator(Interface):
 
 
 def engine_for(mmio: Mmio, files: dict[str, Path], parameters: dict[str, int],
-               memory: Memory | None = None) -> AxiEngine:
+               memory: Memory | None) -> AxiEngine:
     """The engine IP behind `mmio`, checked against the project's design (ID and parameter registers) and loaded
     with its program and constant buffers from the rtl/ files `verified_files` checked (before the overlay); a
     DDR image (the input record, then a streamed model's weight image) goes to `memory` (the board's DDR), its

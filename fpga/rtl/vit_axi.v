@@ -1,7 +1,8 @@
 // The vitsdk ViT engine as an IP: vit_engine behind an AXI4-Lite slave (`s_axi_control`), so a processor
-// (a PYNQ DefaultIP, fpga/board/run_board.py) loads the model, writes an image, starts an inference and reads
-// the logits and the cycle counters, and an AXI4 master read channel (`m_axi_gmem`, for an S_AXI_HP port) through
-// which a streamed model's weights come from the weight image in DDR (rtl/ddr.hex, placed there by the host).
+// (a PYNQ DefaultIP, fpga/board/run_board.py) loads the model, starts an inference and reads the logits and the
+// cycle counters, and an AXI4 master read channel (`m_axi_gmem`, for an S_AXI_HP port) through which the engine reads
+// the DDR image the host placed: each inference's input record (the patches the host copied there, the position
+// embedding), then a streamed model's weights (rtl/ddr.hex).
 //
 // Register map (byte offsets, 32-bit registers; vitsdk.fpga.axi holds the same numbers):
 //   0x00 CTRL      bit 0 ap_start (write 1: start; reads 1 until the engine takes it), bit 1 ap_done (clear on
@@ -15,8 +16,8 @@
 //   0x44 BUF_ADDR  element address of the next write; advances by one per element written
 //   0x48 BUF_HI    bits 63:32 of the next single element (kept until written again)
 //   0x4c BUF_DATA  writing it writes the element(s) at BUF_ADDR (only while idle: writes while busy are lost)
-//   0x50 DDR_BASE  bits 31:0, 0x54 bits 63:32: the bus address of the weight image (a multiple of DDR_W bytes;
-//                  write while idle). The engine's weight requests are byte offsets into the image.
+//   0x50 DDR_BASE  bits 31:0, 0x54 bits 63:32: the bus address of the DDR image (a multiple of DDR_W bytes;
+//                  write while idle). The engine's requests are byte offsets into the image.
 //   0x58 DDR_STATUS bit 0: a read of the last inference answered SLVERR/DECERR (cleared at start; read-only)
 //   0x100 + 4 i    the design's parameters, in the order of vitsdk.fpga.axi.PARAMETERS (read-only; the DDR's
 //                  bandwidth and latency are the board's, not the IP's: they are no parameters of it)

@@ -41,8 +41,9 @@ module vit_engine #(
     output reg [63:0] mac_cycles,
     output reg [63:0] stall_cycles,
     output reg [63:0] ddr_bytes,
-    // weight stream: a one-cycle request for ddr_len bytes from byte ddr_addr of the weight image (both multiples
-    // of DDR_W); the beats come back in order, one per ddr_valid cycle, lowest-addressed byte in bits [7:0]
+    // DDR reads (the input record, a streamed linear's weights): a one-cycle request for ddr_len bytes from byte
+    // ddr_addr of the DDR image (both multiples of DDR_W); the beats come back in order, one per ddr_valid cycle,
+    // lowest-addressed byte in bits [7:0]
     output reg ddr_req,
     output reg [31:0] ddr_addr,
     output reg [31:0] ddr_len,
@@ -188,7 +189,8 @@ module vit_engine #(
     endtask
     task fetch_record(input [63:0] addr, input [63:0] nbytes, input [63:0] patches, input [63:0] abase_,
                       input [63:0] rbase_);
-        begin  // request the input record: `patches` bytes into amem from abase_, then int32 words into rmem from rbase_
+        begin  // request the input record: `patches` bytes into amem from abase_, then int32 words into rmem from
+               // rbase_ (the sections' zero padding lands in scratch: the LayerNorm region, the second residual region)
             ddr_req <= 1'b1; ddr_addr <= addr[31:0]; ddr_len <= nbytes[31:0];
             fetch_off <= 0; fetch_left <= nbytes[31:0] / DDR_W; fetch_values <= patches[31:0]; fetch_input <= 1'b1;
             fetch_abase <= abase_[31:0]; fetch_rbase <= rbase_[31:0];

@@ -5,8 +5,9 @@
 // that the largest reciprocal (k = K_FUSE: 55 quotient bits) takes RECIP_LAT cycles counted from the cycle of
 // `rcp_go`, and a bitwise square root of SR iterations per cycle. The LayerNorm statistics take LN_CYCLES cycles from `ln_go`
 // (vitsdk.fpga.engine.ln_unit_cycles, the same count; EngineConfig refuses an LN_LAT below it). Results are
-// the vit_ops.vh functions' (floor_div, isqrt, recip) bit for bit, on any 64-bit input; they stay in `mean`,
-// `stdv` and `reciprocal` until the next go.
+// the vit_ops.vh functions' (floor_div, isqrt, recip) bit for bit on any 64-bit sums, eps and k, for
+// 0 < channels < 2^63 and a divisor other than 0 (what the engine gives it); they stay in `mean`, `stdv` and
+// `reciprocal` until the next go.
 `default_nettype none
 module vit_shared_units #(parameter integer RECIP_LAT = 4) (
     input wire clk,

@@ -90,8 +90,9 @@ class PynqMemory:
     def store(self, address: int, data: np.ndarray) -> None:
         for base, buffer in self.buffers:
             if base <= address and address + len(data) <= base + len(buffer):
-                buffer[address - base:address - base + len(data)] = data
-                buffer.flush()
+                view = buffer[address - base:address - base + len(data)]  # a PynqBuffer view: its own offset
+                view[:] = data
+                view.flush()  # only these bytes, not a streamed model's whole weight image
                 return
         raise UserError(f"no placed DDR buffer holds {len(data)} bytes at {address:#x}")
 
@@ -124,7 +125,7 @@ class AxiEngine:
         timeout_s: how long `run` waits for ap_done.
     """
 
-    def __init__(self, mmio: Mmio, files: dict[str, Path], parameters: dict[str, int], memory: Memory | None = None,
+    def __init__(self, mmio: Mmio, files: dict[str, Path], parameters: dict[str, int], memory: Memory | None,
                  timeout_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.mmio = mmio
         self.files = files
@@ -200,8 +201,8 @@ class AxiEngine:
                 w(BUF_DATA, value & 0xFFFFFFFF)
 
     def load(self) -> None:
-        """Checks the IP, then writes the program and every constant buffer (once per model); a streamed model's
-        weight image goes to `memory` and its address to DDR_BASE."""
+        """Checks the IP, puts the DDR image in `memory` (its address to DDR_BASE), then writes the program and every
+        constant buffer (once per model)."""
         self.check()
         if not self.mmio.read(CTRL) & AP_IDLE:
             raise UserError("the engine IP is busy (ap_idle is 0): reload the overlay and run again")
@@ -224,7 +225,7 @@ class AxiEngine:
             image.append(read_ddr_image(self.files["ddr.hex"], width))
         address = int(self.memory.place(np.concatenate(image)))
         if address % width:
-            raise UserError(f"the weight image's address {address:#x} is not a multiple of the IP's beat "
+            raise UserError(f"the DDR image's address {address:#x} is not a multiple of the IP's beat "
                             f"({width} bytes, DDR_W): allocate it aligned")
         self.mmio.write(DDR_BASE, address & 0xFFFFFFFF)
         self.mmio.write(DDR_BASE + 4, address >> 32)

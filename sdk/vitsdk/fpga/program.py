@@ -322,10 +322,11 @@ def compile_program(qv: QuantViT, block: BlockShape, config: EngineConfig) -> Pr
 # ---- the quick mode: the sequencer's cycle rules applied to the instruction stream ----
 
 def fetch_cycles(config: EngineConfig, nbytes: int) -> int:
-    """Cycles from the engine's weight request (cycle t) until the streamed layer may start: the testbench's DDR
+    """Cycles from the engine's request of `nbytes` (cycle t: an input record or a streamed linear's weights) until
+    what needs them may start (the first instruction, the streamed layer): the testbench's DDR
     model delivers beat i (DDR_W bytes) in cycle t + DDR_LAT + ceil((i + 1) * DDR_W / bandwidth), one beat per
-    cycle at most, the engine writes it into wmem at the end of that cycle and sees the fetch complete one cycle
-    later."""
+    cycle at most, the engine writes it into its buffer at the end of that cycle and sees the fetch complete one
+    cycle later."""
     num, den = _ratio(config.ddr_bytes_per_cycle)
     width = config.ddr_beat_bytes
     beats = nbytes // width

@@ -282,6 +282,10 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
       (patches, LayerNorm output, q|k|v, attention output, MLP hidden) is laid out on its own rows
       (`activation_matrices`). activation_strips: strips 2..TN/R read their own columns of the linears' inputs
       (not q|k|v, which only QK^T and AV read) from one more copy each of those matrices, written with them.
+      The input record's beat (S_LOAD) writes DDR_W consecutive patch values: distinct banks when the bank count
+      is at least DDR_W and a patch is whole beats (DeiT-S and vit_nano on the ZCU102/104 engines: 32 banks,
+      768- and 16-byte patches); on smaller engines (the tests' 4 x 8) a real one would take ceil(DDR_W / banks)
+      cycles per beat, which the simulation does not charge.
     - probabilities (16 bits): softmax writes L consecutive keys of one query, AV reads TM consecutive queries
       of one key: skewed over max(TM, L) banks.
     - scores (32 bits): the QK^T epilogue writes TM queries of one key, softmax reads L keys of one query:
@@ -289,7 +293,8 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
       token count: at most TMAX rows of ceil(TMAX / B) words.
     - residual (the program's clamp width): the epilogue reads and writes TM tokens of one channel (residual
       add), LayerNorm reads and token selection copies/fuses L channels of one token: skewed over max(TM, L)
-      banks, two regions of TMAX tokens x CMAX channels.
+      banks, two regions of TMAX tokens x CMAX channels. The input record writes DDR_W / 4 consecutive channels
+      of the embedding per beat (distinct banks while max(TM, L) >= DDR_W / 4 and a token is whole beats).
     - weights (wmem), indices (xmem) and constants (kmem) of the linears: every linear's section on chip, or,
       when the model streams, two halves of the largest section (the double buffers the weight port fills).
       The array reads, per TN/R strip, its kept column's R values and index in one cycle (values and indices
