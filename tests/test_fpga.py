@@ -468,7 +468,8 @@ def test_streamed_export_fetches_its_weights_through_the_ddr_port(tmp_path, fmni
     from vitsdk.fpga.project import read_rtl, verified_files
     from dataclasses import replace
 
-    from vitsdk.fpga.rtl import ddr_hex, load_program, read_weight_image, simulate, simulate_project
+    from vitsdk.fpga.axi import ddr_hex
+    from vitsdk.fpga.rtl import load_program, read_weight_image, simulate, simulate_project
     model = nano(keep_rate=0.7)
     ex = F.export_fpga(model, tmp_path / "p", block_shape="8x16", reference=fmnist[0][:2],
                        engine={**TINY, "weight_buffer_bytes": 20000}, synth=False)

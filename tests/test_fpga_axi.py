@@ -285,3 +285,18 @@ def test_without_back_pressure_the_narrow_port_also_gives_tb_vits_cycles(narrow,
     assert engine.counters == {"cycles": ex.rtl.cycles[0], "mac_cycles": ex.rtl.mac_cycles[0],
                                "stall_cycles": ex.rtl.stall_cycles[0], "ddr_bytes": ex.rtl.ddr_bytes[0]}
     assert bursts["ar_waits"] == bursts["ar_unstable"] == 0 and bursts["inflight"] <= 8
+
+
+@pytest.mark.parametrize("width", [1, 2, 16, 64])
+def test_the_ddr_hex_writer_and_the_drivers_reader_agree(tmp_path, width):
+    """ddr_hex (what rtl/ddr.hex and the testbenches' input records are written with) and read_ddr_image (what the
+    board driver puts in DDR) are one format: bytes survive the round trip, byte 0 is the word's low byte, and a
+    file of another word width is refused."""
+    from vitsdk.fpga.axi import ddr_hex, read_ddr_image
+    data = np.arange(4 * 64, dtype=np.int64) * 37 % 256
+    path = tmp_path / "ddr.hex"
+    path.write_text(ddr_hex(data, width))
+    assert np.array_equal(read_ddr_image(path, width), data.astype(np.uint8))
+    assert path.read_text().split()[0][-2:] == "00" and len(path.read_text().split()[0]) == 2 * width
+    with pytest.raises(UserError, match=rf"does not hold {2 * width}-byte words"):
+        read_ddr_image(path, 2 * width)

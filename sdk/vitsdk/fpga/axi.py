@@ -97,6 +97,14 @@ class PynqMemory:
         raise UserError(f"no placed DDR buffer holds {len(data)} bytes at {address:#x}")
 
 
+def ddr_hex(image: np.ndarray, beat_bytes: int) -> str:
+    """Bytes of the DDR image (the weight image rtl/ddr.hex, an input record) as $readmemh text: one line per
+    `beat_bytes`-byte word, its bytes little-endian (byte 0 of the word is the rightmost two hex digits);
+    `read_ddr_image` reads it back."""
+    words = (np.asarray(image, dtype=np.int64).reshape(-1, beat_bytes) & 0xFF).astype(np.uint8)[:, ::-1]
+    return "".join(f"{word.tobytes().hex()}\n" for word in words)
+
+
 def read_ddr_image(path: Path, width: int) -> np.ndarray:
     """rtl/ddr.hex as the bytes of the weight image (uint8): one `width`-byte word per line, its bytes
     little-endian (byte 0 is the rightmost two hex digits)."""

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from vitsdk.errors import UserError, tool_failed
-from vitsdk.fpga.axi import BUFFERS, input_record, read_ddr_image, read_hex
+from vitsdk.fpga.axi import BUFFERS, ddr_hex, input_record, read_ddr_image, read_hex
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.engine import EngineConfig
@@ -56,13 +56,6 @@ def to_hex(values: np.ndarray, digits: int) -> str:
     """Two's complement hex, one value per line ($readmemh)."""
     mask = (1 << (4 * digits)) - 1
     return "\n".join(format(int(v) & mask, f"0{digits}x") for v in np.asarray(values).reshape(-1).tolist()) + "\n"
-
-
-def ddr_hex(image: np.ndarray, beat_bytes: int) -> str:
-    """The weight image as rtl/ddr.hex, the DDR the engine streams from: one line per `beat_bytes`-byte word,
-    its bytes little-endian (byte 0 of the word is the rightmost two hex digits)."""
-    words = (np.asarray(image, dtype=np.int64).reshape(-1, beat_bytes) & 0xFF).astype(np.uint8)[:, ::-1]
-    return "".join(f"{word.tobytes().hex()}\n" for word in words)
 
 
 def _hex_text(name: str, values: np.ndarray, beat_bytes: int) -> str:
