@@ -2,9 +2,10 @@
 checks the IP is the design a project was exported for, loads the project's buffer images through the
 registers, puts the model's DDR image where the IP's AXI4 master reads it (the input record, then a streamed
 model's weight image rtl/ddr.hex), and runs inferences: per inference the host copies the patches into the input
-record in DDR and the engine reads them itself, with the CLS + position embedding. The same driver runs on the board (fpga/board/run_board.py, over a PYNQ `DefaultIP` and
-`PynqMemory`) and in the tests (over `vitsdk.fpga.axi_sim.SimulatedAxi`, the Verilated vit_axi with a model of
-the board's DDR), so the register protocol the board uses is the one the RTL was simulated with.
+record in DDR and the engine reads them itself, with the CLS + position embedding. The same driver runs on the
+board (fpga/board/run_board.py, over a PYNQ `DefaultIP` and `PynqMemory`) and in the tests (over
+`vitsdk.fpga.axi_sim.SimulatedAxi`, the Verilated vit_axi with a model of the board's DDR), so the register
+protocol the board uses is the one the RTL was simulated with.
 
 Imports no torch (numpy and vitsdk.fpga.project): the board runner uses it on a PYNQ image.
 """
@@ -51,6 +52,12 @@ class Memory(Protocol):
     def place(self, image: np.ndarray) -> int: ...
 
     def store(self, address: int, data: np.ndarray) -> None: ...
+
+
+def record_embedding(files: dict[str, Path], parameters: dict[str, int]) -> np.ndarray:
+    """The CLS + position embedding an input record carries: the first of rmem's two residual regions in rtl/rmem.hex
+    (the second is written before it is read)."""
+    return read_hex(files["rmem.hex"], BUFFERS["rmem"][1])[: parameters["RW"] // 2]
 
 
 def input_record(patches: np.ndarray, embed: np.ndarray, input_bytes: int, record_bytes: int) -> np.ndarray:
@@ -149,11 +156,9 @@ class AxiEngine:
         # a streamed model's weights come from DDR through the IP's master: the weight buffers start empty
         self.streamed = bool(parameters["STREAM"])
         self.static = tuple(name for name in STATIC if not (self.streamed and name in STREAMED))
-        self.images = {name: read_hex(files[f"{name}.hex"], BUFFERS[name][1]) for name in (*self.static, "rmem")}
+        self.images = {name: read_hex(files[f"{name}.hex"], BUFFERS[name][1]) for name in self.static}
         self.ddr_address: int | None = None
-        # rmem holds two regions of the residual stream; the first starts as CLS + position embedding: the engine
-        # reads it from the input record at the start of every inference
-        self.embed = self.images["rmem"][: parameters["RW"] // 2]
+        self.embed = record_embedding(files, parameters)  # the engine reads it from the input record
         self.record_bytes = parameters["REC_WORDS"] * parameters["DDR_W"]
         self.counters: dict[str, int] = {}
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from vitsdk.errors import UserError, tool_failed
-from vitsdk.fpga.axi import BUFFERS, ddr_hex, input_record, read_ddr_image, read_hex
+from vitsdk.fpga.axi import BUFFERS, ddr_hex, input_record, read_ddr_image, read_hex, record_embedding
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.engine import EngineConfig
@@ -200,7 +200,7 @@ def simulate(files: dict[str, Path], parameters: dict[str, int], patches: np.nda
         for name, path in files.items():
             if name.endswith(".hex"):
                 shutil.copy(path, run / name)
-        embed = read_hex(files["rmem.hex"], BUFFERS["rmem"][1])[: parameters["RW"] // 2]
+        embed = record_embedding(files, parameters)
         width = parameters["DDR_W"]
         for i, image in enumerate(patches):  # the input record the engine reads from DDR
             record = input_record(image, embed, parameters["REC_IN"], parameters["REC_WORDS"] * width)

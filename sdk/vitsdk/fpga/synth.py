@@ -5,10 +5,10 @@ fpga/rtl/vit_datapath.v (the MAC array module the simulator runs, and lanes buil
 vit_ops.vh functions) and `stat` counts DSP48, LUT, FF and carry cells. A board-sized engine is
 composed from units synthesised once each: one MAC-array row (x TM rows), one epilogue lane (x TM),
 one vector lane (x L) and the shared unit (x 1: fpga/rtl/vit_shared_units.v, the iterative divider and square
-root module the simulated engine runs); the rows and lanes are identical copies, so their counts add. The buffers are synthesised too (fpga/rtl/vit_buffers.v, `buffer_plan`: each buffer is banks x
-copies of one memory, banked so that every group of elements the engine touches in one cycle lies in
-different memories), and Yosys maps them to RAMB18E2/RAMB36E2 or URAM288 (`buffer_resources`). Results are
-cached per sources + parameters.
+root module the simulated engine runs); the rows and lanes are identical copies, so their counts add. The
+buffers are synthesised too (fpga/rtl/vit_buffers.v, `buffer_plan`: each buffer is banks x copies of one memory,
+banked so that every group of elements the engine touches in one cycle lies in different memories), and Yosys
+maps them to RAMB18E2/RAMB36E2 or URAM288 (`buffer_resources`). Results are cached per sources + parameters.
 
 Not counted: the sequencer and its address generation (with the rotation that lines lanes up with skewed
 banks). vit_engine.v, the engine the simulator runs, reads its buffers combinationally (asynchronous reads
