@@ -545,8 +545,8 @@ def test_tampered_rtl_sources_are_refused_before_anything_runs(exported, tmp_pat
     shutil.copytree(ex.path, copy)
     engine = copy / "rtl" / "vit_engine.v"
     text = engine.read_text()
-    assert "sum = sum + x" in text
-    engine.write_text(text.replace("sum = sum + x", "sum = sum - x"))
+    assert "sum = sum + $signed" in text
+    engine.write_text(text.replace("sum = sum + $signed", "sum = sum - $signed"))
     monkeypatch.setenv("VITSDK_CACHE", str(tmp_path / "cache"))
     with pytest.raises(UserError, match=r"vit_engine\.v do\(es\) not match the sha256"):
         simulate_project(copy, ex.project)

@@ -37,8 +37,8 @@ from vitsdk.resources import fpga_path
 
 INCLUDE = "vit_ops.vh"  # the arithmetic functions every top includes
 # the simulators: tb_vit loads the buffers with $readmemh; tb_vit_axi is vit_axi (the IP) driven through AXI-Lite
-TOPS = {"tb_vit": ("tb_vit.v", "vit_engine.v", "vit_mac_array.v", "vit_shared_units.v"),
-        "tb_vit_axi": ("tb_vit_axi.v", "vit_axi.v", "vit_engine.v", "vit_mac_array.v", "vit_shared_units.v")}
+ENGINE = ("vit_engine.v", "vit_mac_array.v", "vit_lanes.v", "vit_shared_units.v")  # the engine and its units
+TOPS = {"tb_vit": ("tb_vit.v", *ENGINE), "tb_vit_axi": ("tb_vit_axi.v", "vit_axi.v", *ENGINE)}
 SOURCES = tuple(dict.fromkeys(name for top in TOPS.values() for name in (*top, INCLUDE)))  # what rtl/ ships
 
 

@@ -1,20 +1,17 @@
 """Resources of the generated engine from Yosys, the board fit, and the estimated power and energy.
 
-Yosys (`synth_xilinx -family xcup|xc7`, Debian's yosys) synthesises the engine's datapath units from
-fpga/rtl/vit_datapath.v (the MAC array module the simulator runs, and lanes built from the same
-vit_ops.vh functions) and `stat` counts DSP48, LUT, FF and carry cells. A board-sized engine is
-composed from units synthesised once each: one MAC-array row (x TM rows), one epilogue lane (x TM),
-one vector lane (x L) and the shared unit (x 1: fpga/rtl/vit_shared_units.v, the iterative divider and square
-root module the simulated engine runs); the rows and lanes are identical copies, so their counts add. The
-buffers are synthesised too (fpga/rtl/vit_buffers.v, `buffer_plan`: each buffer is banks x copies of one memory,
-banked so that every group of elements the engine touches in one cycle lies in different memories), and Yosys
-maps them to RAMB18E2/RAMB36E2 or URAM288 (`buffer_resources`). Results are cached per sources + parameters.
+Yosys (`synth_xilinx -family xcup|xc7`, Debian's yosys) synthesises the modules the simulated engine runs, and
+`stat` counts DSP48, LUT, FF and carry cells. A board-sized engine is composed from units synthesised once each:
+one MAC-array row (x TM rows: fpga/rtl/vit_mac_array.v), one epilogue lane (x TM) and one vector lane (x L:
+fpga/rtl/vit_lanes.v), the shared unit (x 1: fpga/rtl/vit_shared_units.v, the iterative divider and square root),
+and not yet the sequencer (fpga/rtl/vit_engine.v: `synthesize_control`, its count is not added); the rows and lanes are identical copies, so their counts add. The buffers are synthesised too
+(fpga/rtl/vit_buffers.v, `buffer_plan`: each buffer is banks x copies of one memory, banked so that every group of
+elements the engine touches in one cycle lies in different memories), and Yosys maps them to RAMB18E2/RAMB36E2 or
+URAM288 (`buffer_resources`). Results are cached per sources + parameters.
 
-Not counted: the sequencer and its address generation (with the rotation that lines lanes up with skewed
-banks). vit_engine.v, the engine the simulator runs, reads its buffers combinationally (asynchronous reads
-behind 64-bit index arithmetic in the same cycle), which Yosys can only build from flip-flops and LUTs for
-every array, so synthesising it counts the memories as logic, not the sequencer; counting the sequencer needs
-a version with registered buffer reads.
+Not counted: the rotation that lines lanes up with skewed banks (vit_engine.v reads its buffers as behavioural
+arrays, one address per element, not as banks), and the small selection arrays (CLS scores, kept and dropped
+token lists, fused-token accumulators: TMAX or CMAX entries each), which are cut out with the buffers.
 
 Power and energy are ESTIMATED from the simulated activity (MAC cycles of the array, vector/epilogue
 element operations, on-chip bytes, DDR bytes) with per-operation energies from two named public sources:
@@ -23,6 +20,9 @@ M. Horowitz, "Computing's energy problem", ISSCC 2014 (45 nm: 8-bit multiply 0.2
 I. Kuon and J. Rose, "Measuring the gap between FPGAs and ASICs", IEEE TCAD 2007 (7.1x with hard
 multipliers and memories); DDR at the board profile's W per GB/s (~20 pJ/bit); plus the board's idle
 power (boards.py). None of this is measured: it needs a board (fpga/board/run_board.py).
+
+About 590 lines: the Yosys runs (units, sequencer, buffers), the buffer plan they count, the fit and the power
+model share the Resources type and the cache; the buffer plan is the part to move out next.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ from vitsdk.fpga.cache import cache_dir
 from vitsdk.fpga.rtl import require_tool, rtl_source_dir
 from vitsdk.hashing import bytes_sha256
 
-SYNTH_SOURCES = ("vit_mac_array.v", "vit_datapath.v", "vit_shared_units.v", "vit_ops.vh")
+SYNTH_SOURCES = ("vit_mac_array.v", "vit_lanes.v", "vit_shared_units.v", "vit_ops.vh")
 FPGA_ASIC_GAP = 7.1  # Kuon & Rose 2007, dynamic power with hard blocks
 PJ = {  # Horowitz ISSCC 2014 (45 nm) x FPGA_ASIC_GAP
     "mac_int8": (0.2 + 0.1) * FPGA_ASIC_GAP,  # 8-bit multiply + 32-bit accumulate
@@ -134,25 +134,62 @@ def _run_yosys(script: str, what: str, timeout_s: float, read: tuple[str, ...] =
         return {name: (work / name).read_text() for name in read}
 
 
+def _synthesize_cached(what: str, key: bytes, script: str, timeout_s: float
+                       ) -> tuple[Resources, dict[str, int], float]:
+    """Runs `script` (ending in `stat`) unless a result for `key` is cached; returns its resources, raw cell counts
+    and seconds (0 when cached)."""
+    cached = cache_dir("synth") / f"{bytes_sha256(key)[:24]}.json"
+    if cached.is_file():
+        cells = json.loads(cached.read_text())
+        return resources_of(cells), cells, 0.0
+    start = time.perf_counter()
+    cells = parse_stat(_run_yosys(script, what, timeout_s)["synth.log"])
+    write_json(cached, cells)
+    return resources_of(cells), cells, time.perf_counter() - start
+
+
+def _sources_key(names: tuple[str, ...], *what: object) -> bytes:
+    src = rtl_source_dir()
+    return json.dumps(what).encode() + b"".join((src / name).read_bytes() for name in names)
+
+
 def synthesize(top: str, parameters: dict[str, int], family: str = "xcup", timeout_s: float = 1800.0
                ) -> tuple[Resources, dict[str, int], float]:
     """Synthesises module `top` of the datapath sources with `parameters`; returns its resources, raw cell
     counts and seconds (0 when cached)."""
     src = rtl_source_dir()
-    key = bytes_sha256(json.dumps([top, parameters, family]).encode()
-                       + b"".join((src / name).read_bytes() for name in SYNTH_SOURCES))
-    cached = cache_dir("synth") / f"{key[:24]}.json"
-    if cached.is_file():
-        cells = json.loads(cached.read_text())
-        return resources_of(cells), cells, 0.0
     chparam = " ".join(f"-set {k} {v}" for k, v in parameters.items())
     script = (f"read_verilog -I{src} {' '.join(str(src / name) for name in SYNTH_SOURCES if name.endswith('.v'))}\n"
               + (f"chparam {chparam} {top}\n" if parameters else "")
               + f"synth_xilinx -family {family} -top {top} -flatten -noiopad\nstat\n")
-    start = time.perf_counter()
-    cells = parse_stat(_run_yosys(script, top, timeout_s)["synth.log"])
-    write_json(cached, cells)
-    return resources_of(cells), cells, time.perf_counter() - start
+    return _synthesize_cached(top, _sources_key(SYNTH_SOURCES, top, parameters, family), script, timeout_s)
+
+
+# The engine's units, counted per unit (engine_resources): black boxes when the sequencer is synthesised
+UNIT_SOURCES = ("vit_mac_array.v", "vit_lanes.v", "vit_shared_units.v")
+CONTROL_SOURCES = ("vit_engine.v", *UNIT_SOURCES, "vit_ops.vh")
+CONTROL_PARAMETERS = ("TM", "TN", "R", "L", "DDR_W", "STREAM", "LN_LAT", "RECIP_LAT")  # what shapes its logic
+# the wires into the buffers' ports: exposed as the module's ports before the buffers are cut out
+_BUFFER_PORTS = "@mem %ci1:+$mem_v2[RD_ADDR,WR_ADDR,WR_DATA,WR_EN] @mem %d"
+
+
+def synthesize_control(parameters: dict[str, int], family: str = "xcup", timeout_s: float = 1800.0
+                       ) -> tuple[Resources, dict[str, int], float]:
+    """Synthesises vit_engine.v, the engine the simulator runs, for its sequencer: the instruction fetch and FSM,
+    the address pointers, the fetch unit, the lanes' operand selection and the vector unit's reductions. The
+    units (MAC array, lanes, shared unit) are black boxes, counted per unit; the buffers are cut out at their
+    ports (their address, data and enable wires become the module's ports), counted by `buffer_plan`."""
+    src = rtl_source_dir()
+    params = {k: parameters[k] for k in CONTROL_PARAMETERS}
+    units = " ".join(str(src / name) for name in UNIT_SOURCES)
+    script = (f"read_verilog -I{src} -lib {units}\nread_verilog -I{src} {src / 'vit_engine.v'}\n"
+              f"chparam {' '.join(f'-set {k} {v}' for k, v in params.items())} vit_engine\n"
+              "hierarchy -top vit_engine\nproc\nopt_clean\nmemory -nomap\nselect -set mem t:$mem_v2\n"
+              f"select -set ports {_BUFFER_PORTS}\nrename -enumerate @ports\n"  # expose takes named wires only
+              f"select -set ports {_BUFFER_PORTS}\nexpose @ports\ndelete @mem\nsetundef -undriven -expose\n"
+              f"synth_xilinx -family {family} -top vit_engine -noiopad\nstat\n")
+    return _synthesize_cached("the engine's sequencer", _sources_key(CONTROL_SOURCES, "control", params, family),
+                              script, timeout_s)
 
 
 BUFFER_SOURCE = "vit_buffers.v"
