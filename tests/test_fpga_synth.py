@@ -88,6 +88,28 @@ def test_engine_bram_is_the_sum_of_the_synthesised_buffers_and_refuses_a_small_p
         check_fit(refused, small, "the engine")
 
 
+def test_the_sequencer_is_the_simulated_engine_synthesised_with_its_units_as_black_boxes(nano):
+    """synthesize_control synthesises vit_engine.v itself (the module Verilator runs) with the MAC array, the lanes
+    and the shared unit as black boxes and the buffers cut out at their ports. Every unit instance survives to the
+    end: a unit whose outputs reached no buffer port would be optimised away with the logic that feeds it, and the
+    count would miss it. No buffer became RAM or flip-flops (the activation buffer alone has more bits than the
+    count has flip-flops). engine_resources adds the sequencer once to the units' and the buffers' counts."""
+    from vitsdk.fpga.synth import engine_resources, synthesize_control
+    _, _, qv, _ = nano
+    program = compile_program(qv, BLOCK, TINY)
+    parameters = program.parameters()
+    res, cells, _ = synthesize_control(parameters, "xcup")
+    assert (cells["vit_mac_array"], cells["vit_shared_units"]) == (1, 1)
+    assert (cells["vit_epilogue_lane"], cells["vit_vector_lane"]) == (TINY.tokens, TINY.lanes)
+    assert res.bram36 == res.uram == 0 and res.lut > 0 and 0 < res.ff < 8 * parameters["AW"]
+    report = engine_resources(program, get_board("zcu102"))
+    units = report["units"]
+    assert units["sequencer"] == {"copies": 1, "each": res.to_dict()}
+    for key in ("dsp", "lut", "ff", "carry"):
+        assert report["total"][key] == (sum(u["each"][key] * u["copies"] for u in units.values())
+                                        + report["buffers"]["total"][key])
+
+
 @pytest.mark.parametrize("tokens,lanes", [(4, 2), (2, 4)])
 @pytest.mark.parametrize("rows,cols", [(7, 5), (6, 8), (9, 3)])
 def test_skewed_banking_serves_a_column_of_tokens_and_a_run_of_channels_in_one_cycle(tokens, lanes, rows, cols):

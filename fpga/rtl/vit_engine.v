@@ -82,7 +82,7 @@ module vit_engine #(
     reg signed [7:0] glut [0:GW-1];            // GELU tables (256 per block)
     reg [63:0] elut [0:255];                   // softmax exp2 table
     reg signed [31:0] omem [0:OW-1];           // logits
-    reg signed [63:0] cls [0:TMAX-1];          // CLS attention summed over heads (token selection score)
+    reg signed [31:0] cls [0:TMAX-1];          // CLS attention summed over heads (token selection score)
     reg [15:0] order [0:TMAX-1];               // kept tokens, highest score first
     reg [15:0] drop [0:TMAX-1];                // dropped tokens (fused)
     reg signed [63:0] facc [0:CMAX-1];         // fused-token accumulators
@@ -121,6 +121,15 @@ module vit_engine #(
     reg signed [31:0] sx [0:P-1], ws [0:P-1];
     reg signed [31:0] bp [0:TN-1];
     wire signed [31:0] wstride = $signed({16'd0, nblk[15:0]} * {16'd0, kept[15:0]}) * R;  // a strip's weights
+    // the pointers of the first tile (tt = nt = 0): running sums, a base plus one stride per lane
+    reg signed [31:0] tok0 [0:TM-1], dtok0 [0:TM-1], sx0 [0:P-1], ws0 [0:P-1], bp0 [0:TN-1];
+    integer z;
+    always @* begin
+        tok0[0] = abase; dtok0[0] = dbase; sx0[0] = ibase; ws0[0] = wbase; bp0[0] = bbase;
+        for (z = 1; z < TM; z = z + 1) begin tok0[z] = tok0[z - 1] + astride; dtok0[z] = dtok0[z - 1] + dstride; end
+        for (z = 1; z < P; z = z + 1) begin sx0[z] = sx0[z - 1] + bsn; ws0[z] = ws0[z - 1] + wstride; end
+        for (z = 1; z < TN; z = z + 1) bp0[z] = bp0[z - 1] + bsn;
+    end
     reg half;
     reg mac_en, mac_first;
     reg [TM*P*16-1:0] a_flat;
@@ -150,7 +159,9 @@ module vit_engine #(
         .a_flat(a_flat), .b_flat(b_flat), .acc_flat(acc_flat));
 
     // ---- epilogue (drains one output column of the previous tile per cycle) ----
-    reg [TM*TN*32-1:0] shadow;  // the finished tile's accumulators, drained while the next tile runs
+    // the finished tile's accumulators, drained while the next tile runs: a shift register whose column 0 (one
+    // accumulator per token row) feeds the epilogue lanes; each drain cycle moves every row one column on
+    reg [TM*TN*32-1:0] shadow;
     reg drain_busy;
     reg signed [31:0] d_t0, d_n0, d_col, d_cnt;
     reg signed [31:0] dp [0:TM-1];  // the drained tile's destination rows (its tokens' dtok)
@@ -201,7 +212,7 @@ module vit_engine #(
         end
         for (ei = 0; ei < TM; ei = ei + 1) begin
             widx[ei] = dp[ei] + cidx;
-            e_acc[ei * 32 +: 32] = shadow[(ei * TN + d_col) * 32 +: 32];
+            e_acc[ei * 32 +: 32] = shadow[ei * TN * 32 +: 32];
             e_res[ei * 32 +: 32] = dsel == 2'd1 ? rmem[widx[ei]] : 32'd0;
         end
         for (vj = 0; vj < L; vj = vj + 1) begin
@@ -298,7 +309,7 @@ module vit_engine #(
                 for (b = 0; b < DDR_W / 8; b = b + 1)
                     kmem[(fetch_upper ? KW / 2 : 0) + (fetch_off - fetch_values - fetch_indices) / 8 + b]
                         <= ddr_data[64 * b +: 64];
-        end else if (ddr_valid && fetch_left != 0 && fetch_input) begin  // narrow port: the input record
+        end else if (ddr_valid && fetch_left != 0 && fetch_input && DDR_W < 8) begin  // narrow port: the input record
             for (b = 0; b < DDR_W; b = b + 1) begin
                 o = fetch_off + b;
                 if (o < fetch_values) amem[fetch_abase + o] <= ddr_data[8 * b +: 8];
@@ -307,7 +318,7 @@ module vit_engine #(
                     rmem[fetch_rbase + o / 4][8 * (o % 4) +: 8] <= ddr_data[8 * b +: 8];
                 end
             end
-        end else if (ddr_valid && fetch_left != 0) begin  // narrow port: a weight beat
+        end else if (ddr_valid && fetch_left != 0 && DDR_W < 8) begin  // narrow port: a weight beat
             for (b = 0; b < DDR_W; b = b + 1) begin
                 o = fetch_off + b;
                 if (fetch_off < fetch_values)
@@ -336,6 +347,8 @@ module vit_engine #(
                     endcase
                 end
             end
+            for (i = 0; i < TM; i = i + 1)  // the next column to column 0
+                shadow[i * TN * 32 +: TN * 32] <= shadow[i * TN * 32 +: TN * 32] >> 32;
             d_col <= d_col + 1;
             if (d_col + 1 >= d_cnt) drain_busy <= 1'b0;
         end
@@ -377,9 +390,9 @@ module vit_engine #(
                     if (streamed && next_bytes != 0)  // double buffering: fetch the next layer into the other half
                         fetch(next_addr, next_bytes, next_values, next_indices, flags[17]);
                     tt <= 0; nt <= 0; ks <= 0; kp <= 0; half <= 1'b0;
-                    for (i = 0; i < TM; i = i + 1) begin tokp[i] <= abase + i * astride; dtok[i] <= dbase + i * dstride; end
-                    for (j = 0; j < P; j = j + 1) begin sx[j] <= ibase + j * bsn; ws[j] <= wbase + j * wstride; end
-                    for (j = 0; j < TN; j = j + 1) bp[j] <= bbase + j * bsn;
+                    for (i = 0; i < TM; i = i + 1) begin tokp[i] <= tok0[i]; dtok[i] <= dtok0[i]; end
+                    for (j = 0; j < P; j = j + 1) begin sx[j] <= sx0[j]; ws[j] <= ws0[j]; end
+                    for (j = 0; j < TN; j = j + 1) bp[j] <= bp0[j];
                     mac_en <= 1'b1; mac_first <= 1'b1; mac_cycles <= mac_cycles + 1;
                     state <= S_MM_RUN;
                 end
@@ -407,8 +420,8 @@ module vit_engine #(
                         for (i = 0; i < TM; i = i + 1) begin
                             tokp[i] <= tokp[i] + TM * astride; dtok[i] <= dtok[i] + TM * dstride;
                         end
-                        for (j = 0; j < P; j = j + 1) begin sx[j] <= ibase + j * bsn; ws[j] <= wbase + j * wstride; end
-                        for (j = 0; j < TN; j = j + 1) bp[j] <= bbase + j * bsn;
+                        for (j = 0; j < P; j = j + 1) begin sx[j] <= sx0[j]; ws[j] <= ws0[j]; end
+                        for (j = 0; j < TN; j = j + 1) bp[j] <= bp0[j];
                     end else begin  // the next output tile: P strips on
                         nt <= nt + TN;
                         for (j = 0; j < P; j = j + 1) begin sx[j] <= sx[j] + P * bsn; ws[j] <= ws[j] + P * wstride; end
@@ -425,8 +438,8 @@ module vit_engine #(
             S_LN_SUM: begin
                 for (l = 0; l < L; l = l + 1)
                     if (c0 + l < N) begin  // the statistics' adders (the shared unit divides)
-                        sum = sum + $signed(v_x[l * 32 +: 32]);
-                        sumsq = sumsq + $signed(v_x[l * 32 +: 32]) * $signed(v_x[l * 32 +: 32]);
+                        sum = sum + $signed(v_x[l * 32 +: 24]);  // residual values: 24 bits, as the lanes take them
+                        sumsq = sumsq + $signed(v_x[l * 32 +: 24]) * $signed(v_x[l * 32 +: 24]);
                     end
                 if (c0 + L >= N) begin
                     state <= S_LN_STAT; lat <= 0;
@@ -467,7 +480,8 @@ module vit_engine #(
                     if (c0 + l < N) begin
                         pmem[vd + l] <= v_prob[l * 16 +: 16];
                         if (flags[0] && row == 0 && c0 + l >= 1)  // the first head starts the sum
-                            cls[c0 + l - 1] <= (flags[1] ? 64'sd0 : cls[c0 + l - 1]) + v_prob[l * 16 +: 16];
+                            cls[c0 + l - 1] <= (flags[1] ? 32'sd0 : cls[c0 + l - 1])
+                                               + $signed({16'd0, v_prob[l * 16 +: 16]});
                     end
                 if (c0 + L >= N) begin
                     c0 <= 0; mx = -64'sd9223372036854775807;

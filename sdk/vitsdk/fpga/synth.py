@@ -4,7 +4,9 @@ Yosys (`synth_xilinx -family xcup|xc7`, Debian's yosys) synthesises the modules 
 `stat` counts DSP48, LUT, FF and carry cells. A board-sized engine is composed from units synthesised once each:
 one MAC-array row (x TM rows: fpga/rtl/vit_mac_array.v), one epilogue lane (x TM) and one vector lane (x L:
 fpga/rtl/vit_lanes.v), the shared unit (x 1: fpga/rtl/vit_shared_units.v, the iterative divider and square root),
-and not yet the sequencer (fpga/rtl/vit_engine.v: `synthesize_control`, its count is not added); the rows and lanes are identical copies, so their counts add. The buffers are synthesised too
+and the sequencer (x 1: fpga/rtl/vit_engine.v with those units as black boxes and its buffers cut out at their
+ports: instruction fetch and FSM, address pointers, the fetch unit, the lanes' operand selection, the vector
+unit's reductions); the rows and lanes are identical copies, so their counts add. The buffers are synthesised too
 (fpga/rtl/vit_buffers.v, `buffer_plan`: each buffer is banks x copies of one memory, banked so that every group of
 elements the engine touches in one cycle lies in different memories), and Yosys maps them to RAMB18E2/RAMB36E2 or
 URAM288 (`buffer_resources`). Results are cached per sources + parameters.
@@ -184,7 +186,10 @@ def synthesize_control(parameters: dict[str, int], family: str = "xcup", timeout
     units = " ".join(str(src / name) for name in UNIT_SOURCES)
     script = (f"read_verilog -I{src} -lib {units}\nread_verilog -I{src} {src / 'vit_engine.v'}\n"
               f"chparam {' '.join(f'-set {k} {v}' for k, v in params.items())} vit_engine\n"
-              "hierarchy -top vit_engine\nproc\nopt_clean\nmemory -nomap\nselect -set mem t:$mem_v2\n"
+              "hierarchy -top vit_engine\nproc\nopt_clean\n"
+              # the buffers as $mem_v2 cells, without memory_share's logic for writes to one buffer in one cycle
+              # (the engine's writers of a buffer are in different states: they never collide)
+              "opt_mem\nmemory_dff\nopt_clean\nmemory_collect\nselect -set mem t:$mem_v2\n"
               f"select -set ports {_BUFFER_PORTS}\nrename -enumerate @ports\n"  # expose takes named wires only
               f"select -set ports {_BUFFER_PORTS}\nexpose @ports\ndelete @mem\nsetundef -undriven -expose\n"
               f"synth_xilinx -family {family} -top vit_engine -noiopad\nstat\n")
@@ -508,11 +513,16 @@ def engine_resources(program: Program, profile: BoardProfile, family: str | None
         seconds += s
         units[name] = {"copies": copies, "each": res.to_dict()}
         total = total + res.scaled(copies)
+    res, _, s = synthesize_control(program.parameters(), family)
+    seconds += s
+    units["sequencer"] = {"copies": 1, "each": res.to_dict()}
+    total = total + res
     buffers = buffer_resources(program, profile, family)
     total = total + Resources(**buffers["total"])
     return {"family": family, "total": total.to_dict(), "units": units, "buffers": buffers,
             **fit_report(total, profile), "synth_seconds": round(seconds + buffers["synth_seconds"], 1),
-            "method": "yosys synth_xilinx per unit x copies; buffers (BRAM/URAM) per bank x banks x copies"}
+            "method": "yosys synth_xilinx per unit x copies, the sequencer (vit_engine.v with the units as black "
+                      "boxes and the buffers cut out) once; buffers (BRAM/URAM) per bank x banks x copies"}
 
 
 MIN_TOKENS = 8  # the smallest TM `fitted` shrinks an engine to
