@@ -4,8 +4,8 @@ Per row: cycles of one inference (SIMULATED by Verilator on the generated RTL an
 the numpy integer reference, or, where marked `quick`, the quick mode `program.cycle_model` of the same design,
 which the simulated rows show is equal to the simulation), latency at the stated clock (an assumption:
 timing is not closed without Vivado), achieved MACs/cycle against the array's peak, DSP/LUT/FF/BRAM/URAM from
-Yosys (datapath units and buffers synthesised once each and multiplied by their banks and copies, see
-vitsdk.fpga.synth), DDR bytes per inference (weights streamed, double-buffered, when they do not fit), power and
+Yosys (datapath units and buffers synthesised once each and multiplied by their banks and copies, the
+sequencer, vit_engine.v with those units as black boxes, once; see vitsdk.fpga.synth), DDR bytes per inference (weights streamed, double-buffered, when they do not fit), power and
 energy ESTIMATED from the simulated activity (vitsdk.fpga.synth: Horowitz ISSCC 2014 x Kuon & Rose 2007,
 plus the board's idle power). DeiT-S weights are fresh (random): latency depends on shapes and the block
 pattern only; pruning is one-shot L2 block pruning 16x16 at 50%, token keep 0.7 at blocks 3/6/9 (dropped).

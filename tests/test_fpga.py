@@ -223,6 +223,16 @@ def test_fixed_point_overflow_is_reported_per_layer(fmnist):
     Q.check_overflow(Q.overflow_report(qv, fmnist[0][:32].numpy() * 0.2), 0.01)
 
 
+@pytest.mark.parametrize("setting,fits,over", [("residual_bits", 17, 18), ("prob_bits", 14, 15)])
+def test_quantisation_the_engines_lanes_cannot_carry_is_refused(setting, fits, over):
+    """The lanes carry a 17-bit LayerNorm std (residual values of 17 bits at most) and divide softmax rows by a
+    reciprocal that is exact up to prob_bits 14: one bit more is a UserError that names the limit, not an export
+    that fails its own bit-exact check."""
+    assert getattr(Q.QuantConfig(**{setting: fits}), setting) == fits
+    with pytest.raises(UserError, match=rf"{setting} must be in \d+\.\.{fits} .*got {over}"):
+        Q.QuantConfig(**{setting: over})
+
+
 def test_unsupported_model_options_are_user_errors():
     with pytest.raises(UserError, match="attention sparsity"):
         extract(create_model("vit_nano_patch4_28", attn_keep=0.5))

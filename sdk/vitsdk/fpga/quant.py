@@ -26,6 +26,10 @@ from vitsdk.fpga.extract import FloatLinear, FloatViT, Ranges, patchify
 from vitsdk.models import ViTConfig, keep_count
 
 QUANT_VERSION = 1
+# what the engine's lanes carry (fpga/rtl/vit_lanes.v): a 17-bit std (residual values below 2^16, epsilon below
+# 2^33 in units of the residual scale), and a softmax division by reciprocal that is exact while the dividend
+# e * 2^prob_bits + sum/2 plus the divisor sum stays below 2^30 (K_SOFTMAX; e <= 2^15)
+RESIDUAL_BITS_MAX, EPS_Q_MAX, PROB_BITS_MAX = 17, 1 << 33, 14
 
 
 @dataclass(frozen=True)
@@ -55,10 +59,12 @@ class QuantConfig:
     def __post_init__(self) -> None:
         if self.weight_bits != 8 or self.act_bits != 8:
             raise UserError("the FPGA engine computes int8 x int8 matmuls: weight_bits and act_bits must be 8")
-        if not 10 <= self.residual_bits <= 24:
-            raise UserError(f"residual_bits must be in 10..24, got {self.residual_bits}")
-        if not 6 <= self.prob_bits <= 15:
-            raise UserError(f"prob_bits must be in 6..15, got {self.prob_bits}")
+        if not 10 <= self.residual_bits <= RESIDUAL_BITS_MAX:
+            raise UserError(f"residual_bits must be in 10..{RESIDUAL_BITS_MAX} (the engine's LayerNorm lane takes a "
+                            f"std of at most 17 bits), got {self.residual_bits}")
+        if not 6 <= self.prob_bits <= PROB_BITS_MAX:
+            raise UserError(f"prob_bits must be in 6..{PROB_BITS_MAX} (the engine's softmax division by reciprocal "
+                            f"is exact up to 14), got {self.prob_bits}")
         if not 4 <= self.ln_frac_bits <= 16:
             raise UserError(f"ln_frac_bits must be in 4..16, got {self.ln_frac_bits}")
         if not 90.0 <= self.percentile <= 100.0:
@@ -204,6 +210,10 @@ def _qnorm(name: str, gamma: np.ndarray, beta: np.ndarray, in_scale: float, out_
     gain = np.round(gamma / out_scale * 2.0 ** (shift - frac_bits)).astype(np.int64)
     offset = np.round(beta / out_scale * 2.0**shift).astype(np.int64)
     eps_q = int(round(1e-6 / in_scale**2))
+    if eps_q >= EPS_Q_MAX:  # with |x| < 2^(RESIDUAL_BITS_MAX - 1), isqrt(var + eps) stays below the lane's 2^17
+        raise UserError(f"{name}: LayerNorm's epsilon is {eps_q} in units of its input scale {in_scale:.3g} (at most "
+                        f"{EPS_Q_MAX - 1} fits the engine's LayerNorm lane): calibrate on images that reach larger "
+                        f"residual values")
     return QNorm(name, gain, offset, shift, eps_q)
 
 

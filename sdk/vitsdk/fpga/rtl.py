@@ -2,8 +2,8 @@
 program's buffer images as hex files, rtl.json with the sha256 of each), and the simulator built from them.
 
 Why hand-written Verilog filled with parameters rather than a Python HDL: the engine (fpga/rtl/:
-`vit_engine.v`, `vit_mac_array.v`, arithmetic in `vit_ops.vh`) is a sequencer over buffers with a handful
-of datapath units; plain Verilog keeps one readable source that Verilator and Yosys take directly (and
+`vit_engine.v`, with the units `vit_mac_array.v`, `vit_lanes.v` and `vit_shared_units.v`, arithmetic in
+`vit_ops.vh`) is a sequencer over buffers with a handful of datapath units; plain Verilog keeps one readable source that Verilator and Yosys take directly (and
 Vivado too), with no generator dependency between the design and its users. The model is data: the
 instruction stream and buffers of `vitsdk.fpga.program`; the sizes are `vitsdk.fpga.engine`'s.
 

@@ -533,7 +533,8 @@ def fitted(program: Program, profile: BoardProfile, sized_by_user: bool = False,
     """`program` on the engine that fits `profile` by Yosys' count, with that engine's resources. The engine is
     the one `program` was compiled for (`engine.design_for`'s sizes); when it does not fit and the user did not
     choose its token tile, TM halves (down to `min_tokens`) until it does: fewer token lanes take fewer skewed
-    banks, epilogue lanes and MAC rows, and the datapath units are the same (their synthesis is keyed on TN).
+    banks, epilogue lanes and MAC rows; the datapath units are the same (their synthesis is keyed on TN), the
+    sequencer is synthesised again for each TM tried (minutes of Yosys each at board sizes, then cached).
     A re-sized engine's resources say from what and why (`resized`); when nothing fits, the last count is
     returned for `check_fit` to refuse with its numbers."""
     resources = engine_resources(program, profile)
