@@ -193,8 +193,9 @@ def synthesize_control(parameters: dict[str, int], family: str = "xcup", timeout
               f"select -set ports {_BUFFER_PORTS}\nrename -enumerate @ports\n"  # expose takes named wires only
               f"select -set ports {_BUFFER_PORTS}\nexpose @ports\ndelete @mem\nsetundef -undriven -expose\n"
               f"synth_xilinx -family {family} -top vit_engine -noiopad\nstat\n")
-    return _synthesize_cached("the engine's sequencer", _sources_key(CONTROL_SOURCES, "control", params, family),
-                              script, timeout_s)
+    steps = script.replace(str(src), "rtl")  # the script without this checkout's path: a new script, a new count
+    return _synthesize_cached("the engine's sequencer", _sources_key(CONTROL_SOURCES, "control", steps), script,
+                              timeout_s)
 
 
 BUFFER_SOURCE = "vit_buffers.v"
