@@ -26,10 +26,7 @@ from vitsdk.fpga.extract import FloatLinear, FloatViT, Ranges, patchify
 from vitsdk.models import ViTConfig, keep_count
 
 QUANT_VERSION = 1
-# what the engine's lanes carry (fpga/rtl/vit_lanes.v): a 17-bit std (residual values below 2^16, epsilon below
-# 2^33 in units of the residual scale), and a softmax division by reciprocal that is exact while the dividend
-# e * 2^prob_bits + sum/2 plus the divisor sum stays below 2^30 (K_SOFTMAX; e <= 2^15)
-RESIDUAL_BITS_MAX, EPS_Q_MAX, PROB_BITS_MAX = 17, 1 << 33, 14
+RESIDUAL_BITS_MAX, EPS_Q_MAX, PROB_BITS_MAX = 17, 1 << 33, 14  # what the engine's lanes carry (rtl/vit_lanes.v)
 
 
 @dataclass(frozen=True)
@@ -211,9 +208,8 @@ def _qnorm(name: str, gamma: np.ndarray, beta: np.ndarray, in_scale: float, out_
     offset = np.round(beta / out_scale * 2.0**shift).astype(np.int64)
     eps_q = int(round(1e-6 / in_scale**2))
     if eps_q >= EPS_Q_MAX:  # with |x| < 2^(RESIDUAL_BITS_MAX - 1), isqrt(var + eps) stays below the lane's 2^17
-        raise UserError(f"{name}: LayerNorm's epsilon is {eps_q} in units of its input scale {in_scale:.3g} (at most "
-                        f"{EPS_Q_MAX - 1} fits the engine's LayerNorm lane): calibrate on images that reach larger "
-                        f"residual values")
+        raise UserError(f"{name}: LayerNorm's epsilon is {eps_q} units of its input scale {in_scale:.3g}, over the "
+                        f"engine's LayerNorm lane ({EPS_Q_MAX - 1}): calibrate on images with larger residual values")
     return QNorm(name, gain, offset, shift, eps_q)
 
 
