@@ -60,6 +60,11 @@ def record_embedding(files: dict[str, Path], parameters: dict[str, int]) -> np.n
     return read_hex(files["rmem.hex"], BUFFERS["rmem"][1])[: parameters["RW"] // 2]
 
 
+def record_bytes(parameters: dict[str, int]) -> int:
+    """Bytes of a design's input record in DDR (REC_WORDS beats of DDR_W bytes; `Program.record_bytes`)."""
+    return parameters["REC_WORDS"] * parameters["DDR_W"]
+
+
 def input_record(patches: np.ndarray, embed: np.ndarray, input_bytes: int, record_bytes: int) -> np.ndarray:
     """The input record the engine reads from DDR at the start of an inference (uint8, `record_bytes`): the int8
     patches in `input_bytes`, then the CLS + position embedding as little-endian int32, each zero-padded
@@ -159,7 +164,7 @@ class AxiEngine:
         self.images = {name: read_hex(files[f"{name}.hex"], BUFFERS[name][1]) for name in self.static}
         self.ddr_address: int | None = None
         self.embed = record_embedding(files, parameters)  # the engine reads it from the input record
-        self.record_bytes = parameters["REC_WORDS"] * parameters["DDR_W"]
+        self.record_bytes = record_bytes(parameters)
         self.counters: dict[str, int] = {}
 
     def check(self) -> None:

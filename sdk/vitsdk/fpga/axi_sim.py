@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from vitsdk.errors import tool_failed
-from vitsdk.fpga.axi import CTRL
+from vitsdk.fpga.axi import CTRL, record_bytes
 from vitsdk.fpga.rtl import build_simulator
 
 DDR_BASE = 0x8_0000_0000  # where the DDR model's memory starts: the Zynq UltraScale+ upper DDR, so both halves of
@@ -43,7 +43,7 @@ class SimulatedAxi:
         self.poll_cycles = poll_cycles
         self.ddr_base = ddr_base
         self.width = parameters["DDR_W"]
-        self.record_bytes = parameters["REC_WORDS"] * self.width
+        self.record_bytes = record_bytes(parameters)
         self.transactions = self.writes = 0
         self.folder = tempfile.mkdtemp(prefix="vitsdk-axi-")  # the testbench's working folder (ddr.hex)
         if "ddr.hex" in files:

@@ -3,9 +3,10 @@ program's buffer images as hex files, rtl.json with the sha256 of each), and the
 
 Why hand-written Verilog filled with parameters rather than a Python HDL: the engine (fpga/rtl/:
 `vit_engine.v`, with the units `vit_mac_array.v`, `vit_lanes.v` and `vit_shared_units.v`, arithmetic in
-`vit_ops.vh`) is a sequencer over buffers with a handful of datapath units; plain Verilog keeps one readable source that Verilator and Yosys take directly (and
-Vivado too), with no generator dependency between the design and its users. The model is data: the
-instruction stream and buffers of `vitsdk.fpga.program`; the sizes are `vitsdk.fpga.engine`'s.
+`vit_ops.vh`) is a sequencer over buffers with a handful of datapath units; plain Verilog keeps one readable
+source that Verilator and Yosys take directly (and Vivado too), with no generator dependency between the design
+and its users. The model is data: the instruction stream and buffers of `vitsdk.fpga.program`; the sizes are
+`vitsdk.fpga.engine`'s.
 
 The simulator is built from a project's sources only after their sha256 match `project.json`'s record
 (and project.json the bundle manifest's), into a cache folder keyed by the sources' digest; nothing
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from vitsdk.errors import UserError, tool_failed
-from vitsdk.fpga.axi import BUFFERS, ddr_hex, input_record, read_ddr_image, read_hex, record_embedding
+from vitsdk.fpga.axi import BUFFERS, ddr_hex, input_record, read_ddr_image, read_hex, record_bytes, record_embedding
 from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.engine import EngineConfig
@@ -201,10 +202,9 @@ def simulate(files: dict[str, Path], parameters: dict[str, int], patches: np.nda
             if name.endswith(".hex"):
                 shutil.copy(path, run / name)
         embed = record_embedding(files, parameters)
-        width = parameters["DDR_W"]
         for i, image in enumerate(patches):  # the input record the engine reads from DDR
-            record = input_record(image, embed, parameters["REC_IN"], parameters["REC_WORDS"] * width)
-            (run / f"in_{i}.hex").write_text(ddr_hex(record, width))
+            record = input_record(image, embed, parameters["REC_IN"], record_bytes(parameters))
+            (run / f"in_{i}.hex").write_text(ddr_hex(record, parameters["DDR_W"]))
         start = time.perf_counter()
         proc = subprocess.run([str(binary), f"+images={len(patches)}"], cwd=run, capture_output=True, text=True)
         seconds = time.perf_counter() - start
