@@ -39,7 +39,8 @@ def test_yosys_maps_buffers_to_block_ram_and_ultraram():
     true dual-port bank (PORTS=2: two reads in a cycle) is one RAMB36 as well, its second port the RAM's own. A
     memory Yosys left in LUTs or flip-flops counts no BRAM, a second port built as a second RAM counts two: both
     fail here."""
-    from vitsdk.fpga.synth import BufferSpec, resources_of, synthesize_buffers
+    from vitsdk.fpga.buffer_plan import BufferSpec
+    from vitsdk.fpga.synth import resources_of, synthesize_buffers
     jobs = {"bram": (BufferSpec(9, 4096, 1, "test"), False), "uram": (BufferSpec(72, 8192, 1, "test"), True),
             "tdp": (BufferSpec(9, 4096, 1, "test", ports=2), False)}
     cells, _ = synthesize_buffers(jobs, "xcup")
@@ -53,7 +54,8 @@ def test_yosys_maps_buffers_to_block_ram_and_ultraram():
 def test_a_yosys_timeout_is_one_user_error_and_caches_nothing():
     """Yosys stopped by its timeout (a real run given 0.05 s) is a UserError naming what it synthesised, not a
     RuntimeError traceback, and leaves no cache entry (the same spec times out again)."""
-    from vitsdk.fpga.synth import BufferSpec, synthesize_buffers
+    from vitsdk.fpga.buffer_plan import BufferSpec
+    from vitsdk.fpga.synth import synthesize_buffers
     jobs = {"odd": (BufferSpec(13, 77, 1, "test"), False)}
     for _ in range(2):
         with pytest.raises(UserError, match=r"yosys did not finish the buffers in 0 s"):
@@ -63,7 +65,8 @@ def test_a_yosys_timeout_is_one_user_error_and_caches_nothing():
 def test_engine_bram_is_the_sum_of_the_synthesised_buffers_and_refuses_a_small_part(nano):
     """engine_resources' BRAM36 is Yosys' count of every buffer times its copies (not bytes / 4608); a part
     with fewer BRAM36 than that is refused by the fit check with the count."""
-    from vitsdk.fpga.synth import buffer_plan, check_fit, engine_resources
+    from vitsdk.fpga.buffer_plan import buffer_plan
+    from vitsdk.fpga.synth import check_fit, engine_resources
     _, _, qv, _ = nano
     program = compile_program(qv, BLOCK, TINY)
     board = get_board("zcu102")  # no UltraRAM: every buffer is in BRAM
@@ -110,6 +113,24 @@ def test_the_sequencer_is_the_simulated_engine_synthesised_with_its_units_as_bla
                                         + report["buffers"]["total"][key])
 
 
+def test_every_memory_cut_from_the_sequencer_is_counted_by_the_buffer_plan(nano):
+    """The sequencer's count cuts every memory out of vit_engine.v; each must be counted by the buffer plan. Yosys
+    lists the memories it cuts (a memory added to the engine without a plan entry fails here, as the CLS scores,
+    token lists, fused-token sums and logits did when the plan left them out), and a program that selects tokens,
+    with TN/R = 2 strips, gets every entry: the cut memories' ones and the strips' activation copies. The CLS
+    scores are L banks of ceil(TMAX / L) words, two copies (the candidate ranking compares with L of them)."""
+    from vitsdk.fpga.buffer_plan import ENGINE_BUFFERS, buffer_plan
+    from vitsdk.fpga.synth import cut_memories
+    _, _, qv, _ = nano
+    program = compile_program(qv, BLOCK, replace(TINY, outputs=16))
+    assert cut_memories(program.parameters()) == sorted(ENGINE_BUFFERS)
+    plan = buffer_plan(program)
+    assert set(plan) == set(ENGINE_BUFFERS.values()) | {"activation_strips"}
+    scores, T = plan["cls_scores"], program.sizes["TMAX"]
+    assert (scores.banks, scores.depth, scores.copies) == (TINY.lanes, -(-T // TINY.lanes), 2)
+    assert plan["logits"].depth == max(2, program.sizes["OW"]) and plan["fused_sums"].banks == TINY.lanes
+
+
 @pytest.mark.parametrize("tokens,lanes", [(4, 2), (2, 4)])
 @pytest.mark.parametrize("rows,cols", [(7, 5), (6, 8), (9, 3)])
 def test_skewed_banking_serves_a_column_of_tokens_and_a_run_of_channels_in_one_cycle(tokens, lanes, rows, cols):
@@ -119,7 +140,7 @@ def test_skewed_banking_serves_a_column_of_tokens_and_a_run_of_channels_in_one_c
     within the counted depth, onto it but for ceil(cols / B) * B - cols padding slots per row. Token banking
     (bank = row mod TM), the old plan's one wide word per L channels (bank = col mod L) or a depth of
     rows * cols / B would each fail here."""
-    from vitsdk.fpga.synth import Skewed
+    from vitsdk.fpga.buffer_plan import Skewed
     skew = Skewed(max(tokens, lanes))
     column_groups = [[(r + i, c) for i in range(tokens) if r + i < rows] for r in range(rows) for c in range(cols)]
     row_groups = [[(r, c + l) for l in range(lanes) if c + l < cols] for r in range(rows) for c in range(cols)]
@@ -138,7 +159,7 @@ def test_activation_matrices_are_the_compiled_layout(nano):
     """The activation buffer's matrices read off vit_nano's instruction stream are the regions compile_program
     lays out (patches 49 x 16, LayerNorm output 50 x 32, q|k|v 50 x 96, attention output 50 x 32, MLP hidden
     50 x 64: 50 tokens with CLS, 32 channels), back to back and filling the buffer (AW)."""
-    from vitsdk.fpga.synth import activation_matrices
+    from vitsdk.fpga.buffer_plan import activation_matrices
     _, _, qv, _ = nano
     program = compile_program(qv, BLOCK, TINY)
     matrices = activation_matrices(program)
@@ -153,7 +174,7 @@ def test_strip_copies_hold_what_the_linears_read(nano):
     get one more copy; q|k|v, which only QK^T and AV read from the first copy's two ports, does not. Counted by
     hand over max(4, 4, 16) = 16 skewed banks, ceil(columns / 16) words per row: 49 x 1 + 50 x 2 + 50 x 2 +
     50 x 4 = 449 words (the first copy: + 50 x 6 for q|k|v = 749)."""
-    from vitsdk.fpga.synth import buffer_plan
+    from vitsdk.fpga.buffer_plan import buffer_plan
     _, _, qv, _ = nano
     plan = buffer_plan(compile_program(qv, BLOCK, replace(TINY, outputs=16)))
     first, strips = plan["activations"], plan["activation_strips"]
@@ -251,7 +272,7 @@ def test_the_plan_counts_streamed_weights_as_their_double_buffers_and_on_chip_we
     """buffer_plan's weights (wmem), indices (xmem) and constants (kmem): when the model streams, two halves of
     the largest linear's section of each, counted by hand from the compiled layers' section bytes (not every
     linear's, which the engine no longer holds); on chip, every linear's. Indices are one bank per TN/R strip."""
-    from vitsdk.fpga.synth import buffer_plan
+    from vitsdk.fpga.buffer_plan import buffer_plan
     _, _, qv, _ = nano
     on_chip = compile_program(qv, BLOCK, replace(TINY, outputs=16))
     streamed = on_chip.with_config(replace(on_chip.config, weight_buffer_bytes=on_chip.weight_image_bytes // 3))
@@ -275,7 +296,7 @@ def test_a_region_reused_with_another_width_is_counted_once_at_its_largest():
     from types import SimpleNamespace
 
     from vitsdk.fpga.program import NF, OP_MM
-    from vitsdk.fpga.synth import Skewed, activation_matrices, region_depth
+    from vitsdk.fpga.buffer_plan import Skewed, activation_matrices, region_depth
 
     def linear(width: int) -> list[int]:  # 10 tokens x 16 inputs at 0 -> 10 tokens x `width` outputs at 200
         row = [0] * NF
@@ -295,7 +316,7 @@ def test_a_compacted_model_gets_a_buffer_plan():
     """End to end for the case above: vit_nano pruned 16x16 at 50% and compacted has MLP hidden widths that
     differ per block (47, 47, 52, 49 with this seed), and its program's buffer plan is made (it raised, and
     the demo's `vitsdk export --target fpga` of its compacted model failed with it)."""
-    from vitsdk.fpga.synth import buffer_plan
+    from vitsdk.fpga.buffer_plan import buffer_plan
     from vitsdk.sparsity import BlockPruneConfig, compact, prune_
     torch.manual_seed(0)
     model = create_model("vit_nano_patch4_28", keep_rate=0.7).eval()

@@ -106,7 +106,7 @@ def design_for(profile: BoardProfile, block: BlockShape, **overrides) -> EngineC
     weight buffer of ~70% of BRAM+URAM; the DDR stream at 60% of the board's peak, capped at one beat (DDR_W bytes)
     per cycle: one HP port carries at most one beat per cycle at the PL clock. Every size can be overridden."""
     # TN/R strips each read their own kept column, so the matrices the linears read are copied once per extra
-    # strip (synth.buffer_plan: activation_strips): wide TN costs BRAM, tall TM costs LUTs and skewed banks.
+    # strip (buffer_plan.buffer_plan: activation_strips): wide TN costs BRAM, tall TM costs LUTs and skewed banks.
     # An engine that does not fit the part by Yosys' count is re-sized to fewer token lanes (synth.fitted).
     if profile.dsp >= 2000:
         tokens, outputs, lanes = 32, 32, 8

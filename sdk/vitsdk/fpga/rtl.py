@@ -70,7 +70,7 @@ def _word_bytes(path: Path) -> int:
         return len(f.readline().strip()) // 2
 
 
-PLANNED_FROM = ("elut", "cmem")  # images whose values set a buffer's width in synth.buffer_plan
+PLANNED_FROM = ("elut", "cmem")  # images whose values set a buffer's width in buffer_plan.py
 _WEIGHT_FILES = ("ddr.hex", *(f"{name}.hex" for name in WEIGHT_BUFFERS))  # where the linears' weights may be
 
 
@@ -126,7 +126,7 @@ def write_rtl(program: Program, folder: Path) -> dict:
 
 def load_program(record: dict, files: dict[str, Path], config: EngineConfig | None = None) -> Program:
     """The program of a verified rtl/ folder (instructions from prog.hex; of the buffer images, the tables and
-    constants `synth.buffer_plan` sizes by their values), on its engine or on `config`."""
+    constants `buffer_plan.buffer_plan` sizes by their values), on its engine or on `config`."""
     words = [int(line, 16) for line in files["prog.hex"].read_text().split()]
     words = [w - (1 << 64) if w >> 63 else w for w in words]
     rows = [words[i:i + NF] for i in range(0, len(words), NF)]
