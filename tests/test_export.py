@@ -150,6 +150,33 @@ def test_fpga_estimate_names_the_bundle_like_the_other_runners(bundle, tmp_path)
     assert variant.token_dropped is True and variant.keep_rate == 0.7 and "unknown" not in variant.kind
 
 
+def test_a_modified_fpga_member_is_refused_by_its_manifest_sha256(bundle, tmp_path, monkeypatch):
+    """`vitsdk bench BUNDLE --device fpga` checks the project folder against the sha256 the manifest lists for it
+    before reading anything else: an engine edited with rtl.json's and project.json's hashes rewritten to match
+    (every check inside the project passes) was rebuilt and simulated, exit 0."""
+    import shutil
+
+    from vitsdk.fpga import bench_fpga
+    from vitsdk.hashing import file_sha256
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle.root, copy)
+    project = copy / bundle.file("fpga", "int8")["path"]
+    engine = project / "rtl" / "vit_engine.v"
+    engine.write_text(engine.read_text() + "// edited\n")
+    rtl = json.loads((project / "rtl" / "rtl.json").read_text())
+    rtl["files"]["vit_engine.v"] = file_sha256(engine)
+    (project / "rtl" / "rtl.json").write_text(json.dumps(rtl))
+    meta = json.loads((project / "project.json").read_text())
+    meta["rtl_sha256"] = file_sha256(project / "rtl" / "rtl.json")
+    (project / "project.json").write_text(json.dumps(meta))
+    monkeypatch.setenv("VITSDK_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(UserError, match=r"does not match the sha256 manifest\.json records for .*modified after "
+                                        r"export"):
+        bench_fpga(copy, "zcu102", synth=False)
+    assert not (tmp_path / "cache").exists()  # nothing was built
+
+
 @pytest.mark.parametrize("target,precision", sorted(p for p in EXPECTED if p[0] not in ("coreml", "fpga")))
 def test_runtime_files_rerun_to_their_recorded_outputs(bundle, target, precision):
     """Loads the file again in its real runtime: same outputs as recorded, parity within tolerance."""

@@ -72,6 +72,28 @@ def test_multiplier_and_round_shift():
         intops.multiplier(2.0**31)
 
 
+@pytest.mark.parametrize("pct", [100.0, 99.99, 99.0, 90.0])
+def test_calibration_percentile_equals_numpys_over_every_value_without_keeping_them(pct):
+    """extract.Magnitudes keeps only the largest values a percentile needs (calibrating DeiT-S/B kept every
+    activation of 256 images, tens of GB, and the export was killed for memory) and still gives exactly
+    np.percentile's value over all of them, whatever the batches: a rank off by one or the wrong
+    interpolation changes the bits."""
+    from vitsdk.fpga.extract import Magnitudes
+    rng = np.random.default_rng(int(pct * 100))
+    for batches, size in ((1, 7), (3, 1000), (5, 20011)):
+        parts = [np.abs(rng.standard_normal(size) * rng.uniform(0.1, 10)).astype(np.float32) for _ in range(batches)]
+        kept = Magnitudes(pct, batches * size)
+        for part in parts:
+            kept.add(part)
+        every = np.concatenate(parts).astype(np.float64)
+        assert kept.value() == (every.max() if pct == 100.0 else np.percentile(every, pct))
+        assert kept.top.size <= max(1, math.ceil((every.size - 1) * (1 - pct / 100)) + 2)
+    with pytest.raises(RuntimeError, match="calibration saw 7 values where 8 were expected"):
+        short = Magnitudes(pct, 8)
+        short.add(parts[0][:7])
+        short.value()
+
+
 def test_softmax_is_a_distribution_and_ordered():
     scores = np.array([[100, 50, 0, -400], [0, 0, 0, 0]], dtype=np.int64)
     p = intops.softmax(scores, *[int(v[0]) for v in intops.multiplier(5.0)], 8, intops.exp2_lut())
@@ -561,6 +583,36 @@ def test_tampered_rtl_sources_are_refused_before_anything_runs(exported, tmp_pat
     with pytest.raises(UserError, match=r"vit_engine\.v do\(es\) not match the sha256"):
         simulate_project(copy, ex.project)
     assert not (tmp_path / "cache").exists()  # nothing was built
+
+
+def test_tampered_testbench_files_are_refused_before_anything_runs(exported, tmp_path, monkeypatch):
+    """The reference inputs and expected logits (tb/) are checked against project.json's sha256 before the
+    simulator runs on them: an edited input image was simulated and reported as a numerics failure (exit 0), an
+    edited expected file would have judged the engine against made-up logits. A project without the record (an
+    older vitsdk's) is refused with "export it again"."""
+    import json
+    import shutil
+
+    from vitsdk.fpga.project import EXPECTED, INPUTS, reference_io
+    from vitsdk.fpga.rtl import simulate_project
+    _, ex = exported
+    monkeypatch.setenv("VITSDK_CACHE", str(tmp_path / "cache"))
+    for name in (INPUTS, EXPECTED):
+        copy = tmp_path / name.replace("/", "_")
+        shutil.copytree(ex.path, copy)
+        data = bytearray((copy / name).read_bytes())
+        data[-1] ^= 1
+        (copy / name).write_bytes(bytes(data))
+        with pytest.raises(UserError, match=rf"{name} do\(es\) not match the sha256 in project\.json") as err:
+            simulate_project(copy, ex.project)
+        assert "\n" not in str(err.value)
+        with pytest.raises(UserError, match=r"not match the sha256"):
+            reference_io(copy, ex.project)
+    assert not (tmp_path / "cache").exists()  # nothing was built
+    project = json.loads((ex.path / "project.json").read_text())
+    del project["reference"]["sha256"]
+    with pytest.raises(UserError, match=r"records no sha256 of its testbench files .*export it again"):
+        reference_io(ex.path, project)
 
 
 def test_rtl_simulator_is_built_in_the_cache_and_writes_nothing_into_the_project(exported, tmp_path, monkeypatch):

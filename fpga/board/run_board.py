@@ -44,7 +44,7 @@ from vitsdk.formats.manifest import MANIFEST_FILE
 from vitsdk.formats.results import RESULTS, model_entry, results_document, unavailable_energy
 from vitsdk.fpga.axi import AxiEngine, Memory, Mmio, PynqMemory
 from vitsdk.fpga.hwmon import HwmonTrace, PowerSampler, SensorError, find_sensors, sample_for
-from vitsdk.fpga.project import bundle_entry, read_io, read_project, read_rtl, verified_files
+from vitsdk.fpga.project import bundle_entry, read_project, read_rtl, reference_io, verified_files
 from vitsdk.hashing import file_sha256
 
 BOARD_PROTOCOL = Protocol(power_sample_period_ms=50.0, require_unplugged=False)  # the hwmon sensors update ~every 35 ms
@@ -171,8 +171,7 @@ def measure(acc: Accelerator, project_dir: Path, protocol: Protocol, sensors: li
             clock: Callable[[], float] = time.monotonic) -> dict:
     """Numerics check, idle baseline, then the bench protocol with power sampling -> a results document."""
     folder, project = read_project(project_dir)
-    inputs = read_io(folder / project["reference"]["inputs"], "int8")
-    expected = read_io(folder / project["reference"]["expected"], "int32")
+    inputs, expected = reference_io(folder, project)
     numerics = _numerics(np.stack([acc.run(x) for x in inputs]), expected)
     counters = dict(getattr(acc, "counters", {}))  # the engine's own counters of the last reference inference
     time.sleep(protocol.cooldown_seconds)

@@ -23,7 +23,7 @@ from vitsdk.fpga.blocksparse import BlockShape
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.engine import design_for
 from vitsdk.fpga.program import Program, cycle_model
-from vitsdk.fpga.project import bundle_entry, read_io, read_project
+from vitsdk.fpga.project import bundle_entry, read_project, reference_io
 from vitsdk.fpga.quick_mode import ESTIMATOR_VERSION, Estimate
 from vitsdk.fpga.rtl import RtlResult, load_project, simulate_program
 from vitsdk.fpga.synth import engine_resources, estimate_power, fitted
@@ -86,8 +86,8 @@ def bench_fpga(bundle: str | os.PathLike, board: str = "zcu102", synth: bool = T
     resources = None
     if synth and not same:
         program, resources = fitted(program, profile)
-    sim = simulate_program(folder, program, files)
-    expected = read_io(folder / "tb" / "expected.bin", "int32")
+    inputs, expected = reference_io(folder, project)
+    sim = simulate_program(program, files, inputs)
     if len(set(sim.cycles)) != 1:
         raise RuntimeError(f"the engine's cycle count changed between images: {sim.cycles}")
     quick = cycle_model(program)

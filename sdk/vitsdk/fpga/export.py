@@ -36,7 +36,7 @@ from vitsdk.fpga.blocksparse import BlockShape, encode
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.quick_mode import workload
 from vitsdk.fpga.extract import calibrate, extract
-from vitsdk.fpga.project import PROJECT_FORMAT, SIM_OUTPUTS, write_io
+from vitsdk.fpga.project import EXPECTED, INPUTS, PROJECT_FORMAT, SIM_OUTPUTS, testbench_files, write_io
 from vitsdk.fpga.rtl import simulate_project
 from vitsdk.fpga.synth import check_fit, fitted
 from vitsdk.hashing import bytes_sha256, file_sha256
@@ -255,7 +255,7 @@ def write_project(qv: Q.QuantViT, out_dir: str | os.PathLike, block: BlockShape,
                "layers": layers, "input_scale": qv.input_scale, "residual_scale": qv.residual_scale,
                "logit_scale": [float(s) for s in qv.head.acc_scale], "quant": qv.quant.to_dict(),
                "model": qv.config.to_dict(), "weights_sha256": bytes_sha256(blob), "weights_bytes": len(blob),
-               "reference": {"inputs": "tb/inputs.bin", "expected": "tb/expected.bin", "count": int(len(patches))},
+               "reference": {"inputs": INPUTS, "expected": EXPECTED, "count": int(len(patches))},
                **metadata}
     with atomic_path(out_dir, is_dir=True) as tmp:
         (tmp / "tb").mkdir()
@@ -265,8 +265,9 @@ def write_project(qv: Q.QuantViT, out_dir: str | os.PathLike, block: BlockShape,
         (tmp / "weights.bin").write_bytes(blob)
         (tmp / "weights.json").write_text(json.dumps({"format": "vitsdk.fpga_weights/1", "arrays": layout},
                                                      indent=1) + "\n")
-        write_io(tmp / "tb" / "inputs.bin", patches, "int8")
-        write_io(tmp / "tb" / "expected.bin", expected, "int32")
+        write_io(tmp / INPUTS, patches, "int8")
+        write_io(tmp / EXPECTED, expected, "int32")
+        project["reference"]["sha256"] = testbench_files(tmp)
         project.update(stage(tmp))
         (tmp / "project.json").write_text(json.dumps(project, indent=1) + "\n")
         tmp.chmod(0o755)

@@ -1,5 +1,7 @@
 """An exported FPGA project folder (`project.json`, `vitsdk.fpga_project/1`): finding it in a bundle, naming
-the bundle member it is, and its testbench files (`tb/inputs.bin`, `tb/expected.bin`).
+the bundle member it is, and its testbench files (`tb/inputs.bin`, `tb/expected.bin`). Everything read from a
+project is checked first: the folder against its bundle manifest's sha256 (when a manifest lists it), the
+testbench files against project.json's, the RTL files against rtl.json's (and rtl.json against project.json's).
 
 Imports no torch (numpy, vitsdk.formats): the board runner (fpga/board/run_board.py) reads projects through it.
 """
@@ -13,7 +15,7 @@ import numpy as np
 from vitsdk.errors import UserError
 from vitsdk.formats.manifest import MANIFEST_FILE, Bundle
 from vitsdk.formats.schema import read_json
-from vitsdk.hashing import file_sha256
+from vitsdk.hashing import file_sha256, path_sha256
 
 PROJECT_FORMAT = "vitsdk.fpga_project/2"  # /1: the HLS C++ project (retired), read no more
 RTL_FORMAT = "vitsdk.fpga_rtl/3"
@@ -21,6 +23,7 @@ RTL_FORMAT = "vitsdk.fpga_rtl/3"
 OLDER_RTL_FORMATS = {"vitsdk.fpga_rtl/1": "its weight image and buffers have another layout",
                      "vitsdk.fpga_rtl/2": "its engine has no iterative shared unit and takes its input through "
                                           "registers, not from DDR"}
+INPUTS, EXPECTED = "tb/inputs.bin", "tb/expected.bin"  # the testbench files: reference inputs, expected logits
 SIM_OUTPUTS = "sim_outputs.npy"  # float logits of the RTL simulation on the reference inputs
 
 
@@ -39,12 +42,12 @@ def read_io(path: Path, dtype: str) -> np.ndarray:
 
 def check_sources(folder: Path, record: dict[str, str], record_name: str) -> None:
     """UserError unless every file `record` names ({relative path: sha256}) is in `folder` with that sha256:
-    sources modified after export are refused before anything is built from them or run."""
+    files modified after export are refused before anything is built from them or run."""
     bad = [name for name, digest in record.items()
            if not (folder / name).is_file() or file_sha256(folder / name) != digest]
     if bad:
         raise UserError(f"{folder}: {', '.join(sorted(bad))} do(es) not match the sha256 in {record_name}: the "
-                        f"sources were modified after export; export it again (nothing was built or run)")
+                        f"files were modified after export; export it again (nothing was built or run)")
 
 
 def _fpga_entries(path: Path) -> tuple[Bundle | None, list[dict]]:
@@ -73,6 +76,7 @@ def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
     candidates = [path] + [bundle.inside(f["path"]) for f in entries] + [path / "fpga"]
     for folder in candidates:
         if (folder / "project.json").is_file():
+            _check_member(bundle, entries, folder)
             project = read_json(folder / "project.json")
             if project.get("format") == "vitsdk.fpga_project/1":
                 raise UserError(f"{folder} is an HLS C++ project of an older vitsdk (retired): export the model "
@@ -83,6 +87,31 @@ def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
             return folder, project
     raise UserError(f"{path} has no FPGA project (project.json): export it first with "
                     f"`vitsdk export MODEL --target fpga` (it needs the pruned artifact or a checkpoint)")
+
+
+def _check_member(bundle: Bundle | None, entries: list[dict], folder: Path) -> None:
+    """UserError when the bundle's manifest lists `folder` with a sha256 the folder no longer has."""
+    for entry in entries:
+        if bundle.inside(entry["path"]).resolve() == folder.resolve() and path_sha256(folder) != entry["sha256"]:
+            raise UserError(f"{folder} does not match the sha256 {bundle.manifest_path.name} records for "
+                            f"{entry['path']}: the project was modified after export; export it again (nothing "
+                            f"was built or run)")
+
+
+def testbench_files(folder: Path) -> dict[str, str]:
+    """{relative path: sha256} of the project's testbench files, as project.json records them."""
+    return {name: file_sha256(folder / name) for name in (INPUTS, EXPECTED)}
+
+
+def reference_io(folder: Path, project: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The project's reference inputs (int8 patches, one row per image) and the integer reference's int32 logits,
+    after their sha256 matched project.json's: a modified testbench file is refused before anything runs on it."""
+    record = project["reference"].get("sha256")
+    if not record:
+        raise UserError(f"{folder / 'project.json'} records no sha256 of its testbench files (exported by an older "
+                        f"vitsdk): export it again with `vitsdk export MODEL --target fpga`")
+    check_sources(folder, record, "project.json")
+    return read_io(folder / INPUTS, "int8"), read_io(folder / EXPECTED, "int32")
 
 
 def read_rtl(project: Path) -> dict:

@@ -32,7 +32,7 @@ from vitsdk.fpga.cache import build_once
 from vitsdk.fpga.engine import EngineConfig
 from vitsdk.fpga.program import NF, Program
 from vitsdk.fpga.weight_image import WEIGHT_BUFFERS, join_image, weight_memories
-from vitsdk.fpga.project import RTL_FORMAT, read_io, read_rtl, verified_files
+from vitsdk.fpga.project import RTL_FORMAT, read_rtl, reference_io, verified_files
 from vitsdk.hashing import bytes_sha256, file_sha256
 from vitsdk.resources import fpga_path
 
@@ -234,19 +234,19 @@ def load_project(folder: Path, project: dict, config: EngineConfig | None = None
     return load_program(record, files, config), files
 
 
-def simulate_program(folder: Path, program: Program, files: dict[str, Path],
-                     patches: np.ndarray | None = None) -> RtlResult:
+def simulate_program(program: Program, files: dict[str, Path], patches: np.ndarray) -> RtlResult:
     """Runs `program` (a project's, `load_project`) in Verilator, built from its verified `files` in the cache,
-    on `patches` (default: the project's reference inputs)."""
-    if patches is None:
-        patches = read_io(folder / "tb" / "inputs.bin", "int8").reshape(-1, *program.input_shape)
+    on int8 `patches` (one row or (patches, values) block per image)."""
+    patches = np.asarray(patches).reshape(-1, *program.input_shape)
     with tempfile.TemporaryDirectory(prefix="vitsdk-weights-") as tmp:
         return simulate(weight_files(files, program, Path(tmp)), program.parameters(), patches)
 
 
 def simulate_project(folder: Path, project: dict, patches: np.ndarray | None = None,
                      config: EngineConfig | None = None) -> tuple[RtlResult, Program]:
-    """Runs the project's RTL in Verilator on `patches` (default: its reference inputs), on its own engine or on
-    `config`."""
+    """Runs the project's RTL in Verilator on `patches` (default: its sha256-checked reference inputs), on its own
+    engine or on `config`."""
     program, files = load_project(folder, project, config)
-    return simulate_program(folder, program, files, patches), program
+    if patches is None:
+        patches = reference_io(folder, project)[0]
+    return simulate_program(program, files, patches), program
