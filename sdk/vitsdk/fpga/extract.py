@@ -6,6 +6,7 @@ map whatever its storage. Pruned weights are zeros in these matrices; `blockspar
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -129,10 +130,13 @@ def calibrate(model: VisionTransformer, images: torch.Tensor, percentile: float 
     """
     c = model.config
     inner = model.blocks[0].attn.num_heads * model.blocks[0].attn.head_dim
-    samples: dict[str, list[np.ndarray]] = {}
+    samples: dict[str, Magnitudes] = {}
 
     def keep(name: str, value: torch.Tensor) -> None:
-        samples.setdefault(name, []).append(value.detach().abs().reshape(-1).double().numpy())
+        if name not in samples:  # the residual's max over every block; one tensor per image elsewhere
+            samples[name] = Magnitudes(100.0) if name == "residual" else \
+                Magnitudes(percentile, value[0].numel() * len(images))
+        samples[name].add(value.detach().abs().reshape(-1).numpy())
 
     hooks = []
     for i, block in enumerate(model.blocks):
@@ -162,14 +166,45 @@ def calibrate(model: VisionTransformer, images: torch.Tensor, percentile: float 
             hook.remove()
         model.train(was_training)
 
-    def stat(name: str, pct: float) -> float:
-        values = np.concatenate(samples[name])
-        value = float(values.max() if pct >= 100.0 else np.percentile(values, pct))
-        return max(value, 1e-8)
+    def stat(name: str) -> float:
+        return max(samples[name].value(), 1e-8)
 
-    ranges = Ranges(input=float(images.abs().max()), residual=stat("residual", 100.0),
-                    norm=stat("norm", percentile))
+    ranges = Ranges(input=float(images.abs().max()), residual=stat("residual"), norm=stat("norm"))
     for i in range(c.depth):
-        ranges.blocks.append({key: stat(f"{i}.{key}", percentile)
-                              for key in ("ln1", "q", "k", "v", "av", "ln2", "fc1", "gelu")})
+        ranges.blocks.append({key: stat(f"{i}.{key}") for key in ("ln1", "q", "k", "v", "av", "ln2", "fc1", "gelu")})
     return ranges
+
+
+class Magnitudes:
+    """The `pct` percentile of |x| over `total` values that arrive in batches, in the memory of the few values it
+    needs: the running max at 100 (no total needed), else the largest ceil((total - 1) (1 - pct / 100)) + 2
+    values, which hold both neighbours of the percentile's rank (numpy's linear interpolation between them).
+    Keeping every value instead took tens of GB for DeiT-S/B over the 256 calibration images."""
+
+    def __init__(self, pct: float, total: int | None = None) -> None:
+        if pct < 100.0 and total is None:
+            raise ValueError("a percentile below 100 needs the number of values")
+        self.pct, self.total, self.seen = pct, total, 0
+        self.keep = 1 if pct >= 100.0 else min(total, math.ceil((total - 1) * (1 - pct / 100)) + 2)
+        self.top = np.zeros(0, dtype=np.float64)
+
+    def add(self, values: np.ndarray) -> None:
+        values = np.asarray(values).reshape(-1)
+        self.seen += values.size
+        if values.size > self.keep:
+            values = np.partition(values, values.size - self.keep)[values.size - self.keep:]
+        merged = np.concatenate([self.top, values.astype(np.float64)])
+        self.top = np.partition(merged, merged.size - self.keep)[merged.size - self.keep:] \
+            if merged.size > self.keep else merged
+
+    def value(self) -> float:
+        if self.total is not None and self.seen != self.total:
+            raise RuntimeError(f"calibration saw {self.seen} values where {self.total} were expected")
+        top = np.sort(self.top)
+        if self.pct >= 100.0:
+            return float(top[-1])
+        rank = self.pct / 100 * (self.total - 1)  # of the sorted values, 0-based, as numpy computes it
+        lo = math.floor(rank)
+        below = self.total - top.size  # values not kept: all at most top[0]
+        a, b, t = top[lo - below], top[min(lo + 1, self.total - 1) - below], rank - lo
+        return float(b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t)  # numpy's lerp
