@@ -101,3 +101,24 @@ def test_export_force_killed_before_the_swap_keeps_the_old_bundle(tmp_path):
     assert _manifest_sha(out) == old and _whole(out) and len(load_bundle(out).reference()[0]) == 8
     (staged,) = [p for p in tmp_path.iterdir() if p.name.startswith(".bundle.")]
     assert _whole(staged) and len(load_bundle(staged).reference()[0]) == 4
+
+
+@pytest.mark.parametrize("is_dir", [True, False])
+def test_a_failed_write_removes_the_folders_it_made_above_the_path(tmp_path, is_dir):
+    """A write into missing folders makes them; when it fails they go too (a failed export into new/deeper/out
+    left new/ and new/deeper/ behind), while a folder that existed stays, and so does one something else was
+    put into meanwhile."""
+    out = tmp_path / "new" / "deeper" / "out"
+    with pytest.raises(RuntimeError):
+        with atomic_path(out, is_dir=is_dir):
+            assert (tmp_path / "new" / "deeper").is_dir()
+            raise RuntimeError("the export failed")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError):
+        with atomic_path(out, is_dir=is_dir):
+            (tmp_path / "new" / "other.txt").write_text("a user's file")
+            raise RuntimeError("the export failed")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["new", "other.txt"]
+    with atomic_path(out, is_dir=is_dir) as tmp:  # a write that succeeds keeps what it made
+        (tmp / "a").write_text("x") if is_dir else tmp.write_text("x")
+    assert out.exists()

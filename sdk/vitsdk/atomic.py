@@ -85,8 +85,9 @@ def _replace_dir(tmp: Path, path: Path) -> None:
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Path]:
     """Yields a temporary path next to `path`; on success it replaces `path` (see the module doc), on error
-    it is removed and `path` is left as it was."""
+    it is removed and `path` is left as it was, and so are the folders above it (the ones it made are removed)."""
     path = Path(path)
+    made = [parent for parent in path.absolute().parents if not parent.exists()]  # deepest first
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_dir:
         _restore_aside(path)
@@ -111,6 +112,11 @@ def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Pa
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:  # something else was put there meanwhile: keep it
+                break
         if isinstance(exc, OSError) and exc.filename is None:  # a failed write() names no file: name ours
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
