@@ -31,7 +31,8 @@ def convert(model: nn.Module, example_inputs: tuple, path: Path, precision: str,
     from vitsdk.fpga import to_fpga
 
     start = time.perf_counter()
-    info = to_fpga(model, example_inputs, path, precision, reference=context.reference)
+    info = to_fpga(model, example_inputs, path, precision, calibration=context.calibration,
+                   reference=context.reference, board=context.options.board)
     return ConvertedFile(info["precision"], info["exporter"], info["delegate"], info["size_bytes"],
                          round(time.perf_counter() - start, 3),
                          delegation=info.get("delegation"), weight_storage=info.get("weight_storage"),

@@ -27,6 +27,7 @@ class ExportOptions:
         force: replace an existing bundle at the output path.
         coreml_target: Core ML minimum deployment target ('iOS17', ...).
         coreml_compression: 'auto' (sparse for a pruned model), 'none', 'sparse' or 'palettized'.
+        board: the fpga target's board profile (`vitsdk.fpga.boards`): its engine is sized for it.
         batch: the static batch size of the exported graphs.
         seed: seed for sampling calibration/reference images.
     """
@@ -44,6 +45,7 @@ class ExportOptions:
     force: bool = False
     coreml_target: str = "iOS17"
     coreml_compression: str = "auto"
+    board: str = "zcu102"
     batch: int = 1
     seed: int = 0
 
@@ -62,6 +64,9 @@ class ExportOptions:
 
         if self.coreml_compression not in COMPRESSIONS:
             raise unknown("Core ML compression", self.coreml_compression, COMPRESSIONS)
+        from vitsdk.fpga.boards import get_board
+
+        get_board(self.board)  # an unknown board is refused before anything is exported
 
     def tolerance(self, precision: str) -> float:
         return float(self.tolerances.get(precision, TOLERANCE[precision]))

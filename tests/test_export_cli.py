@@ -33,6 +33,39 @@ def test_int8_without_calibration_data_is_refused(run_cli, tmp_path):
     assert not out.exists()
 
 
+def test_unknown_board_is_refused_with_the_known_ones(run_cli, tmp_path):
+    """`--board` picks the board the fpga target's engine is sized for (export had no such option: every
+    export was sized for the ZCU102); an unknown one is refused before anything is exported."""
+    from vitsdk.fpga.boards import BOARDS
+    out = tmp_path / "nested" / "b"
+    assert_clean_error(run_cli("export", MODEL, "-t", "fpga", "--board", "zcu999", "-o", out),
+                       "unknown board 'zcu999'", *BOARDS)
+    assert not out.exists() and not out.parent.exists()
+
+
+def test_the_fpga_converter_gets_the_board_and_the_calibration_images(monkeypatch, tmp_path):
+    """The fpga member is exported for ExportOptions.board with the export's --calib-data images (both were
+    dropped: the engine was always sized for the ZCU102 and calibrated on the default images)."""
+    import torch
+
+    import vitsdk.fpga.export as fpga_export
+    from vitsdk.converters.fpga import convert
+    from vitsdk.converters.registry import ConvertContext
+    seen = {}
+
+    def fake_to_fpga(model, example_inputs, path, precision, *, calibration=None, reference=None, board="zcu102",
+                     **_):
+        seen.update(calibration=calibration, board=board)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(fpga_export, "to_fpga", fake_to_fpga)
+    images = torch.zeros(3, 1, 28, 28)
+    context = ConvertContext(calibration=images, options=ExportOptions(target="fpga", board="ZCU104"))
+    with pytest.raises(RuntimeError, match="stop here"):
+        convert(None, (images[:1],), tmp_path / "fpga", "int8", context)
+    assert seen["board"] == "ZCU104" and seen["calibration"] is images
+
+
 def test_corrupted_checkpoint_is_refused(run_cli, tmp_path):
     bad = tmp_path / "broken.safetensors"
     bad.write_bytes(b"\x00garbage" * 64)

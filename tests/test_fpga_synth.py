@@ -131,6 +131,22 @@ def test_every_memory_cut_from_the_sequencer_is_counted_by_the_buffer_plan(nano)
     assert plan["logits"].depth == max(2, program.sizes["OW"]) and plan["fused_sums"].banks == TINY.lanes
 
 
+def test_a_model_that_cannot_stream_names_its_largest_linear(nano):
+    """A weight buffer too small for two of the largest sections is refused with the sizes and the linear that
+    needs the most (it named the first linear, the patch embedding, the smallest of vit_nano's)."""
+    from vitsdk.fpga.weight_image import WEIGHT_BUFFERS
+    _, _, qv, _ = nano
+    fits = compile_program(qv, BLOCK, TINY)
+    sections = {layer["name"]: sum(layer[key] for key in WEIGHT_BUFFERS.values()) for layer in fits.layers}
+    largest = max(sections.values())
+    assert sections["patch_embed"] < largest  # the old message's layer
+    with pytest.raises(UserError, match=r"cannot run on this engine even when streaming: .* \(the largest linear: "
+                                        r"(\S+), ") as err:
+        compile_program(qv, BLOCK, replace(TINY, weight_buffer_bytes=largest))
+    assert sections[err.value.args[0].split("largest linear: ")[1].split(",")[0]] == largest
+    assert "\n" not in str(err.value)
+
+
 @pytest.mark.parametrize("tokens,lanes", [(4, 2), (2, 4)])
 @pytest.mark.parametrize("rows,cols", [(7, 5), (6, 8), (9, 3)])
 def test_skewed_banking_serves_a_column_of_tokens_and_a_run_of_channels_in_one_cycle(tokens, lanes, rows, cols):

@@ -13,6 +13,7 @@ from vitsdk.atomic import check_writable
 from vitsdk.cli.app import app
 from vitsdk.cli.console import console, print_json
 from vitsdk.converters.targets import all_precisions, help_text, list_targets
+from vitsdk.fpga.boards import BOARDS
 
 _TARGET_HELP = "Target or platform: " + ", ".join(list_targets()) + " (see Targets above)."
 
@@ -45,6 +46,8 @@ def export(
     coreml_compression: str = typer.Option("auto", help="Core ML weight compression: auto (sparse for a pruned "
                                            "model, else none), none, sparse (keeps pruned zeros sparse), "
                                            "palettized (8-bit lookup tables)."),
+    board: str = typer.Option("zcu102", "--board", help="fpga target: the board its engine is sized for: "
+                                                        + ", ".join(BOARDS) + "."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace an existing bundle at --output."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of the table."),
 ) -> None:
@@ -57,7 +60,7 @@ def export(
                             calib_samples=calib_samples, reference_samples=reference_samples,
                             accuracy_data=accuracy_data, accuracy_samples=accuracy_samples,
                             allow_mismatch=allow_mismatch, force=force, coreml_target=coreml_target,
-                            coreml_compression=coreml_compression)
+                            coreml_compression=coreml_compression, board=board)
     log = (lambda line: None) if as_json else (lambda line: console.print(line, highlight=False))
     with console.status("exporting...", spinner="dots") if not as_json else _null():
         bundle = run_export(model, output=output, options=options, keep_rate=keep_rate, img_size=img_size,
@@ -67,7 +70,8 @@ def export(
         return
     console.print(f"[green]bundle[/green] {bundle.root} ({len(bundle.files)} files, manifest.json)")
     runtimes = {f.runtime for f in bundle.files}
-    device = "host" if runtimes & {"executorch", "litert"} else "fpga --board zcu104" if "fpga" in runtimes else "ios"
+    device = "host" if runtimes & {"executorch", "litert"} else f"fpga --board {board}" if "fpga" in runtimes \
+        else "ios"
     console.print(f"next: [bold]vitsdk bench {bundle.root} --device {device}[/bold]", highlight=False)
 
 

@@ -349,8 +349,8 @@ def fit_report(total: Resources, profile: BoardProfile) -> dict:
 def check_fit(report: dict, profile: BoardProfile, what: str) -> None:
     if not report["fits"]:
         raise UserError(f"{what} does not fit the {profile.title} ({profile.part}): {'; '.join(report['over'])} "
-                        f"(Yosys count); pass smaller engine sizes (--engine-tokens/--engine-outputs/--engine-lanes) "
-                        f"or prune the model")
+                        f"(Yosys count); prune the model (vitsdk prune), pick a larger board (--board), or "
+                        f"pass smaller engine sizes (export_fpga(..., engine={{'tokens': ..., 'outputs': ...}}))")
 
 
 def estimate_power(program: Program, profile: BoardProfile, cycles: int, mac_cycles: int, ddr_bytes: int) -> dict:
