@@ -91,7 +91,8 @@ def export(model: nn.Module | str | os.PathLike, target: str = "android", output
     log(f"model {config.name}: {accounting.params / 1e6:.3f} M params, {accounting.macs / 1e6:.1f} M MACs, "
         f"keep_rate {config.keep_rate}, input {options.batch}x{config.in_chans}x{config.img_size}x{config.img_size}")
 
-    if needs_calibration and calibration is None:
+    # the fpga member calibrates too (on default images when none are given), so given ones always load
+    if calibration is None and (needs_calibration or options.calib_data is not None):
         calibration, _, calib_text = load_images(options.calib_data, "train", options.calib_samples, config,
                                                  options.seed)
         log(f"calibration: {calib_text}")

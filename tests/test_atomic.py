@@ -119,6 +119,13 @@ def test_a_failed_write_removes_the_folders_it_made_above_the_path(tmp_path, is_
             (tmp_path / "new" / "other.txt").write_text("a user's file")
             raise RuntimeError("the export failed")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["new", "other.txt"]
+    with pytest.raises(OSError):  # the temporary name next to it is too long: failed before the write began
+        with atomic_path(tmp_path / "new" / "deeper" / ("x" * 250), is_dir=is_dir):
+            pass
+    with pytest.raises(RuntimeError):  # a relative path through a missing folder
+        with atomic_path(f"{tmp_path}/gone/../made/out", is_dir=is_dir):
+            raise RuntimeError("the export failed")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["new", "other.txt"]
     with atomic_path(out, is_dir=is_dir) as tmp:  # a write that succeeds keeps what it made
         (tmp / "a").write_text("x") if is_dir else tmp.write_text("x")
     assert out.exists()

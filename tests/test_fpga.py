@@ -610,9 +610,10 @@ def test_tampered_testbench_files_are_refused_before_anything_runs(exported, tmp
             reference_io(copy, ex.project)
     assert not (tmp_path / "cache").exists()  # nothing was built
     project = json.loads((ex.path / "project.json").read_text())
-    del project["reference"]["sha256"]
-    with pytest.raises(UserError, match=r"records no sha256 of its testbench files .*export it again"):
-        reference_io(ex.path, project)
+    for record in ({}, {INPUTS: project["reference"]["sha256"][INPUTS]}):  # none, or one file left unchecked
+        project["reference"]["sha256"] = record
+        with pytest.raises(UserError, match=r"records no sha256 of its testbench files .*export it again"):
+            reference_io(ex.path, project)
 
 
 def test_rtl_simulator_is_built_in_the_cache_and_writes_nothing_into_the_project(exported, tmp_path, monkeypatch):

@@ -86,17 +86,18 @@ def _replace_dir(tmp: Path, path: Path) -> None:
 def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Path]:
     """Yields a temporary path next to `path`; on success it replaces `path` (see the module doc), on error
     it is removed and `path` is left as it was, and so are the folders above it (the ones it made are removed)."""
-    path = Path(path)
+    path = Path(os.path.normpath(path))  # a/missing/../b: no missing/ is made for the '..'
     made = [parent for parent in path.absolute().parents if not parent.exists()]  # deepest first
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if is_dir:
-        _restore_aside(path)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    else:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        tmp = Path(name)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if is_dir:
+            _restore_aside(path)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            tmp = Path(name)
         yield tmp
         # mkstemp/mkdtemp create owner-only entries; give the result the usual umask-based mode.
         umask = os.umask(0)
@@ -108,9 +109,9 @@ def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Pa
         else:
             os.replace(tmp, path)
     except BaseException as exc:
-        if tmp.is_dir():
+        if tmp is not None and tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
-        else:
+        elif tmp is not None:
             tmp.unlink(missing_ok=True)
         for folder in made:
             try:

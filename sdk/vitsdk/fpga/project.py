@@ -107,7 +107,7 @@ def reference_io(folder: Path, project: dict) -> tuple[np.ndarray, np.ndarray]:
     """The project's reference inputs (int8 patches, one row per image) and the integer reference's int32 logits,
     after their sha256 matched project.json's: a modified testbench file is refused before anything runs on it."""
     record = project["reference"].get("sha256")
-    if not record:
+    if not record or set(record) != {INPUTS, EXPECTED}:
         raise UserError(f"{folder / 'project.json'} records no sha256 of its testbench files (exported by an older "
                         f"vitsdk): export it again with `vitsdk export MODEL --target fpga`")
     check_sources(folder, record, "project.json")
