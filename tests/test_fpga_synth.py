@@ -38,12 +38,17 @@ def test_yosys_maps_buffers_to_block_ram_and_ultraram():
     to RAMB18E1/RAMB36E1 on xc7: 4096 x 9 bits is one RAMB36 worth, 8192 x 72 two URAM288 (4K x 72 each); the
     true dual-port bank (PORTS=2: two reads in a cycle) is one RAMB36 as well, its second port the RAM's own. A
     memory Yosys left in LUTs or flip-flops counts no BRAM, a second port built as a second RAM counts two: both
-    fail here."""
+    fail here. A distributed bank (the small selection memories) is LUT RAM: 25 x 32 bits is three RAM32M16
+    (eight LUTs each, 14 bits of 32 words) and the read register's 32 flip-flops, no block RAM; counting a
+    RAM32M16 as one LUT, as before, fails here too."""
     from vitsdk.fpga.buffer_plan import BufferSpec
     from vitsdk.fpga.synth import resources_of, synthesize_buffers
     jobs = {"bram": (BufferSpec(9, 4096, 1, "test"), False), "uram": (BufferSpec(72, 8192, 1, "test"), True),
-            "tdp": (BufferSpec(9, 4096, 1, "test", ports=2), False)}
+            "tdp": (BufferSpec(9, 4096, 1, "test", ports=2), False),
+            "lutram": (BufferSpec(32, 25, 1, "test", distributed=True), False)}
     cells, _ = synthesize_buffers(jobs, "xcup")
+    assert cells["lutram"].get("RAM32M16") == 3
+    assert resources_of(cells["lutram"]) == resources_of({"LUT6": 24, "FDRE": 32})
     assert resources_of(cells["bram"]).bram36 == 1.0 and resources_of(cells["bram"]).uram == 0
     assert resources_of(cells["tdp"]).bram36 == 1.0 and resources_of(cells["tdp"]).lut == 0
     assert cells["uram"].get("URAM288") == 2 and resources_of(cells["uram"]).bram36 == 0
@@ -129,6 +134,8 @@ def test_every_memory_cut_from_the_sequencer_is_counted_by_the_buffer_plan(nano)
     scores, T = plan["cls_scores"], program.sizes["TMAX"]
     assert (scores.banks, scores.depth, scores.copies) == (TINY.lanes, -(-T // TINY.lanes), 2)
     assert plan["logits"].depth == max(2, program.sizes["OW"]) and plan["fused_sums"].banks == TINY.lanes
+    small = {"logits", "cls_scores", "token_lists", "fused_sums"}  # LUT RAM, as a board build places them
+    assert {name for name, spec in plan.items() if spec.distributed} == small
 
 
 def test_a_model_that_cannot_stream_names_its_largest_linear(nano):

@@ -27,7 +27,9 @@ class BufferSpec:
     """One engine buffer as `copies` x `banks` memories of `depth` words of `width` bits (fpga/rtl/vit_buffers.v).
     A word holds what one bank serves per cycle at one address; the banks of a buffer are separate RAMs with
     their own addresses (skewed banking, `Skewed`), the copies hold the same data for more reads per cycle.
-    `ports`: 1, one write and one read port; 2, true dual port (two reads in a cycle without a write)."""
+    `ports`: 1, one write and one read port; 2, true dual port (two reads in a cycle without a write).
+    `distributed`: a small memory (a few dozen words per bank) in LUT RAM, where a board build puts it, not in
+    block RAM (Yosys, told nothing, maps even a 2-word memory to a RAMB18)."""
 
     width: int
     depth: int
@@ -35,6 +37,7 @@ class BufferSpec:
     why: str
     banks: int = 1
     ports: int = 1
+    distributed: bool = False
 
     @property
     def memories(self) -> int:
@@ -169,7 +172,8 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
     - the GELU table once per epilogue lane, the exp table once per vector lane (each lane looks up its own
       entry); the instruction stream one instruction per word (fetched at once); the logits.
     - token selection's small memories (TMAX or CMAX entries): the CLS scores, the kept and dropped token lists
-      and the fused token's accumulators, each banked for the L elements the vector unit touches per cycle.
+      and the fused token's accumulators, each banked for the L elements the vector unit touches per cycle; they
+      and the logits are LUT RAM (`distributed`).
 
     Element widths are the engine's: int8 activations and weights, 16-bit probabilities, 32-bit scores,
     the residual at the program's clamp width, the exp table at its largest entry."""
@@ -242,17 +246,17 @@ def buffer_plan(program: Program) -> dict[str, BufferSpec]:
         "exp_table": BufferSpec(exp_bits, 256, L, "one copy per vector lane"),
         "instructions": BufferSpec(64 * NF, _words(len(program.instructions), 1), 1, "one instruction per word"),
         "logits": BufferSpec(32, _words(s["OW"], 1), 1, "the classifier's outputs: the epilogue writes them (one "
-                             "token), the host reads them"),
+                             "token), the host reads them", distributed=True),
         "cls_scores": BufferSpec(32, _words(T, L), 2, "token selection's score per token (its CLS attention summed "
                                  "over heads), interleaved over L banks (token i in bank i mod L): softmax adds to L "
                                  "consecutive tokens per cycle, ranking compares L of them with one candidate, read "
-                                 "from the second copy", banks=L),
+                                 "from the second copy", banks=L, distributed=True),
         "token_lists": BufferSpec(16, _words(T, 1), 1, "the kept tokens in rank order and the dropped ones, a "
                                   "memory each: one entry written per ranked candidate, one read per copied or fused "
-                                  "token", banks=2),
+                                  "token", banks=2, distributed=True),
         "fused_sums": BufferSpec(52, _words(C, L), 1, "the fused token's weighted sums (52 bits, as the vector "
                                  "lanes take them), interleaved over L banks: L consecutive channels read and "
-                                 "written per cycle", banks=L),
+                                 "written per cycle", banks=L, distributed=True),
     }
     if linears and strips > 1:  # strips 2.. read their own kept columns of the linears' inputs from copies of those
         plan["activation_strips"] = BufferSpec(8, max(2, strip_depth), strips - 1,

@@ -92,15 +92,29 @@ def parse_stat(log: str) -> dict[str, int]:
     return cells
 
 
+def lutram_luts(name: str) -> int:
+    """The LUTs one distributed-RAM primitive occupies (AMD UG574, UltraScale CLB user guide): RAMnX1S one LUT per
+    64 entries, RAMnX1D twice that (a read-only copy), RAM32M/RAM64M 4, RAM32M16/RAM64M8 8."""
+    if name in ("RAM32M", "RAM64M"):
+        return 4
+    if name in ("RAM32M16", "RAM64M8"):
+        return 8
+    match = re.fullmatch(r"RAM(\d+)X1([SD])", name)
+    if match is None:
+        raise RuntimeError(f"Yosys used a distributed RAM primitive vitsdk does not know: {name}")
+    return -(-int(match.group(1)) // 64) * (2 if match.group(2) == "D" else 1)
+
+
 def resources_of(cells: dict[str, int]) -> Resources:
     """DSP/LUT/FF/carry/BRAM/URAM totals of Xilinx primitive counts."""
     r = Resources()
     for name, n in cells.items():
         if name.startswith("DSP48"):
             r.dsp += n
-        elif re.fullmatch(r"LUT[1-6]", name) or name == "INV" or name.startswith(("RAM32", "RAM64", "RAM128",
-                                                                                    "RAM256", "SRL")):
+        elif re.fullmatch(r"LUT[1-6]", name) or name == "INV" or name.startswith("SRL"):
             r.lut += n
+        elif name.startswith(("RAM32", "RAM64", "RAM128", "RAM256", "RAM512")):
+            r.lut += n * lutram_luts(name)
         elif name in ("FDRE", "FDSE", "FDCE", "FDPE", "FDRE_1", "LDCE", "LDPE"):
             r.ff += n
         elif name.startswith("CARRY"):
@@ -220,8 +234,8 @@ def synthesize_buffers(specs: dict[str, tuple[BufferSpec, bool]], family: str, t
     counts and the seconds (0 when all were cached)."""
     src = rtl_source_dir() / BUFFER_SOURCE
     source = src.read_bytes()
-    keys = {name: bytes_sha256(json.dumps(["buffer", spec.width, spec.depth, spec.ports, ultra, family]).encode()
-                               + source)
+    keys = {name: bytes_sha256(json.dumps(["buffer", spec.width, spec.depth, spec.ports, ultra, spec.distributed,
+                                           family]).encode() + source)
             for name, (spec, ultra) in specs.items()}
     folder = cache_dir("synth")
     cells = {name: json.loads((folder / f"{key[:24]}.json").read_text())
@@ -231,7 +245,8 @@ def synthesize_buffers(specs: dict[str, tuple[BufferSpec, bool]], family: str, t
         return cells, 0.0
     script = "".join(f"design -reset\nread_verilog {src}\n"
                      f"chparam -set WIDTH {specs[n][0].width} -set DEPTH {specs[n][0].depth} -set ULTRA "
-                     f"{int(specs[n][1])} -set PORTS {specs[n][0].ports} vit_buffer_bank\n"
+                     f"{int(specs[n][1])} -set PORTS {specs[n][0].ports} -set DISTRIBUTED "
+                     f"{int(specs[n][0].distributed)} vit_buffer_bank\n"
                      f"synth_xilinx -family {family} -top vit_buffer_bank -noiopad\ntee -q -o {n}.stat stat\n"
                      for n in todo)
     start = time.perf_counter()
