@@ -13,7 +13,6 @@ from vitsdk.atomic import check_writable
 from vitsdk.cli.app import app
 from vitsdk.cli.console import console, print_json
 from vitsdk.converters.targets import all_precisions, help_text, list_targets
-from vitsdk.fpga.boards import BOARDS
 
 _TARGET_HELP = "Target or platform: " + ", ".join(list_targets()) + " (see Targets above)."
 
@@ -46,8 +45,8 @@ def export(
     coreml_compression: str = typer.Option("auto", help="Core ML weight compression: auto (sparse for a pruned "
                                            "model, else none), none, sparse (keeps pruned zeros sparse), "
                                            "palettized (8-bit lookup tables)."),
-    board: str = typer.Option("zcu102", "--board", help="fpga target: the board its engine is sized for: "
-                                                        + ", ".join(BOARDS) + "."),
+    board: str = typer.Option("zcu102", "--board", help="fpga target: the board its engine is sized for (an "
+                                                        "unknown name lists the known ones)."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace an existing bundle at --output."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of the table."),
 ) -> None:
