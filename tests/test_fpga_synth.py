@@ -154,6 +154,26 @@ def test_a_model_that_cannot_stream_names_its_largest_linear(nano):
     assert "\n" not in str(err.value)
 
 
+def test_a_model_that_cannot_stream_is_refused_before_calibration(monkeypatch, tmp_path):
+    """Whether the weights can stream depends on their int8 block-sparse sections alone, so export_fpga refuses
+    such a model before calibrating on every image and running the integer overflow check (minutes for
+    DeiT-S/B: the refusal came only after them), and writes nothing."""
+    import vitsdk.fpga.export as fpga_export
+    from vitsdk.errors import DoesNotFit
+
+    def not_reached(*args, **kwargs):
+        raise AssertionError("the overflow check ran before the fit was known")
+
+    monkeypatch.setattr(fpga_export.Q, "overflow_report", not_reached)
+    torch.manual_seed(0)
+    model = create_model("vit_nano_patch4_28").eval()
+    out = tmp_path / "project"
+    with pytest.raises(DoesNotFit, match=r"cannot run on this engine even when streaming"):
+        fpga_export.export_fpga(model, out, block_shape="8x16", engine={**vars(TINY), "weight_buffer_bytes": 4096},
+                                synth=False, check=False)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("tokens,lanes", [(4, 2), (2, 4)])
 @pytest.mark.parametrize("rows,cols", [(7, 5), (6, 8), (9, 3)])
 def test_skewed_banking_serves_a_column_of_tokens_and_a_run_of_channels_in_one_cycle(tokens, lanes, rows, cols):

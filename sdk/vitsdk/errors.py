@@ -11,6 +11,10 @@ class UserError(Exception):
     """A mistake in the user's input (flag, file, name). The CLI prints it on one line and exits 2."""
 
 
+class DoesNotFit(UserError):
+    """A model that does not fit the engine or the board it is exported for (the message gives the numbers)."""
+
+
 def suggest(name: str, options: Iterable[str]) -> str:
     """' (did you mean X?)' for the nearest option, or '' when nothing is close."""
     close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)

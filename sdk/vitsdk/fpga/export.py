@@ -27,15 +27,15 @@ import numpy as np
 import torch
 
 from vitsdk.atomic import atomic_path
-from vitsdk.errors import UserError
+from vitsdk.errors import DoesNotFit, UserError
 from vitsdk.fpga import quant as Q
 from vitsdk.fpga import rtl as R
-from vitsdk.fpga.engine import design_for
+from vitsdk.fpga.engine import EngineConfig, design_for
 from vitsdk.fpga.program import compile_program
 from vitsdk.fpga.blocksparse import BlockShape, encode
 from vitsdk.fpga.boards import BoardProfile, get_board
 from vitsdk.fpga.quick_mode import workload
-from vitsdk.fpga.extract import calibrate, extract
+from vitsdk.fpga.extract import FloatViT, calibrate, extract
 from vitsdk.fpga.project import EXPECTED, INPUTS, PROJECT_FORMAT, SIM_OUTPUTS, testbench_files, write_io
 from vitsdk.fpga.rtl import simulate_project
 from vitsdk.fpga.synth import check_fit, fitted
@@ -150,6 +150,8 @@ def _export(model: VisionTransformer, out_dir: Path, block: BlockShape, profile:
     reference = calibration[:8] if reference is None else torch.as_tensor(reference).float()
     model.check_input(reference)
     fv = extract(model)
+    design = design_for(profile, block, **engine)
+    _check_weights_fit(model, fv, calibration, block, design, quant)
     ranges = calibrate(model, calibration, percentile=quant.percentile)
     qv = Q.quantize(fv, ranges, quant)
     report = Q.overflow_report(qv, calibration.numpy())
@@ -163,7 +165,7 @@ def _export(model: VisionTransformer, out_dir: Path, block: BlockShape, profile:
                 "workload": asdict(work),
                 "reference_fp32_logits": fp32.tolist(),
                 "reference_int_vs_fp32_max_abs": float(np.abs(Q.logits_float(qv, expected) - fp32).max())}
-    program = compile_program(qv, block, design_for(profile, block, **engine))
+    program = compile_program(qv, block, design)
     resources = None
     if synth:
         program, resources = fitted(program, profile, sized_by_user="tokens" in engine)
@@ -184,6 +186,20 @@ def _export(model: VisionTransformer, out_dir: Path, block: BlockShape, profile:
             bad = int(np.count_nonzero(sim.logits != expected))
             raise RuntimeError(f"the RTL simulation differs from the integer reference in {bad} logits ({out_dir})")
     return FpgaExport(out_dir, project, qv, sim)
+
+
+def _check_weights_fit(model: VisionTransformer, fv: FloatViT, calibration: torch.Tensor, block: BlockShape,
+                       design: EngineConfig, quant: Q.QuantConfig) -> None:
+    """Refuses, before the minutes of calibration and overflow checks, a model whose weights cannot stream through
+    `design` (or whose blocks do not tile it): that depends on the int8 weights' block-sparse sections alone, which
+    do not depend on activation ranges, so a quantisation calibrated on two images compiles to the same sections.
+    Any other error of that rough quantisation is left to the real one."""
+    try:
+        compile_program(Q.quantize(fv, calibrate(model, calibration[:2], percentile=100.0), quant), block, design)
+    except DoesNotFit:
+        raise
+    except UserError:
+        pass
 
 
 def _weights(qv: Q.QuantViT, block: BlockShape) -> tuple[bytes, list[dict], list[dict]]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from vitsdk.errors import UserError
+from vitsdk.errors import DoesNotFit
 from vitsdk.fpga.axi import BUFFERS
 from vitsdk.fpga.blocksparse import BlockShape, encode
 from vitsdk.fpga.engine import EngineConfig
@@ -110,13 +110,13 @@ class Program:
     def check(self) -> None:
         cfg = self.config
         if self.block.rows < 2 or cfg.outputs % self.block.rows:
-            raise UserError(f"engine outputs (TN={cfg.outputs}) must be a multiple of the block rows "
+            raise DoesNotFit(f"engine outputs (TN={cfg.outputs}) must be a multiple of the block rows "
                             f"({self.block.rows}, at least 2): choose other engine sizes or another block shape")
         largest = self.largest_layer_bytes
         if self.streamed and self.weight_buffer_need > cfg.weight_buffer_bytes:
             sections = {layer["name"]: sum(layer[key] for key in WEIGHT_BUFFERS.values()) for layer in self.layers}
             widest = max(sections, key=sections.get)
-            raise UserError(f"the model cannot run on this engine even when streaming: its largest values, "
+            raise DoesNotFit(f"the model cannot run on this engine even when streaming: its largest values, "
                             f"column index and constant sections need {largest / 1e6:.2f} MB twice (double "
                             f"buffering) and the weight buffer has {cfg.weight_buffer_bytes / 1e6:.2f} MB (the "
                             f"largest linear: {widest}, {sections[widest] / 1e6:.2f} MB); prune it (vitsdk prune) "

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 
-from vitsdk.errors import UserError, tool_failed
+from vitsdk.errors import DoesNotFit, UserError, tool_failed
 from vitsdk.atomic import write_json
 from vitsdk.fpga.boards import BoardProfile
 from vitsdk.fpga.buffer_plan import BufferSpec, buffer_plan
@@ -363,7 +363,7 @@ def fit_report(total: Resources, profile: BoardProfile) -> dict:
 
 def check_fit(report: dict, profile: BoardProfile, what: str) -> None:
     if not report["fits"]:
-        raise UserError(f"{what} does not fit the {profile.title} ({profile.part}): {'; '.join(report['over'])} "
+        raise DoesNotFit(f"{what} does not fit the {profile.title} ({profile.part}): {'; '.join(report['over'])} "
                         f"(Yosys count); prune the model (vitsdk prune), pick a larger board (--board), or "
                         f"pass smaller engine sizes (export_fpga(..., engine={{'tokens': ..., 'outputs': ...}}))")
 
