@@ -191,11 +191,13 @@ class Magnitudes:
     def add(self, values: np.ndarray) -> None:
         values = np.asarray(values).reshape(-1)
         self.seen += values.size
-        if values.size > self.keep:
-            values = np.partition(values, values.size - self.keep)[values.size - self.keep:]
-        merged = np.concatenate([self.top, values.astype(np.float64)])
-        self.top = np.partition(merged, merged.size - self.keep)[merged.size - self.keep:] \
-            if merged.size > self.keep else merged
+        # the batch's largest first (in its own dtype, without a float64 copy of it), then those of the union
+        self.top = self._largest(np.concatenate([self.top, self._largest(values).astype(np.float64)]))
+
+    def _largest(self, values: np.ndarray) -> np.ndarray:
+        """The `keep` largest of `values` (all of them when there are no more), in no order."""
+        cut = values.size - self.keep
+        return np.partition(values, cut)[cut:] if cut > 0 else values
 
     def value(self) -> float:
         if self.total is not None and self.seen != self.total:

@@ -63,10 +63,13 @@ def bundle_entry(path: str | os.PathLike, folder: Path) -> tuple[str, dict] | No
     """(manifest sha256, its files[] entry) when `path` is a bundle whose manifest lists the project `folder`,
     so results name the bundle the way the host and phone runners do (the report matches them by these)."""
     bundle, entries = _fpga_entries(Path(path))
-    for entry in entries:
-        if bundle.inside(entry["path"]).resolve() == folder.resolve():
-            return bundle.manifest_sha256, entry
-    return None
+    entry = _entry_of(bundle, entries, folder)
+    return None if entry is None else (bundle.manifest_sha256, entry)
+
+
+def _entry_of(bundle: Bundle | None, entries: list[dict], folder: Path) -> dict | None:
+    """The fpga `files[]` entry of `bundle` whose path is the project `folder`, if any."""
+    return next((entry for entry in entries if bundle.inside(entry["path"]).resolve() == folder.resolve()), None)
 
 
 def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
@@ -91,11 +94,11 @@ def read_project(path: str | os.PathLike) -> tuple[Path, dict]:
 
 def _check_member(bundle: Bundle | None, entries: list[dict], folder: Path) -> None:
     """UserError when the bundle's manifest lists `folder` with a sha256 the folder no longer has."""
-    for entry in entries:
-        if bundle.inside(entry["path"]).resolve() == folder.resolve() and path_sha256(folder) != entry["sha256"]:
-            raise UserError(f"{folder} does not match the sha256 {bundle.manifest_path.name} records for "
-                            f"{entry['path']}: the project was modified after export; export it again (nothing "
-                            f"was built or run)")
+    entry = _entry_of(bundle, entries, folder)
+    if entry is not None and path_sha256(folder) != entry["sha256"]:
+        raise UserError(f"{folder} does not match the sha256 {bundle.manifest_path.name} records for "
+                        f"{entry['path']}: the project was modified after export; export it again (nothing "
+                        f"was built or run)")
 
 
 def testbench_files(folder: Path) -> dict[str, str]:
